@@ -193,7 +193,7 @@ export function parseShellAssignments(
   fileName: string,
 ): Result<ShellAssignment[], ConfigProblem[]> {
   const r = readShell(text, fileName);
-  return r.problems.length > 0 ? err(r.problems) : ok(r.assignments);
+  return r.problems.length > 0 ? err(dedupe(r.problems)) : ok(r.assignments);
 }
 
 /** Both the good assignments and the problems, so one bad line does not hide the others. */

@@ -1,0 +1,259 @@
+import { describe, expect, it } from 'vitest';
+import { parseCommandLine } from './commandLine.js';
+import { parseConfigFile, writeMmpConf } from './configFile.js';
+import { type ConfigFs, cliAction, resolveConfig } from './resolve.js';
+import type { Protocol } from './types.js';
+import { ok } from './types.js';
+
+function memFs(files: Record<string, string>): ConfigFs {
+  return { readFile: (p) => ok(files[p] ?? null) };
+}
+
+function cl(protocol: Protocol, argv: string[]) {
+  const r = parseCommandLine(protocol, argv);
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value;
+}
+
+describe('resolveConfig', () => {
+  it('gives every default when nothing is set', () => {
+    const r = resolveConfig({ protocol: 'pop3', commandLine: cl('pop3', []), env: {} });
+    if (!r.ok) throw new Error(JSON.stringify(r.error));
+    const v = r.value.values;
+    expect(v.ListenPort).toEqual({ port: 110 });
+    expect(v.BacksidePort).toBe(110);
+    expect(v.SSLListenPort).toEqual({ port: 995 });
+    expect(v.LDAPHost).toEqual([{ host: 'localhost', port: 389 }]);
+    expect(v.BaseDN).toBe('o=mcom.com');
+    expect(v.PreAuth).toBe(false);
+    expect(v.BindDN).toBeUndefined();
+    expect(v.MailHostAttrs).toEqual(['mailHost']);
+    expect(r.value.sources.ListenPort).toBe('default');
+    expect(r.value.warnings).toEqual([]);
+  });
+
+  it('takes command line over environment over file over default (guide)', () => {
+    const file = parseConfigFile(
+      'ListenPort=1001\nexport ListenPort\nLogLevel=2\nBanner="from file"\n',
+      '/opt/mmp/MMP_a/ImapMMP.config',
+    );
+    if (!file.ok) throw new Error('bad file');
+    const r = resolveConfig({
+      protocol: 'imap',
+      commandLine: cl('imap', ['-p', '1003']),
+      env: { ListenPort: '1002', LogLevel: '7', PATH: '/bin' },
+      fileEntries: file.value,
+      fileName: '/opt/mmp/MMP_a/ImapMMP.config',
+    });
+    if (!r.ok) throw new Error(JSON.stringify(r.error));
+    expect(r.value.values.ListenPort).toEqual({ port: 1003 });
+    expect(r.value.values.LogLevel).toBe(7);
+    expect(r.value.values.Banner).toBe('from file');
+    expect(r.value.values.NumThreads).toBe(0);
+    expect(r.value.sources).toMatchObject({
+      ListenPort: 'command line',
+      LogLevel: 'environment',
+      Banner: 'config file',
+      NumThreads: 'default',
+    });
+    expect(r.value.origins).toMatchObject({
+      ListenPort: '-p',
+      LogLevel: 'env LogLevel',
+      Banner: 'ImapMMP.config:4',
+      NumThreads: 'default',
+    });
+  });
+
+  it('reads environment variables by alias, the canonical name winning', () => {
+    const r = resolveConfig({
+      protocol: 'imap',
+      commandLine: cl('imap', []),
+      env: { BindDN: 'cn=a', BindPassword: 'alias', SSLCipherSecs: 'HIGH' },
+    });
+    expect(r.ok && r.value.values.BindPass).toBe('alias');
+    expect(r.ok && r.value.values.SSLCipherSpecs).toBe('HIGH');
+    const both = resolveConfig({
+      protocol: 'imap',
+      commandLine: cl('imap', []),
+      env: { BindDN: 'cn=a', BindPass: 'canonical', BindPassword: 'alias' },
+    });
+    expect(both.ok && both.value.values.BindPass).toBe('canonical');
+    expect(both.ok && both.value.warnings).toEqual([
+      {
+        where: 'env BindPassword',
+        message: 'ignored: env BindPass is also set and takes precedence',
+      },
+    ]);
+  });
+
+  it('says where each bad value came from', () => {
+    const file = parseConfigFile('\n\n\nLogLevel=eleven\n', 'ImapMMP.config');
+    if (!file.ok) throw new Error('bad file');
+    const r = resolveConfig({
+      protocol: 'imap',
+      commandLine: cl('imap', ['-p', 'abc']),
+      env: { NumThreads: 'many' },
+      fileEntries: file.value,
+      fileName: 'ImapMMP.config',
+    });
+    expect(r).toEqual({
+      ok: false,
+      error: [
+        { where: 'ImapMMP.config:4', message: "LogLevel: expected an integer 0–10, got 'eleven'" },
+        { where: 'env NumThreads', message: "NumThreads: expected an integer 0–64, got 'many'" },
+        {
+          where: '-p',
+          message:
+            "ListenPort: expected [IP:]port with port 1–65535, got 'abc' (the port is missing)",
+        },
+      ],
+    });
+  });
+
+  it('requires a certificate and key when SSL is on', () => {
+    const r = resolveConfig({
+      protocol: 'imap',
+      commandLine: cl('imap', []),
+      env: { SSLEnable: 'yes' },
+    });
+    expect(r).toMatchObject({
+      ok: false,
+      error: [
+        { where: 'env SSLEnable', message: expect.stringContaining('SSLCertFile') },
+        { where: 'env SSLEnable', message: expect.stringContaining('SSLKeyFile') },
+      ],
+    });
+    const s = resolveConfig({
+      protocol: 'imap',
+      commandLine: cl('imap', ['-s', '', 'c.pem', 'k.pem', '', 'all', '']),
+      env: {},
+    });
+    expect(s.ok && s.value.values.SSLEnable).toBe(true);
+    expect(s.ok && s.value.values.SSLKeyPasswd).toBe('');
+  });
+
+  it('warns about parameters of the other protocol set explicitly', () => {
+    const r = resolveConfig({
+      protocol: 'imap',
+      commandLine: cl('imap', ['-m', 'spoof.txt']),
+      env: {},
+    });
+    expect(r.ok && r.value.warnings).toEqual([
+      { where: '-m', message: 'SpoofMessageFile does not apply to ImapProxy; ignored' },
+    ]);
+  });
+});
+
+describe('cliAction', () => {
+  const conf = { MMP_CONF_FILE: '/etc/test.mmp.conf' };
+
+  it('runs with the instance config file located through the multiplexor conf file', () => {
+    const fs = memFs({
+      '/etc/test.mmp.conf': writeMmpConf('/srv/mmp'),
+      '/srv/mmp/MMP_mplex1/PopMMP.config': 'ListenPort="1110"\nexport ListenPort\n',
+    });
+    const a = cliAction('pop3', ['-n', 'mplex1'], conf, fs);
+    expect(a.kind).toBe('run');
+    if (a.kind !== 'run') return;
+    expect(a.config.values.ListenPort).toEqual({ port: 1110 });
+    expect(a.config.instance).toBe('mplex1');
+    expect(a.config.configFile).toBe('/srv/mmp/MMP_mplex1/PopMMP.config');
+    expect(a.config.origins.ListenPort).toBe('PopMMP.config:1');
+  });
+
+  it('falls back to /opt/mmp without a conf file, and uses -f and MMP_CONFIG_FILE', () => {
+    const fs = memFs({
+      '/opt/mmp/MMP_x/ImapMMP.config': 'LogLevel=3\n',
+      '/tmp/f.config': 'LogLevel=4\n',
+      '/tmp/env.config': 'LogLevel=5\n',
+    });
+    const level = (a: ReturnType<typeof cliAction>) =>
+      a.kind === 'run' ? a.config.values.LogLevel : a;
+    expect(level(cliAction('imap', ['-n', 'x'], conf, fs))).toBe(3);
+    expect(level(cliAction('imap', ['-f', '/tmp/f.config', '-n', 'x'], conf, fs))).toBe(4);
+    expect(level(cliAction('imap', [], { MMP_CONFIG_FILE: '/tmp/env.config' }, fs))).toBe(5);
+    expect(level(cliAction('imap', [], {}, fs))).toBe(1);
+  });
+
+  it('fails with exit code 2 and a message, never a throw', () => {
+    const fs = memFs({ '/tmp/bad.config': 'ListnPort=1\n' });
+    expect(cliAction('imap', ['-f', '/tmp/bad.config'], {}, fs)).toEqual({
+      kind: 'fail',
+      message: "/tmp/bad.config:1: unknown parameter 'ListnPort' (did you mean ListenPort?)",
+      exitCode: 2,
+    });
+    expect(cliAction('imap', ['-f', '/tmp/none.config'], {}, fs)).toEqual({
+      kind: 'fail',
+      message: '-f: config file /tmp/none.config does not exist',
+      exitCode: 2,
+    });
+    expect(cliAction('imap', ['-zz'], {}, fs)).toMatchObject({ kind: 'fail', exitCode: 2 });
+    expect(cliAction('imap', ['-v', '99'], {}, fs)).toEqual({
+      kind: 'fail',
+      message: "-v: LogLevel: expected an integer 0–10, got '99' (above 10)",
+      exitCode: 2,
+    });
+  });
+
+  it('lists every parameter with value and origin for bare -h, secrets masked', () => {
+    const fs = memFs({ '/tmp/f.config': 'BindDN="cn=mmp"\nBindPass="hunter2"\n' });
+    const a = cliAction('imap', ['-f', '/tmp/f.config', '-p', '1143', '-h'], { LogLevel: '4' }, fs);
+    expect(a.kind).toBe('list');
+    if (a.kind !== 'list') return;
+    expect(a.text).toMatch(/^ImapProxy configuration \(config file \/tmp\/f.config\):/);
+    expect(a.text).toMatch(/ListenPort +"1143" +\[-p\]/);
+    expect(a.text).toMatch(/LogLevel +"4" +\[env LogLevel\]/);
+    expect(a.text).toMatch(/BindDN +"cn=mmp" +\[f.config:1\]/);
+    expect(a.text).toMatch(/BindPass +"\*\*\*\*\*\*" +\[f.config:2\]/);
+    expect(a.text).toMatch(/Banner +"Netscape Messaging Multiplexor ready" +\[default\]/);
+    expect(a.text).toMatch(/StoreAdmin +\(not set\)/);
+    expect(a.text).not.toContain('hunter2');
+    expect(a.text).toContain('Capability');
+    expect(a.text).not.toContain('SpoofMessageFile');
+  });
+
+  it('prints install lines that read back as the same configuration', () => {
+    const argv = [
+      'install',
+      '-p',
+      '[::1]:1143',
+      '-ba',
+      `it's "ready" $HOME`,
+      '-w',
+      "pa ss'",
+      '-D',
+      'cn=mmp,o=x',
+      '-pre',
+      '-s',
+      '',
+      '/etc/mmp/cert.pem',
+      '/etc/mmp/key.pem',
+      '',
+      'HIGH:!aNULL',
+      'nick',
+      '-h',
+      'ldap1 ldap2:1389',
+    ];
+    const a = cliAction('imap', argv, { LogLevel: '9' }, memFs({}));
+    expect(a.kind).toBe('install');
+    if (a.kind !== 'install') return;
+    expect(a.text).toContain("Banner='it'\\''s \"ready\" $HOME'\nexport Banner\n");
+    const direct = resolveConfig({ protocol: 'imap', commandLine: cl('imap', argv), env: {} });
+    const viaFile = cliAction(
+      'imap',
+      ['-f', '/x/ImapMMP.config'],
+      {},
+      memFs({ '/x/ImapMMP.config': a.text }),
+    );
+    if (!direct.ok || viaFile.kind !== 'run') throw new Error('did not resolve');
+    expect(viaFile.config.values).toEqual(direct.value.values);
+  });
+
+  it('refuses to print install lines for bad values', () => {
+    expect(cliAction('pop3', ['install', '-c', '0'], {}, memFs({}))).toMatchObject({
+      kind: 'fail',
+      exitCode: 2,
+      message: expect.stringContaining('-c: BacksidePort'),
+    });
+  });
+});
