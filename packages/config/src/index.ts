@@ -7,3 +7,4 @@ export * from './searchFormat.js';
 export * from './configFile.js';
 export * from './commandLine.js';
 export * from './resolve.js';
+export * from './vdmap.js';

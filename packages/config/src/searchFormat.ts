@@ -40,9 +40,8 @@ export const SEARCH_ESCAPES = ['%s', '%U', '%V', '%o', '%C', '%S', '%D', '%%'] a
  */
 export function validateSearchFormat(format: string): Result<string, string> {
   if (format === '') return err('the search format is empty');
-  if (!format.startsWith('(') || !format.endsWith(')'))
-    return err('the search format must be a parenthesised LDAP filter such as (uid=%s)');
   let depth = 0;
+  let firstClose = -1;
   for (let i = 0; i < format.length; i++) {
     const c = format[i];
     if (c === '%') {
@@ -56,11 +55,14 @@ export function validateSearchFormat(format: string): Result<string, string> {
     } else if (c === ')') {
       depth--;
       if (depth < 0) return err(`unbalanced ')' at offset ${i}`);
-      if (depth === 0 && i !== format.length - 1)
-        return err(`text after the filter's closing ')' at offset ${i}`);
+      if (depth === 0 && firstClose < 0) firstClose = i;
     }
   }
   if (depth !== 0) return err('unbalanced parentheses: missing )');
+  if (!format.startsWith('('))
+    return err('the search format must be a parenthesised LDAP filter such as (uid=%s)');
+  if (firstClose !== format.length - 1)
+    return err(`text after the filter's closing ')' at offset ${firstClose}`);
   return ok(format);
 }
 
