@@ -1,0 +1,297 @@
+/**
+ * Where does a user live? One LDAP search (admin guide, "How Multiplexor Works", step 2):
+ * bind as BindDN/BindPass (anonymous when unset), search under BaseDN with the expanded UidSearch
+ * filter, require exactly one entry, and read its MailHostAttrs values in order (each a store,
+ * `host[:port]`) and UidAttr (the name to replay).
+ *
+ * LDAPHost may list several servers: they are tried in order, and one that failed is skipped for
+ * DIRECTORY_DEAD_HOST_MS (unless all have failed: then all are tried, so that a restarted single
+ * directory is used again at once). Connections are kept open and shared by all sessions; one that
+ * fails is dropped and replaced on the next lookup.
+ *
+ * Protocol-neutral: ImapProxy and PopProxy both use it. Errors are values, never exceptions.
+ */
+
+import { Client, ResultCodeError, SizeLimitExceededError } from 'ldapts';
+import { type HostPort, type Result, err, ok } from '@mmp/config';
+import {
+  DIRECTORY_CONNECT_TIMEOUT_MS,
+  DIRECTORY_DEAD_HOST_MS,
+  DIRECTORY_OPERATION_TIMEOUT_MS,
+  DIRECTORY_POOL_SIZE,
+} from './limits.js';
+import type { Log } from './log.js';
+
+export interface DirectorySettings {
+  /** LDAPHost, in order of preference. */
+  hosts: readonly HostPort[];
+  baseDn: string;
+  bindDn?: string | undefined;
+  bindPassword?: string | undefined;
+  /** MailHostAttrs, in order. */
+  mailHostAttrs: readonly string[];
+  /** UidAttr: attribute whose value is the name replayed to the store. */
+  uidAttr?: string | undefined;
+}
+
+export interface UserEntry {
+  dn: string;
+  /** Stores to try, in MailHostAttrs order then value order; ports absent when not given. */
+  mailHosts: HostPort[];
+  /** The UidAttr value, when UidAttr is set and the entry has it. */
+  replayName?: Buffer;
+}
+
+export type LookupError =
+  /** No directory server could be reached, or it failed the search or our bind. */
+  | { kind: 'unavailable'; detail: string }
+  | { kind: 'no-such-user' }
+  /** The filter matched several entries: refuse rather than guess. */
+  | { kind: 'ambiguous' }
+  /** The entry has no usable MailHostAttrs value. */
+  | { kind: 'no-mail-host' };
+
+const DEFAULT_LDAP_PORT = 389;
+
+/** Parse a mailHost value: `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address. */
+export function parseMailHost(value: string): HostPort | undefined {
+  const v = value.trim();
+  if (v === '' || /[\s/@]/.test(v)) return undefined;
+  if (v.startsWith('[')) {
+    const close = v.indexOf(']');
+    if (close < 2) return undefined;
+    const host = v.slice(1, close);
+    const rest = v.slice(close + 1);
+    if (rest === '') return { host };
+    const port = rest.startsWith(':') ? parsePort(rest.slice(1)) : undefined;
+    return port === undefined ? undefined : { host, port };
+  }
+  const colons = v.split(':').length - 1;
+  if (colons === 0) return { host: v };
+  if (colons > 1) return { host: v }; // a bare IPv6 address
+  const [host = '', portText = ''] = v.split(':');
+  const port = parsePort(portText);
+  return host === '' || port === undefined ? undefined : { host, port };
+}
+
+function parsePort(text: string): number | undefined {
+  if (!/^\d{1,5}$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= 1 && n <= 65535 ? n : undefined;
+}
+
+function hostKey(h: HostPort): string {
+  return `${h.host}:${h.port ?? DEFAULT_LDAP_PORT}`;
+}
+
+function ldapUrl(h: HostPort): string {
+  const host = h.host.includes(':') ? `[${h.host}]` : h.host;
+  return `ldap://${host}:${h.port ?? DEFAULT_LDAP_PORT}`;
+}
+
+/** Values of an attribute as bytes, matching its name case-insensitively (RFC 4512 §2.5). */
+function attributeValues(entry: Record<string, unknown>, name: string): Buffer[] {
+  const lower = name.toLowerCase();
+  for (const [key, raw] of Object.entries(entry)) {
+    if (key.toLowerCase() !== lower) continue;
+    const list = Array.isArray(raw) ? (raw as unknown[]) : [raw];
+    return list.flatMap((v) =>
+      Buffer.isBuffer(v) ? [v] : typeof v === 'string' ? [Buffer.from(v, 'utf8')] : [],
+    );
+  }
+  return [];
+}
+
+interface PooledClient {
+  client: Client;
+  /** Settles once the connection's bind (if any) is done. */
+  ready: Promise<Result<true, { detail: string; dead: boolean }>>;
+}
+
+export class Directory {
+  /** Open connections per host key. */
+  private readonly pools = new Map<string, PooledClient[]>();
+  private readonly nextInPool = new Map<string, number>();
+  /** Host key → time until which it is considered dead. */
+  private readonly deadUntil = new Map<string, number>();
+
+  constructor(
+    private readonly settings: DirectorySettings,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /**
+   * Find the single entry matching `filter` (already expanded and escaped) and its stores.
+   */
+  async lookup(filter: string, log: Log): Promise<Result<UserEntry, LookupError>> {
+    const s = this.settings;
+    const attributes = [...s.mailHostAttrs];
+    if (s.uidAttr !== undefined && s.uidAttr !== '') attributes.push(s.uidAttr);
+    let lastFailure = 'no LDAPHost configured';
+    for (const host of this.hostsToTry()) {
+      const key = hostKey(host);
+      log.at('dialogue', 'directory search', 'searching the directory', {
+        ldap: key,
+        base: s.baseDn,
+        filter,
+      });
+      const conn = await this.connection(host, log);
+      if (!conn.ok) {
+        lastFailure = conn.error;
+        continue;
+      }
+      try {
+        // sizeLimit 2: enough to tell "exactly one" from "several" without fetching a crowd.
+        const { searchEntries } = await conn.value.client.search(s.baseDn, {
+          scope: 'sub',
+          filter,
+          attributes,
+          sizeLimit: 2,
+          explicitBufferAttributes: attributes,
+        });
+        this.deadUntil.delete(key);
+        log.at('dialogue', 'directory search', 'directory answered', {
+          ldap: key,
+          entries: searchEntries.length,
+        });
+        if (searchEntries.length === 0) return err({ kind: 'no-such-user' });
+        if (searchEntries.length > 1) return err({ kind: 'ambiguous' });
+        return this.toUserEntry(searchEntries[0] as Record<string, unknown> & { dn: string }, log);
+      } catch (e) {
+        if (e instanceof SizeLimitExceededError) return err({ kind: 'ambiguous' });
+        lastFailure = describe(e);
+        this.drop(host, conn.value);
+        if (!(e instanceof ResultCodeError)) this.markDead(key);
+        log.at('refusal', 'directory search', 'directory search failed', {
+          ldap: key,
+          error: lastFailure,
+        });
+      }
+    }
+    return err({ kind: 'unavailable', detail: lastFailure });
+  }
+
+  /** Close every pooled connection (shutdown). */
+  async close(): Promise<void> {
+    const all = [...this.pools.values()].flat();
+    this.pools.clear();
+    await Promise.all(all.map((p) => p.client.unbind().catch(() => undefined)));
+  }
+
+  private toUserEntry(
+    entry: Record<string, unknown> & { dn: string },
+    log: Log,
+  ): Result<UserEntry, LookupError> {
+    const s = this.settings;
+    const mailHosts: HostPort[] = [];
+    for (const attr of s.mailHostAttrs) {
+      for (const raw of attributeValues(entry, attr)) {
+        const parsed = parseMailHost(raw.toString('utf8'));
+        if (parsed === undefined) {
+          log.at('refusal', 'directory entry', 'ignoring an unusable mail host value', {
+            dn: entry.dn,
+            attr,
+          });
+          continue;
+        }
+        mailHosts.push(parsed);
+      }
+    }
+    log.at('dialogue', 'directory entry', 'user entry found', {
+      dn: entry.dn,
+      mailHosts: mailHosts
+        .map((h) => (h.port === undefined ? h.host : `${h.host}:${h.port}`))
+        .join(' '),
+    });
+    if (mailHosts.length === 0) return err({ kind: 'no-mail-host' });
+    const result: UserEntry = { dn: entry.dn, mailHosts };
+    if (s.uidAttr !== undefined && s.uidAttr !== '') {
+      const name = attributeValues(entry, s.uidAttr)[0];
+      if (name !== undefined && name.length > 0) result.replayName = name;
+    }
+    return ok(result);
+  }
+
+  /** Live hosts first in configured order; if all are dead, all of them. */
+  private hostsToTry(): HostPort[] {
+    const t = this.now();
+    const live = this.settings.hosts.filter((h) => (this.deadUntil.get(hostKey(h)) ?? 0) <= t);
+    return live.length > 0 ? live : [...this.settings.hosts];
+  }
+
+  private markDead(key: string): void {
+    this.deadUntil.set(key, this.now() + DIRECTORY_DEAD_HOST_MS);
+  }
+
+  /** A bound connection to `host` from the pool, creating one while the pool is not full. */
+  private async connection(host: HostPort, log: Log): Promise<Result<PooledClient, string>> {
+    const key = hostKey(host);
+    const pool = this.pools.get(key) ?? [];
+    this.pools.set(key, pool);
+    let pooled: PooledClient;
+    if (pool.length >= DIRECTORY_POOL_SIZE) {
+      const i = (this.nextInPool.get(key) ?? 0) % pool.length;
+      this.nextInPool.set(key, i + 1);
+      pooled = pool[i] as PooledClient;
+    } else {
+      const client = new Client({
+        url: ldapUrl(host),
+        connectTimeout: DIRECTORY_CONNECT_TIMEOUT_MS,
+        timeout: DIRECTORY_OPERATION_TIMEOUT_MS,
+        // ldapts reconnects transparently after an idle close; rebinding keeps BindDN's rights.
+        autoRebind: true,
+      });
+      pooled = { client, ready: this.bind(client, key, log) };
+      pool.push(pooled);
+    }
+    // Sessions sharing a new connection wait for its bind, so no search runs unbound.
+    const ready = await pooled.ready;
+    if (ready.ok) return ok(pooled);
+    this.drop(host, pooled);
+    if (ready.error.dead) this.markDead(key);
+    return err(ready.error.detail);
+  }
+
+  private async bind(
+    client: Client,
+    key: string,
+    log: Log,
+  ): Promise<Result<true, { detail: string; dead: boolean }>> {
+    const s = this.settings;
+    if (s.bindDn === undefined || s.bindDn === '') return ok(true);
+    try {
+      log.at('dialogue', 'directory bind', 'binding to the directory', {
+        ldap: key,
+        bindDn: s.bindDn,
+      });
+      await client.bind(s.bindDn, s.bindPassword ?? '');
+      return ok(true);
+    } catch (e) {
+      const detail = describe(e);
+      log.at('refusal', 'directory bind', 'cannot bind to the directory', {
+        ldap: key,
+        error: detail,
+      });
+      // A refused bind is a configuration problem, not a dead server: do not skip the host.
+      return err({ detail, dead: !(e instanceof ResultCodeError) });
+    }
+  }
+
+  private drop(host: HostPort, pooled: PooledClient): void {
+    const key = hostKey(host);
+    const pool = this.pools.get(key);
+    if (pool !== undefined) {
+      const i = pool.indexOf(pooled);
+      if (i >= 0) pool.splice(i, 1);
+    }
+    pooled.client.unbind().catch(() => undefined);
+  }
+}
+
+function describe(e: unknown): string {
+  if (e instanceof Error) {
+    const code = (e as Error & { code?: unknown }).code;
+    return typeof code === 'string' ? `${code}: ${e.message}` : e.message;
+  }
+  return String(e);
+}

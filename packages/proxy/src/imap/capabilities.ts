@@ -1,0 +1,45 @@
+/**
+ * The CAPABILITY list announced before login (the `Capability` parameter) and what it commits
+ * us to: a capability is honoured only if advertised (RFC 3501 §7.2.1; NOTES.md: never advertise
+ * what cannot be honoured before login, and never honour what was not advertised where the RFC
+ * forbids the client to use it, e.g. non-synchronising literals, RFC 7888 §4).
+ */
+
+import { type SaslMechanism, isSaslMechanism } from '../sasl.js';
+
+export class Capabilities {
+  /** Upper-cased capability names. */
+  private readonly names: Set<string>;
+  /** The list exactly as configured, for `* CAPABILITY` and the greeting. */
+  readonly text: string;
+
+  constructor(text: string) {
+    this.text = text.trim().split(/\s+/).filter(Boolean).join(' ');
+    this.names = new Set(this.text.split(' ').map((c) => c.toUpperCase()));
+  }
+
+  has(name: string): boolean {
+    return this.names.has(name.toUpperCase());
+  }
+
+  /** `{n+}` may be used: LITERAL+ (RFC 7888 §3) or LITERAL- (§4; our literal limit is 4096). */
+  get nonSyncLiterals(): boolean {
+    return this.has('LITERAL+') || this.has('LITERAL-');
+  }
+
+  /** The SASL mechanisms advertised as AUTH=… that we can terminate. */
+  get saslMechanisms(): SaslMechanism[] {
+    const out: SaslMechanism[] = [];
+    for (const name of this.names) {
+      if (!name.startsWith('AUTH=')) continue;
+      const mech = name.slice(5);
+      if (isSaslMechanism(mech)) out.push(mech);
+    }
+    return out;
+  }
+
+  /** LOGIN is refused when LOGINDISABLED is advertised (RFC 3501 §6.2.3). */
+  get loginDisabled(): boolean {
+    return this.has('LOGINDISABLED');
+  }
+}

@@ -1,0 +1,512 @@
+/**
+ * One IMAP client connection, from greeting to pipe. The state is one value from a closed set:
+ *
+ *   not-authenticated ──LOGIN──────────────▶ logging-in ──store OK──▶ piping
+ *        │  ▲   AUTHENTICATE                   │   ▲                      (transparent bytes)
+ *        │  └──────── authenticating ──done────┘   │
+ *        │  ◀────────── NO / failure ───────────────┘
+ *        └──LOGOUT, limits, idle, shutdown──▶ logout (closed)
+ *
+ * Before login every byte goes through the framer and the parser; the handlers of
+ * `commands/` answer. While logging in, nothing more is parsed: bytes the client pipelined are
+ * queued (bounded; then TCP backpressure) and either forwarded to the store after its OK, or parsed
+ * as the next commands after a refusal (RFC 3501 §5.5 allows pipelining; nginx does the same).
+ */
+
+import type { Socket } from 'node:net';
+import { MAX_BAD_COMMANDS, MAX_FAILED_LOGINS, MAX_PIPELINED_BYTES } from '../limits.js';
+import { type LoginOutcome, loginUpstream } from '../login.js';
+import { startPipe } from '../pipe.js';
+import { type Credentials, type SaslExchange, type SaslStep, decodeSaslResponse } from '../sasl.js';
+import type { SessionContext, SessionHandle } from '../server.js';
+import { formatAddress } from '../store.js';
+import { Capabilities } from './capabilities.js';
+import { AFTER_LOGIN_COMMANDS, PRE_AUTH_COMMANDS } from './commands/index.js';
+import type { CommandOutcome, PreAuthContext } from './commands/types.js';
+import { nameForLog } from './commands/types.js';
+import { type FrameEvent, ImapFramer } from './framer.js';
+import { type ImapCommand, parseCommand, tagOf, verbOf } from './parser.js';
+import { imapReplay } from './replay.js';
+
+export type ImapState = 'not-authenticated' | 'authenticating' | 'logging-in' | 'piping' | 'logout';
+
+/** Dovecot's text for a failed login: an unknown user must look exactly like a wrong password,
+ * so that user names cannot be probed (RFC 5530 AUTHENTICATIONFAILED). */
+export const AUTH_FAILED = 'NO [AUTHENTICATIONFAILED] Authentication failed.';
+
+/** How long a closing connection may take to read our last words before it is cut. */
+const CLOSE_LINGER_MS = 5_000;
+
+export function startImapSession(socket: Socket, ctx: SessionContext): SessionHandle {
+  return new ImapSession(socket, ctx);
+}
+
+class ImapSession implements SessionHandle, PreAuthContext {
+  private state: ImapState = 'not-authenticated';
+  readonly capabilities: Capabilities;
+  private readonly framer: ImapFramer;
+  private readonly started = Date.now();
+  /** Bytes received while logging in, not yet looked at. */
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  private badCommands = 0;
+  private failedLogins = 0;
+  private sasl: { tag: string; exchange: SaslExchange } | undefined;
+  private clientEnded = false;
+  private shuttingDown = false;
+  private user: string | undefined;
+  private store: string | undefined;
+  private storeSocket: Socket | undefined;
+  private clientId: ReadonlyMap<string, string | null> | null = null;
+  readonly closed: Promise<void>;
+  private markClosed: () => void = () => undefined;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: SessionContext,
+  ) {
+    this.capabilities = new Capabilities(ctx.settings.capability);
+    this.framer = new ImapFramer({ allowNonSyncLiterals: this.capabilities.nonSyncLiterals });
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    socket.setTimeout(ctx.settings.idleTimeoutMs);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('timeout', this.onTimeout);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    ctx.log.at('session', 'connect', 'client connected', {
+      client: `${ctx.clientIp}:${ctx.clientPort}`,
+      server: `${ctx.serverIp}:${ctx.serverPort}`,
+    });
+    // RFC 3501 §7.1.1: the greeting may carry CAPABILITY, sparing the client a round trip.
+    this.send(`* OK [CAPABILITY ${this.capabilities.text}] ${ctx.settings.banner}`);
+  }
+
+  // ---- PreAuthContext (what command handlers may do) ----
+
+  send(line: string): void {
+    this.ctx.log.at('trace', 'response', 'S:', { line });
+    this.socket.write(`${line}\r\n`);
+  }
+
+  rememberClientId(params: ReadonlyMap<string, string | null> | null): void {
+    this.clientId = params;
+  }
+
+  // ---- SessionHandle ----
+
+  shutdown(): void {
+    this.shuttingDown = true;
+    if (this.state === 'not-authenticated' || this.state === 'authenticating') {
+      this.closeWith('* BYE Server shutting down');
+    }
+  }
+
+  abort(): void {
+    this.storeSocket?.destroy();
+    this.socket.destroy();
+  }
+
+  // ---- Socket events ----
+
+  private readonly onData = (chunk: Buffer): void => {
+    switch (this.state) {
+      case 'logging-in':
+        this.queued.push(chunk);
+        this.queuedBytes += chunk.length;
+        // Bounded: beyond this, stop reading and let TCP push back on the client.
+        if (this.queuedBytes > MAX_PIPELINED_BYTES) this.socket.pause();
+        return;
+      case 'not-authenticated':
+      case 'authenticating':
+        this.consume(chunk);
+        return;
+      case 'piping':
+      case 'logout':
+        return;
+    }
+  };
+
+  private readonly onEnd = (): void => {
+    this.clientEnded = true;
+    // While logging in, the queued bytes (maybe a pipelined LOGOUT) are dealt with first.
+    if (this.state === 'not-authenticated' || this.state === 'authenticating')
+      this.closeWith(undefined);
+  };
+
+  private readonly onTimeout = (): void => {
+    if (this.state === 'not-authenticated' || this.state === 'authenticating') {
+      this.ctx.log.at('refusal', 'idle', 'client idle before login, closing');
+      this.closeWith('* BYE Autologout; idle for too long');
+    }
+  };
+
+  private readonly onError = (e: NodeJS.ErrnoException): void => {
+    this.ctx.log.at('refusal', 'client', 'client connection error', { error: e.code ?? e.message });
+  };
+
+  private readonly onClose = (): void => {
+    if (this.state === 'piping') return; // the pipe reports the end of the session
+    this.state = 'logout';
+    this.logClosed({});
+  };
+
+  // ---- Framing and dispatch ----
+
+  private consume(buf: Buffer): void {
+    let off = 0;
+    while (
+      off < buf.length &&
+      (this.state === 'not-authenticated' || this.state === 'authenticating')
+    ) {
+      const step = this.framer.feed(buf, off);
+      off += step.consumed;
+      if (step.event !== undefined) this.onFrame(step.event);
+    }
+    if (off < buf.length && this.state === 'logging-in') {
+      const rest = buf.subarray(off);
+      this.queued.push(rest);
+      this.queuedBytes += rest.length;
+    }
+  }
+
+  private onFrame(event: FrameEvent): void {
+    switch (event.kind) {
+      case 'command': {
+        const parsed = parseCommand(event.parts);
+        if (!parsed.ok) {
+          this.ctx.log.at('command', 'command', 'C: unparsable command', {
+            tag: parsed.error.tag ?? null,
+            verb: verbOf(event.parts) ?? null,
+            error: parsed.error.message,
+          });
+          this.bad(parsed.error.tag, parsed.error.message);
+          return;
+        }
+        this.dispatch(parsed.value);
+        return;
+      }
+      case 'line':
+        this.onSaslResponse(event.bytes);
+        return;
+      case 'literal-request': {
+        // RFC 3501 §7.5: the server may refuse a literal with a tagged answer instead of `+`;
+        // a literal announced by a command that takes none is never read, so its bytes can never
+        // be taken for a command (nginx's "literal after an invalid command" case).
+        const verb = verbOf(event.parts);
+        const spec = verb === undefined ? undefined : PRE_AUTH_COMMANDS.get(verb);
+        if (spec?.literals === true && this.state === 'not-authenticated') {
+          this.send('+ Ready for literal data');
+          this.framer.acceptLiteral();
+          return;
+        }
+        this.framer.reset();
+        this.bad(
+          tagOf(event.parts),
+          verb === undefined ? 'Invalid command' : `${verb} takes no literal here`,
+        );
+        return;
+      }
+      case 'error': {
+        const tag = tagOf(event.parts);
+        const message = {
+          'line-too-long': 'Command line too long',
+          'literal-too-large': 'Literal too large',
+          'too-many-literals': 'Too many literals in one command',
+          'non-sync-literal-not-allowed': 'Non-synchronising literals are not supported',
+        }[event.error];
+        this.ctx.log.at('refusal', 'limits', message, { tag: tag ?? null });
+        if (event.sync) {
+          // Nothing of the literal was sent: refuse the command, the stream stays in step.
+          this.framer.reset();
+          this.bad(tag, message);
+          return;
+        }
+        // The stream cannot be resynchronised (RFC 7888 §4: the server may close).
+        if (tag !== undefined) this.send(`${tag} BAD ${message}`);
+        this.closeWith(`* BYE ${message}`);
+        return;
+      }
+    }
+  }
+
+  private dispatch(cmd: ImapCommand): void {
+    const spec = PRE_AUTH_COMMANDS.get(cmd.verb);
+    const shown = cmd.verb.length > 32 ? `${cmd.verb.slice(0, 32)}…` : cmd.verb;
+    if (spec === undefined) {
+      this.ctx.log.at('command', 'command', 'C:', {
+        tag: cmd.tag,
+        verb: shown,
+        args: cmd.args.length,
+      });
+      this.bad(
+        cmd.tag,
+        AFTER_LOGIN_COMMANDS.has(cmd.verb)
+          ? `${shown} is not valid before login`
+          : `Unknown command ${shown}`,
+      );
+      return;
+    }
+    if (this.ctx.log.enabled('command')) {
+      this.ctx.log.at('command', 'command', 'C:', {
+        tag: cmd.tag,
+        verb: cmd.verb,
+        ...spec.describe(cmd.args),
+      });
+    }
+    this.act(cmd.tag, spec.handle(this, cmd));
+  }
+
+  private act(tag: string, outcome: CommandOutcome): void {
+    switch (outcome.kind) {
+      case 'done':
+        this.badCommands = 0;
+        return;
+      case 'bad':
+        this.bad(tag, outcome.message);
+        return;
+      case 'logout':
+        this.closeWith(undefined);
+        return;
+      case 'login':
+        this.badCommands = 0;
+        this.startLogin(tag, outcome.credentials);
+        return;
+      case 'sasl':
+        this.badCommands = 0;
+        this.saslStep(tag, outcome.exchange, outcome.step);
+        return;
+    }
+  }
+
+  /** A tagged (or untagged when no tag could be read) BAD; closes after too many in a row. */
+  private bad(tag: string | undefined, message: string): void {
+    this.send(`${tag ?? '*'} BAD ${message}`);
+    if (++this.badCommands >= MAX_BAD_COMMANDS) {
+      this.ctx.log.at('refusal', 'limits', 'too many invalid commands, closing');
+      this.closeWith('* BYE Too many invalid commands');
+    }
+  }
+
+  // ---- AUTHENTICATE exchange (RFC 3501 §6.2.2) ----
+
+  private saslStep(tag: string, exchange: SaslExchange, step: SaslStep): void {
+    switch (step.kind) {
+      case 'challenge':
+        this.state = 'authenticating';
+        this.sasl = { tag, exchange };
+        this.send(`+ ${step.challenge.toString('base64')}`);
+        this.framer.expectLine();
+        return;
+      case 'done':
+        this.sasl = undefined;
+        this.state = 'not-authenticated';
+        this.startLogin(tag, step.credentials);
+        return;
+      case 'failed':
+        this.sasl = undefined;
+        this.state = 'not-authenticated';
+        this.send(`${tag} NO ${step.message}`);
+        this.countFailedLogin();
+        return;
+    }
+  }
+
+  private onSaslResponse(line: Buffer): void {
+    const sasl = this.sasl;
+    if (sasl === undefined) return;
+    // The response may carry the password: it is never logged, only its length.
+    this.ctx.log.at('trace', 'authenticate', 'C: <SASL response redacted>', { bytes: line.length });
+    const decoded = decodeSaslResponse(line);
+    if (!decoded.ok) {
+      this.sasl = undefined;
+      this.state = 'not-authenticated';
+      this.bad(sasl.tag, decoded.error);
+      return;
+    }
+    if (decoded.value === 'cancel') {
+      // RFC 3501 §6.2.2: a cancelled exchange is answered with a tagged BAD.
+      this.sasl = undefined;
+      this.state = 'not-authenticated';
+      this.send(`${sasl.tag} BAD Authentication cancelled`);
+      return;
+    }
+    this.saslStep(sasl.tag, sasl.exchange, sasl.exchange.next(decoded.value));
+  }
+
+  // ---- Login: directory, store, replay ----
+
+  private startLogin(tag: string, credentials: Credentials): void {
+    this.state = 'logging-in';
+    this.user = nameForLog(credentials.user);
+    this.socket.setTimeout(0); // the directory and store have their own time limits
+    const { settings, directory, log, clientIp, serverIp } = this.ctx;
+    const replay = imapReplay({ greetingTimeoutMs: settings.storeConnectTimeoutMs });
+    loginUpstream({ settings, directory, log, clientIp, serverIp }, credentials, replay)
+      .then((outcome) => this.finishLogin(tag, outcome))
+      .catch((e: unknown) => {
+        // A bug, not an input problem: say so to the client, keep the server running.
+        log.error('login', 'internal error during login', {
+          error: e instanceof Error ? e.message : String(e),
+        });
+        this.closeWith('* BYE Internal error');
+      });
+  }
+
+  private finishLogin(tag: string, outcome: LoginOutcome): void {
+    const { log, settings } = this.ctx;
+    if (this.state !== 'logging-in') {
+      // The client went away meanwhile.
+      if (outcome.kind === 'logged-in') outcome.socket.destroy();
+      return;
+    }
+    const user = this.user ?? '';
+    switch (outcome.kind) {
+      case 'logged-in': {
+        this.store = formatAddress(outcome.store);
+        log.at('session', 'login', 'login succeeded', {
+          user,
+          store: this.store,
+          client: this.ctx.clientIp,
+        });
+        this.socket.write(
+          Buffer.concat([Buffer.from(`${tag} `), outcome.answer, Buffer.from('\r\n')]),
+        );
+        this.startPiping(outcome.socket, outcome.leftover);
+        return;
+      }
+      case 'refused':
+        log.at('session', 'login', 'login refused by store', {
+          user,
+          store: formatAddress(outcome.store),
+          client: this.ctx.clientIp,
+        });
+        this.socket.write(
+          Buffer.concat([Buffer.from(`${tag} `), outcome.answer, Buffer.from('\r\n')]),
+        );
+        this.countFailedLogin();
+        break;
+      case 'unknown-user':
+        log.at('session', 'login', 'login failed: unknown user', {
+          user,
+          reason: outcome.reason,
+          client: this.ctx.clientIp,
+        });
+        this.send(`${tag} ${AUTH_FAILED}`);
+        this.countFailedLogin();
+        break;
+      case 'directory-down':
+        log.at('session', 'login', 'login failed: directory unavailable', {
+          user,
+          error: outcome.detail,
+        });
+        this.send(
+          `${tag} NO [UNAVAILABLE] User directory temporarily unavailable, try again later`,
+        );
+        break;
+      case 'stores-down':
+        log.at('session', 'login', 'login failed: no store reachable', {
+          user,
+          error: outcome.detail,
+        });
+        // RFC 3501 §7.1: ALERT text must be shown to the user (the guide's ServerDownAlert).
+        this.send(`${tag} NO [ALERT] ${settings.serverDownAlert}`);
+        break;
+    }
+    this.user = undefined;
+    this.resumeAfterLogin();
+  }
+
+  private countFailedLogin(): void {
+    if (++this.failedLogins >= MAX_FAILED_LOGINS) {
+      this.ctx.log.at('refusal', 'limits', 'too many failed logins, closing');
+      this.closeWith('* BYE Too many failed logins');
+    }
+  }
+
+  /** Back to commands after a failed login: parse what the client pipelined meanwhile. */
+  private resumeAfterLogin(): void {
+    if (this.state !== 'logging-in') return; // closed by a limit
+    this.state = 'not-authenticated';
+    if (this.shuttingDown) {
+      this.closeWith('* BYE Server shutting down');
+      return;
+    }
+    this.socket.setTimeout(this.ctx.settings.idleTimeoutMs);
+    const queued = this.queued;
+    this.queued = [];
+    this.queuedBytes = 0;
+    for (const chunk of queued) this.onData(chunk);
+    if (this.state === 'not-authenticated' || this.state === 'authenticating') {
+      if (this.clientEnded) this.closeWith(undefined);
+      else this.socket.resume();
+    }
+  }
+
+  private startPiping(store: Socket, leftover: Buffer): void {
+    this.state = 'piping';
+    this.storeSocket = store;
+    const client = this.socket;
+    client.pause();
+    client.off('data', this.onData);
+    client.off('end', this.onEnd);
+    client.off('timeout', this.onTimeout);
+    const fromClient = Buffer.concat(this.queued);
+    this.queued = [];
+    this.queuedBytes = 0;
+    if (this.ctx.log.enabled('dialogue') && this.clientId !== null) {
+      this.ctx.log.at('dialogue', 'login', 'client ID', {
+        id: [...this.clientId].map(([k, v]) => `${k}=${v ?? 'NIL'}`).join('; '),
+      });
+    }
+    startPipe({
+      client,
+      store,
+      fromClient,
+      fromStore: leftover,
+      farewell: {
+        bytes: Buffer.from('* BYE Connection to the mail store was closed\r\n'),
+        alreadySaid: (tail) =>
+          /(^|\n)\* BYE [^\n]*\r?\n(?:[^\n]*\r?\n)?$/.test(tail.toString('latin1')),
+      },
+    }).then(
+      (result) => {
+        this.state = 'logout';
+        this.logClosed({
+          toStore: result.toStore,
+          toClient: result.toClient,
+          closedBy: result.closedBy,
+          error: result.error,
+        });
+      },
+      () => this.logClosed({}),
+    );
+  }
+
+  // ---- Closing ----
+
+  /** Say `line` (if any), close our side, and cut the connection if the client lingers. */
+  private closeWith(line: string | undefined): void {
+    if (this.state === 'logout') return;
+    this.state = 'logout';
+    if (line !== undefined) this.send(line);
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
+  }
+
+  private closedLogged = false;
+  private logClosed(fields: Record<string, string | number | undefined>): void {
+    if (this.closedLogged) return;
+    this.closedLogged = true;
+    this.ctx.log.at('session', 'disconnect', 'client disconnected', {
+      client: `${this.ctx.clientIp}:${this.ctx.clientPort}`,
+      user: this.user ?? null,
+      store: this.store ?? null,
+      seconds: Math.round((Date.now() - this.started) / 100) / 10,
+      ...fields,
+    });
+    this.markClosed();
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Every fixed limit of the multiplexor, in one place, each with the attack or failure it stops.
+ * Limits that an operator may tune are configuration parameters (`@mmp/config`), not here: the
+ * pre-login idle time is `Timeout`, the store connect time is `StoreConnectTimeout`.
+ *
+ * Exceeding a limit before login ends the session with one refusal of the same shape
+ * (see `imap/responses.ts`); other sessions are never affected.
+ */
+
+/**
+ * Longest command text before login, CRLF excluded, summed over the line segments of one command
+ * (literal bytes are counted by MAX_LITERAL_BYTES instead). RFC 7162 §4 asks clients to keep lines
+ * under 8192 octets; nothing a client may say before login needs more. Stops a client that streams
+ * bytes without a line end from growing our buffer (memory exhaustion), and most cross-protocol
+ * payloads (ALPACA) that carry no CRLF.
+ */
+export const MAX_LINE_BYTES = 8 * 1024;
+
+/**
+ * Largest literal `{n}` / `{n+}` before login. Literals before login carry a user name, a password
+ * or an RFC 2971 ID value (at most 1024 octets, §3.3). Dovecot's login process itself refuses more
+ * than 4 KiB of input before authentication, so a larger credential could not log in anyway.
+ * The same figure is the RFC 7888 §4 LITERAL- bound, so LITERAL- may be advertised safely.
+ * Stops a client from announcing a huge literal and making us buffer it.
+ */
+export const MAX_LITERAL_BYTES = 4 * 1024;
+
+/**
+ * Most literals in one command before login. LOGIN needs two; ID with every value a literal
+ * would need 60 (RFC 2971 §3.3), which no client does. Bounds a command's total size at
+ * MAX_LINE_BYTES + MAX_LITERALS_PER_COMMAND × MAX_LITERAL_BYTES (40 KiB).
+ */
+export const MAX_LITERALS_PER_COMMAND = 8;
+
+/**
+ * Bad commands in a row (answered `BAD`) after which the session is closed. Dovecot closes on the
+ * third. Stops cross-protocol attacks (ALPACA: an HTTP or SMTP client aimed at the IMAP port,
+ * whose lines are all bad commands) and scanners, while forgiving a client's occasional mistake.
+ */
+export const MAX_BAD_COMMANDS = 3;
+
+/**
+ * Failed logins (store said NO, or unknown user) in one session, after which it is closed.
+ * Password guessing then costs a new TCP connection (and the store's own failure delay) per three
+ * guesses, and shows up in the connection log by client address.
+ */
+export const MAX_FAILED_LOGINS = 3;
+
+/**
+ * Bytes a client may pipeline after its login command while the directory and the store are
+ * consulted; beyond this we stop reading from the client (TCP backpressure) until the login
+ * finishes, so a client cannot make us buffer without bound.
+ */
+export const MAX_PIPELINED_BYTES = 64 * 1024;
+
+/** Longest line we accept from a store during the login replay (greeting, continuation, answer).
+ * A store that misbehaves (or is not an IMAP/POP3 server) cannot grow our buffer. */
+export const MAX_STORE_LINE_BYTES = 64 * 1024;
+
+/**
+ * Time a store has to answer each step of the login replay (greeting, `+`, tagged answer) once the
+ * TCP connection is up. A store that accepts connections but hangs counts as down and the next
+ * mailHost is tried (the failover operators ask for when a store hangs rather than refuses).
+ * Generous because the store may be checking a password against a slow backend.
+ */
+export const STORE_REPLY_TIMEOUT_MS = 30_000;
+
+/** Time the directory has to connect; a directory that does not answer is marked dead. */
+export const DIRECTORY_CONNECT_TIMEOUT_MS = 5_000;
+
+/** Time the directory has to answer one bind or search; a hung directory fails the login with
+ * `[UNAVAILABLE]` instead of holding the session forever. */
+export const DIRECTORY_OPERATION_TIMEOUT_MS = 10_000;
+
+/** How long a directory host that failed is skipped in favour of the next LDAPHost entry (unless
+ * every host is marked dead, then all are tried again at once). */
+export const DIRECTORY_DEAD_HOST_MS = 30_000;
+
+/** LDAP connections kept open per directory host and shared by all sessions (ldapts multiplexes
+ * requests on one connection; a few spread the load and survive one connection's loss). */
+export const DIRECTORY_POOL_SIZE = 4;
+
+/**
+ * After SIGTERM: how long established sessions may continue before they are closed. Clients that
+ * log out in that time end cleanly; the rest are cut so that a restart is never blocked forever.
+ */
+export const SHUTDOWN_GRACE_MS = 10_000;
+
+/** Most RFC 2971 ID field/value pairs (§3.3: 30), field length (30) and value length (1024). */
+export const ID_MAX_PAIRS = 30;
+export const ID_MAX_FIELD_BYTES = 30;
+export const ID_MAX_VALUE_BYTES = 1024;

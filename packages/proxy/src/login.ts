@@ -1,0 +1,133 @@
+/**
+ * The login path shared by both protocols (admin guide, "How Multiplexor Works", steps 2 and 3):
+ * directory lookup → each of the user's stores in turn → the protocol's login replay. The outcome
+ * is one value the protocol handler turns into its own answer.
+ *
+ * A store that cannot be reached, hangs, or greets with a refusal is skipped for the next mailHost;
+ * a store that answers the login (accepts or refuses the password) is final.
+ */
+
+import type { Socket } from 'node:net';
+import { expandSearchFormat } from '@mmp/config';
+import type { Directory } from './directory.js';
+import type { Log } from './log.js';
+import type { Credentials } from './sasl.js';
+import type { ProxySettings } from './settings.js';
+import {
+  type StoreAddress,
+  type StoreFailure,
+  StoreConversation,
+  connectStore,
+  formatAddress,
+  storeAddress,
+} from './store.js';
+
+/** What a protocol's replay concluded on one store. */
+export type ReplayResult =
+  /** Logged in. `answer`: the store's final response (e.g. IMAP `OK [CAPABILITY …] Logged in`). */
+  | { kind: 'accepted'; answer: Buffer }
+  /** The store refused the credentials; `answer` is its text, to pass to the client. */
+  | { kind: 'refused'; answer: Buffer }
+  /** The store failed before judging the credentials: try the next one. */
+  | { kind: 'failed'; failure: StoreFailure };
+
+/** Replays a login on a connected store (whose greeting has not been read yet). */
+export type Replay = (
+  conversation: StoreConversation,
+  name: Buffer,
+  password: Buffer,
+  log: Log,
+) => Promise<ReplayResult>;
+
+export type LoginOutcome =
+  | {
+      kind: 'logged-in';
+      store: StoreAddress;
+      socket: Socket;
+      /** Bytes the store sent after its answer (to reach the client before anything else). */
+      leftover: Buffer;
+      answer: Buffer;
+    }
+  | { kind: 'refused'; store: StoreAddress; answer: Buffer }
+  /** No such user, several entries, no mail host, or a name that is not UTF-8. */
+  | { kind: 'unknown-user'; reason: string }
+  | { kind: 'directory-down'; detail: string }
+  | { kind: 'stores-down'; detail: string };
+
+export interface LoginContext {
+  settings: ProxySettings;
+  directory: Directory;
+  log: Log;
+  clientIp: string;
+  serverIp: string;
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+export async function loginUpstream(
+  ctx: LoginContext,
+  credentials: Credentials,
+  replay: Replay,
+): Promise<LoginOutcome> {
+  const { settings, log } = ctx;
+  let typed: string;
+  try {
+    typed = utf8.decode(credentials.user);
+  } catch {
+    // A directory holds UTF-8 names (RFC 4511 §4.1.2); such a name can match nobody.
+    return { kind: 'unknown-user', reason: 'user name is not UTF-8' };
+  }
+  const filter = expandSearchFormat(settings.searchFormat, {
+    user: typed,
+    canonical: typed,
+    original: typed,
+    clientIp: ctx.clientIp,
+    serverIp: ctx.serverIp,
+  });
+  if (!filter.ok) return { kind: 'directory-down', detail: `UidSearch: ${filter.error}` };
+
+  const entry = await ctx.directory.lookup(filter.value, log);
+  if (!entry.ok) {
+    const e = entry.error;
+    if (e.kind === 'unavailable') return { kind: 'directory-down', detail: e.detail };
+    return { kind: 'unknown-user', reason: e.kind };
+  }
+  // UidAttr names the account on the store; else the name the client typed.
+  const name = entry.value.replayName ?? credentials.user;
+
+  const failures: string[] = [];
+  for (const target of entry.value.mailHosts) {
+    const address = storeAddress(target, settings.backsidePort);
+    const where = formatAddress(address);
+    log.at('dialogue', 'store connect', 'connecting to store', { store: where });
+    const conn = await connectStore(address, settings.storeConnectTimeoutMs);
+    if (!conn.ok) {
+      failures.push(`${where} ${conn.error.detail}`);
+      log.at('refusal', 'store connect', 'store unreachable', {
+        store: where,
+        error: conn.error.detail,
+      });
+      continue;
+    }
+    const conversation = new StoreConversation(conn.value);
+    const result = await replay(conversation, name, credentials.password, log);
+    switch (result.kind) {
+      case 'accepted': {
+        const { socket, leftover } = conversation.release();
+        return { kind: 'logged-in', store: address, socket, leftover, answer: result.answer };
+      }
+      case 'refused':
+        conversation.close();
+        return { kind: 'refused', store: address, answer: result.answer };
+      case 'failed':
+        conversation.close();
+        failures.push(`${where} ${result.failure.detail}`);
+        log.at('refusal', 'store login', 'store failed before answering the login', {
+          store: where,
+          error: result.failure.detail,
+        });
+        continue;
+    }
+  }
+  return { kind: 'stores-down', detail: failures.join('; ') };
+}

@@ -1,0 +1,90 @@
+/**
+ * What the executables do, protocol by protocol: resolve the configuration (`@mmp/config`'s
+ * `cliAction`), then list (`-h`), print install lines, fail with exit code 2, or run the server
+ * until SIGTERM/SIGINT. User errors are one clear line on stderr, never a stack trace.
+ */
+
+import { type Protocol, cliAction, formatProblem } from '@mmp/config';
+import { Directory } from './directory.js';
+import { startImapSession } from './imap/session.js';
+import { openLogFile } from './log.js';
+import { ProxyServer, type StartSession } from './server.js';
+import { settingsFrom } from './settings.js';
+
+const PROGRAM: Record<Protocol, string> = { imap: 'ImapProxy', pop3: 'PopProxy' };
+
+/** Session starters per protocol; POP3 joins here (issue 4). */
+const SESSIONS: Partial<Record<Protocol, StartSession>> = { imap: startImapSession };
+
+export interface Io {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const processIo: Io = {
+  stdout: (t) => process.stdout.write(t.endsWith('\n') ? t : `${t}\n`),
+  stderr: (t) => process.stderr.write(t.endsWith('\n') ? t : `${t}\n`),
+};
+
+/** Run an executable; resolves with the exit code once it should exit. */
+export async function main(
+  protocol: Protocol,
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  io: Io = processIo,
+): Promise<number> {
+  const program = PROGRAM[protocol];
+  const action = cliAction(protocol, argv, env);
+  switch (action.kind) {
+    case 'list':
+    case 'install':
+      io.stdout(action.text);
+      return 0;
+    case 'fail':
+      io.stderr(`${program}: ${action.message}`);
+      return action.exitCode;
+    case 'run':
+      break;
+  }
+  const startSession = SESSIONS[protocol];
+  if (startSession === undefined) {
+    io.stderr(`${program}: the ${protocol} multiplexor is not available yet`);
+    return 2;
+  }
+  const settings = settingsFrom(action.config);
+  for (const w of action.warnings) io.stderr(`${program}: warning: ${formatProblem(w)}`);
+  const logFile = openLogFile({
+    dir: settings.logDir,
+    level: settings.logLevel,
+    protocol,
+    warn: (m) => io.stderr(`${program}: warning: ${m}`),
+  });
+  const log = logFile.log;
+  const directory = new Directory(settings.directory);
+  const server = new ProxyServer({ protocol, settings, directory, log, startSession });
+  try {
+    const bound = await server.listen();
+    log.at('lifecycle', 'start', `${program} listening`, { address: bound.host, port: bound.port });
+    io.stderr(`${program}: listening on ${bound.host}:${bound.port}`);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    log.error('start', 'cannot listen', { error: message });
+    io.stderr(`${program}: cannot listen on ListenPort: ${message}`);
+    await logFile.close();
+    return 1;
+  }
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+    // SIGHUP is reserved for a configuration refresh (virtual domains, issue 6): ignore it
+    // rather than die, as the default action would.
+    process.on('SIGHUP', () => log.at('lifecycle', 'signal', 'SIGHUP ignored (no refresh yet)'));
+  });
+  log.at('lifecycle', 'stop', `${signal}: stopping`, { sessions: server.sessionCount });
+  await server.stop();
+  await directory.close();
+  log.at('lifecycle', 'stop', `${program} stopped`);
+  await logFile.close();
+  return 0;
+}

@@ -1,0 +1,150 @@
+/**
+ * The listener, protocol-neutral: accepts connections on ListenPort (`[IP:]port`), gives each a
+ * session id and its settings, and hands it to the protocol's session. On SIGTERM (see
+ * `runServer` in `main.ts`) it stops accepting, asks every session to finish (pre-login sessions
+ * are told goodbye at once; logged-in ones keep running), and after SHUTDOWN_GRACE_MS closes the
+ * rest.
+ *
+ * Data flows one way: listener → pre-login session → directory → store → pipe.
+ */
+
+import { type Server, type Socket, createServer } from 'node:net';
+import type { Protocol } from '@mmp/config';
+import type { Directory } from './directory.js';
+import { SHUTDOWN_GRACE_MS } from './limits.js';
+import type { Log } from './log.js';
+import type { ProxySettings } from './settings.js';
+
+/** Everything a session receives from the listener. */
+export interface SessionContext {
+  /** `0x…`, unique within the process's life (the guide's "(sid 0x…)"). */
+  id: string;
+  log: Log;
+  /** This connection's settings (a virtual domain may override the global ones). */
+  settings: ProxySettings;
+  directory: Directory;
+  clientIp: string;
+  clientPort: number;
+  serverIp: string;
+  serverPort: number;
+}
+
+export interface SessionHandle {
+  /** Shutdown began: finish soon (pre-login sessions say goodbye and close). */
+  shutdown(): void;
+  /** The grace period is over: close now. */
+  abort(): void;
+  /** Settles when the session's connections are closed. */
+  readonly closed: Promise<void>;
+}
+
+export type StartSession = (socket: Socket, ctx: SessionContext) => SessionHandle;
+
+/** Session ids as the guide prints them: `0x` and hex. Starts at a random point so that ids of a
+ * restarted process do not repeat those already in the day's log. */
+export function sessionIds(start = Math.floor(Math.random() * 0x10000) * 0x10000): () => string {
+  let n = start;
+  return () => `0x${(n++ >>> 0).toString(16)}`;
+}
+
+export interface ProxyServerOptions {
+  protocol: Protocol;
+  settings: ProxySettings;
+  /** Settings for a connection arriving on this local address (virtual domains); default: global. */
+  settingsFor?: (localAddress: string) => ProxySettings;
+  directory: Directory;
+  log: Log;
+  startSession: StartSession;
+  graceMs?: number;
+}
+
+export class ProxyServer {
+  private readonly server: Server;
+  private readonly sessions = new Set<SessionHandle>();
+  private readonly nextId = sessionIds();
+  private stopping: Promise<void> | undefined;
+
+  constructor(private readonly options: ProxyServerOptions) {
+    // allowHalfOpen: a client may half-close after a pipelined LOGOUT and still read the answer.
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+      this.accept(socket),
+    );
+  }
+
+  /** Start listening; resolves with the bound address, or rejects (EADDRINUSE, EACCES…). */
+  listen(): Promise<{ host: string; port: number }> {
+    const { listen } = this.options.settings;
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error): void => reject(e);
+      this.server.once('error', onError);
+      this.server.listen({ port: listen.port, host: listen.host }, () => {
+        this.server.off('error', onError);
+        this.server.on('error', (e) =>
+          this.options.log.error('listener', 'listener error', { error: e.message }),
+        );
+        const a = this.server.address();
+        if (a === null || typeof a === 'string')
+          return resolve({ host: String(a), port: listen.port });
+        resolve({ host: a.address, port: a.port });
+      });
+    });
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Stop accepting, let sessions finish for the grace period, then close them. Idempotent. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sessions) s.shutdown();
+    const all = Promise.all([...this.sessions].map((s) => s.closed));
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'grace'>((resolve) => {
+      timer = setTimeout(() => resolve('grace'), this.options.graceMs ?? SHUTDOWN_GRACE_MS);
+    });
+    const first = await Promise.race([all.then(() => 'done' as const), grace]);
+    if (timer !== undefined) clearTimeout(timer);
+    if (first === 'grace') {
+      this.options.log.at(
+        'lifecycle',
+        'shutdown',
+        'grace period over, closing remaining sessions',
+        {
+          sessions: this.sessions.size,
+        },
+      );
+      for (const s of this.sessions) s.abort();
+      await all;
+    }
+    await closed;
+  }
+
+  private accept(socket: Socket): void {
+    if (this.stopping !== undefined) {
+      socket.destroy();
+      return;
+    }
+    const serverIp = socket.localAddress ?? '';
+    const settings = this.options.settingsFor?.(serverIp) ?? this.options.settings;
+    const id = this.nextId();
+    const ctx: SessionContext = {
+      id,
+      log: this.options.log.child({ sid: id, proto: this.options.protocol }),
+      settings,
+      directory: this.options.directory,
+      clientIp: socket.remoteAddress ?? '',
+      clientPort: socket.remotePort ?? 0,
+      serverIp,
+      serverPort: socket.localPort ?? 0,
+    };
+    const handle = this.options.startSession(socket, ctx);
+    this.sessions.add(handle);
+    void handle.closed.finally(() => this.sessions.delete(handle));
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Talking to a message store before the pipe starts: connect with a timeout, then a line-oriented
+ * conversation for the login replay (IMAP `replay.ts`, POP3 likewise). Protocol-neutral.
+ *
+ * The conversation reads the store's lines itself (no `readline`: bytes stay bytes, lines are
+ * bounded) and keeps whatever the store sent after the last line it consumed, so that nothing is
+ * lost when the pipe takes over.
+ */
+
+import { type Socket, connect } from 'node:net';
+import { type HostPort, type Result, err, ok } from '@mmp/config';
+import { MAX_STORE_LINE_BYTES } from './limits.js';
+
+export type StoreFailure =
+  /** The TCP connection could not be made (refused, unreachable, DNS). */
+  | { kind: 'unreachable'; detail: string }
+  /** No connection or no answer within the time allowed: the store may be hung. */
+  | { kind: 'timeout'; detail: string }
+  /** The store closed the connection or sent something we cannot use. */
+  | { kind: 'broken'; detail: string };
+
+export interface StoreAddress {
+  host: string;
+  port: number;
+}
+
+export function storeAddress(target: HostPort, defaultPort: number): StoreAddress {
+  return { host: target.host, port: target.port ?? defaultPort };
+}
+
+export function formatAddress(a: StoreAddress): string {
+  return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** Open a TCP connection to a store, giving up after `timeoutMs`. */
+export function connectStore(
+  address: StoreAddress,
+  timeoutMs: number,
+): Promise<Result<Socket, StoreFailure>> {
+  return new Promise((resolve) => {
+    // allowHalfOpen: when the client half-closes after LOGOUT, the store's answer must still flow.
+    const socket = connect({ host: address.host, port: address.port, allowHalfOpen: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(err({ kind: 'timeout', detail: `no connection within ${timeoutMs} ms` }));
+    }, timeoutMs);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.removeAllListeners('error');
+      socket.setNoDelay(true);
+      socket.setKeepAlive(true, 60_000);
+      resolve(ok(socket));
+    });
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(err({ kind: 'unreachable', detail: e.code ?? e.message }));
+    });
+  });
+}
+
+const LF = 0x0a;
+
+/** A line-by-line conversation with a store during the login replay. */
+export class StoreConversation {
+  private buffered: Buffer = Buffer.alloc(0);
+  private waiting: ((line: Result<Buffer, StoreFailure>) => void) | undefined;
+  private failure: StoreFailure | undefined;
+  private readonly onData = (chunk: Buffer): void => {
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    this.deliver();
+  };
+  private readonly onEnd = (): void =>
+    this.fail({ kind: 'broken', detail: 'store closed the connection' });
+  private readonly onError = (e: NodeJS.ErrnoException): void =>
+    this.fail({ kind: 'broken', detail: e.code ?? e.message });
+
+  constructor(readonly socket: Socket) {
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('error', this.onError);
+  }
+
+  /** The next line, CRLF (or LF) removed, within `timeoutMs`. */
+  readLine(timeoutMs: number): Promise<Result<Buffer, StoreFailure>> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiting = undefined;
+        resolve(err({ kind: 'timeout', detail: `no answer within ${timeoutMs} ms` }));
+      }, timeoutMs);
+      this.waiting = (line) => {
+        clearTimeout(timer);
+        this.waiting = undefined;
+        resolve(line);
+      };
+      this.deliver();
+    });
+  }
+
+  write(bytes: Buffer | string): void {
+    this.socket.write(bytes);
+  }
+
+  /**
+   * Stop listening and hand the socket over (to the pipe), with the bytes the store sent after
+   * the last line read. The socket is paused so that nothing is read until the pipe is attached.
+   */
+  release(): { socket: Socket; leftover: Buffer } {
+    this.socket.pause();
+    this.socket.off('data', this.onData);
+    this.socket.off('end', this.onEnd);
+    this.socket.off('error', this.onError);
+    const leftover = this.buffered;
+    this.buffered = Buffer.alloc(0);
+    return { socket: this.socket, leftover };
+  }
+
+  /** Give up on this store: close the connection. */
+  close(): void {
+    this.release();
+    this.socket.destroy();
+  }
+
+  private fail(f: StoreFailure): void {
+    this.failure ??= f;
+    this.deliver();
+  }
+
+  private deliver(): void {
+    const waiting = this.waiting;
+    if (waiting === undefined) return;
+    const lf = this.buffered.indexOf(LF);
+    if (lf >= 0) {
+      const end = lf > 0 && this.buffered[lf - 1] === 0x0d ? lf - 1 : lf;
+      const line = this.buffered.subarray(0, end);
+      this.buffered = this.buffered.subarray(lf + 1);
+      waiting(ok(line));
+      return;
+    }
+    if (this.buffered.length > MAX_STORE_LINE_BYTES) {
+      waiting(err({ kind: 'broken', detail: 'store line too long' }));
+      return;
+    }
+    if (this.failure !== undefined) waiting(err(this.failure));
+  }
+}
