@@ -8,3 +8,4 @@ export * from './configFile.js';
 export * from './commandLine.js';
 export * from './resolve.js';
 export * from './vdmap.js';
+export * from './certmap.js';

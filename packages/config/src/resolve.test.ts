@@ -210,6 +210,7 @@ describe('cliAction', () => {
     expect(a.text).not.toContain('hunter2');
     expect(a.text).toContain('Capability');
     expect(a.text).not.toContain('SpoofMessageFile');
+    expect(a.text).toContain('Usage: ImapProxy [install] [options]');
   });
 
   it('prints install lines that read back as the same configuration', () => {

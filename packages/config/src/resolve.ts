@@ -4,7 +4,7 @@
  * by its kind and every error names where the value came from.
  */
 import { readFileSync } from 'node:fs';
-import { type CommandLine, parseCommandLine } from './commandLine.js';
+import { type CommandLine, parseCommandLine, usageText } from './commandLine.js';
 import {
   type ConfigEntry,
   DEFAULT_MMP_CONF_FILE,
@@ -333,5 +333,6 @@ export function listText(config: ResolvedConfig): string {
     );
   }
   for (const w of config.warnings) lines.push(`warning: ${formatProblem(w)}`);
-  return lines.join('\n') + '\n';
+  // The guide's -h lists the configuration; the options that change it follow.
+  return lines.join('\n') + '\n\n' + usageText(protocol);
 }
