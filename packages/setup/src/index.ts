@@ -1,0 +1,11 @@
+/** mmp-setup as a library: the dialogue, the plan and the atomic apply, for embedding and tests. */
+export * from './answers.js';
+export * from './apply.js';
+export * from './cli.js';
+export * from './dialogue.js';
+export * from './instances.js';
+export * from './plan.js';
+export * from './prompter.js';
+export * from './proxyBin.js';
+export * from './scripts.js';
+export * from './table.js';
