@@ -86,7 +86,7 @@ export async function applyPlan(
     if (options.signal?.aborted) throw new Aborted('interrupted');
   };
   const dir = plan.instanceDir;
-  let created = false;
+  let created: boolean;
   const removed: string[] = [];
 
   /** Put `tmp` at `target`, keeping the old file as a backup until the end. */

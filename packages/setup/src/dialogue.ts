@@ -107,7 +107,8 @@ export function checkRoot(path: string): Result<string, string> {
   if (!v.startsWith('/')) return { ok: false, error: `MMPRoot: '${path}' is not an absolute path` };
   // It ends up in shell scripts and systemd units: quotes and backslashes would need a second
   // quoting scheme each, and no sane installation directory has them.
-  if (/[\0-\x1f"'\\`$]/.test(v))
+  const control = [...v].some((c) => c.charCodeAt(0) < 0x20);
+  if (control || /["'\\`$]/.test(v))
     return { ok: false, error: `MMPRoot: '${path}' has quotes, $, \\ or control characters` };
   return { ok: true, value: v };
 }
