@@ -51,6 +51,13 @@ export type LookupError =
   /** The entry has no usable MailHostAttrs value. */
   | { kind: 'no-mail-host' };
 
+/** What the login path needs from a directory (the LDAP one below, or a fake in tests). */
+export interface UserDirectory {
+  /** Find the single entry matching `filter` (already expanded and RFC 4515-escaped). */
+  lookup(filter: string, log: Log): Promise<Result<UserEntry, LookupError>>;
+  close(): Promise<void>;
+}
+
 const DEFAULT_LDAP_PORT = 389;
 
 /** Parse a mailHost value: `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address. */
@@ -108,7 +115,7 @@ interface PooledClient {
   ready: Promise<Result<true, { detail: string; dead: boolean }>>;
 }
 
-export class Directory {
+export class Directory implements UserDirectory {
   /** Open connections per host key. */
   private readonly pools = new Map<string, PooledClient[]>();
   private readonly nextInPool = new Map<string, number>();

@@ -9,7 +9,7 @@
 
 import type { Socket } from 'node:net';
 import { expandSearchFormat } from '@mmp/config';
-import type { Directory } from './directory.js';
+import type { UserDirectory } from './directory.js';
 import type { Log } from './log.js';
 import type { Credentials } from './sasl.js';
 import type { ProxySettings } from './settings.js';
@@ -56,7 +56,7 @@ export type LoginOutcome =
 
 export interface LoginContext {
   settings: ProxySettings;
-  directory: Directory;
+  directory: UserDirectory;
   log: Log;
   clientIp: string;
   serverIp: string;

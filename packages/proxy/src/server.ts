@@ -10,7 +10,7 @@
 
 import { type Server, type Socket, createServer } from 'node:net';
 import type { Protocol } from '@mmp/config';
-import type { Directory } from './directory.js';
+import type { UserDirectory } from './directory.js';
 import { SHUTDOWN_GRACE_MS } from './limits.js';
 import type { Log } from './log.js';
 import type { ProxySettings } from './settings.js';
@@ -22,7 +22,7 @@ export interface SessionContext {
   log: Log;
   /** This connection's settings (a virtual domain may override the global ones). */
   settings: ProxySettings;
-  directory: Directory;
+  directory: UserDirectory;
   clientIp: string;
   clientPort: number;
   serverIp: string;
@@ -52,7 +52,7 @@ export interface ProxyServerOptions {
   settings: ProxySettings;
   /** Settings for a connection arriving on this local address (virtual domains); default: global. */
   settingsFor?: (localAddress: string) => ProxySettings;
-  directory: Directory;
+  directory: UserDirectory;
   log: Log;
   startSession: StartSession;
   graceMs?: number;

@@ -182,7 +182,7 @@ export class ImapFramer {
             return { consumed: i + 1 - start, event: { kind: 'line', bytes } };
           }
           this.state = byte === CR ? 'line-cr' : 'line';
-          if (++this.textBytes > this.maxLine) {
+          if (byte !== CR && ++this.textBytes > this.maxLine) {
             this.keep(buf, segStart, i);
             return this.fail(start, i, 'line-too-long');
           }
@@ -210,7 +210,7 @@ export class ImapFramer {
         this.state = 'text';
         return { consumed: i + 1 - start, event: { kind: 'command', parts } };
       }
-      if (++this.textBytes > this.maxLine) {
+      if (byte !== CR && ++this.textBytes > this.maxLine) {
         this.keep(buf, segStart, i);
         return this.fail(start, i, 'line-too-long');
       }
@@ -226,6 +226,8 @@ export class ImapFramer {
   private next(state: State, byte: number, offset: number): State {
     switch (state) {
       case 'quoted':
+        // A CR ends the line (and leaves the quoted string unterminated, for the parser to refuse).
+        if (byte === CR) return 'cr';
         return byte === BACKSLASH ? 'quoted-escape' : byte === DQUOTE ? 'text' : 'quoted';
       case 'quoted-escape':
         return byte === CR ? 'cr' : 'quoted';

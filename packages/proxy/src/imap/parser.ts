@@ -81,7 +81,9 @@ export function verbOf(parts: readonly FramePart[]): string | undefined {
   const first = parts[0];
   if (first === undefined || first.kind !== 'text' || tagOf(parts) === undefined) return undefined;
   const bytes = first.bytes;
-  let i = bytes.indexOf(SP) + 1;
+  const sp = bytes.indexOf(SP);
+  if (sp < 0) return undefined;
+  let i = sp + 1;
   const start = i;
   while (i < bytes.length && isAtomByte(bytes[i] as number) && (bytes[i] as number) < 0x80) i++;
   if (i === start) return undefined;

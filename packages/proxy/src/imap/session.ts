@@ -224,8 +224,10 @@ class ImapSession implements SessionHandle, PreAuthContext {
           this.bad(tag, message);
           return;
         }
-        // The stream cannot be resynchronised (RFC 7888 §4: the server may close).
-        if (tag !== undefined) this.send(`${tag} BAD ${message}`);
+        // The stream cannot be resynchronised (RFC 7888 §4: the server may close). An over-long
+        // line is not echoed back as a tag.
+        if (tag !== undefined && event.error !== 'line-too-long')
+          this.send(`${tag} BAD ${message}`);
         this.closeWith(`* BYE ${message}`);
         return;
       }

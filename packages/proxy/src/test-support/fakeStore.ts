@@ -1,0 +1,159 @@
+/**
+ * A minimal IMAP store for the session's unit tests (the end-to-end tests use real Dovecot).
+ * It accepts `LOGIN` with synchronising literals (what our replay sends), sends an untagged
+ * CAPABILITY before its tagged answer (as some stores do), and after login answers NOOP, LOGOUT,
+ * `ECHO text` (answers `* ECHO text`), `SEND n` (n bytes in a literal), and `DIE` (closes at once).
+ */
+
+import { type AddressInfo, type Server, type Socket, createServer } from 'node:net';
+
+export interface FakeStore {
+  name: string;
+  port: number;
+  /** Every login attempt: name and password bytes. */
+  logins: { user: Buffer; password: Buffer }[];
+  /** Lines received after login. */
+  received: string[];
+  close(): Promise<void>;
+}
+
+export async function startFakeStore(opts: {
+  name: string;
+  /** user → password */
+  accounts: Record<string, Buffer | string>;
+  greeting?: string;
+  /** Never greet (a hung store). */
+  hang?: boolean;
+}): Promise<FakeStore> {
+  const sockets = new Set<Socket>();
+  const store: FakeStore = {
+    name: opts.name,
+    port: 0,
+    logins: [],
+    received: [],
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    if (opts.hang) return;
+    serve(socket, store, opts);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  store.port = (server.address() as AddressInfo).port;
+  return store;
+}
+
+function serve(
+  socket: Socket,
+  store: FakeStore,
+  opts: { name: string; accounts: Record<string, Buffer | string>; greeting?: string },
+): void {
+  let buf = Buffer.alloc(0);
+  let loggedIn = false;
+  /** A literal being read: bytes still expected, and what to do with them. */
+  let literal: { size: number; then: (bytes: Buffer) => void } | undefined;
+  const parts: Buffer[] = [];
+  let tag = '';
+  socket.write(
+    `${opts.greeting ?? `* OK [CAPABILITY IMAP4rev1] fake store ${opts.name} ready`}\r\n`,
+  );
+
+  const onLine = (line: string): void => {
+    if (!loggedIn) {
+      const m = /^(\S+) LOGIN \{(\d+)\}$/.exec(line);
+      if (m === null) {
+        socket.write(`${line.split(' ')[0]} BAD fake store expects LOGIN {n}\r\n`);
+        return;
+      }
+      tag = m[1] as string;
+      parts.length = 0;
+      expectLiteral(Number(m[2]), (user) => {
+        parts.push(user);
+      });
+      return;
+    }
+    store.received.push(line);
+    const [t, verb, ...rest] = line.split(' ');
+    switch (verb?.toUpperCase()) {
+      case 'NOOP':
+        socket.write(`${t} OK NOOP on store ${opts.name}\r\n`);
+        return;
+      case 'ECHO':
+        socket.write(`* ECHO ${rest.join(' ')}\r\n${t} OK ECHO done\r\n`);
+        return;
+      case 'SEND': {
+        const n = Number(rest[0]);
+        const body = Buffer.alloc(n, 0x78);
+        socket.write(`* 1 FETCH (BODY[] {${n}}\r\n`);
+        socket.write(body);
+        socket.write(`)\r\n${t} OK SEND done\r\n`);
+        return;
+      }
+      case 'LOGOUT':
+        socket.end(`* BYE store ${opts.name} logging out\r\n${t} OK LOGOUT completed\r\n`);
+        return;
+      case 'DIE':
+        socket.end(`* 1 EXISTS\r\n`);
+        return;
+      default:
+        socket.write(`${t} BAD unknown\r\n`);
+    }
+  };
+
+  const expectLiteral = (size: number, then: (b: Buffer) => void): void => {
+    literal = { size, then };
+    socket.write('+ OK\r\n');
+  };
+
+  // After the name literal comes ` {m}` CRLF, then the password literal, then CRLF.
+  const onLoginTail = (line: string): boolean => {
+    if (parts.length === 1) {
+      const m = /^ \{(\d+)\}$/.exec(line);
+      if (m === null) return false;
+      expectLiteral(Number(m[1]), (password) => parts.push(password));
+      return true;
+    }
+    if (parts.length === 2 && line === '') {
+      const [user, password] = parts as [Buffer, Buffer];
+      parts.length = 0;
+      store.logins.push({ user, password });
+      const expected = opts.accounts[user.toString('utf8')];
+      if (expected !== undefined && Buffer.from(expected).equals(password)) {
+        loggedIn = true;
+        socket.write(`* CAPABILITY IMAP4rev1 X-UNTAGGED-FIRST\r\n`);
+        socket.write(`${tag} OK [CAPABILITY IMAP4rev1 X-STORE-${opts.name}] Logged in\r\n`);
+      } else {
+        socket.write(`${tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n`);
+      }
+      return true;
+    }
+    return false;
+  };
+
+  socket.on('data', (chunk: Buffer) => {
+    buf = Buffer.concat([buf, chunk]);
+    for (;;) {
+      if (literal !== undefined) {
+        if (buf.length < literal.size) return;
+        const bytes = buf.subarray(0, literal.size);
+        buf = buf.subarray(literal.size);
+        const l = literal;
+        literal = undefined;
+        l.then(Buffer.from(bytes));
+        continue;
+      }
+      const lf = buf.indexOf(0x0a);
+      if (lf < 0) return;
+      const line = buf.subarray(0, lf).toString('latin1').replace(/\r$/, '');
+      buf = buf.subarray(lf + 1);
+      if (!loggedIn && parts.length > 0 && onLoginTail(line)) continue;
+      onLine(line);
+    }
+  });
+}
