@@ -80,6 +80,8 @@ export async function applyPlan(
   const undo: Undo[] = [];
   // Backups and temporaries to delete once everything is in place.
   const cleanup: string[] = [];
+  // Parent directories we made (MMPRoot, the conf file's), removed last on failure.
+  const createdDirs: string[] = [];
   const step = async (name: string): Promise<void> => {
     if (options.signal?.aborted) throw new Aborted('interrupted');
     await options.onStep?.(name);
@@ -104,7 +106,7 @@ export async function applyPlan(
   };
 
   try {
-    for (const d of (await mkdirs(dirname(dir))).reverse()) undo.push(() => rmdir(d));
+    createdDirs.push(...(await mkdirs(dirname(dir))));
     await step('root');
 
     created = !(await exists(dir));
@@ -152,7 +154,7 @@ export async function applyPlan(
     }
 
     const confTmp = `${plan.conf.path}.${tag}.tmp`;
-    for (const d of (await mkdirs(dirname(plan.conf.path))).reverse()) undo.push(() => rmdir(d));
+    createdDirs.push(...(await mkdirs(dirname(plan.conf.path))));
     cleanup.push(confTmp);
     await writeNew(confTmp, plan.conf.content, plan.conf.mode);
     await replace(confTmp, plan.conf.path);
@@ -167,6 +169,13 @@ export async function applyPlan(
       }
     }
     for (const c of cleanup) await rm(c, { recursive: true, force: true }).catch(() => undefined);
+    for (const d of createdDirs.reverse()) {
+      try {
+        await rmdir(d);
+      } catch (de) {
+        problems.push((de as Error).message);
+      }
+    }
     const why = e instanceof Aborted ? 'interrupted' : (e as Error).message;
     const tail =
       problems.length > 0
