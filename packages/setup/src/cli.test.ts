@@ -1,0 +1,318 @@
+/**
+ * mmp-setup run in-process: the answers-file form, --modify, --list, refusals, interruptions,
+ * and the written config files read back by the config package exactly as the proxy reads them.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { cliAction, parseConfigFile } from '@mmp/config';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { QUESTIONS } from './dialogue.js';
+import { type TempDir, runCli, tempDir } from './test-support/fixtures.js';
+import { ScriptedPerson } from './test-support/person.js';
+
+let tmp: TempDir;
+let conf: string;
+let root: string;
+beforeEach(() => {
+  tmp = tempDir();
+  conf = join(tmp.path, 'netscape.mmp.conf');
+  root = join(tmp.path, 'mmp');
+});
+afterEach(() => tmp.cleanup());
+
+const opts = (): { confFile: string; cwd: string } => ({ confFile: conf, cwd: tmp.path });
+
+function configOf(
+  instance: string,
+  file: 'ImapMMP.config' | 'PopMMP.config',
+): Record<string, string> {
+  const path = join(root, `MMP_${instance}`, file);
+  const parsed = parseConfigFile(readFileSync(path, 'utf8'), path);
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.error));
+  return Object.fromEntries([...parsed.value].map(([k, v]) => [k, v.raw]));
+}
+
+const bothYaml = (r: string): string => `# answers for mail1
+user: nobody
+root: ${r}
+instance: mail1
+services: both
+LDAPHost: ldap.example.com:389
+BaseDN: o=example.com
+LogLevel: 4
+BindDN: cn=Directory Manager
+BindPass: "it's secret"
+MailHostAttrs: [mailHost, mailRoutingAddress]
+LdapCacheSize: 500
+imap:
+  ListenPort: 1143
+  SSLEnable: false
+pop3:
+  ListenPort: 1110
+`;
+
+describe('mmp-setup --answers FILE --yes', () => {
+  it('creates an IMAP and POP3 instance whose config files read back as the answers', async () => {
+    writeFileSync(join(tmp.path, 'a.yaml'), bothYaml(root));
+    const r = await runCli(['--answers', join(tmp.path, 'a.yaml'), '--yes'], opts());
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const shared = {
+      LDAPHost: 'ldap.example.com:389',
+      BaseDN: 'o=example.com',
+      LogDir: '.',
+      LogLevel: '4',
+      BindDN: 'cn=Directory Manager',
+      BindPass: "it's secret",
+      NumThreads: '0',
+      MailHostAttrs: 'mailHost,mailRoutingAddress',
+      SSLEnable: 'no',
+      LdapCacheSize: '500',
+    };
+    expect(configOf('mail1', 'ImapMMP.config')).toEqual({ ...shared, ListenPort: '1143' });
+    expect(configOf('mail1', 'PopMMP.config')).toEqual({ ...shared, ListenPort: '1110' });
+
+    // The proxy's own entry point reads the file to the same typed values.
+    const file = join(root, 'MMP_mail1', 'ImapMMP.config');
+    const action = cliAction('imap', ['-f', file], {});
+    expect(action.kind).toBe('run');
+    if (action.kind !== 'run') return;
+    expect(action.config.values).toMatchObject({
+      LDAPHost: [{ host: 'ldap.example.com', port: 389 }],
+      ListenPort: { port: 1143 },
+      LogLevel: 4,
+      BindPass: "it's secret",
+      MailHostAttrs: ['mailHost', 'mailRoutingAddress'],
+      SSLEnable: false,
+    });
+    // And /bin/sh, which the start script uses, reads the same values.
+    const sh = await execa('/bin/sh', [
+      '-c',
+      `. '${file}'; printf '%s|%s' "$BindPass" "$ListenPort"`,
+    ]);
+    expect(sh.stdout).toBe("it's secret|1143");
+
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readFileSync(conf, 'utf8')).toContain(`MMPRoot='${root}'`);
+    expect(r.stdout).toContain(`Created instance mail1 in ${root}/MMP_mail1:`);
+    expect(r.stdout).toContain(`start:   ${root}/MMP_mail1/ImapMMP start`);
+    expect(r.stdout).toContain(`stop:    ${root}/MMP_mail1/PopMMP stop`);
+    expect(r.stdout).toContain(`check:   ${root}/MMP_mail1/ImapMMP status`);
+    expect(r.stdout).toContain(`systemctl link ${root}/MMP_mail1/mmp-mail1-imap.service`);
+  });
+
+  it('creates a POP3-only instance from JSON', async () => {
+    writeFileSync(
+      join(tmp.path, 'a.json'),
+      JSON.stringify({ MMPRoot: root, instance: 'pop', services: 2, ListenPort: 2110 }),
+    );
+    const r = await runCli(['--answers', join(tmp.path, 'a.json'), '-y'], opts());
+    expect(r.code).toBe(0);
+    expect(readdirSync(join(root, 'MMP_pop')).sort()).toEqual([
+      'PopMMP',
+      'PopMMP.config',
+      'mmp-pop-pop3.service',
+    ]);
+    expect(configOf('pop', 'PopMMP.config').ListenPort).toBe('2110');
+  });
+
+  it('refuses bad answers with the prompt’s messages, exit 2, and writes nothing', async () => {
+    const cases: [string, string[]][] = [
+      [
+        'ListenPort: 99999\n',
+        ["ListenPort: expected [IP:]port with port 1–65535, got '99999' (out of range)"],
+      ],
+      ['LogLevel: high\n', ["LogLevel: expected an integer 0–10, got 'high'"]],
+      [
+        `VirtualDomainFile: ${join(tmp.path, 'nope')}\n`,
+        [`VirtualDomainFile: ${join(tmp.path, 'nope')} does not exist`],
+      ],
+      ['ListenPrt: 143\n', ["unknown parameter 'ListenPrt' (did you mean ListenPort?)"]],
+      [
+        'services: 4\n',
+        ['services: expected 1, 2, 3, imap, pop3, both or a list of imap and pop3, got 4'],
+      ],
+      [
+        'instance: ../x\n',
+        ["instance: '../x' is not a valid name (letters, digits, '.', '_' and '-')"],
+      ],
+      [
+        'services: imap\nSpoofMessageFile: /etc/passwd\n',
+        ['SpoofMessageFile: does not apply to IMAP4'],
+      ],
+      [
+        'services: both\nListenPort: 2000\n',
+        ['ListenPort: 2000 is already taken by IMAP4 ListenPort'],
+      ],
+      [
+        'BindDN: not a dn\n',
+        [expect.stringMatching(/^BindDN: expected an LDAP DN/) as unknown as string],
+      ],
+    ];
+    for (const [yaml, messages] of cases) {
+      const f = join(tmp.path, 'bad.yaml');
+      writeFileSync(f, `root: ${root}\n${yaml}`);
+      const r = await runCli(['--answers', f, '--yes'], opts());
+      expect(r.code, yaml).toBe(2);
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines.map((l) => l.replace(/^mmp-setup: (.*\/bad\.yaml: )?/, ''))).toEqual(messages);
+      expect(existsSync(root), yaml).toBe(false);
+      expect(existsSync(conf), yaml).toBe(false);
+    }
+  });
+
+  it('the same refusal message is shown at the prompt', async () => {
+    const person = new ScriptedPerson([
+      [QUESTIONS.root, root],
+      ['Should the MMP listen on a non-default port', 'y'],
+      ['Which port:', '99999'],
+      ['Which port:', '1143'],
+    ]);
+    const r = await runCli([], { ...opts(), prompter: person });
+    expect(r.code).toBe(0);
+    expect(person.transcript.refusals).toEqual([
+      "ListenPort: expected [IP:]port with port 1–65535, got '99999' (out of range)",
+    ]);
+  });
+});
+
+describe('mmp-setup --modify NAME', () => {
+  async function create(): Promise<void> {
+    writeFileSync(join(tmp.path, 'a.yaml'), bothYaml(root));
+    expect((await runCli(['--answers', join(tmp.path, 'a.yaml'), '--yes'], opts())).code).toBe(0);
+    // A hand edit the dialogue never asks about must survive.
+    const f = join(root, 'MMP_mail1', 'ImapMMP.config');
+    writeFileSync(f, `${readFileSync(f, 'utf8')}Timeout="120"\nexport Timeout\n`);
+  }
+
+  it('walks the dialogue with the current values as defaults; one change keeps the rest', async () => {
+    await create();
+    const imapBefore = configOf('mail1', 'ImapMMP.config');
+    const popBefore = configOf('mail1', 'PopMMP.config');
+    const person = new ScriptedPerson([['Log Level:', '7']]);
+    const r = await runCli(['--modify', 'mail1'], { ...opts(), prompter: person });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const asked = person.transcript.asked;
+    // No MMPRoot or instance questions when modifying; the defaults are the current values.
+    expect(asked.some((a) => a.startsWith(QUESTIONS.root))).toBe(false);
+    expect(asked).toContain(`${QUESTIONS.user} [nobody] => `);
+    expect(asked.some((a) => a.startsWith('1 - ') && a.includes('[3]'))).toBe(true);
+    expect(asked).toContain('Base DN: [o=example.com] => ');
+    expect(asked).toContain('(IMAP4) Which port: [1143] => ');
+    expect(asked).toContain('(POP3) Which port: [1110] => ');
+    expect(asked).toContain(
+      'What\'s the password for "BindDN": (Enter keeps the current one) [] => ',
+    );
+    expect(configOf('mail1', 'ImapMMP.config')).toEqual({ ...imapBefore, LogLevel: '7' });
+    expect(configOf('mail1', 'PopMMP.config')).toEqual({ ...popBefore, LogLevel: '7' });
+    expect(r.stdout).toContain('Updated instance mail1');
+  });
+
+  it('takes an answers file over the current values', async () => {
+    await create();
+    const imapBefore = configOf('mail1', 'ImapMMP.config');
+    writeFileSync(
+      join(tmp.path, 'm.yaml'),
+      'services: imap\nimap: { ListenPort: 2143 }\nBindPass: new\n',
+    );
+    const r = await runCli(
+      ['--modify', 'mail1', '--answers', join(tmp.path, 'm.yaml'), '--yes'],
+      opts(),
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(configOf('mail1', 'ImapMMP.config')).toEqual({
+      ...imapBefore,
+      ListenPort: '2143',
+      BindPass: 'new',
+    });
+    // POP3 dropped: its files are gone.
+    expect(readdirSync(join(root, 'MMP_mail1')).sort()).toEqual([
+      'ImapMMP',
+      'ImapMMP.config',
+      'mmp-mail1-imap.service',
+    ]);
+    expect(r.stdout).toContain('Removed (service no longer configured): PopMMP.config, PopMMP');
+  });
+
+  it('refuses to drop a service that is running', async () => {
+    await create();
+    const sleeper = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      writeFileSync(join(root, 'MMP_mail1', 'PopMMP.pid'), `${sleeper.pid}\n`);
+      writeFileSync(join(tmp.path, 'm.yaml'), 'services: imap\n');
+      const r = await runCli(
+        ['--modify', 'mail1', '--answers', join(tmp.path, 'm.yaml'), '--yes'],
+        opts(),
+      );
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`POP3 of instance mail1 is running (pid ${sleeper.pid})`);
+      expect(existsSync(join(root, 'MMP_mail1', 'PopMMP.config'))).toBe(true);
+    } finally {
+      sleeper.kill();
+    }
+  });
+
+  it('names a missing instance', async () => {
+    const r = await runCli(['--modify', 'ghost', '--root', root], opts());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`mmp-setup: instance ghost: ${root}/MMP_ghost does not exist\n`);
+  });
+});
+
+describe('mmp-setup, other forms', () => {
+  it('--list lists the instances under the recorded MMPRoot', async () => {
+    expect((await runCli(['--list'], opts())).stdout).toBe('No instances in /opt/mmp.\n');
+    writeFileSync(join(tmp.path, 'a.yaml'), bothYaml(root));
+    await runCli(['--answers', join(tmp.path, 'a.yaml'), '--yes'], opts());
+    writeFileSync(join(tmp.path, 'b.yaml'), `root: ${root}\ninstance: zeta\nservices: pop3\n`);
+    await runCli(['--answers', join(tmp.path, 'b.yaml'), '--yes'], opts());
+    const r = await runCli(['--list'], opts());
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`mail1\tIMAP4+POP3\t${root}/MMP_mail1\nzeta\tPOP3\t${root}/MMP_zeta\n`);
+  });
+
+  it('--help prints the usage; an unknown option exits 2', async () => {
+    const h = await runCli(['--help'], opts());
+    expect(h.code).toBe(0);
+    expect(h.stdout).toContain('--modify NAME');
+    const bad = await runCli(['--frobnicate'], opts());
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("Unknown option '--frobnicate'");
+  });
+
+  it('Ctrl-C at a prompt exits 130 and writes nothing', async () => {
+    const person = new ScriptedPerson([[QUESTIONS.root, root]]);
+    person.input = (q) => {
+      if (q.message.startsWith('Base DN')) {
+        const e = new Error('User force closed the prompt with SIGINT');
+        e.name = 'ExitPromptError';
+        return Promise.reject(e);
+      }
+      return ScriptedPerson.prototype.input.call(person, q);
+    };
+    const r = await runCli([], { ...opts(), prompter: person });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toBe('mmp-setup: interrupted; nothing was written\n');
+    expect(existsSync(root)).toBe(false);
+    expect(existsSync(conf)).toBe(false);
+  });
+
+  it('an abort while writing (the SIGINT of the executable) rolls back and exits 130', async () => {
+    writeFileSync(join(tmp.path, 'a.yaml'), bothYaml(root));
+    const ac = new AbortController();
+    const r = await runCli(['--answers', join(tmp.path, 'a.yaml'), '--yes'], {
+      ...opts(),
+      signal: ac.signal,
+      onApplyStep: (s) => {
+        if (s === 'stage PopMMP.config') ac.abort();
+      },
+    });
+    expect(r.code).toBe(130);
+    expect(r.stderr).toBe('mmp-setup: interrupted; nothing was changed\n');
+    expect(readdirSync(tmp.path).sort()).toEqual(['a.yaml']);
+  });
+});
