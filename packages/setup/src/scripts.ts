@@ -106,6 +106,16 @@ is_ours() {
   fi
 }
 
+# True while $1 exists and is not a zombie (whatever it runs: right after the fork it is still
+# this shell, not yet the proxy).
+alive() {
+  if [ -r "/proc/$1/status" ]; then
+    ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+  else
+    kill -0 "$1" 2>/dev/null
+  fi
+}
+
 may_run() {
   if [ "$(id -u)" != 0 ] && [ "$(id -un)" != "$MMP_USER" ]; then
     say "must be run by root or by $MMP_USER" >&2
@@ -153,8 +163,8 @@ do_start() {
   umask 022
   printf '%s\\n' "$pid" >"$MMP_PIDFILE.tmp" && mv -f "$MMP_PIDFILE.tmp" "$MMP_PIDFILE"
   i=0
-  while [ "$i" -lt $((MMP_START_WAIT * 10)) ]; do
-    is_ours "$pid" || break
+  # An immediate failure (bad configuration, port in use) shows within MMP_START_WAIT seconds.
+  while [ "$i" -lt $((MMP_START_WAIT * 10)) ] && alive "$pid"; do
     nap
     i=$((i + 1))
   done
