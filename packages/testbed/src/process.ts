@@ -1,0 +1,187 @@
+// Long-running server processes (slapd, the Dovecot master), each in a process group of its
+// own, stdio on files, stopped with SIGTERM then SIGKILL, and killed on process exit.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  error?: Error;
+}
+
+export interface SpawnOptions {
+  command: string;
+  args: readonly string[];
+  /** stdout and stderr are appended to this file; stdin is /dev/null. */
+  logFile: string;
+  cwd?: string;
+}
+
+const live = new Set<ServerProcess>();
+
+/** Processes (not zombies) whose process group is `pgid`, read from /proc (Linux). */
+export function processGroupMembers(pgid: number): number[] {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return groupAlive(pgid) ? [pgid] : [];
+  }
+  const members: number[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+    } catch {
+      continue;
+    }
+    // pid (comm) state ppid pgrp ...; comm may hold spaces and parentheses.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const state = rest[0];
+    const pgrp = Number(rest[2]);
+    if (pgrp === pgid && state !== 'Z' && state !== 'X') members.push(Number(entry));
+  }
+  return members;
+}
+
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function killGroup(pgid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class ServerProcess {
+  readonly pid: number;
+  readonly command: string;
+  readonly logFile: string;
+  readonly exited: Promise<ExitInfo>;
+  private exitInfo: ExitInfo | undefined;
+  private readonly child: ChildProcess;
+
+  private constructor(child: ChildProcess, command: string, logFile: string) {
+    this.child = child;
+    this.command = command;
+    this.logFile = logFile;
+    this.pid = child.pid ?? -1;
+    this.exited = new Promise<ExitInfo>((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.exitInfo = { code, signal };
+        resolve(this.exitInfo);
+      });
+      child.once('error', (error) => {
+        this.exitInfo = { code: null, signal: null, error };
+        resolve(this.exitInfo);
+      });
+    });
+    void this.exited.then(() => {
+      if (!this.groupRunning()) live.delete(this);
+    });
+  }
+
+  static spawn(options: SpawnOptions): ServerProcess {
+    const fd = openSync(options.logFile, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(options.command, [...options.args], {
+        cwd: options.cwd,
+        detached: true,
+        stdio: ['ignore', fd, fd],
+      });
+    } finally {
+      closeSync(fd);
+    }
+    child.unref();
+    const server = new ServerProcess(child, options.command, options.logFile);
+    if (server.pid > 0) live.add(server);
+    return server;
+  }
+
+  /** The leader has not exited yet. */
+  get running(): boolean {
+    return this.exitInfo === undefined;
+  }
+
+  get exit(): ExitInfo | undefined {
+    return this.exitInfo;
+  }
+
+  /** Any process of the group (the leader or its children) still alive. */
+  groupRunning(): boolean {
+    if (this.pid <= 0) return false;
+    return this.running || processGroupMembers(this.pid).length > 0;
+  }
+
+  /**
+   * SIGTERM to the leader, then wait up to `timeoutMs` for the leader and every process of its
+   * group to be gone; SIGKILL the group after that.
+   */
+  async stop(timeoutMs = 5000): Promise<void> {
+    if (this.pid <= 0) return;
+    if (this.running) {
+      try {
+        process.kill(this.pid, 'SIGTERM');
+      } catch {
+        // raced with its exit
+      }
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && this.groupRunning()) await sleep(10);
+    if (this.groupRunning()) {
+      killGroup(this.pid, 'SIGKILL');
+      const killDeadline = Date.now() + 2000;
+      while (Date.now() < killDeadline && this.groupRunning()) await sleep(10);
+    }
+    if (this.running) await Promise.race([this.exited, sleep(1000)]);
+    live.delete(this);
+  }
+
+  /** Synchronous last resort, for process exit handlers. */
+  killNow(): void {
+    if (this.pid > 0) killGroup(this.pid, 'SIGKILL');
+    live.delete(this);
+  }
+}
+
+/** SIGKILL every server process group started by this process and not yet stopped. */
+export function killAllServerProcesses(): void {
+  for (const server of [...live]) server.killNow();
+}
+
+/** Live processes (not zombies) whose command line contains `needle`, read from /proc. */
+export function findProcesses(needle: string): { pid: number; cmdline: string }[] {
+  const found: { pid: number; cmdline: string }[] = [];
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return found;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'latin1').replace(/\0/g, ' ').trim();
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+      if (state !== 'Z' && state !== 'X' && cmdline.includes(needle)) {
+        found.push({ pid: Number(entry), cmdline });
+      }
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return found;
+}

@@ -1,0 +1,393 @@
+// startTestbed(): slapd plus N Dovecot stores on loopback, in a fresh temporary directory, on
+// free ports, with a generated user population; stop() leaves nothing running.
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { killAllServerProcesses } from './process.js';
+import { freePort, freePortsOnAll } from './ports.js';
+import {
+  generateUsers,
+  MAX_STORES,
+  type StoreAddress,
+  type StoreName,
+  type TestUser,
+} from './users.js';
+import { createLdap, type LdapServer } from './ldap.js';
+import {
+  createStore,
+  dovecotGid,
+  mailAccount,
+  MASTER_PASSWORD,
+  MASTER_SEPARATOR,
+  MASTER_USER,
+  type BacksidePorts,
+  type Store,
+} from './dovecot.js';
+import { bigMessage, mailboxMessages, type SeededMessage } from './messages.js';
+import { createTls, type TestbedTls } from './tls.js';
+
+export interface TestbedOptions {
+  /** Number of Dovecot stores, 1 to 7 (default 2): A on 127.0.0.2, B on 127.0.0.3, … */
+  stores?: number;
+  /** Number of bulk users user001 … (default 200), spread over the stores in turn. */
+  bulkUsers?: number;
+  /** Keep the temporary directory after stop() (default: env MMP_TESTBED_KEEP=1). */
+  keep?: boolean;
+  /** Certificates, STARTTLS and imaps/pop3s listeners on the stores (default true). */
+  tls?: boolean;
+  /** Anonymous LDAP clients may search (default true); if false, only bound clients. */
+  ldapAnonymousRead?: boolean;
+  /** slapd -d level (default `0`; `stats` logs every operation to ldap/slapd.log). */
+  ldapLogLevel?: string;
+  /** Dovecot login_trusted_networks (default `127.0.0.0/8`): lets a proxy forward client IPs. */
+  trustedNetworks?: string;
+}
+
+export interface MasterUser {
+  /** `mmpstore`: SASL PLAIN with authzid = user, authcid = mmpstore, the master password. */
+  name: string;
+  password: string;
+  /** `*`: LOGIN `alice*mmpstore` with the master password works too. */
+  separator: string;
+}
+
+export interface Testbed {
+  /** The temporary directory holding everything (removed by stop() unless kept). */
+  readonly dir: string;
+  readonly ldap: LdapServer;
+  readonly stores: readonly Store[];
+  /** Ports shared by every store (each on its own address), as the multiplexor's BacksidePort. */
+  readonly backsidePorts: BacksidePorts;
+  /** Addresses where nothing listens on the back-side ports (mailHost values of dead stores). */
+  readonly deadHosts: readonly string[];
+  readonly users: readonly TestUser[];
+  readonly masterUser: MasterUser;
+  /** The 1 MiB message, number 3 in every mailbox. */
+  readonly bigMessage: SeededMessage;
+  /** Certificates (undefined when started with tls: false). */
+  readonly tls: TestbedTls | undefined;
+  /** A store by name ('A', 'B', …); throws if unknown. */
+  store(name: StoreName): Store;
+  /** A user by uid; throws if unknown. */
+  user(uid: string): TestUser;
+  /** The first ordinary ('plain') user on a store: alice on A, bob on B, grace on C, … */
+  userOn(store: StoreName): TestUser;
+  /** Every user the mailHost list routes to this store (all kinds). */
+  usersOn(store: StoreName): TestUser[];
+  /** Users of one kind, in order. */
+  usersOfKind(kind: TestUser['kind']): TestUser[];
+  /** The messages seeded in the user's INBOX on a store (default: the user's own store). */
+  messagesFor(user: TestUser | string, store?: StoreName): SeededMessage[];
+  /** A JSON-safe description (what the CLI prints). */
+  describe(): TestbedDescription;
+  /** Stop every server, remove the directory (unless kept); safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface TestbedDescription {
+  dir: string;
+  ldap: {
+    url: string;
+    host: string;
+    port: number;
+    baseDn: string;
+    peopleDn: string;
+    bindDn: string;
+    bindPassword: string;
+    rootDn: string;
+    rootPassword: string;
+    logPath: string;
+  };
+  stores: {
+    name: string;
+    host: string;
+    imapPort: number;
+    pop3Port: number;
+    imapsPort: number;
+    pop3sPort: number;
+    greeting: string;
+    logPath: string;
+  }[];
+  backsidePorts: BacksidePorts;
+  deadHosts: string[];
+  masterUser: MasterUser;
+  bigMessage: { number: number; subject: string; size: number; sha256: string };
+  tls: Omit<TestbedTls, 'caPem' | 'certPem' | 'keyPem'> | null;
+  users: TestUser[];
+}
+
+const STORE_NAMES = 'ABCDEFG';
+export const DEAD_HOSTS = ['127.0.0.9', '127.0.0.10'] as const;
+
+const active = new Set<{ dir: string; keep: boolean }>();
+let exitHookInstalled = false;
+
+function removeDirsNow(): void {
+  for (const bed of active) {
+    if (!bed.keep) {
+      try {
+        rmSync(bed.dir, { recursive: true, force: true });
+      } catch {
+        // best effort at exit
+      }
+    }
+  }
+  active.clear();
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    killAllServerProcesses();
+    removeDirsNow();
+  });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    // Only take over a signal nobody else handles: clean up, then die of it as before.
+    if (process.listenerCount(signal) > 0) continue;
+    const handler = (): void => {
+      killAllServerProcesses();
+      removeDirsNow();
+      if (process.listenerCount(signal) === 1) {
+        process.removeListener(signal, handler);
+        process.kill(process.pid, signal);
+      }
+    };
+    process.on(signal, handler);
+  }
+}
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+async function tail(file: string, lines = 30): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).split('\n').slice(-lines).join('\n');
+  } catch {
+    return '';
+  }
+}
+
+/** Start slapd and the Dovecot stores; see TestbedOptions for the defaults. */
+export async function startTestbed(options: TestbedOptions = {}): Promise<Testbed> {
+  const attempts = 3;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (error) {
+      // Another process may grab a port between our probe and the server's bind: try again.
+      const message = error instanceof Error ? error.message : String(error);
+      if (attempt >= attempts || !/address already in use|EADDRINUSE/i.test(message)) throw error;
+    }
+  }
+}
+
+async function startOnce(options: TestbedOptions): Promise<Testbed> {
+  const storeCount = options.stores ?? 2;
+  if (!Number.isInteger(storeCount) || storeCount < 1 || storeCount > MAX_STORES) {
+    throw new Error(`stores must be an integer from 1 to ${MAX_STORES}`);
+  }
+  if (!isRoot()) {
+    throw new Error(
+      '@mmp/testbed must run as root: Dovecot switches to its own users (dovenull, dovecot, mail)',
+    );
+  }
+  const keep = options.keep ?? process.env.MMP_TESTBED_KEEP === '1';
+  const useTls = options.tls ?? true;
+  const bulkUsers = options.bulkUsers ?? 200;
+
+  installExitHook();
+  const dir = await mkdtemp(join(tmpdir(), 'mmp-testbed-'));
+  // Dovecot's unprivileged processes must reach their files below it.
+  await chmod(dir, 0o755);
+  const registration = { dir, keep };
+  active.add(registration);
+  const suffix = dir.slice(dir.lastIndexOf('-') + 1);
+
+  const addresses: StoreAddress[] = [...STORE_NAMES.slice(0, storeCount)].map((name, i) => ({
+    name,
+    host: `127.0.0.${2 + i}`,
+  }));
+  const ldapHost = '127.0.0.1';
+  const ldapPort = await freePort(ldapHost);
+  const portList = await freePortsOnAll(
+    [...addresses.map((a) => a.host), ...DEAD_HOSTS],
+    useTls ? 4 : 2,
+  );
+  const backsidePorts: BacksidePorts = {
+    imap: portList[0] ?? 0,
+    pop3: portList[1] ?? 0,
+    imaps: portList[2] ?? 0,
+    pop3s: portList[3] ?? 0,
+  };
+  const users = generateUsers({ stores: addresses, deadHosts: DEAD_HOSTS, bulkUsers });
+
+  const mail = mailAccount();
+  const big = bigMessage();
+  const bigMessageFile = join(dir, 'one-mebibyte.eml');
+  await writeFile(bigMessageFile, big.bytes, { mode: 0o600 });
+  await utimes(bigMessageFile, 1704067203, 1704067203);
+  await chown(bigMessageFile, mail.uid, mail.gid);
+
+  let tls: TestbedTls | undefined;
+  if (useTls) {
+    const tlsDir = join(dir, 'tls');
+    await mkdir(tlsDir, { mode: 0o755 });
+    tls = await createTls(tlsDir, [ldapHost, ...addresses.map((a) => a.host), ...DEAD_HOSTS]);
+  }
+
+  const ldapDir = join(dir, 'ldap');
+  await mkdir(ldapDir, { mode: 0o700 });
+  const gid = dovecotGid();
+  const [ldap, ...stores] = await Promise.all([
+    createLdap({
+      dir: ldapDir,
+      host: ldapHost,
+      port: ldapPort,
+      users,
+      anonymousRead: options.ldapAnonymousRead ?? true,
+      logLevel: options.ldapLogLevel ?? '0',
+    }),
+    ...addresses.map(async (address) => {
+      const storeDir = join(dir, `store-${address.name}`);
+      await mkdir(storeDir, { mode: 0o755 });
+      return createStore({
+        name: address.name,
+        host: address.host,
+        dir: storeDir,
+        instanceName: `mmp-testbed-${suffix}-${address.name}`,
+        ports: backsidePorts,
+        users,
+        tls: tls === undefined ? undefined : { certFile: tls.certFile, keyFile: tls.keyFile },
+        trustedNetworks: options.trustedNetworks ?? '127.0.0.0/8',
+        bigMessageFile,
+        mailUid: mail.uid,
+        mailGid: mail.gid,
+        dovecotGid: gid,
+      });
+    }),
+  ]);
+  if (ldap === undefined) throw new Error('unreachable');
+
+  let stopped = false;
+  const stopAll = async (): Promise<void> => {
+    await Promise.all([ldap.stop(), ...stores.map((s) => s.stop())]);
+  };
+  const stop = async (): Promise<void> => {
+    if (stopped) return;
+    stopped = true;
+    await stopAll();
+    active.delete(registration);
+    if (!keep) await rm(dir, { recursive: true, force: true });
+  };
+
+  try {
+    await Promise.all([ldap.start(), ...stores.map((s) => s.start())]);
+  } catch (error) {
+    const logs = await Promise.all([
+      tail(ldap.logPath),
+      ...stores.map(
+        async (s) => `${await tail(s.logPath)}\n${await tail(join(s.dir, 'dovecot.stdio.log'))}`,
+      ),
+    ]);
+    await stop();
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`${message}\n--- server logs ---\n${logs.filter((l) => l.trim()).join('\n')}`, {
+      cause: error,
+    });
+  }
+
+  const byName = new Map(stores.map((s) => [s.name, s]));
+  const byUid = new Map(users.map((u) => [u.uid, u]));
+  const testbed: Testbed = {
+    dir,
+    ldap,
+    stores,
+    backsidePorts,
+    deadHosts: [...DEAD_HOSTS],
+    users,
+    masterUser: { name: MASTER_USER, password: MASTER_PASSWORD, separator: MASTER_SEPARATOR },
+    bigMessage: big,
+    tls,
+    store(name) {
+      const store = byName.get(name);
+      if (store === undefined) throw new Error(`no store ${name}`);
+      return store;
+    },
+    user(uid) {
+      const user = byUid.get(uid);
+      if (user === undefined) throw new Error(`no user ${uid}`);
+      return user;
+    },
+    userOn(name) {
+      const user = users.find((u) => u.kind === 'plain' && u.store === name);
+      if (user === undefined) throw new Error(`no ordinary user on store ${name}`);
+      return user;
+    },
+    usersOn(name) {
+      return users.filter((u) => u.store === name);
+    },
+    usersOfKind(kind) {
+      return users.filter((u) => u.kind === kind);
+    },
+    messagesFor(userOrUid, storeName) {
+      const user = typeof userOrUid === 'string' ? testbed.user(userOrUid) : userOrUid;
+      const name = storeName ?? user.store ?? user.mailboxes[0];
+      if (name === undefined || !user.mailboxes.includes(name)) {
+        throw new Error(`${user.uid} has no mailbox on store ${name ?? '(none)'}`);
+      }
+      return mailboxMessages(name, user.uid, user.mail);
+    },
+    describe() {
+      return {
+        dir,
+        ldap: {
+          url: ldap.url,
+          host: ldap.host,
+          port: ldap.port,
+          baseDn: ldap.baseDn,
+          peopleDn: ldap.peopleDn,
+          bindDn: ldap.bindDn,
+          bindPassword: ldap.bindPassword,
+          rootDn: ldap.rootDn,
+          rootPassword: ldap.rootPassword,
+          logPath: ldap.logPath,
+        },
+        stores: stores.map((s) => ({
+          name: s.name,
+          host: s.host,
+          imapPort: s.imapPort,
+          pop3Port: s.pop3Port,
+          imapsPort: s.imapsPort,
+          pop3sPort: s.pop3sPort,
+          greeting: s.greeting,
+          logPath: s.logPath,
+        })),
+        backsidePorts,
+        deadHosts: [...DEAD_HOSTS],
+        masterUser: testbed.masterUser,
+        bigMessage: {
+          number: big.number,
+          subject: big.subject,
+          size: big.size,
+          sha256: big.sha256,
+        },
+        tls:
+          tls === undefined
+            ? null
+            : {
+                caFile: tls.caFile,
+                certFile: tls.certFile,
+                keyFile: tls.keyFile,
+                issuer: tls.issuer,
+                clientCerts: tls.clientCerts,
+              },
+        users: [...users],
+      };
+    },
+    stop,
+  };
+  return testbed;
+}

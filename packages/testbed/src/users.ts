@@ -1,0 +1,170 @@
+// The generated user population, shared by the directory and the stores.
+
+export const BASE_DN = 'o=mmp.test';
+export const PEOPLE_DN = `ou=people,${BASE_DN}`;
+export const SERVICES_DN = `ou=services,${BASE_DN}`;
+export const VIRTUAL_DOMAIN = 'virt.example';
+
+/** Store names are capital letters: 'A', 'B', … */
+export type StoreName = string;
+
+export type UserKind =
+  /** an ordinary user with one mailHost and a mailbox on that store */
+  | 'plain'
+  /** mailHost = [a dead host, a live store]: the multiplexor must fail over */
+  | 'failover'
+  /** mailHost = [store A, store B], a mailbox on both (the first one answers) */
+  | 'dual'
+  /** every mailHost value is a dead host */
+  | 'dead'
+  /** an entry without any mailHost */
+  | 'no-mailhost'
+  /** a directory entry routed to store A, but no mailbox (the store refuses the login) */
+  | 'ghost'
+  /** mailHost = store A, mmpAltMailHost = store B, a mailbox on both */
+  | 'alt'
+  /** uid NAME+DOMAIN (virtual domain) */
+  | 'virtual'
+  /** a password holding a double quote, a backslash, spaces and non-ASCII UTF-8 */
+  | 'special-password'
+  /** user001 … for concurrency tests */
+  | 'bulk';
+
+export interface TestUser {
+  /** The uid attribute and the store's login name, e.g. `alice` or `alice+virt.example`. */
+  uid: string;
+  password: string;
+  /** Entry DN, RFC 4514-escaped (`uid=alice\+virt.example,ou=people,o=mmp.test`). */
+  dn: string;
+  mail: string;
+  kind: UserKind;
+  /** The store the mailHost list leads to (first live host); null when none does. */
+  store: StoreName | null;
+  /** mailHost values, in order (bare addresses; the port is the back-side port). */
+  mailHosts: string[];
+  /** mmpAltMailHost values, in order. */
+  altMailHosts: string[];
+  /** Stores holding a mailbox (passdb entry and seeded maildir) for this user. */
+  mailboxes: StoreName[];
+  /** The part before `+` for virtual-domain users, else the uid. */
+  localPart: string;
+  /** The virtual domain, or null. */
+  domain: string | null;
+}
+
+export interface StoreAddress {
+  name: StoreName;
+  host: string;
+}
+
+export interface PopulationOptions {
+  stores: readonly StoreAddress[];
+  deadHosts: readonly [string, string];
+  bulkUsers: number;
+}
+
+const NAMES: readonly (readonly string[])[] = [
+  ['alice', 'carol', 'erin'],
+  ['bob', 'dave', 'frank'],
+  ['grace', 'heidi', 'ivan'],
+  ['judy', 'karl', 'laura'],
+  ['mike', 'nina', 'oscar'],
+  ['peggy', 'quinn', 'rupert'],
+  ['sybil', 'trent', 'ursula'],
+];
+
+export const MAX_STORES = NAMES.length;
+
+/** The password of the `special-password` user: `"`, `\`, spaces and UTF-8 (no `:`). */
+export const SPECIAL_PASSWORD = 'sp ace "quote" back\\slash ünïcødé €';
+
+/** RFC 4514 escaping of an attribute value inside a DN. */
+export function escapeDnValue(value: string): string {
+  let out = value.replace(/[\\,+"<>;=]/g, (c) => `\\${c}`);
+  out = out.replace(/^([ #])/, '\\$1');
+  out = out.replace(/ $/, '\\ ');
+  return out;
+}
+
+export function userDn(uid: string): string {
+  return `uid=${escapeDnValue(uid)},${PEOPLE_DN}`;
+}
+
+export function passwordFor(uid: string): string {
+  return `secret-${uid}`;
+}
+
+export function generateUsers(options: PopulationOptions): TestUser[] {
+  const { stores, deadHosts, bulkUsers } = options;
+  const first = stores[0];
+  if (first === undefined) throw new Error('at least one store is needed');
+  const second = stores[1] ?? first;
+  const hostOf = new Map(stores.map((s) => [s.name, s.host]));
+  const users: TestUser[] = [];
+
+  const add = (
+    uid: string,
+    kind: UserKind,
+    store: StoreName | null,
+    mailHosts: string[],
+    mailboxes: StoreName[],
+    extra: { altMailHosts?: string[]; password?: string } = {},
+  ): void => {
+    const plus = uid.indexOf('+');
+    const localPart = plus >= 0 ? uid.slice(0, plus) : uid;
+    const domain = plus >= 0 ? uid.slice(plus + 1) : null;
+    users.push({
+      uid,
+      password: extra.password ?? passwordFor(uid),
+      dn: userDn(uid),
+      mail: `${localPart}@${domain ?? 'mmp.test'}`,
+      kind,
+      store,
+      mailHosts,
+      altMailHosts: extra.altMailHosts ?? [],
+      mailboxes,
+      localPart,
+      domain,
+    });
+  };
+  const host = (name: StoreName): string => {
+    const h = hostOf.get(name);
+    if (h === undefined) throw new Error(`unknown store ${name}`);
+    return h;
+  };
+
+  stores.forEach((store, i) => {
+    for (const name of NAMES[i] ?? []) add(name, 'plain', store.name, [store.host], [store.name]);
+  });
+  add('failover', 'failover', second.name, [deadHosts[0], second.host], [second.name]);
+  add(
+    'dual',
+    'dual',
+    first.name,
+    [first.host, second.host],
+    [...new Set([first.name, second.name])],
+  );
+  add('nohost', 'dead', null, [deadHosts[0], deadHosts[1]], []);
+  add('nomailhost', 'no-mailhost', null, [], []);
+  add('ghost', 'ghost', first.name, [first.host], []);
+  add('althost', 'alt', first.name, [first.host], [...new Set([first.name, second.name])], {
+    altMailHosts: [second.host],
+  });
+  add(`alice+${VIRTUAL_DOMAIN}`, 'virtual', first.name, [first.host], [first.name]);
+  add(`bob+${VIRTUAL_DOMAIN}`, 'virtual', second.name, [second.host], [second.name]);
+  add('quoted', 'special-password', first.name, [first.host], [first.name], {
+    password: SPECIAL_PASSWORD,
+  });
+  const width = Math.max(3, String(bulkUsers).length);
+  for (let i = 1; i <= bulkUsers; i++) {
+    const store = stores[(i - 1) % stores.length] ?? first;
+    add(
+      `user${String(i).padStart(width, '0')}`,
+      'bulk',
+      store.name,
+      [host(store.name)],
+      [store.name],
+    );
+  }
+  return users;
+}
