@@ -1,0 +1,234 @@
+/**
+ * The real, built `mmp-setup` executable in a pseudo-terminal (Python's pty module), answered
+ * prompt by prompt as they appear on the screen; and the executable's signal handling.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { parseConfigFile } from '@mmp/config';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type TempDir, tempDir } from './test-support/fixtures.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const BIN = join(here, '..', 'dist', 'bin', 'mmp-setup.js');
+const DRIVER = join(here, 'test-support', 'pty-driver.py');
+
+let tmp: TempDir;
+beforeAll(() => {
+  // The test runs what an operator runs: the build output (turbo builds before testing).
+  if (!existsSync(BIN)) execFileSync('pnpm', ['run', 'build'], { cwd: join(here, '..') });
+});
+beforeEach(() => {
+  tmp = tempDir();
+});
+afterEach(() => tmp.cleanup());
+
+interface Step {
+  expect: string;
+  send: string;
+}
+const ENTER = '\r';
+const BACKSPACE = '\x7f';
+/** A question answered with Enter (its default). */
+const enter = (text: string): Step => ({ expect: q(text), send: ENTER });
+/** A literal question text as a regular expression. */
+const q = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+async function drive(
+  steps: Step[],
+  args: string[] = [],
+): Promise<{ code: number; screen: string; stderr: string }> {
+  const script = join(tmp.path, 'steps.json');
+  writeFileSync(script, JSON.stringify(steps));
+  const r = await execa('python3', [DRIVER, script, '--', process.execPath, BIN, ...args], {
+    cwd: tmp.path,
+    env: { MMP_CONF_FILE: join(tmp.path, 'netscape.mmp.conf'), TERM: 'xterm' },
+    reject: false,
+    timeout: 120_000,
+  });
+  return { code: r.exitCode ?? -1, screen: r.stdout, stderr: r.stderr };
+}
+
+describe('mmp-setup in a terminal', () => {
+  it('creates an IMAP and POP3 instance answering each prompt as it appears', async () => {
+    const root = join(tmp.path, 'mmp');
+    // Every question of the dialogue, in order: inquirer waits at each one.
+    const steps: Step[] = [
+      { expect: q('What user should the MMP run as: (nobody)'), send: `nsmmp${ENTER}` },
+      { expect: q('Installation directory (MMPRoot): (/opt/mmp)'), send: `${root}${ENTER}` },
+      { expect: q('Name of the new instance:'), send: `tty1${ENTER}` },
+      { expect: q('Enter 1, 2 or 3: (1)'), send: `3${ENTER}` },
+      { expect: q('LDAP Host: (localhost:389)'), send: `ldap.example.com${ENTER}` },
+      { expect: q('Base DN: (o=mcom.com)'), send: `o=example.com${ENTER}` },
+      enter('IMAP4 MMP LogDir: (.)'),
+      enter('POP3 MMP LogDir: (.)'),
+      enter('Log Level: (1)'),
+      {
+        expect: q('Should the MMP bind to LDAP as someone in particular (y/n): (n)'),
+        send: `y${ENTER}`,
+      },
+      {
+        expect: q('What user should the MMP authenticate as:'),
+        send: `cn=Directory Manager${ENTER}`,
+      },
+      { expect: q('What\'s the password for "BindDN":'), send: `tty secret${ENTER}` },
+      enter('Number of Threads: (0)'),
+      {
+        expect: q('(IMAP4) Should the MMP listen on a non-default port (y/n): (n)'),
+        send: `y${ENTER}`,
+      },
+      { expect: q('(IMAP4) Which port: (143)'), send: `14x${ENTER}` },
+      // Refused on screen; erase and type again, as a person would.
+      {
+        expect: q("ListenPort: expected [IP:]port with port 1–65535, got '14x'"),
+        send: `${BACKSPACE.repeat(3)}1143${ENTER}`,
+      },
+      {
+        expect: q('(POP3) Should the MMP listen on a non-default port (y/n): (n)'),
+        send: `y${ENTER}`,
+      },
+      { expect: q('(POP3) Which port: (110)'), send: `1110${ENTER}` },
+      enter('Do your main IMAP4 servers listen on non-default ports (y/n): (n)'),
+      enter('Do your main POP3 servers listen on non-default ports (y/n): (n)'),
+      enter("Would you like to override the IMAP4 MMP's CAPABILITY response (y/n): (n)"),
+      enter("Would you like to override the MMP's banner (y/n): (n)"),
+      enter("Would you like to override the MMP's LDAP search string (y/n): (n)"),
+      enter('Would you like MMP to use a particular attribute for auth replay (y/n): (n)'),
+      enter('Would you like the MMP to use a non-default attribute for the mailhost? (y/n): (n)'),
+      enter('Should this MMP do virtual domain mapping(y/n): (n)'),
+      enter('Do you want to specify a list of virtual domain delimiters? (y/n) (n)'),
+      enter('Do you want to specify a canonical virtual domain delimiter? (y/n) (n)'),
+      enter('Would you like to provide a "spoof" message for POP3 (y/n): (n)'),
+      enter('(IMAP4) Would you like to override the Server Down Alert for the MMP? (y/n) (n)'),
+      enter('(POP3) Would you like to override the Server Down Alert for the MMP? (y/n) (n)'),
+      enter('Should the IMAP4 MMP do SSL (y/n): (n)'),
+      enter('Should the POP3 MMP do SSL (y/n): (n)'),
+      enter('Is this information correct (y/n): (y)'),
+    ];
+    const r = await drive(steps);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.screen).toContain('BindPass=******');
+    expect(r.screen).not.toContain('tty secret');
+    expect(r.screen).toContain(`Created instance tty1 in ${root}/MMP_tty1:`);
+    expect(r.screen).toContain(`start:   ${root}/MMP_tty1/ImapMMP start`);
+
+    const dir = join(root, 'MMP_tty1');
+    expect(readdirSync(dir).sort()).toEqual([
+      'ImapMMP',
+      'ImapMMP.config',
+      'PopMMP',
+      'PopMMP.config',
+      'mmp-tty1-imap.service',
+      'mmp-tty1-pop3.service',
+    ]);
+    const imap = parseConfigFile(
+      readFileSync(join(dir, 'ImapMMP.config'), 'utf8'),
+      'ImapMMP.config',
+    );
+    expect(imap.ok).toBe(true);
+    if (!imap.ok) return;
+    expect(Object.fromEntries([...imap.value].map(([k, v]) => [k, v.raw]))).toEqual({
+      LDAPHost: 'ldap.example.com',
+      BaseDN: 'o=example.com',
+      LogDir: '.',
+      LogLevel: '1',
+      BindDN: 'cn=Directory Manager',
+      BindPass: 'tty secret',
+      NumThreads: '0',
+      ListenPort: '1143',
+      SSLEnable: 'no',
+    });
+    expect(readFileSync(join(dir, 'PopMMP.config'), 'utf8')).toContain("ListenPort='1110'");
+    expect(readFileSync(join(tmp.path, 'netscape.mmp.conf'), 'utf8')).toContain(
+      `MMPRoot='${root}'`,
+    );
+    expect(readFileSync(join(dir, 'ImapMMP'), 'utf8')).toContain("MMP_USER='nsmmp'");
+  });
+
+  it('Ctrl-C at a prompt stops with 130 and writes nothing', async () => {
+    const r = await drive([
+      { expect: q('What user should the MMP run as:'), send: ENTER },
+      { expect: q('Installation directory (MMPRoot):'), send: `${join(tmp.path, 'mmp')}${ENTER}` },
+      { expect: q('Name of the new instance:'), send: '\x03' },
+    ]);
+    expect(r.code).toBe(130);
+    expect(r.screen).toContain('mmp-setup: interrupted; nothing was written');
+    expect(existsSync(join(tmp.path, 'mmp'))).toBe(false);
+    expect(existsSync(join(tmp.path, 'netscape.mmp.conf'))).toBe(false);
+  });
+
+  it('--modify in a terminal shows the current values and changes only what is typed', async () => {
+    const root = join(tmp.path, 'mmp');
+    writeFileSync(
+      join(tmp.path, 'a.yaml'),
+      `root: ${root}\ninstance: m\nservices: imap\nuser: nobody\nBaseDN: o=before\nListenPort: 2143\n`,
+    );
+    const created = await execa(process.execPath, [BIN, '--answers', 'a.yaml', '--yes'], {
+      cwd: tmp.path,
+      env: { MMP_CONF_FILE: join(tmp.path, 'netscape.mmp.conf') },
+      reject: false,
+    });
+    expect(created.exitCode).toBe(0);
+    const before = readFileSync(join(root, 'MMP_m', 'ImapMMP.config'), 'utf8');
+    const r = await drive(
+      [
+        enter('What user should the MMP run as: (nobody)'),
+        enter('Enter 1, 2 or 3: (1)'),
+        enter('LDAP Host: (localhost:389)'),
+        { expect: q('Base DN: (o=before)'), send: `o=after${ENTER}` },
+        enter('IMAP4 MMP LogDir: (.)'),
+        enter('Log Level: (1)'),
+        enter('Should the MMP bind to LDAP as someone in particular (y/n): (n)'),
+        enter('Number of Threads: (0)'),
+        enter('Should the MMP listen on a non-default port (y/n): (y)'),
+        enter('Which port: (2143)'),
+        enter('Do your main IMAP4 servers listen on non-default ports (y/n): (n)'),
+        enter("Would you like to override the IMAP4 MMP's CAPABILITY response (y/n): (n)"),
+        enter("Would you like to override the MMP's banner (y/n): (n)"),
+        enter("Would you like to override the MMP's LDAP search string (y/n): (n)"),
+        enter('Would you like MMP to use a particular attribute for auth replay (y/n): (n)'),
+        enter('Would you like the MMP to use a non-default attribute for the mailhost? (y/n): (n)'),
+        enter('Should this MMP do virtual domain mapping(y/n): (n)'),
+        enter('Do you want to specify a list of virtual domain delimiters? (y/n) (n)'),
+        enter('Do you want to specify a canonical virtual domain delimiter? (y/n) (n)'),
+        enter('Would you like to override the Server Down Alert for the MMP? (y/n) (n)'),
+        enter('Should the IMAP4 MMP do SSL (y/n): (n)'),
+        enter('Is this information correct (y/n): (y)'),
+      ],
+      ['--modify', 'm'],
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const after = readFileSync(join(root, 'MMP_m', 'ImapMMP.config'), 'utf8');
+    expect(after).toBe(before.replace("BaseDN='o=before'", "BaseDN='o=after'"));
+  });
+});
+
+describe('mmp-setup and signals', () => {
+  it('SIGINT while it is working rolls back and exits 130', async () => {
+    const root = join(tmp.path, 'mmp');
+    // The answers file is a FIFO: mmp-setup blocks reading it, the SIGINT arrives, then the
+    // answers do. The abort is seen at the first step of writing.
+    const fifo = join(tmp.path, 'answers.yaml');
+    execFileSync('mkfifo', [fifo]);
+    const child = spawn(process.execPath, [BIN, '--answers', fifo, '--yes'], {
+      cwd: tmp.path,
+      env: { ...process.env, MMP_CONF_FILE: join(tmp.path, 'netscape.mmp.conf') },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
+    // Give node time to start and install its handlers before the signal.
+    await new Promise((r) => setTimeout(r, 700));
+    child.kill('SIGINT');
+    writeFileSync(fifo, `root: ${root}\ninstance: sig\n`);
+    expect(await exited).toBe(130);
+    expect(stderr).toBe('mmp-setup: interrupted; nothing was changed\n');
+    expect(existsSync(root)).toBe(false);
+    expect(readdirSync(tmp.path)).toEqual(['answers.yaml']);
+  });
+});
