@@ -76,7 +76,9 @@ export function msUntilMidnight(now: Date): number {
 }
 
 class PinoLog implements Log {
+  /** `root` carries no session fields; `logger` is root with this log's bindings. */
   constructor(
+    private readonly root: pino.Logger,
     private readonly logger: pino.Logger,
     readonly verbosity: number,
   ) {}
@@ -95,7 +97,8 @@ class PinoLog implements Log {
   }
 
   child(bindings: { sid: string; proto?: Protocol }): Log {
-    return new PinoLog(this.logger.child(bindings), this.verbosity);
+    const proto = bindings.proto ?? (this.logger.bindings()['proto'] as Protocol | undefined);
+    return new PinoLog(this.root, this.root.child({ sid: bindings.sid, proto }), this.verbosity);
   }
 }
 
@@ -135,7 +138,7 @@ export function openLogFile(opts: {
   const logger = pino(
     {
       level: 'info',
-      base: { pid: process.pid, proto: opts.protocol, sid: '-' },
+      base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
     },
@@ -155,7 +158,7 @@ export function openLogFile(opts: {
   arm();
 
   return {
-    log: new PinoLog(logger, opts.level),
+    log: new PinoLog(logger, logger.child({ sid: '-', proto: opts.protocol }), opts.level),
     get path() {
       return path;
     },

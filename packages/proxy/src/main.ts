@@ -82,6 +82,13 @@ export async function main(
     process.on('SIGHUP', () => log.at('lifecycle', 'signal', 'SIGHUP ignored (no refresh yet)'));
   });
   log.at('lifecycle', 'stop', `${signal}: stopping`, { sessions: server.sessionCount });
+  // A second signal does not wait for the grace period.
+  const now = (): void => {
+    log.at('lifecycle', 'stop', 'second signal: closing every session now');
+    server.abortAll();
+  };
+  process.once('SIGTERM', now);
+  process.once('SIGINT', now);
   await server.stop();
   await directory.close();
   log.at('lifecycle', 'stop', `${program} stopped`);

@@ -100,6 +100,11 @@ export class ProxyServer {
     return this.stopping;
   }
 
+  /** Close every session at once (a second SIGTERM during the grace period). */
+  abortAll(): void {
+    for (const s of this.sessions) s.abort();
+  }
+
   private async doStop(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.sessions) s.shutdown();

@@ -1,0 +1,74 @@
+/** The real, built `dist/bin/ImapProxy.js`, started as a child process for end-to-end tests. */
+
+import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type ResultPromise, execa } from 'execa';
+import { freePort } from '@mmp/testbed';
+
+export const IMAP_PROXY = fileURLToPath(new URL('../../dist/bin/ImapProxy.js', import.meta.url));
+
+export interface ProxyProcess {
+  port: number;
+  logDir: string;
+  child: ResultPromise<{ reject: false; all: true; buffer: true }>;
+  /** Everything the process wrote on stdout and stderr so far. */
+  output(): string;
+  /** Send SIGTERM (unless `signal()` did) and wait for the exit code. */
+  stop(): Promise<number | undefined>;
+  /** Send SIGTERM without waiting. */
+  signal(): void;
+  /** The contents of every log file written in LogDir. */
+  logs(): Promise<string>;
+}
+
+export async function startProxyProcess(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<ProxyProcess> {
+  const port = await freePort('127.0.0.1');
+  const logDir = await mkdtemp(join(tmpdir(), 'mmp-proxy-log-'));
+  const child = execa('node', [IMAP_PROXY, '-p', `127.0.0.1:${port}`, '-o', logDir, ...args], {
+    reject: false,
+    all: true,
+    buffer: true,
+    // Only what we give: the test runner's environment must not configure the proxy.
+    extendEnv: false,
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
+  });
+  let out = '';
+  let signalled = false;
+  child.all.on('data', (d: Buffer) => (out += d.toString()));
+  const deadline = Date.now() + 15_000;
+  while (!out.includes('listening on')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      throw new Error(`ImapProxy did not start: ${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    port,
+    logDir,
+    child,
+    output: () => out,
+    signal() {
+      signalled = true;
+      child.kill('SIGTERM');
+    },
+    async stop() {
+      // One SIGTERM only: a second one means "close now" (see main.ts).
+      if (child.exitCode === null && child.signalCode === null && !signalled) {
+        signalled = true;
+        child.kill('SIGTERM');
+      }
+      const r = await child;
+      return r.exitCode;
+    },
+    async logs() {
+      const files = (await readdir(logDir)).filter((f) => /^MMP_\d{8}\.log$/.test(f));
+      const texts = await Promise.all(files.map((f) => readFile(join(logDir, f), 'utf8')));
+      return texts.join('');
+    },
+  };
+}
