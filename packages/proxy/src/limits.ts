@@ -90,3 +90,30 @@ export const SHUTDOWN_GRACE_MS = 10_000;
 export const ID_MAX_PAIRS = 30;
 export const ID_MAX_FIELD_BYTES = 30;
 export const ID_MAX_VALUE_BYTES = 1024;
+
+/**
+ * POP3: longest command line before login (and in the spoof inbox), CRLF included. RFC 2449 §4
+ * allows 255 octets per command line and 512 per response line; 512 forgives clients that go a
+ * little over (long user names) while a client streaming bytes without CRLF, or an HTTP/SMTP
+ * payload aimed at the port (ALPACA), is cut off at once.
+ */
+export const MAX_POP3_LINE_BYTES = 512;
+
+/**
+ * POP3: longest SASL response line (RFC 5034 §4 sets no bound for responses). A PLAIN message
+ * with a 255-octet name and a MAX_LITERAL_BYTES password is under 6 KiB in base64.
+ */
+export const MAX_POP3_SASL_LINE_BYTES = 6 * 1024;
+
+/**
+ * POP3: largest SpoofMessageFile accepted at start-up. The message is held in memory once and
+ * served to every session whose store is down; a notice needs far less, and a mistaken path to a
+ * huge file must not eat the server's memory.
+ */
+export const MAX_SPOOF_MESSAGE_BYTES = 1024 * 1024;
+
+/**
+ * POP3 spoof inbox: idle time in the TRANSACTION state. RFC 1939 §3 requires an autologout timer
+ * of at least 10 minutes there (Timeout covers only the time before login).
+ */
+export const POP3_TRANSACTION_IDLE_MS = 10 * 60_000;

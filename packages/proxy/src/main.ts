@@ -8,13 +8,18 @@ import { type Protocol, cliAction, formatProblem } from '@mmp/config';
 import { Directory } from './directory.js';
 import { startImapSession } from './imap/session.js';
 import { openLogFile } from './log.js';
+import { startPopSession } from './pop3/session.js';
+import { loadSpoofMessage } from './pop3/spoof.js';
 import { ProxyServer, type StartSession } from './server.js';
 import { settingsFrom } from './settings.js';
 
 const PROGRAM: Record<Protocol, string> = { imap: 'ImapProxy', pop3: 'PopProxy' };
 
-/** Session starters per protocol; POP3 joins here (issue 4). */
-const SESSIONS: Partial<Record<Protocol, StartSession>> = { imap: startImapSession };
+/** Session starters per protocol. */
+const SESSIONS: Partial<Record<Protocol, StartSession>> = {
+  imap: startImapSession,
+  pop3: startPopSession,
+};
 
 export interface Io {
   stdout: (text: string) => void;
@@ -53,6 +58,16 @@ export async function main(
   }
   const settings = settingsFrom(action.config);
   for (const w of action.warnings) io.stderr(`${program}: warning: ${formatProblem(w)}`);
+  if (settings.spoofMessageFile !== undefined) {
+    // Read and checked once, before listening: a broken file is an operator error to report
+    // now, not a surprise on the day a store goes down (admin guide, SpoofMessageFile).
+    const spoof = loadSpoofMessage(settings.spoofMessageFile);
+    if (!spoof.ok) {
+      io.stderr(`${program}: SpoofMessageFile ${settings.spoofMessageFile}: ${spoof.error}`);
+      return 2;
+    }
+    settings.spoofMessage = spoof.value;
+  }
   const logFile = openLogFile({
     dir: settings.logDir,
     level: settings.logLevel,

@@ -10,6 +10,7 @@
 
 import type { ConfigValues, ListenAddress, Protocol } from '@mmp/config';
 import type { DirectorySettings } from './directory.js';
+import type { SpoofMessage } from './pop3/spoof.js';
 
 export interface ProxySettings {
   protocol: Protocol;
@@ -29,6 +30,10 @@ export interface ProxySettings {
   storeConnectTimeoutMs: number;
   logDir: string;
   logLevel: number;
+  /** POP3: SpoofMessageFile, the path as configured. */
+  spoofMessageFile?: string | undefined;
+  /** POP3: that file's message, read and validated once at start-up (`main.ts`). */
+  spoofMessage?: SpoofMessage | undefined;
 }
 
 export function settingsFrom(config: { protocol: Protocol; values: ConfigValues }): ProxySettings {
@@ -53,5 +58,6 @@ export function settingsFrom(config: { protocol: Protocol; values: ConfigValues 
     storeConnectTimeoutMs: v.StoreConnectTimeout * 1000,
     logDir: v.LogDir,
     logLevel: v.LogLevel,
+    spoofMessageFile: v.SpoofMessageFile,
   };
 }

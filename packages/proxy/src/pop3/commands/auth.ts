@@ -1,0 +1,51 @@
+/**
+ * AUTH mechanism [initial-response] (RFC 5034). Only PLAIN (RFC 4616) is offered: the multiplexor
+ * needs the plaintext password to replay the login. `=` is the empty initial response (§4); without
+ * one the session sends the empty challenge `+ ` and reads the response line, where `*` cancels.
+ * AUTH without an argument lists the mechanisms (the pre-RFC 5034 form some clients still send,
+ * answered as Dovecot does).
+ */
+
+import { decodeInitialResponse, startSasl } from '../../sasl.js';
+import { words } from '../parser.js';
+import type { CommandSpec } from './types.js';
+
+export const AUTH_MECHANISMS = ['PLAIN'] as const;
+
+export const auth: CommandSpec = {
+  name: 'AUTH',
+  states: ['authorization'],
+  describe(arg) {
+    const w = words(arg);
+    return {
+      mechanism: w[0]?.slice(0, 32).toUpperCase() ?? null,
+      initialResponse: w.length > 1 ? '<redacted>' : null,
+    };
+  },
+  handle(ctx, arg) {
+    const w = words(arg);
+    if (w.length === 0) {
+      ctx.sendMultiline('+OK', Buffer.from(`${AUTH_MECHANISMS.join('\r\n')}\r\n.\r\n`));
+      return { kind: 'done' };
+    }
+    if (w.length > 2) {
+      return {
+        kind: 'error',
+        message: 'AUTH expects a mechanism and an optional initial response',
+      };
+    }
+    const mechanism = (w[0] as string).toUpperCase();
+    if (mechanism !== 'PLAIN') {
+      return { kind: 'error', message: 'Unsupported authentication mechanism' };
+    }
+    ctx.pendingUser = undefined;
+    let initial: Buffer | undefined;
+    if (w.length === 2) {
+      const decoded = decodeInitialResponse(Buffer.from(w[1] as string, 'latin1'));
+      if (!decoded.ok) return { kind: 'error', message: 'Invalid initial response' };
+      initial = decoded.value;
+    }
+    const exchange = startSasl('PLAIN');
+    return { kind: 'sasl', exchange, step: exchange.start(initial) };
+  },
+};

@@ -1,0 +1,75 @@
+/**
+ * The shape of a POP3 command handler (one file per command, as in WildDuck's imap-core): the
+ * states it is valid in, how its argument may appear in the log, and the handler. The session
+ * (`../session.ts`) frames, parses, checks the state and dispatches; a handler answers and returns
+ * an outcome.
+ */
+
+import type { LogFields } from '../../log.js';
+import type { Credentials, SaslExchange, SaslStep } from '../../sasl.js';
+import type { InboxAnswer, SpoofInbox } from '../spoof.js';
+
+/** The states in which commands are read (RFC 1939 §3): before login, and the spoof inbox's
+ * TRANSACTION state. (Once a store accepted the login, the store reads the commands.) */
+export type CommandState = 'authorization' | 'transaction';
+
+/** How the credentials were given; the replay uses the same way when it can (replay.ts). */
+export type LoginMethod = 'user-pass' | 'sasl-plain';
+
+/** What a handler may see and do in its session. */
+export interface Pop3Context {
+  /** Send one response line; CRLF is added. */
+  send(line: string): void;
+  /** Send a multi-line response: its first line, then `body` (dot-stuffed, ending in `.` CRLF). */
+  sendMultiline(first: string, body: Buffer): void;
+  /** The name given by USER, waiting for PASS (RFC 1939 §7). */
+  pendingUser: Buffer | undefined;
+  /** The spoof inbox (TRANSACTION state only). */
+  readonly inbox: SpoofInbox | undefined;
+}
+
+export type CommandOutcome =
+  /** Answered (`+OK`, or `-ERR` for a valid command that failed, e.g. no such message). */
+  | { kind: 'done' }
+  /** Not valid (syntax, wrong state): the session answers `-ERR message` and counts it. */
+  | { kind: 'error'; message: string }
+  /** Answered; the session closes the connection (QUIT). */
+  | { kind: 'quit' }
+  /** Log in with these credentials (PASS). */
+  | { kind: 'login'; credentials: Credentials; method: LoginMethod }
+  /** A SASL exchange began (AUTH): the session carries it on from this step. */
+  | { kind: 'sasl'; exchange: SaslExchange; step: SaslStep };
+
+export interface CommandSpec {
+  /** Upper-case keyword. */
+  readonly name: string;
+  readonly states: readonly CommandState[];
+  /** The argument as it may appear in the log: never a password. */
+  describe(arg: Buffer | undefined): LogFields;
+  handle(ctx: Pop3Context, arg: Buffer | undefined): CommandOutcome;
+}
+
+/** For commands whose arguments are not secret (message numbers, mechanism names). */
+export function describePlain(arg: Buffer | undefined): LogFields {
+  if (arg === undefined) return {};
+  return { arg: arg.length > 64 ? `<${arg.length} bytes>` : arg.toString('latin1') };
+}
+
+/** A user name for the log (lossy decoding is fine here, the bytes sent on are untouched). */
+export function nameForLog(bytes: Buffer): string {
+  const s = bytes.toString('utf8');
+  return s.length > 128 ? `${s.slice(0, 128)}…` : s;
+}
+
+/** Send a spoof inbox answer: `+OK line` (and its body) or `-ERR line`. */
+export function answer(ctx: Pop3Context, a: InboxAnswer): CommandOutcome {
+  if (a.kind === 'err') ctx.send(`-ERR ${a.line}`);
+  else if (a.body !== undefined) ctx.sendMultiline(`+OK ${a.line}`, a.body);
+  else ctx.send(`+OK ${a.line}`);
+  return { kind: 'done' };
+}
+
+/** The spoof inbox, or the refusal when a handler runs without one (cannot happen by state). */
+export function inboxOf(ctx: Pop3Context): SpoofInbox | CommandOutcome {
+  return ctx.inbox ?? { kind: 'error', message: 'No mailbox' };
+}

@@ -1,0 +1,80 @@
+/**
+ * POP3 framing: bytes to lines (RFC 1939 §3: every command is one line ending in CRLF). A
+ * resumable state machine over Buffers, as nginx's parser: it keeps a partial line between reads
+ * and never needs the whole line in one chunk, so a line fed byte by byte and all at once gives the
+ * same events.
+ *
+ * A bare LF also ends a line (a CR before it is dropped), as Dovecot and nginx accept; a CR
+ * elsewhere stays in the line for the command handlers to refuse. The line limit counts the line
+ * with its CRLF; once it is exceeded the reader reports it and the session closes (RFC 2449 §4
+ * gives no way to resynchronise with a client that ignores the limit).
+ */
+
+const CR = 0x0d;
+const LF = 0x0a;
+
+export type LineEvent =
+  /** One complete line, CRLF removed. */
+  | { kind: 'line'; bytes: Buffer }
+  /** The line outgrew the limit; everything up to here is consumed. */
+  | { kind: 'too-long' };
+
+export interface FeedStep {
+  /** Bytes of the buffer used (from `offset`). */
+  consumed: number;
+  event?: LineEvent;
+}
+
+export class Pop3LineReader {
+  private parts: Buffer[] = [];
+  private length = 0;
+
+  /** @param limit longest line, CRLF included */
+  constructor(private limit: number) {}
+
+  /** Change the limit for the next lines (a SASL response may be longer than a command). */
+  setLimit(limit: number): void {
+    this.limit = limit;
+  }
+
+  /** Bytes of an incomplete line held. */
+  get pending(): number {
+    return this.length;
+  }
+
+  /**
+   * Consume bytes from `buf` at `offset` until one event (a line or the limit) or the end of
+   * the buffer. Call again with the new offset while bytes remain.
+   */
+  feed(buf: Buffer, offset = 0): FeedStep {
+    const lf = buf.indexOf(LF, offset);
+    if (lf < 0) {
+      const chunk = buf.subarray(offset);
+      this.length += chunk.length;
+      // Even the LF still to come would not fit: no need to wait for it.
+      if (this.length >= this.limit) return { consumed: chunk.length, event: this.overflow() };
+      if (chunk.length > 0) this.parts.push(Buffer.from(chunk));
+      return { consumed: chunk.length };
+    }
+    const consumed = lf - offset + 1;
+    const total = this.length + consumed;
+    if (total > this.limit) return { consumed, event: this.overflow() };
+    const tail = buf.subarray(offset, lf);
+    let line = this.parts.length === 0 ? Buffer.from(tail) : Buffer.concat([...this.parts, tail]);
+    this.parts = [];
+    this.length = 0;
+    if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
+    return { consumed, event: { kind: 'line', bytes: line } };
+  }
+
+  /** Forget a partial line (after the session gave up on the stream). */
+  reset(): void {
+    this.parts = [];
+    this.length = 0;
+  }
+
+  private overflow(): LineEvent {
+    this.reset();
+    return { kind: 'too-long' };
+  }
+}

@@ -1,0 +1,480 @@
+/**
+ * One POP3 client connection, from greeting to pipe (or to the spoof inbox). The state is one
+ * value from a closed set:
+ *
+ *   authorization ──PASS─────────────────▶ logging-in ──store +OK──▶ piping (transparent bytes)
+ *      │  ▲   AUTH PLAIN                      │  │  ▲
+ *      │  └──── authenticating ──done─────────┘  │  └─ -ERR / failure: back to authorization
+ *      │                                         └──stores down + SpoofMessageFile──▶ transaction
+ *      └──QUIT, limits, idle, shutdown──▶ closed                                  (spoof inbox)
+ *
+ * Before login every byte goes through the line reader and the parser; the handlers of
+ * `commands/` answer. While logging in nothing more is parsed: bytes the client pipelined
+ * (RFC 2449 §6.6) are queued, bounded, then TCP backpressure, and either forwarded to the store
+ * after its `+OK`, or read as the next commands after a refusal.
+ */
+
+import type { Socket } from 'node:net';
+import {
+  MAX_BAD_COMMANDS,
+  MAX_FAILED_LOGINS,
+  MAX_PIPELINED_BYTES,
+  MAX_POP3_LINE_BYTES,
+  MAX_POP3_SASL_LINE_BYTES,
+  POP3_TRANSACTION_IDLE_MS,
+} from '../limits.js';
+import { type LoginOutcome, loginUpstream } from '../login.js';
+import { startPipe } from '../pipe.js';
+import { type Credentials, type SaslExchange, type SaslStep, decodeSaslResponse } from '../sasl.js';
+import type { SessionContext, SessionHandle } from '../server.js';
+import { formatAddress } from '../store.js';
+import { COMMANDS } from './commands/index.js';
+import {
+  type CommandOutcome,
+  type LoginMethod,
+  type Pop3Context,
+  nameForLog,
+} from './commands/types.js';
+import { type LineEvent, Pop3LineReader } from './lineReader.js';
+import { parseCommand } from './parser.js';
+import { pop3Replay } from './replay.js';
+import { SpoofInbox } from './spoof.js';
+
+export type Pop3State =
+  'authorization' | 'authenticating' | 'logging-in' | 'piping' | 'transaction' | 'closed';
+
+/** Dovecot's text for a failed login. An unknown user gets exactly this too, so that user names
+ * cannot be probed (RFC 3206 §4: AUTH response code). */
+export const AUTH_FAILED = '-ERR [AUTH] Authentication failed.';
+
+/** How long a closing connection may take to read our last words before it is cut. */
+const CLOSE_LINGER_MS = 5_000;
+
+export function startPopSession(socket: Socket, ctx: SessionContext): SessionHandle {
+  return new PopSession(socket, ctx);
+}
+
+class PopSession implements SessionHandle, Pop3Context {
+  private state: Pop3State = 'authorization';
+  private readonly reader = new Pop3LineReader(MAX_POP3_LINE_BYTES);
+  private readonly started = Date.now();
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  private badCommands = 0;
+  private failedLogins = 0;
+  private sasl: SaslExchange | undefined;
+  private clientEnded = false;
+  private shuttingDown = false;
+  private user: string | undefined;
+  private store: string | undefined;
+  private storeSocket: Socket | undefined;
+  pendingUser: Buffer | undefined;
+  inbox: SpoofInbox | undefined;
+  readonly closed: Promise<void>;
+  private markClosed: () => void = () => undefined;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly ctx: SessionContext,
+  ) {
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    socket.setTimeout(ctx.settings.idleTimeoutMs);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('timeout', this.onTimeout);
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    ctx.log.at('session', 'connect', 'client connected', {
+      client: `${ctx.clientIp}:${ctx.clientPort}`,
+      server: `${ctx.serverIp}:${ctx.serverPort}`,
+    });
+    // RFC 1939 §4. No APOP timestamp: APOP cannot be offered (commands/apop.ts).
+    this.send(`+OK ${ctx.settings.banner}`);
+  }
+
+  // ---- Pop3Context (what command handlers may do) ----
+
+  send(line: string): void {
+    this.ctx.log.at('trace', 'response', 'S:', { line });
+    this.socket.write(`${line}\r\n`);
+  }
+
+  sendMultiline(first: string, body: Buffer): void {
+    this.ctx.log.at('trace', 'response', 'S:', { line: first, bytes: body.length });
+    this.socket.write(Buffer.concat([Buffer.from(`${first}\r\n`), body]));
+  }
+
+  // ---- SessionHandle ----
+
+  shutdown(): void {
+    this.shuttingDown = true;
+    // The spoof inbox is served until the grace period ends, like a piped session.
+    if (this.state === 'authorization' || this.state === 'authenticating') {
+      this.closeWith('-ERR [SYS/TEMP] Server shutting down');
+    }
+  }
+
+  abort(): void {
+    this.storeSocket?.destroy();
+    this.socket.destroy();
+  }
+
+  // ---- Socket events ----
+
+  private readonly onData = (chunk: Buffer): void => {
+    switch (this.state) {
+      case 'logging-in':
+        this.queued.push(chunk);
+        this.queuedBytes += chunk.length;
+        // Bounded: beyond this, stop reading and let TCP push back on the client.
+        if (this.queuedBytes > MAX_PIPELINED_BYTES) this.socket.pause();
+        return;
+      case 'authorization':
+      case 'authenticating':
+      case 'transaction':
+        this.consume(chunk);
+        return;
+      case 'piping':
+      case 'closed':
+        return;
+    }
+  };
+
+  private readonly onEnd = (): void => {
+    this.clientEnded = true;
+    // While logging in, the queued bytes (maybe a pipelined QUIT) are dealt with first.
+    if (this.state !== 'logging-in') this.closeWith(undefined);
+  };
+
+  private readonly onTimeout = (): void => {
+    if (this.state === 'logging-in') return;
+    this.ctx.log.at('refusal', 'idle', 'client idle, closing', { state: this.state });
+    this.closeWith('-ERR Disconnected for inactivity');
+  };
+
+  private readonly onError = (e: NodeJS.ErrnoException): void => {
+    this.ctx.log.at('refusal', 'client', 'client connection error', { error: e.code ?? e.message });
+  };
+
+  private readonly onClose = (): void => {
+    if (this.state === 'piping') return; // the pipe reports the end of the session
+    this.state = 'closed';
+    this.logClosed({});
+  };
+
+  // ---- Framing and dispatch ----
+
+  private reading(): boolean {
+    return (
+      this.state === 'authorization' ||
+      this.state === 'authenticating' ||
+      this.state === 'transaction'
+    );
+  }
+
+  private consume(buf: Buffer): void {
+    let off = 0;
+    while (off < buf.length && this.reading()) {
+      const step = this.reader.feed(buf, off);
+      off += step.consumed;
+      if (step.event !== undefined) this.onLine(step.event);
+    }
+    if (off < buf.length && this.state === 'logging-in') {
+      const rest = buf.subarray(off);
+      this.queued.push(rest);
+      this.queuedBytes += rest.length;
+    }
+  }
+
+  private onLine(event: LineEvent): void {
+    if (event.kind === 'too-long') {
+      this.ctx.log.at('refusal', 'limits', 'line too long, closing');
+      this.closeWith('-ERR Line too long');
+      return;
+    }
+    if (this.state === 'authenticating') {
+      this.onSaslResponse(event.bytes);
+      return;
+    }
+    const parsed = parseCommand(event.bytes);
+    if (!parsed.ok) {
+      this.ctx.log.at('command', 'command', 'C: unparsable command', {
+        bytes: event.bytes.length,
+        error: parsed.error,
+      });
+      this.bad(parsed.error);
+      return;
+    }
+    const { verb, arg } = parsed.value;
+    const spec = COMMANDS.get(verb);
+    const where = this.state === 'transaction' ? 'transaction' : 'authorization';
+    if (spec === undefined || !spec.states.includes(where)) {
+      this.ctx.log.at('command', 'command', 'C:', { verb, refused: true });
+      this.bad(
+        spec === undefined
+          ? `Unknown command ${verb}`
+          : where === 'authorization'
+            ? `${verb} is not valid before login`
+            : `${verb} is not valid after login`,
+      );
+      return;
+    }
+    if (this.ctx.log.enabled('command')) {
+      this.ctx.log.at('command', 'command', 'C:', { verb, ...spec.describe(arg) });
+    }
+    this.act(spec.handle(this, arg));
+  }
+
+  private act(outcome: CommandOutcome): void {
+    switch (outcome.kind) {
+      case 'done':
+        this.badCommands = 0;
+        return;
+      case 'error':
+        this.bad(outcome.message);
+        return;
+      case 'quit':
+        this.closeWith(undefined);
+        return;
+      case 'login':
+        this.badCommands = 0;
+        this.startLogin(outcome.credentials, outcome.method);
+        return;
+      case 'sasl':
+        this.badCommands = 0;
+        this.saslStep(outcome.exchange, outcome.step);
+        return;
+    }
+  }
+
+  /** `-ERR message`; closes after too many invalid commands in a row (cross-protocol attacks). */
+  private bad(message: string): void {
+    if (++this.badCommands >= MAX_BAD_COMMANDS) {
+      this.ctx.log.at('refusal', 'limits', 'too many invalid commands, closing');
+      this.closeWith(`-ERR ${message}; too many invalid commands, closing`);
+      return;
+    }
+    this.send(`-ERR ${message}`);
+  }
+
+  // ---- AUTH exchange (RFC 5034 §4) ----
+
+  private saslStep(exchange: SaslExchange, step: SaslStep): void {
+    switch (step.kind) {
+      case 'challenge':
+        this.state = 'authenticating';
+        this.sasl = exchange;
+        this.reader.setLimit(MAX_POP3_SASL_LINE_BYTES);
+        this.send(`+ ${step.challenge.toString('base64')}`);
+        return;
+      case 'done':
+        this.endSasl();
+        this.startLogin(step.credentials, 'sasl-plain');
+        return;
+      case 'failed':
+        this.endSasl();
+        this.send(`-ERR ${step.message}`);
+        this.countFailedLogin();
+        return;
+    }
+  }
+
+  private endSasl(): void {
+    this.sasl = undefined;
+    this.state = 'authorization';
+    this.reader.setLimit(MAX_POP3_LINE_BYTES);
+  }
+
+  private onSaslResponse(line: Buffer): void {
+    const exchange = this.sasl;
+    if (exchange === undefined) return;
+    // The response carries the password: never logged, only its length.
+    this.ctx.log.at('trace', 'authenticate', 'C: <SASL response redacted>', { bytes: line.length });
+    const decoded = decodeSaslResponse(line);
+    this.endSasl();
+    if (!decoded.ok) {
+      this.bad(decoded.error);
+      return;
+    }
+    if (decoded.value === 'cancel') {
+      // RFC 5034 §4: a cancelled exchange is answered `-ERR`.
+      this.send('-ERR Authentication cancelled');
+      return;
+    }
+    this.saslStep(exchange, exchange.next(decoded.value));
+  }
+
+  // ---- Login: directory, store, replay ----
+
+  private startLogin(credentials: Credentials, method: LoginMethod): void {
+    this.state = 'logging-in';
+    this.user = nameForLog(credentials.user);
+    this.socket.setTimeout(0); // the directory and the store have their own time limits
+    const { settings, directory, log, clientIp, serverIp } = this.ctx;
+    const replay = pop3Replay({ method, greetingTimeoutMs: settings.storeConnectTimeoutMs });
+    loginUpstream({ settings, directory, log, clientIp, serverIp }, credentials, replay)
+      .then((outcome) => this.finishLogin(outcome))
+      .catch((e: unknown) => {
+        // A bug, not an input problem: say so to the client, keep the server running.
+        log.error('login', 'internal error during login', {
+          error: e instanceof Error ? e.message : String(e),
+        });
+        this.state = 'authorization';
+        this.closeWith('-ERR [SYS/TEMP] Internal error');
+      });
+  }
+
+  private finishLogin(outcome: LoginOutcome): void {
+    const { log, settings } = this.ctx;
+    if (this.state !== 'logging-in') {
+      // The client went away meanwhile.
+      if (outcome.kind === 'logged-in') outcome.socket.destroy();
+      return;
+    }
+    const user = this.user ?? '';
+    const client = this.ctx.clientIp;
+    switch (outcome.kind) {
+      case 'logged-in':
+        this.store = formatAddress(outcome.store);
+        log.at('session', 'login', 'login succeeded', { user, store: this.store, client });
+        // The store's own `+OK …` line, as it said it.
+        this.socket.write(Buffer.concat([outcome.answer, Buffer.from('\r\n')]));
+        this.startPiping(outcome.socket, outcome.leftover);
+        return;
+      case 'refused':
+        log.at('session', 'login', 'login refused by store', {
+          user,
+          store: formatAddress(outcome.store),
+          client,
+        });
+        // RFC 2449 §8: the store's response code ([IN-USE], [AUTH], …) goes through unchanged.
+        this.socket.write(Buffer.concat([outcome.answer, Buffer.from('\r\n')]));
+        this.countFailedLogin();
+        break;
+      case 'unknown-user':
+        log.at('session', 'login', 'login failed: unknown user', {
+          user,
+          reason: outcome.reason,
+          client,
+        });
+        this.send(AUTH_FAILED);
+        this.countFailedLogin();
+        break;
+      case 'directory-down':
+        log.at('session', 'login', 'login failed: directory unavailable', {
+          user,
+          error: outcome.detail,
+        });
+        // RFC 3206 §4: SYS/TEMP, a problem on our side that may go away.
+        this.send('-ERR [SYS/TEMP] User directory temporarily unavailable, try again later');
+        break;
+      case 'stores-down': {
+        const spoof = settings.spoofMessage;
+        log.at('session', 'login', 'login failed: no store reachable', {
+          user,
+          error: outcome.detail,
+          spoof: spoof !== undefined,
+        });
+        if (spoof !== undefined) {
+          this.startSpoof(new SpoofInbox(spoof));
+          return;
+        }
+        this.send(`-ERR [SYS/TEMP] ${settings.serverDownAlert}`);
+        break;
+      }
+    }
+    this.user = undefined;
+    this.resume('authorization');
+  }
+
+  private countFailedLogin(): void {
+    if (++this.failedLogins >= MAX_FAILED_LOGINS) {
+      this.ctx.log.at('refusal', 'limits', 'too many failed logins, closing');
+      this.closeWith(undefined);
+    }
+  }
+
+  /** Read commands again (after a failed login, or in the spoof inbox), starting with whatever
+   * the client pipelined meanwhile. */
+  private resume(state: 'authorization' | 'transaction'): void {
+    if (this.state !== 'logging-in') return; // closed by a limit
+    this.state = state;
+    if (this.shuttingDown && state === 'authorization') {
+      this.closeWith('-ERR [SYS/TEMP] Server shutting down');
+      return;
+    }
+    this.socket.setTimeout(
+      state === 'transaction' ? POP3_TRANSACTION_IDLE_MS : this.ctx.settings.idleTimeoutMs,
+    );
+    const queued = this.queued;
+    this.queued = [];
+    this.queuedBytes = 0;
+    for (const chunk of queued) this.onData(chunk);
+    if (this.reading()) {
+      if (this.clientEnded) this.closeWith(undefined);
+      else this.socket.resume();
+    }
+  }
+
+  /** No store reachable, SpoofMessageFile set: serve the one-message inbox (spoof.ts). */
+  private startSpoof(inbox: SpoofInbox): void {
+    this.inbox = inbox;
+    this.send('+OK Logged in (your mailbox is temporarily unavailable)');
+    this.resume('transaction');
+  }
+
+  private startPiping(store: Socket, leftover: Buffer): void {
+    this.state = 'piping';
+    this.storeSocket = store;
+    const client = this.socket;
+    client.pause();
+    client.off('data', this.onData);
+    client.off('end', this.onEnd);
+    client.off('timeout', this.onTimeout);
+    const fromClient = Buffer.concat(this.queued);
+    this.queued = [];
+    this.queuedBytes = 0;
+    // No farewell line when the store closes first: POP3 has no unsolicited response
+    // (RFC 1939 §3), and a line injected mid-RETR would become part of the message.
+    startPipe({ client, store, fromClient, fromStore: leftover }).then(
+      (result) => {
+        this.state = 'closed';
+        this.logClosed({
+          toStore: result.toStore,
+          toClient: result.toClient,
+          closedBy: result.closedBy,
+          error: result.error,
+        });
+      },
+      () => this.logClosed({}),
+    );
+  }
+
+  // ---- Closing ----
+
+  /** Say `line` (if any), close our side, and cut the connection if the client lingers. */
+  private closeWith(line: string | undefined): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    if (line !== undefined) this.send(line);
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
+  }
+
+  private closedLogged = false;
+  private logClosed(fields: Record<string, string | number | undefined>): void {
+    if (this.closedLogged) return;
+    this.closedLogged = true;
+    this.ctx.log.at('session', 'disconnect', 'client disconnected', {
+      client: `${this.ctx.clientIp}:${this.ctx.clientPort}`,
+      user: this.user ?? null,
+      store: this.store ?? null,
+      spoof: this.inbox !== undefined,
+      seconds: Math.round((Date.now() - this.started) / 100) / 10,
+      ...fields,
+    });
+    this.markClosed();
+  }
+}
