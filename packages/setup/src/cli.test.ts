@@ -46,6 +46,7 @@ BindDN: cn=Directory Manager
 BindPass: "it's secret"
 MailHostAttrs: [mailHost, mailRoutingAddress]
 LdapCacheSize: 500
+LogDir: /tmp
 imap:
   ListenPort: 1143
   SSLEnable: false
@@ -62,7 +63,7 @@ describe('mmp-setup --answers FILE --yes', () => {
     const shared = {
       LDAPHost: 'ldap.example.com:389',
       BaseDN: 'o=example.com',
-      LogDir: '.',
+      LogDir: '/tmp',
       LogLevel: '4',
       BindDN: 'cn=Directory Manager',
       BindPass: "it's secret",
@@ -101,6 +102,30 @@ describe('mmp-setup --answers FILE --yes', () => {
     expect(r.stdout).toContain(`stop:    ${root}/MMP_mail1/PopMMP stop`);
     expect(r.stdout).toContain(`check:   ${root}/MMP_mail1/ImapMMP status`);
     expect(r.stdout).toContain(`systemctl link ${root}/MMP_mail1/mmp-mail1-imap.service`);
+  });
+
+  it('warns when the proxy user could not write its LogDir', async () => {
+    writeFileSync(
+      join(tmp.path, 'a.yaml'),
+      `root: ${root}\ninstance: w\nuser: nobody\nLogDir: ${tmp.path}\n`,
+    );
+    const r = await runCli(['--answers', join(tmp.path, 'a.yaml'), '--yes'], {
+      ...opts(),
+      passwdFile: join(tmp.path, 'passwd'),
+    });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    // With a passwd file naming nobody as an ordinary user, the check applies.
+    writeFileSync(join(tmp.path, 'passwd'), 'nobody:x:65534:65534::/:/bin/false\n');
+    const s = await runCli(['--modify', 'w', '--yes'], {
+      ...opts(),
+      passwdFile: join(tmp.path, 'passwd'),
+    });
+    expect(s.code).toBe(0);
+    expect(s.stderr).toBe(
+      `mmp-setup: Warning: LogDir '${tmp.path}' (${tmp.path}) is not writable by nobody, who runs the proxy: ` +
+        'create a directory owned by nobody (e.g. install -d -o nobody /var/log/mmp) and give it as LogDir.\n',
+    );
   });
 
   it('creates a POP3-only instance from JSON', async () => {

@@ -16,6 +16,7 @@ import {
   readAnswersFile,
 } from './answers.js';
 import { type ApplyOptions, applyPlan } from './apply.js';
+import { directoryWarnings } from './checks.js';
 import {
   type DialogueEnv,
   DialogueError,
@@ -260,6 +261,10 @@ export async function main(io: CliIo): Promise<number> {
         `${PROTOCOL_LABEL[p]} of instance ${answers.instance} is running (pid ${pid}); stop it before removing the service`,
       );
   }
+
+  const installer = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  for (const w of directoryWarnings(answers, plan.instanceDir, installer, io.passwdFile))
+    io.stderr(`mmp-setup: ${w}\n`);
 
   const applied = await applyPlan(plan, {
     ...(io.signal !== undefined ? { signal: io.signal } : {}),

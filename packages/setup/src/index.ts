@@ -1,6 +1,7 @@
 /** mmp-setup as a library: the dialogue, the plan and the atomic apply, for embedding and tests. */
 export * from './answers.js';
 export * from './apply.js';
+export * from './checks.js';
 export * from './cli.js';
 export * from './dialogue.js';
 export * from './instances.js';

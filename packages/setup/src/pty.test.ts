@@ -225,7 +225,7 @@ describe('mmp-setup and signals', () => {
     // Give node time to start and install its handlers before the signal.
     await new Promise((r) => setTimeout(r, 700));
     child.kill('SIGINT');
-    writeFileSync(fifo, `root: ${root}\ninstance: sig\n`);
+    writeFileSync(fifo, `root: ${root}\ninstance: sig\nLogDir: /tmp\n`);
     expect(await exited).toBe(130);
     expect(stderr).toBe('mmp-setup: interrupted; nothing was changed\n');
     expect(existsSync(root)).toBe(false);

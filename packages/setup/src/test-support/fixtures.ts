@@ -52,6 +52,7 @@ export async function runCli(
     prompter?: Prompter;
     signal?: AbortSignal;
     onApplyStep?: CliIo['onApplyStep'];
+    passwdFile?: string;
   },
 ): Promise<CliRun> {
   let stdout = '';
@@ -68,6 +69,7 @@ export async function runCli(
     ...(opts.prompter !== undefined ? { prompter: opts.prompter } : {}),
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     ...(opts.onApplyStep !== undefined ? { onApplyStep: opts.onApplyStep } : {}),
+    ...(opts.passwdFile !== undefined ? { passwdFile: opts.passwdFile } : {}),
   });
   return { code, stdout, stderr };
 }
