@@ -234,6 +234,9 @@ describe('mmp-setup --modify NAME', () => {
     expect(configOf('mail1', 'ImapMMP.config')).toEqual({ ...imapBefore, LogLevel: '7' });
     expect(configOf('mail1', 'PopMMP.config')).toEqual({ ...popBefore, LogLevel: '7' });
     expect(r.stdout).toContain('Updated instance mail1');
+    expect(r.stdout).toContain(
+      `A running proxy keeps its old settings until restarted: ${root}/MMP_mail1/ImapMMP restart; ${root}/MMP_mail1/PopMMP restart`,
+    );
   });
 
   it('takes an answers file over the current values', async () => {

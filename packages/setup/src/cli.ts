@@ -270,8 +270,16 @@ export async function main(io: CliIo): Promise<number> {
     ...(io.signal !== undefined ? { signal: io.signal } : {}),
     ...(io.onApplyStep !== undefined ? { onStep: io.onApplyStep } : {}),
   });
-  if (!applied.ok)
-    return fail(io.signal?.aborted === true ? EXIT.interrupted : EXIT.failed, applied.error);
+  if (!applied.ok) {
+    const hint = /EACCES|EPERM|EROFS/.test(applied.error)
+      ? [`(run it as root, or set MMP_CONF_FILE and choose an MMPRoot you can write)`]
+      : [];
+    return fail(
+      io.signal?.aborted === true ? EXIT.interrupted : EXIT.failed,
+      applied.error,
+      ...hint,
+    );
+  }
   io.stdout(reportText(plan, applied.value));
   return EXIT.ok;
 }

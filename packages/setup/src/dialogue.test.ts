@@ -122,6 +122,7 @@ describe('the dialogue, driven through the Prompter interface', () => {
       ['Should the POP3 MMP do SSL (y/n):', 'n'],
       ['(IMAP4) Should the MMP listen for SSL on a non-default port (y/n)', 'y'],
       ['(IMAP4) Which port?', '1993'],
+      ['server certificate file', ''],
       ['server certificate file', cert],
       ['private key file', key],
       ["private key's password", ''],
@@ -139,6 +140,7 @@ describe('the dialogue, driven through the Prompter interface', () => {
     expect(count('Would you like to provide a "spoof" message for POP3')).toBe(1);
     expect(person.transcript.refusals).toEqual([
       'ListenPort: 1143 is already taken by IMAP4 ListenPort',
+      'SSLCertFile: a value is required',
     ]);
     expect(answers.values.imap).toMatchObject({
       ListenPort: '1143',

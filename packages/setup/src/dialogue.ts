@@ -307,7 +307,13 @@ export async function askParameters(
         protocols: applies,
         effective,
         cwd,
-        required: step.branch !== undefined,
+        // Behind a "yes", or with no default to fall back on (the certificate and key files
+        // once SSL is on), an empty answer makes no sense; a password may be empty (none).
+        required:
+          step.branch !== undefined ||
+          (spec.defaults[first] === undefined &&
+            current[first][spec.name] === undefined &&
+            !spec.secret),
       });
       for (const pr of applies) {
         if (text === undefined) delete result[pr][spec.name];

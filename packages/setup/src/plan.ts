@@ -119,6 +119,10 @@ export function reportText(plan: Plan, report: ApplyReport): string {
       `  or from an init directory: ln -s ${script} /etc/init.d/mmp-${a.instance}-${p}`,
     );
   }
+  if (!created) {
+    const restart = a.services.map((p) => `${dir}/${scriptName(p)} restart`).join('; ');
+    lines.push('', `A running proxy keeps its old settings until restarted: ${restart}`);
+  }
   if (report.removed.length > 0)
     lines.push('', `Removed (service no longer configured): ${report.removed.join(', ')}.`);
   return lines.join('\n') + '\n';
