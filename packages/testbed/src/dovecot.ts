@@ -21,6 +21,9 @@ export interface BacksidePorts {
   /** implicit TLS (only when TLS is on, else 0) */
   imaps: number;
   pop3s: number;
+  /** listeners that expect a HAProxy PROXY protocol (v1 or v2) header first */
+  imapHaproxy: number;
+  pop3Haproxy: number;
 }
 
 export interface StoreTls {
@@ -38,6 +41,9 @@ export interface Store {
   /** 0 when TLS is off */
   readonly imapsPort: number;
   readonly pop3sPort: number;
+  /** PROXY-protocol listeners (the client address is taken from the header). */
+  readonly imapHaproxyPort: number;
+  readonly pop3HaproxyPort: number;
   /** The greeting text (`mmp-test store A ready`). */
   readonly greeting: string;
   readonly dir: string;
@@ -101,10 +107,19 @@ export function dovecotGid(): number {
 }
 
 export function buildDovecotConf(o: StoreOptions): string {
-  const listeners = (service: 'imap' | 'pop3', port: number, tlsPort: number): string[] => [
+  const listeners = (
+    service: 'imap' | 'pop3',
+    port: number,
+    tlsPort: number,
+    haproxyPort: number,
+  ): string[] => [
     `service ${service}-login {`,
     `  inet_listener ${service} {`,
     `    port = ${port}`,
+    '  }',
+    `  inet_listener ${service}_haproxy {`,
+    `    port = ${haproxyPort}`,
+    '    haproxy = yes',
     '  }',
     `  inet_listener ${service}s {`,
     `    port = ${o.tls ? tlsPort : 0}`,
@@ -134,6 +149,7 @@ export function buildDovecotConf(o: StoreOptions): string {
     `listen = ${o.host}`,
     `login_greeting = mmp-test store ${o.name} ready`,
     `login_trusted_networks = ${o.trustedNetworks}`,
+    `haproxy_trusted_networks = ${o.trustedNetworks}`,
     'default_login_user = dovenull',
     'default_internal_user = dovecot',
     'default_client_limit = 4096',
@@ -172,8 +188,8 @@ export function buildDovecotConf(o: StoreOptions): string {
     `  args = uid=${o.mailUid} gid=${o.mailGid} home=${join(o.dir, 'home')}/%u`,
     '}',
     '',
-    ...listeners('imap', o.ports.imap, o.ports.imaps),
-    ...listeners('pop3', o.ports.pop3, o.ports.pop3s),
+    ...listeners('imap', o.ports.imap, o.ports.imaps, o.ports.imapHaproxy),
+    ...listeners('pop3', o.ports.pop3, o.ports.pop3s, o.ports.pop3Haproxy),
     '# no growing delay after failed logins (the penalty also skips login_trusted_networks)',
     'service anvil {',
     '  unix_listener anvil-auth-penalty {',
@@ -258,6 +274,8 @@ export async function createStore(o: StoreOptions): Promise<Store> {
     pop3Port: o.ports.pop3,
     imapsPort: o.tls ? o.ports.imaps : 0,
     pop3sPort: o.tls ? o.ports.pop3s : 0,
+    imapHaproxyPort: o.ports.imapHaproxy,
+    pop3HaproxyPort: o.ports.pop3Haproxy,
     greeting,
     dir: o.dir,
     configFile,

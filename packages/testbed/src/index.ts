@@ -1,6 +1,7 @@
 export {
   startTestbed,
   DEAD_HOSTS,
+  HANGING_HOST,
   type Testbed,
   type TestbedOptions,
   type TestbedDescription,
@@ -69,3 +70,5 @@ export {
   type Check,
   type SelftestReport,
 } from './selftest.js';
+export { type HangingHost } from './hang.js';
+export { reapOrphans } from './reap.js';

@@ -126,18 +126,16 @@ export class ServerProcess {
   }
 
   /**
-   * SIGTERM to the leader, then wait up to `timeoutMs` for the leader and every process of its
-   * group to be gone; SIGKILL the group after that.
+   * SIGTERM to the whole process group (the Dovecot master alone takes a second to shut its
+   * children down; all at once takes a few milliseconds), then wait up to `timeoutMs` for every
+   * process of the group to be gone; SIGKILL the group after that.
    */
   async stop(timeoutMs = 5000): Promise<void> {
-    if (this.pid <= 0) return;
-    if (this.running) {
-      try {
-        process.kill(this.pid, 'SIGTERM');
-      } catch {
-        // raced with its exit
-      }
+    if (this.pid <= 0 || !this.groupRunning()) {
+      live.delete(this);
+      return;
     }
+    killGroup(this.pid, 'SIGTERM');
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline && this.groupRunning()) await sleep(10);
     if (this.groupRunning()) {
@@ -151,7 +149,7 @@ export class ServerProcess {
 
   /** Synchronous last resort, for process exit handlers. */
   killNow(): void {
-    if (this.pid > 0) killGroup(this.pid, 'SIGKILL');
+    if (this.pid > 0 && this.groupRunning()) killGroup(this.pid, 'SIGKILL');
     live.delete(this);
   }
 }

@@ -1,6 +1,7 @@
 // Checks of a running test bed with the real command-line clients (curl, ldapsearch), shared
 // by the vitest self-test and `mmp-testbed selftest`.
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { execa } from 'execa';
 import { startTestbed, type Testbed, type TestbedOptions } from './testbed.js';
 import type { Store } from './dovecot.js';
@@ -357,6 +358,36 @@ export function checks(testbed: Testbed): Check[] {
     );
     const wrong = await whoami(testbed.userOn('A').dn, 'wrong');
     assert(wrong === 'exit 49', `wrong password: ${wrong}`);
+  });
+
+  add('the hanging host accepts connections and never greets', async () => {
+    const { host } = testbed.hangingHost;
+    const greeting = await readGreeting(host, testbed.backsidePorts.imap, { timeoutMs: 300 }).then(
+      (line) => `answered ${line}`,
+      (error: Error) => error.message,
+    );
+    assert(/no greeting/.test(greeting), `hanging host: ${greeting}`);
+  });
+
+  add('PROXY-protocol listeners take the client address from the header', async () => {
+    const store = testbed.store('A');
+    const user = testbed.userOn('A');
+    const client = await LineClient.connect(store.host, store.imapHaproxyPort);
+    try {
+      client.write(`PROXY TCP4 192.0.2.7 ${store.host} 40000 ${store.imapHaproxyPort}\r\n`);
+      const greeting = await client.readLine();
+      assert(greeting.includes(store.greeting), `greeting: ${greeting}`);
+      const login = await client.imap('p1', imapLoginCommand(user.uid, user.password));
+      assert(login.at(-1)?.startsWith('p1 OK') === true, `login: ${login.join(' | ')}`);
+      await client.imap('p2', 'LOGOUT');
+    } finally {
+      client.close();
+    }
+    const log = await readFile(store.logPath, 'utf8');
+    assert(
+      log.includes(`Login: user=<${user.uid}>`) && log.includes('rip=192.0.2.7'),
+      'the store log shows no login from 192.0.2.7',
+    );
   });
 
   add('dead hosts refuse connections on the back-side ports', async () => {

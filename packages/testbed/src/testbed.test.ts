@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -10,7 +11,9 @@ import {
   imapLoginCommand,
   LineClient,
   readGreeting,
+  reapOrphans,
   startTestbed,
+  waitUntil,
   type Testbed,
 } from './index.js';
 
@@ -133,5 +136,38 @@ describe('a second test bed', () => {
     expect(await canConnect(second.ldap.host, second.ldap.port)).toBe(false);
     // the first one is untouched
     expect(await readGreeting('127.0.0.2', testbed.backsidePorts.imap)).toContain('store A');
+  });
+});
+
+describe('orphans', () => {
+  it('a later start kills the servers of a test bed whose process was SIGKILLed', async () => {
+    const index = new URL('../dist/index.js', import.meta.url).href;
+    const child = execa(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { startTestbed } from ${JSON.stringify(index)};
+         const t = await startTestbed({ bulkUsers: 2, tls: false, stores: 1 });
+         console.log(t.dir);
+         setInterval(() => {}, 1000);`,
+      ],
+      { reject: false, stdin: 'ignore' },
+    );
+    const dir = await new Promise<string>((resolve, reject) => {
+      child.stdout?.once('data', (chunk: Buffer) => resolve(chunk.toString('utf8').trim()));
+      void child.then((result) => reject(new Error(`child ended: ${result.stderr}`)));
+    });
+    const name = basename(dir);
+    expect(findProcesses(name).length).toBeGreaterThan(1);
+    child.kill('SIGKILL');
+    await child;
+    expect(findProcesses(name).length).toBeGreaterThan(1); // its servers outlive it
+    const reaped = await reapOrphans(dirname(dir));
+    expect(reaped).toContain(dir);
+    await waitUntil('orphans gone', async () => findProcesses(name).length === 0, {
+      timeoutMs: 5000,
+    });
+    expect(existsSync(dir)).toBe(false);
   });
 });

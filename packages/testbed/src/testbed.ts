@@ -5,6 +5,8 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killAllServerProcesses } from './process.js';
+import { startHangingHost, type HangingHost } from './hang.js';
+import { DIR_PREFIX, reapOrphans, writeOwner } from './reap.js';
 import { freePort, freePortsOnAll } from './ports.js';
 import {
   generateUsers,
@@ -61,6 +63,11 @@ export interface Testbed {
   readonly backsidePorts: BacksidePorts;
   /** Addresses where nothing listens on the back-side ports (mailHost values of dead stores). */
   readonly deadHosts: readonly string[];
+  /**
+   * An address (127.0.0.11) that accepts connections on the back-side ports and never answers:
+   * a store that hangs rather than refuses. It runs inside the process that started the test bed.
+   */
+  readonly hangingHost: HangingHost;
   readonly users: readonly TestUser[];
   readonly masterUser: MasterUser;
   /** The 1 MiB message, number 3 in every mailbox. */
@@ -106,11 +113,14 @@ export interface TestbedDescription {
     pop3Port: number;
     imapsPort: number;
     pop3sPort: number;
+    imapHaproxyPort: number;
+    pop3HaproxyPort: number;
     greeting: string;
     logPath: string;
   }[];
   backsidePorts: BacksidePorts;
   deadHosts: string[];
+  hangingHost: string;
   masterUser: MasterUser;
   bigMessage: { number: number; subject: string; size: number; sha256: string };
   tls: Omit<TestbedTls, 'caPem' | 'certPem' | 'keyPem'> | null;
@@ -119,6 +129,7 @@ export interface TestbedDescription {
 
 const STORE_NAMES = 'ABCDEFG';
 export const DEAD_HOSTS = ['127.0.0.9', '127.0.0.10'] as const;
+export const HANGING_HOST = '127.0.0.11';
 
 const active = new Set<{ dir: string; keep: boolean }>();
 let exitHookInstalled = false;
@@ -199,105 +210,146 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
   const bulkUsers = options.bulkUsers ?? 200;
 
   installExitHook();
-  const dir = await mkdtemp(join(tmpdir(), 'mmp-testbed-'));
-  // Dovecot's unprivileged processes must reach their files below it.
-  await chmod(dir, 0o755);
+  await reapOrphans(tmpdir()).catch(() => []);
+  const dir = await mkdtemp(join(tmpdir(), DIR_PREFIX));
   const registration = { dir, keep };
   active.add(registration);
-  const suffix = dir.slice(dir.lastIndexOf('-') + 1);
-
-  const addresses: StoreAddress[] = [...STORE_NAMES.slice(0, storeCount)].map((name, i) => ({
-    name,
-    host: `127.0.0.${2 + i}`,
-  }));
-  const ldapHost = '127.0.0.1';
-  const ldapPort = await freePort(ldapHost);
-  const portList = await freePortsOnAll(
-    [...addresses.map((a) => a.host), ...DEAD_HOSTS],
-    useTls ? 4 : 2,
-  );
-  const backsidePorts: BacksidePorts = {
-    imap: portList[0] ?? 0,
-    pop3: portList[1] ?? 0,
-    imaps: portList[2] ?? 0,
-    pop3s: portList[3] ?? 0,
-  };
-  const users = generateUsers({ stores: addresses, deadHosts: DEAD_HOSTS, bulkUsers });
-
-  const mail = mailAccount();
-  const big = bigMessage();
-  const bigMessageFile = join(dir, 'one-mebibyte.eml');
-  await writeFile(bigMessageFile, big.bytes, { mode: 0o600 });
-  await utimes(bigMessageFile, 1704067203, 1704067203);
-  await chown(bigMessageFile, mail.uid, mail.gid);
-
-  let tls: TestbedTls | undefined;
-  if (useTls) {
-    const tlsDir = join(dir, 'tls');
-    await mkdir(tlsDir, { mode: 0o755 });
-    tls = await createTls(tlsDir, [ldapHost, ...addresses.map((a) => a.host), ...DEAD_HOSTS]);
-  }
-
-  const ldapDir = join(dir, 'ldap');
-  await mkdir(ldapDir, { mode: 0o700 });
-  const gid = dovecotGid();
-  const [ldap, ...stores] = await Promise.all([
-    createLdap({
-      dir: ldapDir,
-      host: ldapHost,
-      port: ldapPort,
-      users,
-      anonymousRead: options.ldapAnonymousRead ?? true,
-      logLevel: options.ldapLogLevel ?? '0',
-    }),
-    ...addresses.map(async (address) => {
-      const storeDir = join(dir, `store-${address.name}`);
-      await mkdir(storeDir, { mode: 0o755 });
-      return createStore({
-        name: address.name,
-        host: address.host,
-        dir: storeDir,
-        instanceName: `mmp-testbed-${suffix}-${address.name}`,
-        ports: backsidePorts,
-        users,
-        tls: tls === undefined ? undefined : { certFile: tls.certFile, keyFile: tls.keyFile },
-        trustedNetworks: options.trustedNetworks ?? '127.0.0.0/8',
-        bigMessageFile,
-        mailUid: mail.uid,
-        mailGid: mail.gid,
-        dovecotGid: gid,
-      });
-    }),
-  ]);
-  if (ldap === undefined) throw new Error('unreachable');
-
+  let ldap: LdapServer | undefined;
+  let stores: Store[] = [];
+  let hanging: HangingHost | undefined;
   let stopped = false;
-  const stopAll = async (): Promise<void> => {
-    await Promise.all([ldap.stop(), ...stores.map((s) => s.stop())]);
-  };
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    await stopAll();
+    await Promise.all([ldap?.stop(), hanging?.stop(), ...stores.map((s) => s.stop())]);
     active.delete(registration);
     if (!keep) await rm(dir, { recursive: true, force: true });
   };
 
   try {
-    await Promise.all([ldap.start(), ...stores.map((s) => s.start())]);
+    await writeOwner(dir, keep);
+    // Dovecot's unprivileged processes must reach their files below it.
+    await chmod(dir, 0o755);
+    const suffix = dir.slice(dir.lastIndexOf('-') + 1);
+
+    const addresses: StoreAddress[] = [...STORE_NAMES.slice(0, storeCount)].map((name, i) => ({
+      name,
+      host: `127.0.0.${2 + i}`,
+    }));
+    const ldapHost = '127.0.0.1';
+    const ldapPort = await freePort(ldapHost);
+    const portList = await freePortsOnAll(
+      [...addresses.map((a) => a.host), ...DEAD_HOSTS, HANGING_HOST],
+      6,
+    );
+    const port = (i: number): number => portList[i] ?? 0;
+    const backsidePorts: BacksidePorts = {
+      imap: port(0),
+      pop3: port(1),
+      imaps: useTls ? port(2) : 0,
+      pop3s: useTls ? port(3) : 0,
+      imapHaproxy: port(4),
+      pop3Haproxy: port(5),
+    };
+    const users = generateUsers({
+      stores: addresses,
+      deadHosts: DEAD_HOSTS,
+      hangingHost: HANGING_HOST,
+      bulkUsers,
+    });
+
+    const mail = mailAccount();
+    const big = bigMessage();
+    const bigMessageFile = join(dir, 'one-mebibyte.eml');
+    await writeFile(bigMessageFile, big.bytes, { mode: 0o600 });
+    await utimes(bigMessageFile, 1704067203, 1704067203);
+    await chown(bigMessageFile, mail.uid, mail.gid);
+
+    const tlsDir = join(dir, 'tls');
+    const ldapDir = join(dir, 'ldap');
+    await Promise.all([mkdir(tlsDir, { mode: 0o755 }), mkdir(ldapDir, { mode: 0o700 })]);
+    // Certificates are needed only when Dovecot starts: make them while the files are written.
+    const tlsReady = useTls ? createTls(tlsDir) : Promise.resolve(undefined);
+    tlsReady.catch(() => undefined);
+    const gid = dovecotGid();
+    const trustedNetworks = options.trustedNetworks ?? '127.0.0.0/8';
+    const [createdLdap, ...createdStores] = await Promise.all([
+      createLdap({
+        dir: ldapDir,
+        host: ldapHost,
+        port: ldapPort,
+        users,
+        anonymousRead: options.ldapAnonymousRead ?? true,
+        logLevel: options.ldapLogLevel ?? '0',
+      }),
+      ...addresses.map(async (address) => {
+        const storeDir = join(dir, `store-${address.name}`);
+        await mkdir(storeDir, { mode: 0o755 });
+        return createStore({
+          name: address.name,
+          host: address.host,
+          dir: storeDir,
+          instanceName: `${DIR_PREFIX}${suffix}-${address.name}`,
+          ports: backsidePorts,
+          users,
+          tls: useTls
+            ? { certFile: join(tlsDir, 'server.pem'), keyFile: join(tlsDir, 'server.key') }
+            : undefined,
+          trustedNetworks,
+          bigMessageFile,
+          mailUid: mail.uid,
+          mailGid: mail.gid,
+          dovecotGid: gid,
+        });
+      }),
+    ]);
+    ldap = createdLdap;
+    stores = createdStores;
+    const tls = await tlsReady;
+    const hangingPorts = [backsidePorts.imap, backsidePorts.pop3];
+    if (useTls) hangingPorts.push(backsidePorts.imaps, backsidePorts.pop3s);
+    hanging = await startHangingHost(HANGING_HOST, hangingPorts);
+    await Promise.all([createdLdap.start(), ...createdStores.map((s) => s.start())]);
+    return makeTestbed({
+      dir,
+      ldap: createdLdap,
+      stores: createdStores,
+      backsidePorts,
+      users,
+      tls,
+      hanging,
+      stop,
+    });
   } catch (error) {
     const logs = await Promise.all([
-      tail(ldap.logPath),
+      ldap === undefined ? '' : tail(ldap.logPath),
       ...stores.map(
         async (s) => `${await tail(s.logPath)}\n${await tail(join(s.dir, 'dovecot.stdio.log'))}`,
       ),
     ]);
     await stop();
     const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`${message}\n--- server logs ---\n${logs.filter((l) => l.trim()).join('\n')}`, {
+    const logText = logs.filter((l) => l.trim()).join('\n');
+    throw new Error(logText ? `${message}\n--- server logs ---\n${logText}` : message, {
       cause: error,
     });
   }
+}
+
+interface Parts {
+  dir: string;
+  ldap: LdapServer;
+  stores: Store[];
+  backsidePorts: BacksidePorts;
+  users: TestUser[];
+  tls: TestbedTls | undefined;
+  hanging: HangingHost;
+  stop(): Promise<void>;
+}
+
+function makeTestbed(parts: Parts): Testbed {
+  const { dir, ldap, stores, backsidePorts, users, tls, hanging, stop } = parts;
+  const big = bigMessage();
 
   const byName = new Map(stores.map((s) => [s.name, s]));
   const byUid = new Map(users.map((u) => [u.uid, u]));
@@ -307,6 +359,7 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
     stores,
     backsidePorts,
     deadHosts: [...DEAD_HOSTS],
+    hangingHost: hanging,
     users,
     masterUser: { name: MASTER_USER, password: MASTER_PASSWORD, separator: MASTER_SEPARATOR },
     bigMessage: big,
@@ -362,11 +415,14 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
           pop3Port: s.pop3Port,
           imapsPort: s.imapsPort,
           pop3sPort: s.pop3sPort,
+          imapHaproxyPort: s.imapHaproxyPort,
+          pop3HaproxyPort: s.pop3HaproxyPort,
           greeting: s.greeting,
           logPath: s.logPath,
         })),
         backsidePorts,
         deadHosts: [...DEAD_HOSTS],
+        hangingHost: hanging.host,
         masterUser: testbed.masterUser,
         bigMessage: {
           number: big.number,

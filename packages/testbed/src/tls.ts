@@ -1,6 +1,7 @@
 // A throw-away certificate authority, a server certificate for every loopback address the
 // test bed uses, and client certificates for certificate-login tests (openssl command line).
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
@@ -17,7 +18,7 @@ export interface TestbedTls {
   /** PEM file of the CA that signed every certificate below. */
   caFile: string;
   caPem: string;
-  /** Server certificate (CN=localhost; SAN localhost, *.mmp.test, 127.0.0.1 … 127.0.0.10). */
+  /** Server certificate (CN=localhost; SAN localhost, *.mmp.test, 127.0.0.1 … 127.0.0.12). */
   certFile: string;
   keyFile: string;
   certPem: string;
@@ -73,66 +74,100 @@ async function signed(
   return { certFile, keyFile };
 }
 
-export async function createTls(dir: string, hosts: readonly string[]): Promise<TestbedTls> {
-  await openssl(
-    [
-      'req',
-      '-x509',
-      ...KEY_ARGS,
-      '-keyout',
-      'ca.key',
-      '-out',
-      'ca.pem',
-      '-days',
-      '3650',
-      '-subj',
-      '/O=mmp.test/CN=mmp test bed CA',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ],
-    dir,
-  );
-  const sans = ['DNS:localhost', 'DNS:*.mmp.test', ...hosts.map((h) => `IP:${h}`)].join(',');
-  const people = [
-    ['alice', 'Alice Example'],
-    ['bob', 'Bob Example'],
-  ] as const;
-  const [server, ...clients] = await Promise.all([
-    signed(
+/** Every loopback address the test bed may use (LDAP, stores, dead and hanging hosts). */
+export const TLS_ADDRESSES = Array.from({ length: 12 }, (_, i) => `127.0.0.${i + 1}`);
+
+const PEOPLE = [
+  ['alice', 'Alice Example'],
+  ['bob', 'Bob Example'],
+] as const;
+
+interface Material {
+  files: Map<string, string>;
+}
+
+async function generate(): Promise<Material> {
+  const dir = await mkdtemp(join(tmpdir(), 'mmp-testbed-tls-'));
+  try {
+    await openssl(
+      [
+        'req',
+        '-x509',
+        ...KEY_ARGS,
+        '-keyout',
+        'ca.key',
+        '-out',
+        'ca.pem',
+        '-days',
+        '3650',
+        '-subj',
+        '/O=mmp.test/CN=mmp test bed CA',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,keyCertSign,cRLSign',
+      ],
       dir,
-      'server',
-      '/O=mmp.test/CN=localhost',
-      `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${sans}\n`,
-    ),
-    ...people.map(([uid, cn]) =>
+    );
+    const sans = ['DNS:localhost', 'DNS:*.mmp.test', ...TLS_ADDRESSES.map((h) => `IP:${h}`)];
+    await Promise.all([
       signed(
         dir,
-        `client-${uid}`,
-        `/O=mmp.test/OU=${uid}/CN=${cn}/emailAddress=${uid}@mmp.test`,
-        `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=email:${uid}@mmp.test\n`,
+        'server',
+        '/O=mmp.test/CN=localhost',
+        `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${sans.join(',')}\n`,
       ),
-    ),
-  ]);
-  if (server === undefined) throw new Error('no server certificate');
-  const caFile = join(dir, 'ca.pem');
+      ...PEOPLE.map(([uid, cn]) =>
+        signed(
+          dir,
+          `client-${uid}`,
+          `/O=mmp.test/OU=${uid}/CN=${cn}/emailAddress=${uid}@mmp.test`,
+          `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=email:${uid}@mmp.test\n`,
+        ),
+      ),
+    ]);
+    const names = ['ca.pem', 'server.pem', 'server.key'];
+    for (const [uid] of PEOPLE) names.push(`client-${uid}.pem`, `client-${uid}.key`);
+    const files = new Map<string, string>();
+    for (const name of names) files.set(name, await readFile(join(dir, name), 'utf8'));
+    return { files };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+let material: Promise<Material> | undefined;
+
+/**
+ * Write the CA, the server certificate and the client certificates into `dir`. They are made
+ * with openssl once per process (about a quarter of a second) and reused by later test beds.
+ */
+export async function createTls(dir: string): Promise<TestbedTls> {
+  material ??= generate();
+  let made: Material;
+  try {
+    made = await material;
+  } catch (error) {
+    material = undefined;
+    throw error;
+  }
+  for (const [name, text] of made.files) {
+    await writeFile(join(dir, name), text, { mode: name.endsWith('.key') ? 0o600 : 0o644 });
+  }
+  const text = (name: string): string => made.files.get(name) ?? '';
   return {
-    caFile,
-    caPem: await readFile(caFile, 'utf8'),
-    certFile: server.certFile,
-    keyFile: server.keyFile,
-    certPem: await readFile(server.certFile, 'utf8'),
-    keyPem: await readFile(server.keyFile, 'utf8'),
+    caFile: join(dir, 'ca.pem'),
+    caPem: text('ca.pem'),
+    certFile: join(dir, 'server.pem'),
+    keyFile: join(dir, 'server.key'),
+    certPem: text('server.pem'),
+    keyPem: text('server.key'),
     issuer: 'CN=mmp test bed CA,O=mmp.test',
-    clientCerts: people.map(([uid, cn], i) => {
-      const files = clients[i];
-      if (files === undefined) throw new Error(`no client certificate for ${uid}`);
-      return {
-        uid,
-        subject: `emailAddress=${uid}@mmp.test,CN=${cn},OU=${uid},O=mmp.test`,
-        ...files,
-      };
-    }),
+    clientCerts: PEOPLE.map(([uid, cn]) => ({
+      uid,
+      subject: `emailAddress=${uid}@mmp.test,CN=${cn},OU=${uid},O=mmp.test`,
+      certFile: join(dir, `client-${uid}.pem`),
+      keyFile: join(dir, `client-${uid}.key`),
+    })),
   };
 }

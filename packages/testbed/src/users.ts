@@ -15,6 +15,8 @@ export type UserKind =
   | 'failover'
   /** mailHost = [store A, store B], a mailbox on both (the first one answers) */
   | 'dual'
+  /** mailHost = [a host that accepts connections and never answers, a live store] */
+  | 'stalled'
   /** every mailHost value is a dead host */
   | 'dead'
   /** an entry without any mailHost */
@@ -60,6 +62,7 @@ export interface StoreAddress {
 export interface PopulationOptions {
   stores: readonly StoreAddress[];
   deadHosts: readonly [string, string];
+  hangingHost: string;
   bulkUsers: number;
 }
 
@@ -95,7 +98,7 @@ export function passwordFor(uid: string): string {
 }
 
 export function generateUsers(options: PopulationOptions): TestUser[] {
-  const { stores, deadHosts, bulkUsers } = options;
+  const { stores, deadHosts, hangingHost, bulkUsers } = options;
   const first = stores[0];
   if (first === undefined) throw new Error('at least one store is needed');
   const second = stores[1] ?? first;
@@ -137,6 +140,7 @@ export function generateUsers(options: PopulationOptions): TestUser[] {
     for (const name of NAMES[i] ?? []) add(name, 'plain', store.name, [store.host], [store.name]);
   });
   add('failover', 'failover', second.name, [deadHosts[0], second.host], [second.name]);
+  add('stalled', 'stalled', second.name, [hangingHost, second.host], [second.name]);
   add(
     'dual',
     'dual',

@@ -79,7 +79,7 @@ export async function waitUntil(
   options: { timeoutMs?: number; abort?: () => string | undefined } = {},
 ): Promise<void> {
   const deadline = Date.now() + (options.timeoutMs ?? 10_000);
-  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+  for (let delay = 5; ; delay = Math.min(delay * 2, 25)) {
     const reason = options.abort?.();
     if (reason !== undefined) throw new Error(`${what}: ${reason}`);
     if (await probe()) return;
