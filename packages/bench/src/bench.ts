@@ -1,0 +1,484 @@
+// One benchmark run: the test bed (slapd + two tuned Dovecot stores), the targets (Dovecot
+// direct, mmp N=0 and N=2, perdition, nginx) all started on loopback, the same load against
+// each, repetitions interleaved across targets (so that noise from the machine spreads evenly),
+// then the idle-session ramp target by target. Everything is stopped in `finally`.
+import { cpus, hostname, release, totalmem } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { type Testbed, startTestbed } from '@mmp/testbed';
+import { median } from './stats.js';
+import { summarizeLatencies } from './stats.js';
+import { type Cell, type MetricId, type Results, TARGET_LABELS, type TargetId } from './table.js';
+import { IdleFleet, runJobs } from './load/pool.js';
+import type {
+  Account,
+  Endpoint,
+  FetchResult,
+  IdleJob,
+  LoginsResult,
+  NoopResult,
+  Protocol,
+} from './load/scenarios.js';
+import { tuneStores } from './peers/dovecotTuning.js';
+import {
+  type Backend,
+  type Running,
+  direct,
+  startMmp,
+  startNginx,
+  startPerdition,
+} from './peers/targets.js';
+import { memAvailable, pssBytes, rssBytes } from './procs.js';
+
+export interface BenchOptions {
+  quick: boolean;
+  reps: number;
+  loginSeconds: number;
+  fetchSeconds: number;
+  noopCount: number;
+  concurrency: number;
+  sessions: number;
+  idleSeconds: number;
+  targets: TargetId[];
+  idle: boolean;
+  nginxProxyBuffer: string | undefined;
+  log: (line: string) => void;
+}
+
+/** 127.0.1.1 … : source addresses for the load generator (loopback routes all of 127/8). */
+export function localAddresses(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `127.0.1.${i + 1}`);
+}
+
+const SESSIONS_PER_LOAD_WORKER = 12_000;
+const SESSIONS_PER_PROXY_WORKER = 9_000;
+const MIN_FREE_MEMORY = 3 * 1024 ** 3;
+
+async function versionOf(cmd: string, args: string[], pattern: RegExp): Promise<string> {
+  try {
+    const r = await execa(cmd, args, { reject: false, all: true });
+    return pattern.exec(r.all ?? '')?.[1] ?? '?';
+  } catch {
+    return '?';
+  }
+}
+
+async function machine(): Promise<string> {
+  const [dovecot, nginx, perdition, slapd] = await Promise.all([
+    versionOf('dovecot', ['--version'], /^(\S+)/),
+    versionOf('nginx', ['-v'], /nginx\/(\S+)/),
+    versionOf('perdition', ['--version'], /perdition version (\S+)/i),
+    versionOf('slapd', ['-VV'], /slapd (\d[\d.]*)/),
+  ]);
+  const cpu = cpus();
+  return [
+    `${hostname()}: ${cpu[0]?.model.trim() ?? 'CPU'} × ${cpu.length}`,
+    `${Math.round(totalmem() / 1024 ** 3)} GiB`,
+    `Linux ${release()}`,
+    `Node ${process.version}`,
+    `Dovecot ${dovecot}, nginx ${nginx}, perdition ${perdition}, slapd ${slapd}`,
+  ].join(', ');
+}
+
+type Figures = Partial<Record<MetricId, number[]>>;
+
+export async function runBench(o: BenchOptions): Promise<Results> {
+  const log = o.log;
+  const started = new Date();
+  const dir = await mkdtemp(join(tmpdir(), 'mmp-bench-'));
+  const running = new Map<TargetId, Running>();
+  const missing = new Map<TargetId, string>();
+  /** protocols a target does not offer yet (mmp POP3, NumThreads), with the reason */
+  const protocolMissing = new Map<TargetId, Partial<Record<Protocol, string>>>();
+  const figures = new Map<TargetId, Figures>();
+  const cells: Results['cells'] = {};
+  const notes: string[] = [];
+  const caveats: string[] = [];
+  let bed: Testbed | undefined;
+  try {
+    log('starting the test bed (slapd, two Dovecot stores)…');
+    bed = await startTestbed({ stores: 2, bulkUsers: o.quick ? 200 : 1000, tls: false });
+    log(`tuning the Dovecot stores (client_limit per process, login processes)…`);
+    await tuneStores(bed.stores);
+    const b: Backend = {
+      ldap: {
+        host: bed.ldap.host,
+        port: bed.ldap.port,
+        baseDn: bed.ldap.baseDn,
+        bindDn: bed.ldap.bindDn,
+        bindPassword: bed.ldap.bindPassword,
+      },
+      imapPort: bed.backsidePorts.imap,
+      pop3Port: bed.backsidePorts.pop3,
+    };
+    const hostOf = new Map(bed.stores.map((s) => [s.name, s.host]));
+    const accounts: Account[] = bed.usersOfKind('bulk').map((u) => ({
+      user: u.uid,
+      pass: u.password,
+      host: u.store === null ? undefined : hostOf.get(u.store),
+    }));
+    const one = accounts[0];
+    if (one === undefined) throw new Error('no bulk users in the test bed');
+    const sources = localAddresses(16);
+
+    const start = async (id: TargetId, idleWorkers?: number): Promise<Running> => {
+      const sub = join(dir, `${id}${idleWorkers === undefined ? '' : '-idle'}`);
+      await import('node:fs/promises').then((fs) =>
+        fs.mkdir(sub, { recursive: true, mode: 0o777 }),
+      );
+      switch (id) {
+        case 'direct':
+          return direct(b);
+        case 'mmp0':
+          return startMmp(sub, b, idleWorkers ?? 0);
+        case 'mmp2':
+          return startMmp(sub, b, idleWorkers ?? 2);
+        case 'perdition':
+          return startPerdition(sub, b);
+        case 'nginx':
+          return startNginx(sub, b, idleWorkers ?? cpus().length, o.nginxProxyBuffer);
+      }
+    };
+
+    for (const id of o.targets) {
+      try {
+        log(`starting ${TARGET_LABELS[id]}…`);
+        const r = await start(id);
+        running.set(id, r);
+        figures.set(id, {});
+        protocolMissing.set(id, r.missing);
+        for (const [p, why] of Object.entries(r.missing))
+          log(`  ${TARGET_LABELS[id]} ${p}: ${why}`);
+        if (r.note !== undefined) notes.push(`${TARGET_LABELS[id]}: ${r.note}.`);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        log(`  cannot start ${TARGET_LABELS[id]}: ${message}`);
+        missing.set(id, `not started`);
+        notes.push(`${TARGET_LABELS[id]} did not start: ${message.split('\n')[0]}`);
+      }
+    }
+
+    const record = (id: TargetId, metric: MetricId, value: number): void => {
+      const f = figures.get(id);
+      if (f === undefined) return;
+      (f[metric] ??= []).push(value);
+    };
+    const endpointOf = (id: TargetId, protocol: Protocol): Endpoint | undefined => {
+      const e = running.get(id)?.endpoints[protocol];
+      return e === undefined ? undefined : { protocol, ...e };
+    };
+    const safely = async (what: string, f: () => Promise<void>): Promise<void> => {
+      try {
+        await f();
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        log(`  ${what}: ${message}`);
+        if (!notes.some((n) => n.startsWith(`${what}:`)))
+          notes.push(`${what}: ${message.split('\n')[0]}`);
+      }
+    };
+
+    const loadWorkers = Math.max(1, Math.min(cpus().length, o.concurrency));
+    for (let rep = 1; rep <= o.reps; rep++) {
+      log(`repetition ${rep} of ${o.reps}`);
+      for (const protocol of ['imap', 'pop3'] as const) {
+        const metric: MetricId = protocol === 'imap' ? 'imapLogins' : 'popLogins';
+        for (const id of o.targets) {
+          const endpoint = endpointOf(id, protocol);
+          if (endpoint === undefined) continue;
+          await safely(`${TARGET_LABELS[id]} ${protocol} logins`, async () => {
+            const per = Math.ceil(o.concurrency / loadWorkers);
+            const results = await runJobs<LoginsResult>(
+              Array.from({ length: loadWorkers }, (_, i) => ({
+                kind: 'logins' as const,
+                endpoint,
+                accounts,
+                concurrency: Math.min(per, o.concurrency - i * per),
+                warmupMs: 1000,
+                durationMs: o.loginSeconds * 1000,
+                localAddresses: sources.filter((_, j) => j % loadWorkers === i),
+                timeoutMs: 10_000,
+              })),
+              o.loginSeconds * 1000 + 60_000,
+            );
+            const rate = results.reduce((s, r) => s + r.perSecond, 0);
+            const errors = results.reduce((s, r) => s + r.errors, 0);
+            const cycles = results.reduce((s, r) => s + r.cycles, 0);
+            if (errors > 0) {
+              const sample = results.flatMap((r) => r.sampleErrors)[0] ?? '';
+              log(`  ${TARGET_LABELS[id]} ${protocol}: ${errors} errors (${sample})`);
+            }
+            if (cycles === 0)
+              throw new Error(results.flatMap((r) => r.sampleErrors)[0] ?? 'no cycle completed');
+            log(`  ${TARGET_LABELS[id]} ${protocol} login+logout: ${rate.toFixed(0)}/s`);
+            record(id, metric, rate);
+          });
+        }
+      }
+      for (const protocol of ['imap', 'pop3'] as const) {
+        const metric: MetricId = protocol === 'imap' ? 'imapFetch' : 'popFetch';
+        for (const id of o.targets) {
+          const endpoint = endpointOf(id, protocol);
+          if (endpoint === undefined) continue;
+          await safely(`${TARGET_LABELS[id]} ${protocol} fetch`, async () => {
+            const [r] = await runJobs<FetchResult>(
+              [
+                {
+                  kind: 'fetch',
+                  endpoint,
+                  account: one,
+                  message: bed?.bigMessage.number ?? 3,
+                  messageSize: bed?.bigMessage.size ?? 1048576,
+                  durationMs: o.fetchSeconds * 1000,
+                  timeoutMs: 30_000,
+                },
+              ],
+              o.fetchSeconds * 1000 + 60_000,
+            );
+            if (r === undefined) throw new Error('no result');
+            log(
+              `  ${TARGET_LABELS[id]} ${protocol} 1 MiB fetch: ${r.mibPerSecond.toFixed(0)} MiB/s`,
+            );
+            record(id, metric, r.mibPerSecond);
+          });
+        }
+      }
+      for (const id of o.targets) {
+        const endpoint = endpointOf(id, 'imap');
+        if (endpoint === undefined) continue;
+        await safely(`${TARGET_LABELS[id]} NOOP`, async () => {
+          const [r] = await runJobs<NoopResult>(
+            [
+              {
+                kind: 'noop',
+                endpoint,
+                account: one,
+                warmup: Math.min(200, o.noopCount),
+                count: o.noopCount,
+                timeoutMs: 10_000,
+              },
+            ],
+            120_000,
+          );
+          if (r === undefined) throw new Error('no result');
+          const s = summarizeLatencies(r.micros);
+          log(
+            `  ${TARGET_LABELS[id]} NOOP: median ${s.median.toFixed(0)} µs, p99 ${s.p99.toFixed(0)} µs`,
+          );
+          record(id, 'noopMedian', s.median);
+          record(id, 'noopP99', s.p99);
+        });
+      }
+    }
+
+    // Idle sessions, one target at a time (each restarted with enough workers).
+    if (o.idle) {
+      for (const id of o.targets) {
+        if (id === 'direct') continue;
+        const current = running.get(id);
+        if (current === undefined) continue;
+        await current.stop();
+        running.delete(id);
+        await safely(`${TARGET_LABELS[id]} idle sessions`, async () => {
+          const proxyWorkers = Math.max(2, Math.ceil(o.sessions / SESSIONS_PER_PROXY_WORKER));
+          const workers = id === 'mmp0' ? 0 : proxyWorkers;
+          const target = await start(id, workers);
+          if (id === 'mmp2' && target.endpoints.imap === undefined) {
+            await target.stop();
+            throw new Error(target.missing.imap ?? 'not available');
+          }
+          running.set(id, target);
+          const endpoint = endpointOf(id, 'imap');
+          if (endpoint === undefined) throw new Error(target.missing.imap ?? 'no IMAP endpoint');
+          const m = await idleRamp(endpoint, target, accounts, sources, o);
+          cells[id] = {
+            ...cells[id],
+            idleSessions: { value: m.held, note: m.stopReason },
+            kibPerSession: m.held > 0 ? { value: m.bytesPerSession / 1024 } : { missing: '—' },
+          };
+          notes.push(
+            `${TARGET_LABELS[id]} idle: ${m.held.toLocaleString('en')} sessions in ${m.seconds.toFixed(0)} s` +
+              ` (${m.stopReason}), ${m.processes} proxy process(es)${workers > 0 ? ` (${workers} workers asked)` : ''},` +
+              ` RSS ${(m.baseline / 1024 ** 2).toFixed(0)} → ${(m.rss / 1024 ** 2).toFixed(0)} MiB,` +
+              ` PSS ${(m.pssPerSession / 1024).toFixed(1)} KiB/session` +
+              (m.errors.length > 0 ? `; first error: ${m.errors[0]}` : ''),
+          );
+          await target.stop();
+          running.delete(id);
+        }).then(() => {
+          if (cells[id]?.idleSessions === undefined) {
+            const note = notes.find((n) => n.startsWith(`${TARGET_LABELS[id]} idle sessions:`));
+            const why = note?.includes('not implemented') ? 'NumThreads not implemented' : 'failed';
+            cells[id] = {
+              ...cells[id],
+              idleSessions: { missing: why },
+              kibPerSession: { missing: why },
+            };
+          }
+        });
+      }
+    }
+
+    for (const id of o.targets) {
+      const f = figures.get(id);
+      const own: Partial<Record<MetricId, Cell>> = { ...cells[id] };
+      if (f === undefined) {
+        const why = missing.get(id) ?? 'not run';
+        for (const metric of [
+          'imapLogins',
+          'popLogins',
+          'imapFetch',
+          'popFetch',
+          'noopMedian',
+          'noopP99',
+        ] as const) {
+          own[metric] ??= { missing: why };
+        }
+      } else {
+        for (const [metric, values] of Object.entries(f) as [MetricId, number[]][]) {
+          own[metric] = { value: median(values), runs: values };
+        }
+        const pm = protocolMissing.get(id) ?? {};
+        const byProtocol: Record<Protocol, MetricId[]> = {
+          imap: [
+            'imapLogins',
+            'imapFetch',
+            'noopMedian',
+            'noopP99',
+            'idleSessions',
+            'kibPerSession',
+          ],
+          pop3: ['popLogins', 'popFetch'],
+        };
+        for (const protocol of ['imap', 'pop3'] as const) {
+          const why = pm[protocol];
+          if (why === undefined) continue;
+          for (const metric of byProtocol[protocol]) own[metric] ??= { missing: why };
+        }
+      }
+      cells[id] = own;
+    }
+  } finally {
+    for (const [id, r] of running) {
+      await r.stop().catch((e: unknown) => log(`stopping ${id}: ${String(e)}`));
+    }
+    await bed?.stop();
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+  caveats.push(
+    `${o.reps} repetition(s), medians shown; login runs ${o.loginSeconds} s with ${o.concurrency} clients, fetch runs ${o.fetchSeconds} s, ${o.noopCount} NOOPs per run.`,
+    'Load generator, proxies, slapd and Dovecot share the same 2 cores: absolute figures are lower than on separate machines; the ratios are the point.',
+  );
+  return {
+    date: started.toISOString(),
+    machine: await machine(),
+    quick: o.quick,
+    caveats,
+    targets: o.targets,
+    cells,
+    notes,
+  };
+}
+
+interface IdleMeasure {
+  held: number;
+  seconds: number;
+  stopReason: string;
+  baseline: number;
+  rss: number;
+  bytesPerSession: number;
+  pssPerSession: number;
+  processes: number;
+  errors: string[];
+}
+
+async function idleRamp(
+  endpoint: Endpoint,
+  target: Running,
+  accounts: Account[],
+  sources: string[],
+  o: BenchOptions,
+): Promise<IdleMeasure> {
+  const log = o.log;
+  await new Promise((r) => setTimeout(r, 500));
+  const basePids = target.pids();
+  const baseline = rssBytes(basePids);
+  const basePss = pssBytes(basePids);
+  const workers = Math.max(1, Math.ceil(o.sessions / SESSIONS_PER_LOAD_WORKER));
+  const jobs: IdleJob[] = Array.from({ length: workers }, (_, i) => ({
+    kind: 'idle',
+    endpoint,
+    accounts,
+    quota: Math.ceil(o.sessions / workers),
+    inFlight: 16,
+    localAddresses: sources.filter(
+      (_, j) => j % workers === i % sources.length || workers > sources.length,
+    ),
+    timeoutMs: 20_000,
+    maxMs: o.idleSeconds * 1000,
+    maxConsecutiveFailures: 200,
+  }));
+  const fleet = new IdleFleet(jobs);
+  const t0 = Date.now();
+  let stopReason = 'target reached';
+  let lastHeld = 0;
+  let lastGrowth = Date.now();
+  let lastLog = 0;
+  try {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 250));
+      const held = fleet.held;
+      if (held > lastHeld) {
+        lastHeld = held;
+        lastGrowth = Date.now();
+      }
+      if (Date.now() - lastLog > 5000) {
+        lastLog = Date.now();
+        log(`  ${held.toLocaleString('en')} sessions held, ${fleet.failed} failed logins`);
+      }
+      if (!fleet.opening) {
+        if (held < o.sessions) {
+          stopReason = Date.now() - t0 >= o.idleSeconds * 1000 ? 'time limit' : 'logins failing';
+        }
+        break;
+      }
+      if (Date.now() - t0 > o.idleSeconds * 1000 + 5000) {
+        stopReason = 'time limit';
+        break;
+      }
+      if (Date.now() - lastGrowth > 15_000) {
+        stopReason = 'stalled';
+        break;
+      }
+      if (memAvailable() < MIN_FREE_MEMORY) {
+        stopReason = 'machine memory low';
+        break;
+      }
+    }
+    fleet.stopOpening();
+    // let in-flight logins land and memory settle
+    await new Promise((r) => setTimeout(r, 2000));
+    const held = fleet.held;
+    const pids = target.pids();
+    const rss = rssBytes(pids);
+    const pss = pssBytes(pids);
+    log(
+      `  held ${held.toLocaleString('en')} (${stopReason}); proxy RSS ${(rss / 1024 ** 2).toFixed(0)} MiB in ${pids.length} process(es)`,
+    );
+    return {
+      held,
+      seconds: (Date.now() - t0) / 1000,
+      stopReason,
+      baseline,
+      rss,
+      bytesPerSession: held > 0 ? (rss - baseline) / held : Number.NaN,
+      pssPerSession: held > 0 ? (pss - basePss) / held : Number.NaN,
+      processes: pids.length,
+      errors: fleet.sampleErrors,
+    };
+  } finally {
+    await fleet.release();
+  }
+}

@@ -1,0 +1,56 @@
+// A load-generator process: forked by pool.ts, runs one job and reports over IPC, then exits.
+// Messages in:  {type:'job', job} | {type:'stop'} (idle: stop opening) | {type:'release'}
+// Messages out: {type:'result', result} | {type:'progress', progress} | {type:'error', message}
+import { IdleRamp, type IdleJob, type Job, runJob } from './scenarios.js';
+
+type Incoming = { type: 'job'; job: Job | IdleJob } | { type: 'stop' } | { type: 'release' };
+
+function send(message: unknown): void {
+  process.send?.(message);
+}
+
+let ramp: IdleRamp | undefined;
+
+process.on('message', (message: Incoming) => {
+  if (message.type === 'job') {
+    const { job } = message;
+    if (job.kind === 'idle') {
+      ramp = new IdleRamp(job);
+      const current = ramp;
+      const timer = setInterval(
+        () => send({ type: 'progress', progress: current.progress() }),
+        250,
+      );
+      current.run().then(
+        () => send({ type: 'progress', progress: current.progress() }),
+        (error: unknown) => {
+          clearInterval(timer);
+          send({ type: 'error', message: String(error) });
+        },
+      );
+      return;
+    }
+    runJob(job).then(
+      (result) => {
+        send({ type: 'result', result });
+        process.disconnect?.();
+      },
+      (error: unknown) => {
+        send({ type: 'error', message: error instanceof Error ? error.message : String(error) });
+        process.disconnect?.();
+      },
+    );
+  } else if (message.type === 'stop') {
+    ramp?.stopOpening();
+  } else if (message.type === 'release') {
+    ramp?.release();
+    send({ type: 'released' });
+    setTimeout(() => process.exit(0), 50);
+  }
+});
+
+// The parent went away: nothing to do here any more.
+process.on('disconnect', () => {
+  ramp?.release();
+  setTimeout(() => process.exit(0), 100).unref();
+});

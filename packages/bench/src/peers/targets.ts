@@ -1,0 +1,361 @@
+// The things under test, each reachable on loopback for IMAP and POP3: Dovecot itself, mmp
+// (ImapProxy / PopProxy), perdition (one process per protocol, LDAP popmap) and the nginx mail
+// proxy (with our auth_http service). Each knows its processes, for memory figures.
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '@mmp/testbed';
+import { Server, childrenOf, waitForPort } from '../procs.js';
+import type { Protocol } from '../load/scenarios.js';
+
+export interface Directory {
+  host: string;
+  port: number;
+  baseDn: string;
+  bindDn: string;
+  bindPassword: string;
+}
+
+export interface Backend {
+  ldap: Directory;
+  imapPort: number;
+  pop3Port: number;
+}
+
+export interface Running {
+  /** where to connect per protocol, or why that protocol is not available */
+  endpoints: Partial<Record<Protocol, { host: string; port: number }>>;
+  missing: Partial<Record<Protocol, string>>;
+  /** processes whose memory counts as the proxy's */
+  pids(): number[];
+  /** a short note for the report (worker count, buffer size …) */
+  note?: string;
+  stop(): Promise<void>;
+}
+
+const LISTEN = '127.0.0.1';
+
+async function startAll(servers: Server[], checks: [Server, number][]): Promise<void> {
+  try {
+    await Promise.all(checks.map(([s, port]) => waitForPort(LISTEN, port, s)));
+  } catch (error) {
+    await Promise.all(servers.map((s) => s.stop()));
+    throw error;
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- mmp
+
+export function proxyBin(protocol: Protocol): string {
+  const main = fileURLToPath(import.meta.resolve('@mmp/proxy'));
+  return join(dirname(main), 'bin', protocol === 'imap' ? 'ImapProxy.js' : 'PopProxy.js');
+}
+
+/**
+ * ImapProxy and PopProxy with NumThreads = `threads`. A protocol whose executable refuses to
+ * run (not implemented yet) is reported missing; NumThreads > 0 that forks no worker likewise.
+ */
+export async function startMmp(dir: string, b: Backend, threads: number): Promise<Running> {
+  const servers: Server[] = [];
+  const endpoints: Running['endpoints'] = {};
+  const missing: Running['missing'] = {};
+  for (const protocol of ['imap', 'pop3'] as const) {
+    const port = await freePort(LISTEN);
+    const env: Record<string, string> = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      ListenPort: `${LISTEN}:${port}`,
+      LDAPHost: `${b.ldap.host}:${b.ldap.port}`,
+      BaseDN: b.ldap.baseDn,
+      BindDN: b.ldap.bindDn,
+      BindPass: b.ldap.bindPassword,
+      BacksidePort: String(protocol === 'imap' ? b.imapPort : b.pop3Port),
+      LogLevel: '0',
+      LogDir: dir,
+      NumThreads: String(threads),
+    };
+    const server = Server.start({
+      name: `mmp ${protocol} N=${threads}`,
+      command: process.execPath,
+      args: [proxyBin(protocol)],
+      env,
+      logFile: join(dir, `mmp-${protocol}-${threads}.out`),
+    });
+    servers.push(server);
+    try {
+      await waitForPort(LISTEN, port, server);
+    } catch (error) {
+      const text = server.log(3).trim() || String(error);
+      missing[protocol] = /not available yet/.test(text)
+        ? 'not implemented'
+        : `failed: ${text.slice(0, 80)}`;
+      await server.stop();
+      continue;
+    }
+    if (threads > 0) {
+      // give the workers a moment to fork
+      let forked = 0;
+      for (let i = 0; i < 40 && forked < threads; i++) {
+        forked = childrenOf(server.pid).length;
+        if (forked < threads) await sleep(50);
+      }
+      if (forked === 0) {
+        missing[protocol] = 'NumThreads not implemented';
+        await server.stop();
+        continue;
+      }
+    }
+    endpoints[protocol] = { host: LISTEN, port };
+  }
+  return {
+    endpoints,
+    missing,
+    pids: () => servers.filter((s) => s.running).flatMap((s) => s.members()),
+    note: threads > 0 ? `NumThreads=${threads}` : undefined,
+    stop: async () => {
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+  };
+}
+
+// ---------------------------------------------------------------- perdition
+
+export const PERDITION_LDAP_LIBS = [
+  '/usr/lib/x86_64-linux-gnu/libperditiondb_ldap.so.0',
+  '/usr/lib/aarch64-linux-gnu/libperditiondb_ldap.so.0',
+  '/usr/lib/libperditiondb_ldap.so.0',
+];
+
+/**
+ * perdition's LDAP popmap URL: LDAPv3 (its default, v2, is refused by slapd 2.5), a subtree
+ * search below the base DN for (uid=%s) returning uid and mailHost (no port attribute: the
+ * default --outgoing_port applies), bound as the service account (commas in the DN as %2c).
+ */
+export function perditionLdapUrl(d: Directory): string {
+  const bindName = d.bindDn.replace(/%/g, '%25').replace(/,/g, '%2c').replace(/\?/g, '%3f');
+  const bindPw = d.bindPassword.replace(/%/g, '%25').replace(/,/g, '%2c');
+  return `3:ldap://${d.host}:${d.port}/${d.baseDn}?uid,mailHost?sub?(uid=%s)?!bindname=${bindName},x-bindpw=${bindPw}`;
+}
+
+export function perditionArgs(o: {
+  protocol: Protocol;
+  port: number;
+  outgoingPort: number;
+  ldapLib: string;
+  ldap: Directory;
+  configFile: string;
+  logFile: string;
+  pidFile: string;
+}): string[] {
+  return [
+    '--no_daemon',
+    '--config_file',
+    o.configFile,
+    '--protocol',
+    o.protocol === 'imap' ? 'IMAP4' : 'POP3',
+    '--bind_address',
+    LISTEN,
+    '--listen_port',
+    String(o.port),
+    '--outgoing_port',
+    String(o.outgoingPort),
+    '--map_library',
+    o.ldapLib,
+    '--map_library_opt',
+    perditionLdapUrl(o.ldap),
+    '--no_lookup',
+    '--ssl_mode',
+    'none',
+    '--connection_limit',
+    '0',
+    '--timeout',
+    '0',
+    '--authenticate_timeout',
+    '120',
+    '--quiet',
+    '--log_facility',
+    o.logFile,
+    '--pid_file',
+    o.pidFile,
+  ];
+}
+
+export async function startPerdition(dir: string, b: Backend): Promise<Running> {
+  const ldapLib = PERDITION_LDAP_LIBS.find((p) => existsSync(p));
+  if (ldapLib === undefined)
+    throw new Error('perdition-ldap is not installed (no libperditiondb_ldap)');
+  const configFile = join(dir, 'perdition.conf');
+  await writeFile(configFile, '# empty: everything is on the command line\n');
+  const servers: Server[] = [];
+  const checks: [Server, number][] = [];
+  const endpoints: Running['endpoints'] = {};
+  for (const protocol of ['imap', 'pop3'] as const) {
+    const port = await freePort(LISTEN);
+    const logFile = join(dir, `perdition-${protocol}.log`);
+    await writeFile(logFile, '', { mode: 0o666 });
+    const server = Server.start({
+      name: `perdition ${protocol}`,
+      command: 'perdition',
+      args: perditionArgs({
+        protocol,
+        port,
+        outgoingPort: protocol === 'imap' ? b.imapPort : b.pop3Port,
+        ldapLib,
+        ldap: b.ldap,
+        configFile,
+        logFile,
+        pidFile: join(dir, `perdition-${protocol}.pid`),
+      }),
+      logFile: join(dir, `perdition-${protocol}.out`),
+    });
+    servers.push(server);
+    checks.push([server, port]);
+    endpoints[protocol] = { host: LISTEN, port };
+  }
+  await startAll(servers, checks);
+  return {
+    endpoints,
+    missing: {},
+    pids: () => servers.flatMap((s) => s.members()),
+    note: 'process per connection',
+    stop: async () => {
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+  };
+}
+
+// ---------------------------------------------------------------- nginx
+
+export const NGINX_MAIL_MODULES = [
+  '/usr/lib/nginx/modules/ngx_mail_module.so',
+  '/usr/share/nginx/modules/ngx_mail_module.so',
+];
+
+export function nginxConf(o: {
+  dir: string;
+  module: string;
+  workers: number;
+  authPort: number;
+  imapPort: number;
+  pop3Port: number;
+  proxyBuffer?: string;
+}): string {
+  return [
+    '# generated by @mmp/bench',
+    `load_module ${o.module};`,
+    'daemon off;',
+    'master_process on;',
+    `worker_processes ${o.workers};`,
+    // 20,000 open files per process at most; each session holds two (client and store)
+    'worker_rlimit_nofile 19500;',
+    `pid ${join(o.dir, 'nginx.pid')};`,
+    `error_log ${join(o.dir, 'nginx-error.log')} warn;`,
+    'events {',
+    '  worker_connections 19000;',
+    '}',
+    'mail {',
+    `  auth_http 127.0.0.1:${o.authPort}/auth;`,
+    '  auth_http_timeout 10s;',
+    '  proxy_pass_error_message on;',
+    '  imap_auth login plain;',
+    '  pop3_auth plain;',
+    '  imap_capabilities IMAP4rev1;',
+    '  pop3_capabilities USER UIDL TOP;',
+    ...(o.proxyBuffer === undefined ? [] : [`  proxy_buffer ${o.proxyBuffer};`]),
+    '  proxy_timeout 1h;',
+    '  timeout 120s;',
+    '  server {',
+    `    listen 127.0.0.1:${o.imapPort} reuseport;`,
+    '    protocol imap;',
+    '    proxy on;',
+    '  }',
+    '  server {',
+    `    listen 127.0.0.1:${o.pop3Port} reuseport;`,
+    '    protocol pop3;',
+    '    proxy on;',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+export async function startNginx(
+  dir: string,
+  b: Backend,
+  workers: number,
+  proxyBuffer: string | undefined,
+): Promise<Running> {
+  const module = NGINX_MAIL_MODULES.find((p) => existsSync(p));
+  if (module === undefined) throw new Error('libnginx-mod-mail is not installed');
+  const authPort = await freePort(LISTEN);
+  const auth = Server.start({
+    name: 'auth_http',
+    command: process.execPath,
+    args: [
+      fileURLToPath(new URL('../authHttpMain.js', import.meta.url)),
+      JSON.stringify({
+        host: LISTEN,
+        port: authPort,
+        ldap: {
+          url: `ldap://${b.ldap.host}:${b.ldap.port}`,
+          baseDn: b.ldap.baseDn,
+          bindDn: b.ldap.bindDn,
+          bindPassword: b.ldap.bindPassword,
+        },
+        ports: { imap: b.imapPort, pop3: b.pop3Port },
+      }),
+    ],
+    logFile: join(dir, 'auth-http.out'),
+  });
+  const imapPort = await freePort(LISTEN);
+  const pop3Port = await freePort(LISTEN);
+  const nginxDir = join(dir, `nginx-${workers}`);
+  const { mkdir } = await import('node:fs/promises');
+  await mkdir(nginxDir, { recursive: true });
+  const conf = join(nginxDir, 'nginx.conf');
+  await writeFile(
+    conf,
+    nginxConf({ dir: nginxDir, module, workers, authPort, imapPort, pop3Port, proxyBuffer }),
+  );
+  const nginx = Server.start({
+    name: 'nginx',
+    command: 'nginx',
+    args: ['-c', conf, '-p', nginxDir, '-e', join(nginxDir, 'nginx-error.log')],
+    logFile: join(nginxDir, 'nginx.out'),
+  });
+  await startAll(
+    [auth, nginx],
+    [
+      [auth, authPort],
+      [nginx, imapPort],
+      [nginx, pop3Port],
+    ],
+  );
+  return {
+    endpoints: { imap: { host: LISTEN, port: imapPort }, pop3: { host: LISTEN, port: pop3Port } },
+    missing: {},
+    // the auth_http service's memory does not grow per session: only nginx's processes count
+    pids: () => nginx.members(),
+    note: `${workers} workers, proxy_buffer ${proxyBuffer ?? 'default (one page)'}`,
+    stop: async () => {
+      await Promise.all([nginx.stop(), auth.stop()]);
+    },
+  };
+}
+
+// ---------------------------------------------------------------- Dovecot itself
+
+/** Each client connects to its own user's store (host '' = the account's store). */
+export function direct(b: Backend): Running {
+  return {
+    endpoints: {
+      imap: { host: '', port: b.imapPort },
+      pop3: { host: '', port: b.pop3Port },
+    },
+    missing: {},
+    pids: () => [],
+    stop: async () => undefined,
+  };
+}
