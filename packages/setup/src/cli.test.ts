@@ -104,6 +104,26 @@ describe('mmp-setup --answers FILE --yes', () => {
     expect(r.stdout).toContain(`systemctl link ${root}/MMP_mail1/mmp-mail1-imap.service`);
   });
 
+  it('without --yes, the answers file gives the defaults and the prompts still run', async () => {
+    writeFileSync(join(tmp.path, 'a.yaml'), bothYaml(root));
+    const person = new ScriptedPerson([['Base DN:', 'o=typed']]);
+    const r = await runCli(['--answers', join(tmp.path, 'a.yaml')], {
+      ...opts(),
+      prompter: person,
+    });
+    expect(r.code).toBe(0);
+    const asked = person.transcript.asked;
+    expect(asked).toContain(`${QUESTIONS.user} [nobody] => `);
+    expect(asked).toContain(`${QUESTIONS.name} [mail1] => `);
+    expect(asked).toContain('LDAP Host: [ldap.example.com:389] => ');
+    expect(asked).toContain('(IMAP4) Which port: [1143] => ');
+    expect(configOf('mail1', 'ImapMMP.config')).toMatchObject({
+      BaseDN: 'o=typed',
+      ListenPort: '1143',
+      BindPass: "it's secret",
+    });
+  });
+
   it('warns when the proxy user could not write its LogDir', async () => {
     writeFileSync(
       join(tmp.path, 'a.yaml'),

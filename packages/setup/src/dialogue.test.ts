@@ -250,7 +250,7 @@ describe('the dialogue, driven through the Prompter interface', () => {
   it('offers existing instances and takes the chosen one’s values as defaults', async () => {
     const env = fakeEnv(tmp.path, ['nobody'], {
       old: {
-        user: 'nobody',
+        user: 'nsmmp',
         services: ['imap'],
         values: {
           imap: { BaseDN: 'o=old', ListenPort: '2143', BindPass: 'kept', LdapCacheSize: '5' },
@@ -259,8 +259,11 @@ describe('the dialogue, driven through the Prompter interface', () => {
       },
     });
     const person = new ScriptedPerson([
+      [QUESTIONS.user, ''],
       [QUESTIONS.root, join(tmp.path, 'mmp')],
       [QUESTIONS.existing, 'Configure instance old'],
+      // Enter at the first user question took "nobody"; the instance runs as nsmmp.
+      [`Instance old runs as nsmmp. ${QUESTIONS.user}`, ''],
       ['Should the MMP bind to LDAP as someone in particular', 'y'],
       ['What user should the MMP authenticate as:', 'cn=admin'],
     ]);
@@ -271,6 +274,7 @@ describe('the dialogue, driven through the Prompter interface', () => {
     expect(asked).toContain('Which port: [2143] => ');
     expect(asked.some((a) => a.includes('(Enter keeps the current one)'))).toBe(true);
     expect(answers.instance).toBe('old');
+    expect(answers.user).toBe('nsmmp');
     // Unasked parameters and the untouched password survive.
     expect(answers.values.imap).toMatchObject({
       BaseDN: 'o=old',

@@ -179,7 +179,7 @@ export async function runDialogue(
 }
 
 async function onePass(p: Prompter, env: DialogueEnv, state: DialogueStart): Promise<Answers> {
-  const user = (
+  let user = (
     await p.input({
       message: QUESTIONS.user,
       default: state.user ?? DEFAULT_USER,
@@ -237,6 +237,19 @@ async function onePass(p: Prompter, env: DialogueEnv, state: DialogueStart): Pro
       instance = choice;
       current = copyValues(loaded.value.values);
       services = loaded.value.services;
+      // The user was asked before the instance was known (the guide's order); an Enter there
+      // must not silently change who an existing instance runs as.
+      const recorded = loaded.value.user;
+      if (recorded !== undefined && recorded !== user) {
+        user = (
+          await p.input({
+            message: `Instance ${choice} runs as ${recorded}. ${QUESTIONS.user}`,
+            default: recorded,
+            validate: asValidate(checkUser),
+          })
+        ).trim();
+        if (!env.userExists(user)) p.say(userWarning(user));
+      }
     }
   }
   if (instance === undefined) throw new DialogueError('no instance name');

@@ -99,7 +99,9 @@ export function loadInstance(root: string, name: string): Result<LoadedInstance,
     }
   }
   if (services.length === 0)
-    return err(`instance ${name}: ${dir} holds neither ImapMMP.config nor PopMMP.config`);
+    return err(
+      `instance ${name}: ${dir} holds neither ${PROTOCOLS.map(configFileName).join(' nor ')}`,
+    );
   return ok({ services, values, ...(user !== undefined ? { user } : {}) });
 }
 

@@ -17,8 +17,9 @@ const DRIVER = join(here, 'test-support', 'pty-driver.py');
 
 let tmp: TempDir;
 beforeAll(() => {
-  // The test runs what an operator runs: the build output (turbo builds before testing).
-  if (!existsSync(BIN)) execFileSync('pnpm', ['run', 'build'], { cwd: join(here, '..') });
+  // The test runs what an operator runs: the build output, brought up to date here (tsc -b is
+  // incremental) so that running vitest alone never tests a stale build.
+  execFileSync('pnpm', ['run', 'build'], { cwd: join(here, '..') });
 });
 beforeEach(() => {
   tmp = tempDir();
