@@ -8,6 +8,7 @@ import { type ResultPromise, execa } from 'execa';
 import { freePort } from '@mmp/testbed';
 
 export const IMAP_PROXY = fileURLToPath(new URL('../../dist/bin/ImapProxy.js', import.meta.url));
+export const POP_PROXY = fileURLToPath(new URL('../../dist/bin/PopProxy.js', import.meta.url));
 
 export interface ProxyProcess {
   port: number;
@@ -26,10 +27,11 @@ export interface ProxyProcess {
 export async function startProxyProcess(
   args: readonly string[],
   env: Record<string, string> = {},
+  program: string = IMAP_PROXY,
 ): Promise<ProxyProcess> {
   const port = await freePort('127.0.0.1');
   const logDir = await mkdtemp(join(tmpdir(), 'mmp-proxy-log-'));
-  const child = execa('node', [IMAP_PROXY, '-p', `127.0.0.1:${port}`, '-o', logDir, ...args], {
+  const child = execa('node', [program, '-p', `127.0.0.1:${port}`, '-o', logDir, ...args], {
     reject: false,
     all: true,
     buffer: true,
@@ -43,7 +45,7 @@ export async function startProxyProcess(
   const deadline = Date.now() + 15_000;
   while (!out.includes('listening on')) {
     if (child.exitCode !== null || Date.now() > deadline) {
-      throw new Error(`ImapProxy did not start: ${out}`);
+      throw new Error(`${program} did not start: ${out}`);
     }
     await new Promise((r) => setTimeout(r, 50));
   }
