@@ -207,6 +207,28 @@ describe('the ImapMMP start script', () => {
     },
   );
 
+  it('run (for systemd) execs the proxy in the foreground under the same pid', async () => {
+    const port = await freePort();
+    const script = await install(FAKE_PROXY, 'root', {
+      imap: { ListenPort: `127.0.0.1:${port}` },
+      pop3: {},
+    });
+    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    const child = execa(script, ['run'], { reject: false });
+    const report = join(dir, 'proxy-report.json');
+    for (let i = 0; i < 100 && !existsSync(report); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    const seen = JSON.parse(readFileSync(report, 'utf8')) as { sid: number; cwd: string };
+    // systemd's main pid is the proxy itself, so its SIGTERM reaches the proxy.
+    expect(seen.sid).toBe(child.pid);
+    expect(seen.cwd).toBe(dir);
+    child.kill('SIGTERM');
+    const r = await child;
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain(`fake proxy listening on ${port}`);
+    expect(existsSync(join(dir, 'ImapMMP.pid'))).toBe(false);
+  });
+
   it('an unknown verb prints the usage and exits 2', async () => {
     const script = await install(FAKE_PROXY);
     const r = await run(script, 'frob');
