@@ -73,6 +73,8 @@ export interface StoreOptions {
   mailUid: number;
   mailGid: number;
   dovecotGid: number;
+  /** Appended to dovecot.conf: later settings and service blocks override earlier ones. */
+  extraConfig: string;
 }
 
 interface Account {
@@ -138,6 +140,7 @@ export function buildDovecotConf(o: StoreOptions): string {
     '  process_limit = 200',
     '  service_count = 0',
     '  process_min_avail = 2',
+    '  vsz_limit = 1G',
     '}',
   ];
   return [
@@ -211,6 +214,7 @@ export function buildDovecotConf(o: StoreOptions): string {
     '  mail_max_userip_connections = 100000',
     '}',
     '',
+    ...(o.extraConfig.trim() === '' ? [] : ['# extraDovecotConfig', o.extraConfig, '']),
   ].join('\n');
 }
 

@@ -120,11 +120,18 @@ describe('capacity', () => {
 
 describe('a second test bed', () => {
   it('runs beside the first and leaves nothing behind when stopped', async () => {
-    const second = await startTestbed({ bulkUsers: 4, tls: false, stores: 3 });
+    const second = await startTestbed({
+      bulkUsers: 4,
+      tls: false,
+      stores: 3,
+      extraDovecotConfig: ({ name }) => (name === 'C' ? 'imap_capability = +XMMPTEST' : ''),
+    });
     expect(second.stores.map((s) => s.host)).toEqual(['127.0.0.2', '127.0.0.3', '127.0.0.4']);
     expect(second.backsidePorts.imap).not.toBe(testbed.backsidePorts.imap);
     expect(second.store('C').imapsPort).toBe(0);
     expect(await readGreeting('127.0.0.4', second.backsidePorts.pop3)).toContain('store C');
+    expect(await readGreeting('127.0.0.4', second.backsidePorts.imap)).toContain('XMMPTEST');
+    expect(await readGreeting('127.0.0.3', second.backsidePorts.imap)).not.toContain('XMMPTEST');
     const running = findProcesses(second.dir);
     expect(running.length).toBeGreaterThanOrEqual(4); // slapd and three Dovecot masters
     const instance = second.stores[0]?.instanceName ?? 'none';

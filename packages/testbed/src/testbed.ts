@@ -44,6 +44,11 @@ export interface TestbedOptions {
   ldapLogLevel?: string;
   /** Dovecot login_trusted_networks (default `127.0.0.0/8`): lets a proxy forward client IPs. */
   trustedNetworks?: string;
+  /**
+   * Appended to every store's dovecot.conf (a function gets the store's name and address).
+   * Later settings win, and a repeated `service imap { … }` block overrides single settings.
+   */
+  extraDovecotConfig?: string | ((store: { name: StoreName; host: string }) => string);
 }
 
 export interface MasterUser {
@@ -300,6 +305,10 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
           mailUid: mail.uid,
           mailGid: mail.gid,
           dovecotGid: gid,
+          extraConfig:
+            typeof options.extraDovecotConfig === 'function'
+              ? options.extraDovecotConfig(address)
+              : (options.extraDovecotConfig ?? ''),
         });
       }),
     ]);
