@@ -3,7 +3,7 @@
 // each, repetitions interleaved across targets (so that noise from the machine spreads evenly),
 // then the idle-session ramp target by target. Everything is stopped in `finally`.
 import { cpus, hostname, release, totalmem } from 'node:os';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -21,7 +21,7 @@ import type {
   NoopResult,
   Protocol,
 } from './load/scenarios.js';
-import { tuneStores } from './peers/dovecotTuning.js';
+import { TUNING_MARK, dovecotOverrides } from './peers/dovecotTuning.js';
 import {
   type Backend,
   type Running,
@@ -99,9 +99,17 @@ export async function runBench(o: BenchOptions): Promise<Results> {
   let bed: Testbed | undefined;
   try {
     log('starting the test bed (slapd, two Dovecot stores)…');
-    bed = await startTestbed({ stores: 2, bulkUsers: o.quick ? 200 : 1000, tls: false });
-    log(`tuning the Dovecot stores (client_limit per process, login processes)…`);
-    await tuneStores(bed.stores);
+    bed = await startTestbed({
+      stores: 2,
+      bulkUsers: o.quick ? 200 : 1000,
+      tls: false,
+      extraDovecotConfig: dovecotOverrides(),
+    });
+    for (const store of bed.stores) {
+      if (!(await readFile(store.configFile, 'utf8')).includes(TUNING_MARK)) {
+        throw new Error('the test bed ignored extraDovecotConfig: rebuild @mmp/testbed');
+      }
+    }
     const b: Backend = {
       ldap: {
         host: bed.ldap.host,

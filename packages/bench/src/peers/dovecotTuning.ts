@@ -1,80 +1,53 @@
-// Our tuning of the test bed's Dovecot stores, as an override layer over the configuration
-// @mmp/testbed writes: many clients per imap/pop3 process (so that tens of thousands of idle
-// sessions need only tens of processes), a login process per core kept alive, quiet auth logs.
-import { readFile, writeFile } from 'node:fs/promises';
-import type { Store } from '@mmp/testbed';
+// Our tuning of the test bed's Dovecot stores, appended to each dovecot.conf through the test
+// bed's `extraDovecotConfig` (later settings win; a repeated `service` block overrides single
+// settings): many clients per long-lived imap/pop3 process, so that tens of thousands of idle
+// sessions need only tens of processes and a login costs no fork; a login process per core.
 
 export interface DovecotTuning {
   /** clients per imap / pop3 process */
   clientLimit: number;
   /** imap / pop3 processes per store */
   processLimit: number;
-  /** login processes kept ready (one per core) */
-  loginProcesses: number;
+  /** login and imap/pop3 processes kept ready (one per core) */
+  readyProcesses: number;
 }
 
 export const DEFAULT_TUNING: DovecotTuning = {
   clientLimit: 1000,
   processLimit: 100,
-  loginProcesses: 2,
+  readyProcesses: 2,
 };
 
-function replaceOnce(text: string, pattern: RegExp, replacement: string, what: string): string {
-  const matches = text.match(new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`));
-  if (matches === null || matches.length === 0) {
-    throw new Error(`Dovecot tuning: the test bed's configuration has no ${what} any more`);
-  }
-  return text.replace(
-    new RegExp(pattern.source, `${pattern.flags.replace('g', '')}g`),
-    replacement,
-  );
-}
+export const TUNING_MARK = '# tuned by @mmp/bench';
 
-/** The test bed's dovecot.conf, tuned. Throws if the expected settings are not there. */
-export function tuneDovecotConf(conf: string, t: DovecotTuning = DEFAULT_TUNING): string {
-  let out = conf;
-  for (const service of ['imap', 'pop3']) {
-    out = replaceOnce(
-      out,
-      new RegExp(`^service ${service} \\{\\n(?:  [^\\n]*\\n)*?\\}`, 'm'),
-      [
-        `service ${service} {`,
-        `  process_limit = ${t.processLimit}`,
-        `  client_limit = ${t.clientLimit}`,
-        '  vsz_limit = 2G',
-        '}',
-      ].join('\n'),
-      `service ${service} block`,
-    );
-  }
-  out = replaceOnce(
-    out,
-    /^( {2}process_min_avail = )\d+$/m,
-    `$1${t.loginProcesses}`,
-    'login process_min_avail',
-  );
-  out = replaceOnce(
-    out,
-    /^default_client_limit = \d+$/m,
+/** The lines appended to every store's dovecot.conf. */
+export function dovecotOverrides(t: DovecotTuning = DEFAULT_TUNING): string {
+  const service = (name: string): string[] => [
+    `service ${name} {`,
+    `  client_limit = ${t.clientLimit}`,
+    `  process_limit = ${t.processLimit}`,
+    // a process serves clients until it is stopped: no fork and exec per login
+    '  service_count = 0',
+    `  process_min_avail = ${t.readyProcesses}`,
+    '  vsz_limit = 2G',
+    '}',
+  ];
+  const login = (name: string): string[] => [
+    `service ${name} {`,
+    '  service_count = 0',
+    `  process_min_avail = ${t.readyProcesses}`,
+    '  client_limit = 4096',
+    '}',
+  ];
+  return [
+    TUNING_MARK,
+    // services without a client_limit of their own (log, config …) see every process
     'default_client_limit = 20000',
-    'default_client_limit',
-  );
-  out = out.replace(/^auth_verbose = yes$/m, 'auth_verbose = no');
-  return `${out.trimEnd()}\n# tuned by @mmp/bench\n`;
-}
-
-/** Rewrite each store's configuration and restart it. */
-export async function tuneStores(
-  stores: readonly Store[],
-  t: DovecotTuning = DEFAULT_TUNING,
-): Promise<void> {
-  await Promise.all(
-    stores.map(async (store) => {
-      const conf = await readFile(store.configFile, 'utf8');
-      const tuned = tuneDovecotConf(conf, t);
-      await store.stop();
-      await writeFile(store.configFile, tuned);
-      await store.start();
-    }),
-  );
+    'auth_verbose = no',
+    ...service('imap'),
+    ...service('pop3'),
+    ...login('imap-login'),
+    ...login('pop3-login'),
+    '',
+  ].join('\n');
 }
