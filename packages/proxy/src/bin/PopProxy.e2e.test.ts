@@ -54,18 +54,24 @@ function proxyArgs(b: Testbed): string[] {
   ];
 }
 
-/** Dovecot locks a POP3 mailbox for one session only with pop3_lock_session (default no). */
+/**
+ * Dovecot locks a POP3 mailbox for one session only with pop3_lock_session (default no), and its
+ * lock (a dotlock holding the pid) only keeps out sessions of other processes: the store's pop3
+ * processes must serve one client each (client_limit = 1) for a second session to see [IN-USE].
+ */
 async function lockPop3Sessions(b: Testbed, name: string): Promise<void> {
   const store = b.store(name);
-  const conf = await readFile(store.configFile, 'utf8');
-  if (!conf.includes('pop3_lock_session')) {
-    await writeFile(
-      store.configFile,
-      conf.replace('protocol pop3 {\n', 'protocol pop3 {\n  pop3_lock_session = yes\n'),
-    );
-    await store.stop();
-    await store.start();
-  }
+  let conf = await readFile(store.configFile, 'utf8');
+  if (conf.includes('pop3_lock_session')) return;
+  conf = conf.replace('protocol pop3 {\n', 'protocol pop3 {\n  pop3_lock_session = yes\n');
+  const block = /\nservice pop3 \{\n[^}]*\}/;
+  if (!block.test(conf)) throw new Error(`no "service pop3" block in ${store.configFile}`);
+  conf = conf.replace(block, (text) =>
+    text.replace(/\n[ \t]*client_limit = \d+/, '').replace('{\n', '{\n  client_limit = 1\n'),
+  );
+  await writeFile(store.configFile, conf);
+  await store.stop();
+  await store.start();
 }
 
 beforeAll(async () => {

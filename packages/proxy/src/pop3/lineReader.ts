@@ -28,6 +28,8 @@ export interface FeedStep {
 export class Pop3LineReader {
   private parts: Buffer[] = [];
   private length = 0;
+  /** The rest of an over-long line, already reported, is skipped up to its LF. */
+  private discarding = false;
 
   /** @param limit longest line, CRLF included */
   constructor(private limit: number) {}
@@ -48,11 +50,19 @@ export class Pop3LineReader {
    */
   feed(buf: Buffer, offset = 0): FeedStep {
     const lf = buf.indexOf(LF, offset);
+    if (this.discarding) {
+      if (lf < 0) return { consumed: buf.length - offset };
+      this.discarding = false;
+      return { consumed: lf - offset + 1 };
+    }
     if (lf < 0) {
       const chunk = buf.subarray(offset);
       this.length += chunk.length;
       // Even the LF still to come would not fit: no need to wait for it.
-      if (this.length >= this.limit) return { consumed: chunk.length, event: this.overflow() };
+      if (this.length >= this.limit) {
+        this.discarding = true;
+        return { consumed: chunk.length, event: this.overflow() };
+      }
       if (chunk.length > 0) this.parts.push(Buffer.from(chunk));
       return { consumed: chunk.length };
     }
@@ -71,10 +81,12 @@ export class Pop3LineReader {
   reset(): void {
     this.parts = [];
     this.length = 0;
+    this.discarding = false;
   }
 
   private overflow(): LineEvent {
-    this.reset();
+    this.parts = [];
+    this.length = 0;
     return { kind: 'too-long' };
   }
 }
