@@ -23,7 +23,7 @@
  * Every record carries `sid` (session id, `0x…`; `-` for the server itself), `proto` and `phase`.
  */
 
-import { existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import type { Protocol } from '@mmp/config';
@@ -132,9 +132,25 @@ export function openLogFile(opts: {
     opts.warn(`LogDir '${opts.dir}' does not exist or is not a directory: no log file is written`);
     return { log: silentLog, path: undefined, close: () => Promise.resolve() };
   }
+  // The proxy often runs as an unprivileged user (mmp-setup's default is nobody) in a directory
+  // owned by root: refuse to log rather than crash at the first record.
+  try {
+    accessSync(opts.dir, constants.W_OK);
+  } catch {
+    opts.warn(`LogDir '${opts.dir}' is not writable by this user: no log file is written`);
+    return { log: silentLog, path: undefined, close: () => Promise.resolve() };
+  }
 
   let path = join(opts.dir, logFileName(now()));
   const dest = pino.destination({ dest: path, sync: false, append: true, mkdir: false });
+  // A failing log (disk full, file removed with its directory) must never stop the mail flowing:
+  // say so once on stderr and go on without it.
+  let failed = false;
+  dest.on('error', (e: Error) => {
+    if (failed) return;
+    failed = true;
+    opts.warn(`log file ${path} cannot be written (${e.message}): logging stopped`);
+  });
   const logger = pino(
     {
       level: 'info',
