@@ -132,4 +132,25 @@ describe('using virtual domains', () => {
     expect(b.BindPass).toBe('se"cret');
     expect(g.value.values.PreAuth).toBe(false);
   });
+
+  it("never sends the global bind credentials to a domain's own directory", () => {
+    const own = parseVdmap('vdmap d 10.0.0.1\nd:LdapUrl ldap://ldap.d.example/o=d\n', 'vd');
+    if (!own.ok) throw new Error('parse');
+    const [d] = own.value;
+    if (!d) throw new Error('domain');
+    const g = resolveConfig({
+      protocol: 'imap',
+      commandLine: (() => {
+        const c = parseCommandLine('imap', ['-D', 'cn=global', '-w', 'g']);
+        if (!c.ok) throw new Error('cl');
+        return c.value;
+      })(),
+      env: {},
+    });
+    if (!g.ok) throw new Error('resolve');
+    const merged = applyVirtualDomain(g.value.values, d);
+    expect(merged.LdapUrl).toBe('ldap://ldap.d.example/o=d');
+    expect(merged.BindDN).toBeUndefined();
+    expect(merged.BindPass).toBeUndefined();
+  });
 });

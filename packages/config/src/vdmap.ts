@@ -185,9 +185,16 @@ export function findVirtualDomain(
  * The configuration for connections on a virtual domain's address: its properties over the
  * global ones (guide: "virtual domain properties override global configuration parameters"),
  * except BindDN/BindPass, which apply only together with the domain's own LdapUrl.
+ *
+ * Decision: a domain with its own LdapUrl binds with its own BindDN/BindPass only (anonymously
+ * when it sets none): the global service password is never sent to another domain's directory.
  */
 export function applyVirtualDomain(global: ConfigValues, vd: VirtualDomain): ConfigValues {
   const merged: Record<string, unknown> = { ...global };
+  if (vd.values.LdapUrl !== undefined) {
+    merged['BindDN'] = undefined;
+    merged['BindPass'] = undefined;
+  }
   for (const [k, v] of Object.entries(vd.values)) {
     if ((k === 'BindDN' || k === 'BindPass') && vd.values.LdapUrl === undefined) continue;
     merged[k] = v;
