@@ -3,7 +3,7 @@
 // each, repetitions interleaved across targets (so that noise from the machine spreads evenly),
 // then the idle-session ramp target by target. Everything is stopped in `finally`.
 import { cpus, hostname, release, totalmem } from 'node:os';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -69,7 +69,7 @@ async function machine(): Promise<string> {
   const [dovecot, nginx, perdition, slapd] = await Promise.all([
     versionOf('dovecot', ['--version'], /^(\S+)/),
     versionOf('nginx', ['-v'], /nginx\/(\S+)/),
-    versionOf('perdition', ['--version'], /perdition version (\S+)/i),
+    versionOf('perdition', ['--version'], /perdition version:? ?(\S+)/i),
     versionOf('slapd', ['-VV'], /slapd (\d[\d.]*)/),
   ]);
   const cpu = cpus();
@@ -88,6 +88,8 @@ export async function runBench(o: BenchOptions): Promise<Results> {
   const log = o.log;
   const started = new Date();
   const dir = await mkdtemp(join(tmpdir(), 'mmp-bench-'));
+  // perdition and nginx workers run as nobody and write below it
+  await chmod(dir, 0o755);
   const running = new Map<TargetId, Running>();
   const missing = new Map<TargetId, string>();
   /** protocols a target does not offer yet (mmp POP3, NumThreads), with the reason */
@@ -133,9 +135,8 @@ export async function runBench(o: BenchOptions): Promise<Results> {
 
     const start = async (id: TargetId, idleWorkers?: number): Promise<Running> => {
       const sub = join(dir, `${id}${idleWorkers === undefined ? '' : '-idle'}`);
-      await import('node:fs/promises').then((fs) =>
-        fs.mkdir(sub, { recursive: true, mode: 0o777 }),
-      );
+      await mkdir(sub, { recursive: true });
+      await chmod(sub, 0o777);
       switch (id) {
         case 'direct':
           return direct(b);

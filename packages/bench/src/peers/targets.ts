@@ -2,7 +2,7 @@
 // (ImapProxy / PopProxy), perdition (one process per protocol, LDAP popmap) and the nginx mail
 // proxy (with our auth_http service). Each knows its processes, for memory figures.
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@mmp/testbed';
@@ -182,6 +182,8 @@ export function perditionArgs(o: {
   ];
 }
 
+export const PERDITION_NOFILE = 256;
+
 export async function startPerdition(dir: string, b: Backend): Promise<Running> {
   const ldapLib = PERDITION_LDAP_LIBS.find((p) => existsSync(p));
   if (ldapLib === undefined)
@@ -194,20 +196,29 @@ export async function startPerdition(dir: string, b: Backend): Promise<Running> 
   for (const protocol of ['imap', 'pop3'] as const) {
     const port = await freePort(LISTEN);
     const logFile = join(dir, `perdition-${protocol}.log`);
-    await writeFile(logFile, '', { mode: 0o666 });
+    // perdition drops to nobody and then reopens its log: the file and the way to it must allow it
+    await writeFile(logFile, '');
+    await chmod(logFile, 0o666);
     const server = Server.start({
       name: `perdition ${protocol}`,
-      command: 'perdition',
-      args: perditionArgs({
-        protocol,
-        port,
-        outgoingPort: protocol === 'imap' ? b.imapPort : b.pop3Port,
-        ldapLib,
-        ldap: b.ldap,
-        configFile,
-        logFile,
-        pidFile: join(dir, `perdition-${protocol}.pid`),
-      }),
+      // Each perdition process holds a handful of descriptors, but a session closes every
+      // descriptor number up to RLIMIT_NOFILE (20,000 here) on its way: a lower limit spares it.
+      command: '/bin/sh',
+      args: [
+        '-c',
+        `ulimit -n ${PERDITION_NOFILE} && exec perdition "$@"`,
+        'perdition',
+        ...perditionArgs({
+          protocol,
+          port,
+          outgoingPort: protocol === 'imap' ? b.imapPort : b.pop3Port,
+          ldapLib,
+          ldap: b.ldap,
+          configFile,
+          logFile,
+          pidFile: join(dir, `perdition-${protocol}.pid`),
+        }),
+      ],
       logFile: join(dir, `perdition-${protocol}.out`),
     });
     servers.push(server);
@@ -254,6 +265,9 @@ export function nginxConf(o: {
     `error_log ${join(o.dir, 'nginx-error.log')} warn;`,
     'events {',
     '  worker_connections 19000;',
+    // the mail module's listen has no reuseport (1.22): with the accept mutex on, a worker
+    // short of free connections stops accepting and the others take the new sessions
+    `  accept_mutex ${o.workers > 2 ? 'on' : 'off'};`,
     '}',
     'mail {',
     `  auth_http 127.0.0.1:${o.authPort}/auth;`,
@@ -267,12 +281,12 @@ export function nginxConf(o: {
     '  proxy_timeout 1h;',
     '  timeout 120s;',
     '  server {',
-    `    listen 127.0.0.1:${o.imapPort} reuseport;`,
+    `    listen 127.0.0.1:${o.imapPort};`,
     '    protocol imap;',
     '    proxy on;',
     '  }',
     '  server {',
-    `    listen 127.0.0.1:${o.pop3Port} reuseport;`,
+    `    listen 127.0.0.1:${o.pop3Port};`,
     '    protocol pop3;',
     '    proxy on;',
     '  }',
@@ -312,7 +326,6 @@ export async function startNginx(
   const imapPort = await freePort(LISTEN);
   const pop3Port = await freePort(LISTEN);
   const nginxDir = join(dir, `nginx-${workers}`);
-  const { mkdir } = await import('node:fs/promises');
   await mkdir(nginxDir, { recursive: true });
   const conf = join(nginxDir, 'nginx.conf');
   await writeFile(
