@@ -22,9 +22,17 @@ import {
 } from './limits.js';
 import type { Log } from './log.js';
 
+/** One directory server: LDAPHost's `host[:port]`, or an LdapUrl (which may be ldaps). */
+export interface DirectoryHost extends HostPort {
+  /** ldaps:// (TLS from the first byte; default port 636). */
+  secure?: boolean | undefined;
+  /** The URL's own base DN, over `baseDn`. */
+  baseDn?: string | undefined;
+}
+
 export interface DirectorySettings {
-  /** LDAPHost, in order of preference. */
-  hosts: readonly HostPort[];
+  /** LDAPHost (or LdapUrl), in order of preference. */
+  hosts: readonly DirectoryHost[];
   baseDn: string;
   bindDn?: string | undefined;
   bindPassword?: string | undefined;
@@ -59,6 +67,7 @@ export interface UserDirectory {
 }
 
 const DEFAULT_LDAP_PORT = 389;
+const DEFAULT_LDAPS_PORT = 636;
 
 /** Parse a mailHost value: `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address. */
 export function parseMailHost(value: string): HostPort | undefined {
@@ -87,12 +96,14 @@ function parsePort(text: string): number | undefined {
   return n >= 1 && n <= 65535 ? n : undefined;
 }
 
-function hostKey(h: HostPort): string {
+function hostKey(h: DirectoryHost): string {
+  if (h.secure === true) return `ldaps://${h.host}:${h.port ?? DEFAULT_LDAPS_PORT}`;
   return `${h.host}:${h.port ?? DEFAULT_LDAP_PORT}`;
 }
 
-function ldapUrl(h: HostPort): string {
+function ldapUrl(h: DirectoryHost): string {
   const host = h.host.includes(':') ? `[${h.host}]` : h.host;
+  if (h.secure === true) return `ldaps://${host}:${h.port ?? DEFAULT_LDAPS_PORT}`;
   return `ldap://${host}:${h.port ?? DEFAULT_LDAP_PORT}`;
 }
 
@@ -111,8 +122,9 @@ function attributeValues(entry: Record<string, unknown>, name: string): Buffer[]
 
 interface PooledClient {
   client: Client;
-  /** Settles once the connection's bind (if any) is done. */
+  /** Settles once the connection is open and bound. */
   ready: Promise<Result<true, { detail: string; dead: boolean }>>;
+  settled: boolean;
 }
 
 export class Directory implements UserDirectory {
@@ -131,51 +143,73 @@ export class Directory implements UserDirectory {
    * Find the single entry matching `filter` (already expanded and escaped) and its stores.
    */
   async lookup(filter: string, log: Log): Promise<Result<UserEntry, LookupError>> {
-    const s = this.settings;
-    const attributes = [...s.mailHostAttrs];
-    if (s.uidAttr !== undefined && s.uidAttr !== '') attributes.push(s.uidAttr);
     let lastFailure = 'no LDAPHost configured';
     for (const host of this.hostsToTry()) {
       const key = hostKey(host);
       log.at('dialogue', 'directory search', 'searching the directory', {
         ldap: key,
-        base: s.baseDn,
+        base: host.baseDn ?? this.settings.baseDn,
         filter,
       });
-      const conn = await this.connection(host, log);
-      if (!conn.ok) {
-        lastFailure = conn.error;
-        continue;
-      }
-      try {
-        // sizeLimit 2: enough to tell "exactly one" from "several" without fetching a crowd.
-        const { searchEntries } = await conn.value.client.search(s.baseDn, {
-          scope: 'sub',
-          filter,
-          attributes,
-          sizeLimit: 2,
-          explicitBufferAttributes: attributes,
-        });
-        this.deadUntil.delete(key);
-        log.at('dialogue', 'directory search', 'directory answered', {
-          ldap: key,
-          entries: searchEntries.length,
-        });
-        if (searchEntries.length === 0) return err({ kind: 'no-such-user' });
-        if (searchEntries.length > 1) return err({ kind: 'ambiguous' });
-        return this.toUserEntry(searchEntries[0] as Record<string, unknown> & { dn: string }, log);
-      } catch (e) {
-        if (e instanceof SizeLimitExceededError) return err({ kind: 'ambiguous' });
-        lastFailure = describe(e);
-        this.drop(host, conn.value);
-        if (!(e instanceof ResultCodeError)) this.markDead(key);
+      // A pooled connection may have died since its last use (directory restarted): one retry on
+      // a fresh connection before this host counts as down.
+      for (let attempt = 1; attempt <= 2; attempt++) {
+        const r = await this.searchOn(host, filter, log);
+        if (r.kind === 'done') return r.result;
+        lastFailure = r.detail;
         log.at('refusal', 'directory search', 'directory search failed', {
           ldap: key,
-          error: lastFailure,
+          error: r.detail,
         });
+        if (r.kind === 'refused') break; // the server answered: retrying would get the same
+        if (r.kind === 'connect-failed' || attempt === 2) {
+          this.markDead(key);
+          break;
+        }
       }
     }
     return err({ kind: 'unavailable', detail: lastFailure });
+  }
+
+  private async searchOn(
+    host: DirectoryHost,
+    filter: string,
+    log: Log,
+  ): Promise<
+    | { kind: 'done'; result: Result<UserEntry, LookupError> }
+    | { kind: 'connect-failed' | 'lost' | 'refused'; detail: string }
+  > {
+    const s = this.settings;
+    const attributes = [...s.mailHostAttrs];
+    if (s.uidAttr !== undefined && s.uidAttr !== '') attributes.push(s.uidAttr);
+    const conn = await this.connection(host, log);
+    if (!conn.ok)
+      return { kind: conn.error.dead ? 'connect-failed' : 'refused', detail: conn.error.detail };
+    try {
+      // sizeLimit 2: enough to tell "exactly one" from "several" without fetching a crowd.
+      const { searchEntries } = await conn.value.client.search(host.baseDn ?? s.baseDn, {
+        scope: 'sub',
+        filter,
+        attributes,
+        sizeLimit: 2,
+        explicitBufferAttributes: attributes,
+      });
+      this.deadUntil.delete(hostKey(host));
+      log.at('dialogue', 'directory search', 'directory answered', {
+        ldap: hostKey(host),
+        entries: searchEntries.length,
+      });
+      if (searchEntries.length === 0)
+        return { kind: 'done', result: err({ kind: 'no-such-user' }) };
+      if (searchEntries.length > 1) return { kind: 'done', result: err({ kind: 'ambiguous' }) };
+      const entry = searchEntries[0] as Record<string, unknown> & { dn: string };
+      return { kind: 'done', result: this.toUserEntry(entry, log) };
+    } catch (e) {
+      if (e instanceof SizeLimitExceededError)
+        return { kind: 'done', result: err({ kind: 'ambiguous' }) };
+      this.drop(host, conn.value);
+      return { kind: e instanceof ResultCodeError ? 'refused' : 'lost', detail: describe(e) };
+    }
   }
 
   /** Close every pooled connection (shutdown). */
@@ -220,7 +254,7 @@ export class Directory implements UserDirectory {
   }
 
   /** Live hosts first in configured order; if all are dead, all of them. */
-  private hostsToTry(): HostPort[] {
+  private hostsToTry(): DirectoryHost[] {
     const t = this.now();
     const live = this.settings.hosts.filter((h) => (this.deadUntil.get(hostKey(h)) ?? 0) <= t);
     return live.length > 0 ? live : [...this.settings.hosts];
@@ -230,11 +264,22 @@ export class Directory implements UserDirectory {
     this.deadUntil.set(key, this.now() + DIRECTORY_DEAD_HOST_MS);
   }
 
-  /** A bound connection to `host` from the pool, creating one while the pool is not full. */
-  private async connection(host: HostPort, log: Log): Promise<Result<PooledClient, string>> {
+  /**
+   * A bound connection to `host` from the pool, creating one while the pool is not full or in
+   * place of one that lost its connection. Each connection is opened and bound once, by one
+   * caller, and the sessions sharing it wait for that: ldapts reconnects lazily on the next
+   * operation, and many operations arriving on a closed client at once would each open a socket.
+   */
+  private async connection(
+    host: HostPort,
+    log: Log,
+  ): Promise<Result<PooledClient, { detail: string; dead: boolean }>> {
     const key = hostKey(host);
     const pool = this.pools.get(key) ?? [];
     this.pools.set(key, pool);
+    for (const p of [...pool]) {
+      if (p.settled && !p.client.isConnected) this.drop(host, p);
+    }
     let pooled: PooledClient;
     if (pool.length >= DIRECTORY_POOL_SIZE) {
       const i = (this.nextInPool.get(key) ?? 0) % pool.length;
@@ -245,33 +290,32 @@ export class Directory implements UserDirectory {
         url: ldapUrl(host),
         connectTimeout: DIRECTORY_CONNECT_TIMEOUT_MS,
         timeout: DIRECTORY_OPERATION_TIMEOUT_MS,
-        // ldapts reconnects transparently after an idle close; rebinding keeps BindDN's rights.
-        autoRebind: true,
       });
-      pooled = { client, ready: this.bind(client, key, log) };
+      const created: PooledClient = { client, settled: false, ready: this.bind(client, key, log) };
+      void created.ready.then(() => (created.settled = true));
+      pooled = created;
       pool.push(pooled);
     }
-    // Sessions sharing a new connection wait for its bind, so no search runs unbound.
     const ready = await pooled.ready;
     if (ready.ok) return ok(pooled);
     this.drop(host, pooled);
-    if (ready.error.dead) this.markDead(key);
-    return err(ready.error.detail);
+    return err(ready.error);
   }
 
+  /** Connect and bind: as BindDN, or anonymously (RFC 4513 §5.1.1) so that the connection is up. */
   private async bind(
     client: Client,
     key: string,
     log: Log,
   ): Promise<Result<true, { detail: string; dead: boolean }>> {
     const s = this.settings;
-    if (s.bindDn === undefined || s.bindDn === '') return ok(true);
+    const dn = s.bindDn ?? '';
     try {
       log.at('dialogue', 'directory bind', 'binding to the directory', {
         ldap: key,
-        bindDn: s.bindDn,
+        bindDn: dn === '' ? '(anonymous)' : dn,
       });
-      await client.bind(s.bindDn, s.bindPassword ?? '');
+      await client.bind(dn, dn === '' ? '' : (s.bindPassword ?? ''));
       return ok(true);
     } catch (e) {
       const detail = describe(e);
