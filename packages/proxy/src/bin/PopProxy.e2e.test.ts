@@ -619,7 +619,7 @@ describe('load', () => {
         await c.line();
         const login = await c.line();
         const status = await c.line();
-        const header = await body(c);
+        const header = status?.startsWith('+OK') === true ? await body(c) : [];
         c.send('QUIT\r\n');
         await c.line();
         c.close();
@@ -628,7 +628,7 @@ describe('load', () => {
     );
     results.forEach((r, i) => {
       const u = users[i];
-      expect(r.login).toBe('+OK Logged in.');
+      expect(`${u?.uid}: ${r.login}`).toBe(`${u?.uid}: +OK Logged in.`);
       expect(r.subject).toBe(`Subject: ${markerSubject(u?.store ?? '', u?.uid ?? '')}`);
     });
   }, 120_000);
@@ -693,5 +693,23 @@ describe('logs', () => {
       ...bed.usersOfKind('bulk').map((u) => u.password),
     ];
     for (const s of secrets) expect(logs).not.toContain(s);
+  });
+});
+
+describe('shutdown', () => {
+  it('SIGTERM tells a client before login goodbye, lets a logged-in one finish, and exits 0', async () => {
+    const u = bed.userOn('A');
+    const waiting = await raw(spoofProxy.port);
+    const inside = await raw(spoofProxy.port);
+    inside.send(`USER ${u.uid}\r\nPASS ${u.password}\r\n`);
+    await inside.line();
+    expect(await inside.line()).toBe('+OK Logged in.');
+    spoofProxy.signal();
+    expect(await waiting.rest()).toEqual(['-ERR [SYS/TEMP] Server shutting down']);
+    inside.send('STAT\r\n');
+    expect(await inside.line()).toMatch(/^\+OK 3 \d+$/);
+    inside.send('QUIT\r\n');
+    expect(await inside.line()).toMatch(/^\+OK Logging out/);
+    expect(await spoofProxy.stop()).toBe(0);
   });
 });
