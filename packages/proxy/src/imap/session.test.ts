@@ -107,6 +107,18 @@ describe('before login', () => {
     c.close();
   });
 
+  it('never reads the bytes of a literal as a command, even after an invalid command', async () => {
+    const c = await connect();
+    // nginx's mail_imap.t case: the literal of a bad command holds what looks like a command.
+    c.send('a1 FROB {11+}\r\na2 LOGOUT\r\n\r\na3 NOOP\r\n');
+    expect(await c.line()).toBe('a1 BAD Unknown command FROB');
+    expect(await c.line()).toBe('a3 OK NOOP completed');
+    // An unknown command is named as such even when its arguments are malformed.
+    c.send('a4 FROB "unterminated\r\n');
+    expect(await c.line()).toBe('a4 BAD Unknown command FROB');
+    c.close();
+  });
+
   it('refuses a synchronising literal over the limit and carries on', async () => {
     const c = await connect();
     c.send('a1 LOGIN {5000}\r\n');
@@ -224,6 +236,38 @@ describe('LOGIN', () => {
     directory.down = false;
     c.send('d3 LOGIN alice secret\r\n');
     expect(await c.line()).toBe('d3 OK [CAPABILITY IMAP4rev1 X-STORE-A] Logged in');
+    c.close();
+  });
+
+  it('queues what the client pipelines during a slow login (bounded) and forwards it in order', async () => {
+    const slow = await startFakeStore({ name: 'S', accounts: { slow: 'pw' }, loginDelayMs: 300 });
+    const dir = new FakeDirectory([
+      { uid: 'slow', mailHosts: [{ host: '127.0.0.1', port: slow.port }] },
+    ]);
+    const p = await startTestProxy(dir);
+    const c = await connect(p.port);
+    // 4000 commands, ~200 KiB: more than MAX_PIPELINED_BYTES, so the proxy stops reading a while.
+    const echoes = Array.from(
+      { length: 4000 },
+      (_, i) => `e${i} ECHO ${'x'.repeat(40)}${i}\r\n`,
+    ).join('');
+    c.send(`s1 LOGIN slow pw\r\n${echoes}s2 LOGOUT\r\n`);
+    expect(await c.line()).toBe('s1 OK [CAPABILITY IMAP4rev1 X-STORE-S] Logged in');
+    const lines = await c.rest(20_000);
+    expect(lines.filter((l) => l.startsWith('* ECHO '))).toHaveLength(4000);
+    expect(lines[2 * 3999]).toBe(`* ECHO ${'x'.repeat(40)}3999`);
+    expect(lines.at(-1)).toBe('s2 OK LOGOUT completed');
+    await p.server.stop();
+    await slow.close();
+  });
+
+  it('after a failed login, parses what was pipelined behind it', async () => {
+    const c = await connect();
+    c.send('r1 LOGIN alice nope\r\nr2 NOOP\r\nr3 LOGIN alice secret\r\nr4 NOOP\r\n');
+    expect(await c.line()).toBe('r1 NO [AUTHENTICATIONFAILED] Authentication failed.');
+    expect(await c.line()).toBe('r2 OK NOOP completed');
+    expect(await c.line()).toBe('r3 OK [CAPABILITY IMAP4rev1 X-STORE-A] Logged in');
+    expect(await c.line()).toBe('r4 OK NOOP on store A');
     c.close();
   });
 

@@ -176,6 +176,17 @@ class ImapSession implements SessionHandle, PreAuthContext {
     switch (event.kind) {
       case 'command': {
         const parsed = parseCommand(event.parts);
+        const verb = verbOf(event.parts);
+        if (
+          !parsed.ok &&
+          parsed.error.tag !== undefined &&
+          verb !== undefined &&
+          !PRE_AUTH_COMMANDS.has(verb)
+        ) {
+          // Whatever its arguments, the command itself is refused: say that, not the syntax.
+          this.refuseUnknown(parsed.error.tag, verb, 0);
+          return;
+        }
         if (!parsed.ok) {
           this.ctx.log.at('command', 'command', 'C: unparsable command', {
             tag: parsed.error.tag ?? null,
@@ -234,21 +245,22 @@ class ImapSession implements SessionHandle, PreAuthContext {
     }
   }
 
+  /** A command that does not exist before login (its arguments are never looked at or logged). */
+  private refuseUnknown(tag: string, verb: string, args: number): void {
+    const shown = verb.length > 32 ? `${verb.slice(0, 32)}…` : verb;
+    this.ctx.log.at('command', 'command', 'C:', { tag, verb: shown, args });
+    this.bad(
+      tag,
+      AFTER_LOGIN_COMMANDS.has(verb)
+        ? `${shown} is not valid before login`
+        : `Unknown command ${shown}`,
+    );
+  }
+
   private dispatch(cmd: ImapCommand): void {
     const spec = PRE_AUTH_COMMANDS.get(cmd.verb);
-    const shown = cmd.verb.length > 32 ? `${cmd.verb.slice(0, 32)}…` : cmd.verb;
     if (spec === undefined) {
-      this.ctx.log.at('command', 'command', 'C:', {
-        tag: cmd.tag,
-        verb: shown,
-        args: cmd.args.length,
-      });
-      this.bad(
-        cmd.tag,
-        AFTER_LOGIN_COMMANDS.has(cmd.verb)
-          ? `${shown} is not valid before login`
-          : `Unknown command ${shown}`,
-      );
+      this.refuseUnknown(cmd.tag, cmd.verb, cmd.args.length);
       return;
     }
     if (this.ctx.log.enabled('command')) {

@@ -24,6 +24,8 @@ export async function startFakeStore(opts: {
   greeting?: string;
   /** Never greet (a hung store). */
   hang?: boolean;
+  /** Wait this long before answering a login (a slow password backend). */
+  loginDelayMs?: number;
 }): Promise<FakeStore> {
   const sockets = new Set<Socket>();
   const store: FakeStore = {
@@ -52,7 +54,12 @@ export async function startFakeStore(opts: {
 function serve(
   socket: Socket,
   store: FakeStore,
-  opts: { name: string; accounts: Record<string, Buffer | string>; greeting?: string },
+  opts: {
+    name: string;
+    accounts: Record<string, Buffer | string>;
+    greeting?: string;
+    loginDelayMs?: number;
+  },
 ): void {
   let buf = Buffer.alloc(0);
   let loggedIn = false;
@@ -124,21 +131,34 @@ function serve(
       parts.length = 0;
       store.logins.push({ user, password });
       const expected = opts.accounts[user.toString('utf8')];
-      if (expected !== undefined && Buffer.from(expected).equals(password)) {
-        loggedIn = true;
-        socket.write(`* CAPABILITY IMAP4rev1 X-UNTAGGED-FIRST\r\n`);
-        socket.write(`${tag} OK [CAPABILITY IMAP4rev1 X-STORE-${opts.name}] Logged in\r\n`);
-      } else {
-        socket.write(`${tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n`);
+      const accepted = expected !== undefined && Buffer.from(expected).equals(password);
+      // Lines after the login wait until it is answered (read on, as a real store's buffer would).
+      loggedIn = accepted;
+      const answer = (): void => {
+        if (accepted) {
+          socket.write(`* CAPABILITY IMAP4rev1 X-UNTAGGED-FIRST\r\n`);
+          socket.write(`${tag} OK [CAPABILITY IMAP4rev1 X-STORE-${opts.name}] Logged in\r\n`);
+        } else {
+          socket.write(`${tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n`);
+        }
+      };
+      if (opts.loginDelayMs === undefined) answer();
+      else {
+        held = true;
+        setTimeout(() => {
+          answer();
+          held = false;
+          work();
+        }, opts.loginDelayMs);
       }
       return true;
     }
     return false;
   };
 
-  socket.on('data', (chunk: Buffer) => {
-    buf = Buffer.concat([buf, chunk]);
-    for (;;) {
+  let held = false;
+  const work = (): void => {
+    while (!held) {
       if (literal !== undefined) {
         if (buf.length < literal.size) return;
         const bytes = buf.subarray(0, literal.size);
@@ -155,5 +175,9 @@ function serve(
       if (!loggedIn && parts.length > 0 && onLoginTail(line)) continue;
       onLine(line);
     }
+  };
+  socket.on('data', (chunk: Buffer) => {
+    buf = Buffer.concat([buf, chunk]);
+    work();
   });
 }
