@@ -12,7 +12,9 @@ import { expandSearchFormat } from '@mmp/config';
 import type { UserDirectory } from './directory.js';
 import type { Log } from './log.js';
 import type { Credentials } from './sasl.js';
+import { preAuthLine, preAuthenticate } from './preauth.js';
 import type { ProxySettings } from './settings.js';
+import { type MappedName, mapUserName } from './vdomain/names.js';
 import {
   type StoreAddress,
   type StoreFailure,
@@ -60,6 +62,8 @@ export interface LoginContext {
   log: Log;
   clientIp: string;
   serverIp: string;
+  /** The session id, for the pre-authentication log line. */
+  sessionId?: string;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -77,10 +81,17 @@ export async function loginUpstream(
     // A directory holds UTF-8 names (RFC 4511 §4.1.2); such a name can match nobody.
     return { kind: 'unknown-user', reason: 'user name is not UTF-8' };
   }
+  // Virtual domains: `alice@one.example` (or `alice` on one.example's address) is
+  // `alice+one.example` for the directory and the store; a domain not served here is refused like
+  // an unknown user (vdomain/names.ts).
+  let names: MappedName = { user: typed, canonical: typed, original: typed };
+  if (settings.userNames !== undefined) {
+    const mapped = mapUserName(typed, settings.userNames);
+    if (!mapped.ok) return { kind: 'unknown-user', reason: mapped.error };
+    names = mapped.value;
+  }
   const filter = expandSearchFormat(settings.searchFormat, {
-    user: typed,
-    canonical: typed,
-    original: typed,
+    ...names,
     clientIp: ctx.clientIp,
     serverIp: ctx.serverIp,
   });
@@ -92,15 +103,33 @@ export async function loginUpstream(
     if (e.kind === 'unavailable') return { kind: 'directory-down', detail: e.detail };
     return { kind: 'unknown-user', reason: e.kind };
   }
-  // UidAttr names the account on the store; else the name the client typed.
-  const name = entry.value.replayName ?? credentials.user;
+  // UidAttr names the account on the store; else the canonical name (the typed one without
+  // virtual domains).
+  const name =
+    entry.value.replayName ??
+    (settings.userNames === undefined ? credentials.user : Buffer.from(names.canonical, 'utf8'));
+
+  if (settings.security?.preAuth === true) {
+    // PreAuth (guide, "User Pre-Authentication"): the directory judges the password first.
+    const pre = await preAuthenticate(settings.directory.hosts, entry.value.dn, credentials.password, {
+      cacheTtlMs: settings.security.preAuthCacheTtlMs,
+      log,
+    });
+    if (pre.kind === 'unavailable') return { kind: 'directory-down', detail: pre.detail };
+    if (pre.kind === 'refused') return { kind: 'unknown-user', reason: `pre-authentication: ${pre.detail}` };
+    log.at('session', 'pre-authentication', preAuthLine(new Date(), ctx.sessionId ?? '-', typed, ctx.clientIp), { cached: pre.cached });
+  }
 
   const failures: string[] = [];
   for (const target of entry.value.mailHosts) {
     const address = storeAddress(target, settings.backsidePort);
     const where = formatAddress(address);
     log.at('dialogue', 'store connect', 'connecting to store', { store: where });
-    const conn = await connectStore(address, settings.storeConnectTimeoutMs);
+    const conn = await connectStore(
+      address,
+      settings.storeConnectTimeoutMs,
+      settings.security?.storeTls,
+    );
     if (!conn.ok) {
       failures.push(`${where} ${conn.error.detail}`);
       log.at('refusal', 'store connect', 'store unreachable', {

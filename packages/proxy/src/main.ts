@@ -11,7 +11,8 @@ import { openLogFile } from './log.js';
 import { startPopSession } from './pop3/session.js';
 import { loadSpoofMessage } from './pop3/spoof.js';
 import { ProxyServer, type StartSession } from './server.js';
-import { settingsFrom } from './settings.js';
+import { type ProxySettings, settingsFrom } from './settings.js';
+import { VirtualDomains, loadVdmap } from './vdomain/table.js';
 
 const PROGRAM: Record<Protocol, string> = { imap: 'ImapProxy', pop3: 'PopProxy' };
 
@@ -68,6 +69,15 @@ export async function main(
     }
     settings.spoofMessage = spoof.value;
   }
+  // Virtual domains (issue 6): the vdmap is checked before listening, like every other file.
+  const vdmapPath = action.config.values.VirtualDomainFile;
+  const vdmap = vdmapPath === undefined || vdmapPath === '' ? undefined : loadVdmap(vdmapPath);
+  if (vdmap !== undefined && !vdmap.ok) {
+    for (const p of vdmap.error) io.stderr(`${program}: ${formatProblem(p)}`);
+    return 2;
+  }
+  for (const w of vdmap?.value.warnings ?? [])
+    io.stderr(`${program}: warning: ${formatProblem(w)}`);
   const logFile = openLogFile({
     dir: settings.logDir,
     level: settings.logLevel,
@@ -76,9 +86,42 @@ export async function main(
   });
   const log = logFile.log;
   const directory = new Directory(settings.directory);
-  const server = new ProxyServer({ protocol, settings, directory, log, startSession });
+  const vdomains =
+    vdmap === undefined || vdmapPath === undefined
+      ? undefined
+      : new VirtualDomains({
+          protocol,
+          values: action.config.values,
+          settings,
+          directory,
+          path: vdmapPath,
+          domains: vdmap.value.domains,
+          log,
+        });
+  const server = new ProxyServer({
+    protocol,
+    settings,
+    directory,
+    log,
+    startSession,
+    ...(vdomains === undefined
+      ? {}
+      : {
+          settingsFor: (a: string) => vdomains.settingsFor(a),
+          directoryFor: (s: ProxySettings) => vdomains.directoryFor(s),
+        }),
+  });
   try {
     const bound = await server.listen();
+    const extra = await vdomains?.listen(server);
+    if (extra !== undefined && !extra.ok) {
+      // The main listener is up: close it, or the process would not exit.
+      log.error('start', 'cannot listen on a vdmap address', { error: extra.error });
+      io.stderr(`${program}: cannot listen on a vdmap address: ${extra.error}`);
+      await server.stop();
+      await logFile.close();
+      return 1;
+    }
     log.at('lifecycle', 'start', `${program} listening`, { address: bound.host, port: bound.port });
     io.stderr(`${program}: listening on ${bound.host}:${bound.port}`);
   } catch (e) {
@@ -92,9 +135,18 @@ export async function main(
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
-    // SIGHUP is reserved for a configuration refresh (virtual domains, issue 6): ignore it
-    // rather than die, as the default action would.
-    process.on('SIGHUP', () => log.at('lifecycle', 'signal', 'SIGHUP ignored (no refresh yet)'));
+    // SIGHUP refreshes the virtual domains (vdomain/table.ts); without them it is ignored
+    // rather than fatal, as the default action would be.
+    process.on('SIGHUP', () => {
+      if (vdomains === undefined) log.at('lifecycle', 'signal', 'SIGHUP ignored (no vdmap)');
+      else
+        void vdomains.reload().then((r) => {
+          if (r.ok) io.stderr(`${program}: SIGHUP: ${vdmapPath ?? ''} reloaded`);
+          else
+            for (const p of r.error)
+              io.stderr(`${program}: SIGHUP: ${formatProblem(p)} (kept the previous vdmap)`);
+        });
+    });
   });
   log.at('lifecycle', 'stop', `${signal}: stopping`, { sessions: server.sessionCount });
   // A second signal does not wait for the grace period.
@@ -106,6 +158,7 @@ export async function main(
   process.once('SIGINT', now);
   await server.stop();
   await directory.close();
+  await vdomains?.close();
   log.at('lifecycle', 'stop', `${program} stopped`);
   await logFile.close();
   return 0;

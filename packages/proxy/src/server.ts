@@ -9,7 +9,7 @@
  */
 
 import { type Server, type Socket, createServer } from 'node:net';
-import type { Protocol } from '@mmp/config';
+import type { ListenAddress, Protocol } from '@mmp/config';
 import type { UserDirectory } from './directory.js';
 import { SHUTDOWN_GRACE_MS } from './limits.js';
 import type { Log } from './log.js';
@@ -53,6 +53,8 @@ export interface ProxyServerOptions {
   /** Settings for a connection arriving on this local address (virtual domains); default: global. */
   settingsFor?: (localAddress: string) => ProxySettings;
   directory: UserDirectory;
+  /** The directory for a connection's settings (a virtual domain's own LdapUrl); default: global. */
+  directoryFor?: (settings: ProxySettings) => UserDirectory;
   log: Log;
   startSession: StartSession;
   graceMs?: number;
@@ -60,6 +62,8 @@ export interface ProxyServerOptions {
 
 export class ProxyServer {
   private readonly server: Server;
+  /** Listeners on further addresses (virtual domains' addresses), by `host:port`. */
+  private readonly extraServers = new Map<string, Server>();
   private readonly sessions = new Set<SessionHandle>();
   private readonly nextId = sessionIds();
   private stopping: Promise<void> | undefined;
@@ -90,6 +94,39 @@ export class ProxyServer {
     });
   }
 
+  /**
+   * Also accept connections on this address (a virtual domain's address when ListenPort binds one
+   * address only). Sessions are the same as on the main listener; the local address picks their
+   * settings. Idempotent per address.
+   */
+  async listenAlso(address: Required<ListenAddress>): Promise<void> {
+    const key = `${address.host}:${address.port}`;
+    if (this.extraServers.has(key) || this.stopping !== undefined) return;
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+      this.accept(socket),
+    );
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: address.port, host: address.host }, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (e) =>
+      this.options.log.error('listener', 'listener error', { address: key, error: e.message }),
+    );
+    this.extraServers.set(key, server);
+  }
+
+  /** Stop accepting on an address added by listenAlso; its established sessions go on. */
+  async unlisten(address: Required<ListenAddress>): Promise<void> {
+    const key = `${address.host}:${address.port}`;
+    const server = this.extraServers.get(key);
+    if (server === undefined) return;
+    this.extraServers.delete(key);
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
   get sessionCount(): number {
     return this.sessions.size;
   }
@@ -106,7 +143,11 @@ export class ProxyServer {
   }
 
   private async doStop(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = Promise.all(
+      [this.server, ...this.extraServers.values()].map(
+        (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+      ),
+    );
     for (const s of this.sessions) s.shutdown();
     const all = Promise.all([...this.sessions].map((s) => s.closed));
     let timer: NodeJS.Timeout | undefined;
@@ -142,7 +183,7 @@ export class ProxyServer {
       id,
       log: this.options.log.child({ sid: id, proto: this.options.protocol }),
       settings,
-      directory: this.options.directory,
+      directory: this.options.directoryFor?.(settings) ?? this.options.directory,
       clientIp: socket.remoteAddress ?? '',
       clientPort: socket.remotePort ?? 0,
       serverIp,

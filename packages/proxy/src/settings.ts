@@ -8,9 +8,11 @@
  * their address without touching anything else.
  */
 
-import type { ConfigValues, ListenAddress, Protocol } from '@mmp/config';
-import type { DirectorySettings } from './directory.js';
+import { type ConfigValues, type ListenAddress, type Protocol, parseLdapUrls } from '@mmp/config';
+import type { DirectoryHost, DirectorySettings } from './directory.js';
 import type { SpoofMessage } from './pop3/spoof.js';
+import { type SecuritySettings, securitySettingsFrom } from './tls/settings.js';
+import { type UserNameRules, userNameRulesFrom } from './vdomain/names.js';
 
 export interface ProxySettings {
   protocol: Protocol;
@@ -21,6 +23,8 @@ export interface ProxySettings {
   serverDownAlert: string;
   /** UidSearch, with `%` escapes (expanded by `@mmp/config`'s expandSearchFormat). */
   searchFormat: string;
+  /** Virtual-domain user names (`vdomain/names.ts`); undefined: the typed name is used as is. */
+  userNames?: UserNameRules | undefined;
   directory: DirectorySettings;
   /** Store port when a mailHost value carries none. */
   backsidePort: number;
@@ -34,6 +38,9 @@ export interface ProxySettings {
   spoofMessageFile?: string | undefined;
   /** POP3: that file's message, read and validated once at start-up (`main.ts`). */
   spoofMessage?: SpoofMessage | undefined;
+  /** TLS, plaintext refusal, certificate login, pre-authentication (`tls/settings.ts`);
+   * undefined: none of them (unit tests). */
+  security?: SecuritySettings | undefined;
 }
 
 export function settingsFrom(config: { protocol: Protocol; values: ConfigValues }): ProxySettings {
@@ -45,19 +52,37 @@ export function settingsFrom(config: { protocol: Protocol; values: ConfigValues 
     capability: v.Capability ?? '',
     serverDownAlert: v.ServerDownAlert,
     searchFormat: v.UidSearch,
+    userNames: userNameRulesFrom(v),
     directory: {
-      hosts: v.LDAPHost,
-      baseDn: v.BaseDN,
+      ...ldapTargets(v),
       bindDn: v.BindDN,
       bindPassword: v.BindPass,
       mailHostAttrs: v.MailHostAttrs,
       uidAttr: v.UidAttr,
     },
-    backsidePort: v.BacksidePort,
+    // SSLBacksidePort: the stores are reached with TLS on that port (tls/storeTls.ts).
+    backsidePort: v.SSLBacksidePort ?? v.BacksidePort,
     idleTimeoutMs: v.Timeout * 1000,
     storeConnectTimeoutMs: v.StoreConnectTimeout * 1000,
     logDir: v.LogDir,
     logLevel: v.LogLevel,
     spoofMessageFile: v.SpoofMessageFile,
+    security: securitySettingsFrom(v),
   };
+}
+
+/**
+ * LdapUrl (later releases; a vdmap entry's own directory, Table 13.1) replaces LDAPHost and
+ * BaseDN: each URL is one server, tried in order (failover), with its own base DN and scheme.
+ */
+function ldapTargets(v: ConfigValues): { hosts: DirectoryHost[]; baseDn: string } {
+  const urls = v.LdapUrl === undefined || v.LdapUrl === '' ? undefined : parseLdapUrls(v.LdapUrl);
+  // The value was validated when the configuration was read; a failure here cannot happen.
+  if (urls === undefined || !urls.ok) return { hosts: [...v.LDAPHost], baseDn: v.BaseDN };
+  const hosts = urls.value.map((u) => {
+    const h: DirectoryHost = { host: u.host, secure: u.secure, baseDn: u.baseDn };
+    if (u.port !== undefined) h.port = u.port;
+    return h;
+  });
+  return { hosts, baseDn: urls.value[0]?.baseDn ?? v.BaseDN };
 }
