@@ -10,6 +10,8 @@
 import { type Socket, connect } from 'node:net';
 import { type HostPort, type Result, err, ok } from '@mmp/config';
 import { MAX_STORE_LINE_BYTES } from './limits.js';
+import type { StoreTlsSettings } from './tls/settings.js';
+import { connectStoreTls } from './tls/storeTls.js';
 
 export type StoreFailure =
   /** The TCP connection could not be made (refused, unreachable, DNS). */
@@ -32,11 +34,14 @@ export function formatAddress(a: StoreAddress): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
-/** Open a TCP connection to a store, giving up after `timeoutMs`. */
+/** Open a TCP connection to a store, giving up after `timeoutMs`; with `tls`, implicit TLS
+ * (SSLBacksidePort, `tls/storeTls.ts`). */
 export function connectStore(
   address: StoreAddress,
   timeoutMs: number,
+  tls?: StoreTlsSettings,
 ): Promise<Result<Socket, StoreFailure>> {
+  if (tls !== undefined) return connectStoreTls(address, timeoutMs, tls);
   return new Promise((resolve) => {
     // allowHalfOpen: when the client half-closes after LOGOUT, the store's answer must still flow.
     const socket = connect({ host: address.host, port: address.port, allowHalfOpen: true });
@@ -60,6 +65,7 @@ export function connectStore(
 }
 
 const LF = 0x0a;
+const ignore = (): void => undefined;
 
 /** A line-by-line conversation with a store during the login replay. */
 export class StoreConversation {
@@ -110,6 +116,8 @@ export class StoreConversation {
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.socket.off('error', this.onError);
+    // Until the pipe attaches its own, an error must not go unheard (it would end the process).
+    this.socket.on('error', ignore);
     const leftover = this.buffered;
     this.buffered = Buffer.alloc(0);
     return { socket: this.socket, leftover };
