@@ -6,6 +6,7 @@ export {
   type TestbedOptions,
   type TestbedDescription,
   type MasterUser,
+  type HostedDomain,
 } from './testbed.js';
 export {
   BIND_DN,
@@ -14,6 +15,7 @@ export {
   ROOT_PASSWORD,
   SCHEMA_FILE,
   buildLdif,
+  directoryDns,
   ldifLine,
   type LdapServer,
 } from './ldap.js';
@@ -34,6 +36,8 @@ export {
   escapeDnValue,
   passwordFor,
   userDn,
+  hostedDomainUsers,
+  type HostedDomainOptions,
   type TestUser,
   type UserKind,
   type StoreName,

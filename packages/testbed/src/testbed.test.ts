@@ -178,3 +178,76 @@ describe('orphans', () => {
     expect(existsSync(dir)).toBe(false);
   });
 });
+
+describe('hosted domains', () => {
+  it('give each domain its own directory, with overlapping user ids on different stores', async () => {
+    const bed = await startTestbed({
+      bulkUsers: 0,
+      tls: false,
+      domains: [
+        { domain: 'one.example', users: { alice: 'B' }, anonymousRead: false },
+        { domain: 'two.example', users: { alice: 'A' }, mailHostAttr: 'mmpAltMailHost' },
+      ],
+    });
+    try {
+      const [one, two] = bed.domains;
+      if (one === undefined || two === undefined) throw new Error('two domains expected');
+      expect(one.ldap.baseDn).toBe('o=one.example');
+      expect(one.ldap.port).not.toBe(two.ldap.port);
+      const search = async (d: typeof one, bind: boolean): Promise<{ stdout: string }> =>
+        execa(
+          'ldapsearch',
+          [
+            '-x',
+            '-LLL',
+            '-H',
+            d.ldap.url,
+            ...(bind ? ['-D', d.ldap.bindDn, '-w', d.ldap.bindPassword] : []),
+            '-b',
+            d.ldap.baseDn,
+            '(mail=alice@*)',
+            'uid',
+            'mailHost',
+            'mmpAltMailHost',
+          ],
+          { reject: false },
+        );
+      // one.example reads only for its bound service account.
+      expect((await search(one, false)).stdout).not.toContain('uid:');
+      const a1 = await search(one, true);
+      expect(a1.stdout).toContain('uid: alice+one.example');
+      expect(a1.stdout).toContain('mailHost: 127.0.0.3');
+      const a2 = await search(two, false);
+      expect(a2.stdout).toContain('uid: alice+two.example');
+      expect(a2.stdout).toContain(`mailHost: ${bed.deadHosts[0]}`);
+      expect(a2.stdout).toContain('mmpAltMailHost: 127.0.0.2');
+      // Neither directory holds the other's users, nor the main population.
+      expect(a2.stdout).not.toContain('one.example');
+      // The stores know both as distinct accounts with distinct passwords.
+      expect(bed.user('alice+one.example').password).not.toBe(
+        bed.user('alice+two.example').password,
+      );
+      for (const [uid, host] of [
+        ['alice+one.example', '127.0.0.3'],
+        ['alice+two.example', '127.0.0.2'],
+      ] as const) {
+        const r = await execa(
+          'curl',
+          [
+            '-sS',
+            `imap://${host}:${bed.backsidePorts.imap}/`,
+            '-u',
+            `${uid}:${bed.user(uid).password}`,
+          ],
+          { reject: false },
+        );
+        expect(r.exitCode, r.stderr).toBe(0);
+        expect(r.stdout).toContain('INBOX');
+      }
+      await bed.stop();
+      expect(await canConnect(one.ldap.host, one.ldap.port)).toBe(false);
+    } finally {
+      await bed.stop();
+    }
+  });
+});

@@ -10,6 +10,8 @@ import { DIR_PREFIX, reapOrphans, writeOwner } from './reap.js';
 import { freePort, freePortsOnAll } from './ports.js';
 import {
   generateUsers,
+  hostedDomainUsers,
+  type HostedDomainOptions,
   MAX_STORES,
   type StoreAddress,
   type StoreName,
@@ -49,6 +51,19 @@ export interface TestbedOptions {
    * Later settings win, and a repeated `service imap { … }` block overrides single settings.
    */
   extraDovecotConfig?: string | ((store: { name: StoreName; host: string }) => string);
+  /**
+   * Hosted domains, each with its own slapd (suffix `o=DOMAIN`, on 127.0.0.1) and users
+   * `NAME+DOMAIN` on the shared stores: virtual domains with overlapping user ids.
+   */
+  domains?: readonly HostedDomainOptions[];
+}
+
+/** A hosted domain's directory (TestbedOptions.domains). */
+export interface HostedDomain {
+  domain: string;
+  ldap: LdapServer;
+  /** Its users, in the order given. */
+  users: TestUser[];
 }
 
 export interface MasterUser {
@@ -63,6 +78,8 @@ export interface Testbed {
   /** The temporary directory holding everything (removed by stop() unless kept). */
   readonly dir: string;
   readonly ldap: LdapServer;
+  /** The hosted domains' directories, in the order given (TestbedOptions.domains). */
+  readonly domains: readonly HostedDomain[];
   readonly stores: readonly Store[];
   /** Ports shared by every store (each on its own address), as the multiplexor's BacksidePort. */
   readonly backsidePorts: BacksidePorts;
@@ -220,13 +237,19 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
   const registration = { dir, keep };
   active.add(registration);
   let ldap: LdapServer | undefined;
+  let domainLdaps: LdapServer[] = [];
   let stores: Store[] = [];
   let hanging: HangingHost | undefined;
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
-    await Promise.all([ldap?.stop(), hanging?.stop(), ...stores.map((s) => s.stop())]);
+    await Promise.all([
+      ldap?.stop(),
+      ...domainLdaps.map((d) => d.stop()),
+      hanging?.stop(),
+      ...stores.map((s) => s.stop()),
+    ]);
     active.delete(registration);
     if (!keep) await rm(dir, { recursive: true, force: true });
   };
@@ -256,12 +279,22 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
       imapHaproxy: port(4),
       pop3Haproxy: port(5),
     };
-    const users = generateUsers({
+    const mainUsers = generateUsers({
       stores: addresses,
       deadHosts: DEAD_HOSTS,
       hangingHost: HANGING_HOST,
       bulkUsers,
     });
+    const storeHost = (name: StoreName): string => {
+      const a = addresses.find((x) => x.name === name);
+      if (a === undefined) throw new Error(`unknown store ${name}`);
+      return a.host;
+    };
+    const domainOptions = options.domains ?? [];
+    const hostedUsers = domainOptions.map((d) => hostedDomainUsers(d, storeHost, DEAD_HOSTS[0]));
+    // The stores hold every mailbox, main and hosted alike.
+    const users = [...mainUsers, ...hostedUsers.flat()];
+    const domainPorts = await Promise.all(domainOptions.map(() => freePort(ldapHost)));
 
     const mail = mailAccount();
     const big = bigMessage();
@@ -283,7 +316,7 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
         dir: ldapDir,
         host: ldapHost,
         port: ldapPort,
-        users,
+        users: mainUsers,
         anonymousRead: options.ldapAnonymousRead ?? true,
         logLevel: options.ldapLogLevel ?? '0',
       }),
@@ -314,14 +347,38 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
     ]);
     ldap = createdLdap;
     stores = createdStores;
+    domainLdaps = await Promise.all(
+      domainOptions.map(async (d, i) => {
+        const domainDir = join(dir, `ldap-${d.domain}`);
+        await mkdir(domainDir, { mode: 0o700 });
+        return createLdap({
+          dir: domainDir,
+          host: ldapHost,
+          port: domainPorts[i] ?? 0,
+          users: hostedUsers[i] ?? [],
+          anonymousRead: d.anonymousRead ?? true,
+          logLevel: options.ldapLogLevel ?? '0',
+          baseDn: `o=${d.domain}`,
+        });
+      }),
+    );
     const tls = await tlsReady;
     const hangingPorts = [backsidePorts.imap, backsidePorts.pop3];
     if (useTls) hangingPorts.push(backsidePorts.imaps, backsidePorts.pop3s);
     hanging = await startHangingHost(HANGING_HOST, hangingPorts);
-    await Promise.all([createdLdap.start(), ...createdStores.map((s) => s.start())]);
+    await Promise.all([
+      createdLdap.start(),
+      ...domainLdaps.map((d) => d.start()),
+      ...createdStores.map((s) => s.start()),
+    ]);
     return makeTestbed({
       dir,
       ldap: createdLdap,
+      domains: domainOptions.map((d, i) => ({
+        domain: d.domain,
+        ldap: domainLdaps[i] as LdapServer,
+        users: hostedUsers[i] ?? [],
+      })),
       stores: createdStores,
       backsidePorts,
       users,
@@ -348,6 +405,7 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
 interface Parts {
   dir: string;
   ldap: LdapServer;
+  domains: HostedDomain[];
   stores: Store[];
   backsidePorts: BacksidePorts;
   users: TestUser[];
@@ -357,7 +415,7 @@ interface Parts {
 }
 
 function makeTestbed(parts: Parts): Testbed {
-  const { dir, ldap, stores, backsidePorts, users, tls, hanging, stop } = parts;
+  const { dir, ldap, domains, stores, backsidePorts, users, tls, hanging, stop } = parts;
   const big = bigMessage();
 
   const byName = new Map(stores.map((s) => [s.name, s]));
@@ -365,6 +423,7 @@ function makeTestbed(parts: Parts): Testbed {
   const testbed: Testbed = {
     dir,
     ldap,
+    domains,
     stores,
     backsidePorts,
     deadHosts: [...DEAD_HOSTS],

@@ -30,7 +30,9 @@ export type UserKind =
   /** a password holding a double quote, a backslash, spaces and non-ASCII UTF-8 */
   | 'special-password'
   /** user001 … for concurrency tests */
-  | 'bulk';
+  | 'bulk'
+  /** uid NAME+DOMAIN in a hosted domain's own directory (TestbedOptions.domains) */
+  | 'hosted';
 
 export interface TestUser {
   /** The uid attribute and the store's login name, e.g. `alice` or `alice+virt.example`. */
@@ -89,8 +91,50 @@ export function escapeDnValue(value: string): string {
   return out;
 }
 
-export function userDn(uid: string): string {
-  return `uid=${escapeDnValue(uid)},${PEOPLE_DN}`;
+export function userDn(uid: string, peopleDn: string = PEOPLE_DN): string {
+  return `uid=${escapeDnValue(uid)},${peopleDn}`;
+}
+
+/** A hosted domain: its own directory (suffix `o=DOMAIN`) and users on the shared stores. */
+export interface HostedDomainOptions {
+  /** `one.example`: its users log in to the stores as `NAME+one.example`. */
+  domain: string;
+  /** Local part → the store holding the mailbox: `{ alice: 'B' }`. */
+  users: Readonly<Record<string, StoreName>>;
+  /**
+   * The attribute naming the store (default `mailHost`). With `mmpAltMailHost`, `mailHost` names a
+   * dead host: only a multiplexor reading mmpAltMailHost (MailHostAttrs) reaches the mailbox.
+   */
+  mailHostAttr?: 'mailHost' | 'mmpAltMailHost';
+  /** Anonymous clients may search its directory (default true); if false, only bound ones. */
+  anonymousRead?: boolean;
+}
+
+/** The users of a hosted domain; their passwords (`secret-alice+one.example`) differ per domain. */
+export function hostedDomainUsers(
+  options: HostedDomainOptions,
+  storeHost: (name: StoreName) => string,
+  deadHost: string,
+): TestUser[] {
+  const peopleDn = `ou=people,o=${options.domain}`;
+  return Object.entries(options.users).map(([localPart, store]) => {
+    const uid = `${localPart}+${options.domain}`;
+    const host = storeHost(store);
+    const alt = options.mailHostAttr === 'mmpAltMailHost';
+    return {
+      uid,
+      password: passwordFor(uid),
+      dn: userDn(uid, peopleDn),
+      mail: `${localPart}@${options.domain}`,
+      kind: 'hosted',
+      store,
+      mailHosts: alt ? [deadHost] : [host],
+      altMailHosts: alt ? [host] : [],
+      mailboxes: [store],
+      localPart,
+      domain: options.domain,
+    };
+  });
 }
 
 export function passwordFor(uid: string): string {
