@@ -43,6 +43,10 @@ export interface BenchOptions {
   idleSeconds: number;
   targets: TargetId[];
   idle: boolean;
+  /** run the login, fetch and NOOP measurements (false: idle sessions only) */
+  throughput: boolean;
+  /** stop a ramp once the machine's available memory dropped by this much (bytes) */
+  maxMemoryDrop: number;
   nginxProxyBuffer: string | undefined;
   log: (line: string) => void;
 }
@@ -69,7 +73,7 @@ async function machine(): Promise<string> {
   const [dovecot, nginx, perdition, slapd] = await Promise.all([
     versionOf('dovecot', ['--version'], /^(\S+)/),
     versionOf('nginx', ['-v'], /nginx\/(\S+)/),
-    versionOf('perdition', ['--version'], /perdition version:? ?(\S+)/i),
+    versionOf('perdition', ['-h'], /perdition version (\S+)/i),
     versionOf('slapd', ['-VV'], /slapd (\d[\d.]*)/),
   ]);
   const cpu = cpus();
@@ -190,7 +194,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
     };
 
     const loadWorkers = Math.max(1, Math.min(cpus().length, o.concurrency));
-    for (let rep = 1; rep <= o.reps; rep++) {
+    for (let rep = 1; o.throughput && rep <= o.reps; rep++) {
       log(`repetition ${rep} of ${o.reps}`);
       for (const protocol of ['imap', 'pop3'] as const) {
         const metric: MetricId = protocol === 'imap' ? 'imapLogins' : 'popLogins';
@@ -292,7 +296,8 @@ export async function runBench(o: BenchOptions): Promise<Results> {
         running.delete(id);
         await safely(`${TARGET_LABELS[id]} idle sessions`, async () => {
           const proxyWorkers = Math.max(2, Math.ceil(o.sessions / SESSIONS_PER_PROXY_WORKER));
-          const workers = id === 'mmp0' ? 0 : proxyWorkers;
+          // perdition forks per connection: it has no worker count
+          const workers = id === 'mmp0' || id === 'perdition' ? 0 : proxyWorkers;
           const target = await start(id, workers);
           if (id === 'mmp2' && target.endpoints.imap === undefined) {
             await target.stop();
@@ -376,8 +381,17 @@ export async function runBench(o: BenchOptions): Promise<Results> {
     await bed?.stop();
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
+  if (o.throughput) {
+    caveats.push(
+      `${o.reps} repetition(s), medians shown; login runs ${o.loginSeconds} s with ${o.concurrency} clients, fetch runs ${o.fetchSeconds} s, ${o.noopCount} NOOPs per run.`,
+    );
+  }
+  if (o.idle) {
+    caveats.push(
+      `Idle ramp: aiming for ${o.sessions.toLocaleString('en')} sessions within ${o.idleSeconds} s per target; per-session memory is RSS growth of the proxy's processes ÷ sessions (PSS in the notes).`,
+    );
+  }
   caveats.push(
-    `${o.reps} repetition(s), medians shown; login runs ${o.loginSeconds} s with ${o.concurrency} clients, fetch runs ${o.fetchSeconds} s, ${o.noopCount} NOOPs per run.`,
     'Load generator, proxies, slapd and Dovecot share the same 2 cores: absolute figures are lower than on separate machines; the ratios are the point.',
   );
   return {
@@ -412,7 +426,7 @@ async function idleRamp(
 ): Promise<IdleMeasure> {
   const log = o.log;
   await new Promise((r) => setTimeout(r, 500));
-  const basePids = target.pids();
+  const basePids = target.pids('imap');
   const baseline = rssBytes(basePids);
   const basePss = pssBytes(basePids);
   const workers = Math.max(1, Math.ceil(o.sessions / SESSIONS_PER_LOAD_WORKER));
@@ -421,7 +435,7 @@ async function idleRamp(
     endpoint,
     accounts,
     quota: Math.ceil(o.sessions / workers),
-    inFlight: 16,
+    inFlight: 48,
     localAddresses: sources.filter(
       (_, j) => j % workers === i % sources.length || workers > sources.length,
     ),
@@ -429,6 +443,7 @@ async function idleRamp(
     maxMs: o.idleSeconds * 1000,
     maxConsecutiveFailures: 200,
   }));
+  const availableBefore = memAvailable();
   const fleet = new IdleFleet(jobs);
   const t0 = Date.now();
   let stopReason = 'target reached';
@@ -461,8 +476,9 @@ async function idleRamp(
         stopReason = 'stalled';
         break;
       }
-      if (memAvailable() < MIN_FREE_MEMORY) {
-        stopReason = 'machine memory low';
+      const available = memAvailable();
+      if (available < MIN_FREE_MEMORY || availableBefore - available > o.maxMemoryDrop) {
+        stopReason = 'memory bound';
         break;
       }
     }
@@ -470,7 +486,7 @@ async function idleRamp(
     // let in-flight logins land and memory settle
     await new Promise((r) => setTimeout(r, 2000));
     const held = fleet.held;
-    const pids = target.pids();
+    const pids = target.pids('imap');
     const rss = rssBytes(pids);
     const pss = pssBytes(pids);
     log(

@@ -17,8 +17,10 @@ Usage: mmp-bench [options]   (as root: the test bed starts slapd and Dovecot)
   --noops N             NOOPs per latency run (default 5000, quick 1000)
   --concurrency N       concurrent clients in the login runs (default 50)
   --sessions N          idle sessions to aim for (default 50000, quick 5000)
-  --idle-seconds S      time allowed to ramp up idle sessions, per target (default 180, quick 40)
+  --idle-seconds S      time allowed to ramp up idle sessions, per target (default 600, quick 40)
   --no-idle             skip the idle-session ramp
+  --idle-only           only the idle-session ramp (no login, fetch or NOOP runs)
+  --max-memory-gib G    stop a ramp once the machine has G GiB less available (default 8)
   --targets LIST        comma-separated subset of ${TARGET_IDS.join(',')}
   --nginx-proxy-buffer SIZE   nginx proxy_buffer (default: nginx's own, one page)
   -h, --help
@@ -45,6 +47,8 @@ async function main(): Promise<number> {
       sessions: { type: 'string' },
       'idle-seconds': { type: 'string' },
       'no-idle': { type: 'boolean', default: false },
+      'idle-only': { type: 'boolean', default: false },
+      'max-memory-gib': { type: 'string' },
       targets: { type: 'string' },
       'nginx-proxy-buffer': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -75,8 +79,10 @@ async function main(): Promise<number> {
     noopCount: Math.round(number(values.noops, quick ? 1000 : 5000, 'noops')),
     concurrency: Math.round(number(values.concurrency, 50, 'concurrency')),
     sessions: Math.round(number(values.sessions, quick ? 5000 : 50_000, 'sessions')),
-    idleSeconds: number(values['idle-seconds'], quick ? 40 : 180, 'idle-seconds'),
+    idleSeconds: number(values['idle-seconds'], quick ? 40 : 600, 'idle-seconds'),
     idle: !values['no-idle'],
+    throughput: !values['idle-only'],
+    maxMemoryDrop: number(values['max-memory-gib'], 8, 'max-memory-gib') * 1024 ** 3,
     targets,
     nginxProxyBuffer: values['nginx-proxy-buffer'],
     log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),

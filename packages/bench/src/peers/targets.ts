@@ -27,8 +27,8 @@ export interface Running {
   /** where to connect per protocol, or why that protocol is not available */
   endpoints: Partial<Record<Protocol, { host: string; port: number }>>;
   missing: Partial<Record<Protocol, string>>;
-  /** processes whose memory counts as the proxy's */
-  pids(): number[];
+  /** processes whose memory counts as the proxy's (for one protocol's instance) */
+  pids(protocol?: Protocol): number[];
   /** a short note for the report (worker count, buffer size …) */
   note?: string;
   stop(): Promise<void>;
@@ -60,6 +60,7 @@ export function proxyBin(protocol: Protocol): string {
  */
 export async function startMmp(dir: string, b: Backend, threads: number): Promise<Running> {
   const servers: Server[] = [];
+  const byProtocol: Partial<Record<Protocol, Server>> = {};
   const endpoints: Running['endpoints'] = {};
   const missing: Running['missing'] = {};
   for (const protocol of ['imap', 'pop3'] as const) {
@@ -108,11 +109,15 @@ export async function startMmp(dir: string, b: Backend, threads: number): Promis
       }
     }
     endpoints[protocol] = { host: LISTEN, port };
+    byProtocol[protocol] = server;
   }
   return {
     endpoints,
     missing,
-    pids: () => servers.filter((s) => s.running).flatMap((s) => s.members()),
+    pids: (protocol) =>
+      (protocol === undefined ? servers : [byProtocol[protocol]])
+        .filter((s): s is Server => s !== undefined && s.running)
+        .flatMap((s) => s.members()),
     note: threads > 0 ? `NumThreads=${threads}` : undefined,
     stop: async () => {
       await Promise.all(servers.map((s) => s.stop()));
@@ -191,6 +196,7 @@ export async function startPerdition(dir: string, b: Backend): Promise<Running> 
   const configFile = join(dir, 'perdition.conf');
   await writeFile(configFile, '# empty: everything is on the command line\n');
   const servers: Server[] = [];
+  const byProtocol: Partial<Record<Protocol, Server>> = {};
   const checks: [Server, number][] = [];
   const endpoints: Running['endpoints'] = {};
   for (const protocol of ['imap', 'pop3'] as const) {
@@ -222,6 +228,7 @@ export async function startPerdition(dir: string, b: Backend): Promise<Running> 
       logFile: join(dir, `perdition-${protocol}.out`),
     });
     servers.push(server);
+    byProtocol[protocol] = server;
     checks.push([server, port]);
     endpoints[protocol] = { host: LISTEN, port };
   }
@@ -229,7 +236,10 @@ export async function startPerdition(dir: string, b: Backend): Promise<Running> 
   return {
     endpoints,
     missing: {},
-    pids: () => servers.flatMap((s) => s.members()),
+    pids: (protocol) =>
+      (protocol === undefined ? servers : [byProtocol[protocol]]).flatMap(
+        (s) => s?.members() ?? [],
+      ),
     note: 'process per connection',
     stop: async () => {
       await Promise.all(servers.map((s) => s.stop()));
