@@ -1,9 +1,9 @@
-import { chmod, mkdtemp, readdir } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { logFileName, msUntilMidnight, openLogFile } from './log.js';
 
 const LOG_MODULE = fileURLToPath(new URL('../dist/log.js', import.meta.url));
@@ -15,6 +15,42 @@ describe('log file', () => {
 
   it('rolls at the next local midnight', () => {
     expect(msUntilMidnight(new Date(2026, 0, 5, 23, 59, 0, 0))).toBe(60_000);
+  });
+
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("writes into the next day's file after local midnight", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mmp-log-roll-'));
+    let clock = new Date(2026, 0, 5, 23, 59, 59, 900);
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const file = openLogFile({
+      dir,
+      level: 1,
+      protocol: 'imap',
+      warn: () => undefined,
+      now: () => clock,
+    });
+    file.log.at('session', 'connect', 'before midnight');
+    // The day's file has long been open when midnight comes: wait until the record is on disk.
+    const first = join(dir, 'MMP_20260105.log');
+    for (let i = 0; i < 1000; i++) {
+      if ((await readFile(first, 'utf8').catch(() => '')).includes('before midnight')) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    clock = new Date(2026, 0, 6, 0, 0, 0, 50);
+    vi.advanceTimersByTime(200);
+    expect(file.path).toBe(join(dir, 'MMP_20260106.log'));
+    file.log.at('session', 'connect', 'after midnight');
+    vi.useRealTimers();
+    // Closed at once: what was written during the reopen still reaches the new file.
+    await file.close();
+    expect((await readdir(dir)).sort()).toEqual(['MMP_20260105.log', 'MMP_20260106.log']);
+    expect(await readFile(join(dir, 'MMP_20260105.log'), 'utf8')).toContain('before midnight');
+    const after = await readFile(join(dir, 'MMP_20260106.log'), 'utf8');
+    expect(after).toContain('after midnight');
+    expect(after).not.toContain('before midnight');
   });
 
   it('is not written when LogDir does not exist, with one warning', () => {

@@ -181,13 +181,20 @@ export function openLogFile(opts: {
     close: () =>
       new Promise<void>((resolve) => {
         if (timer !== undefined) clearTimeout(timer);
+        // end() writes what is buffered, after an open or a midnight reopen still in progress,
+        // then closes the file. A broken disk must not hold the shutdown: give up after 2 s.
+        const giveUp = setTimeout(resolve, 2_000);
+        giveUp.unref();
+        dest.once('close', () => {
+          clearTimeout(giveUp);
+          resolve();
+        });
         try {
-          dest.flushSync();
+          dest.end();
         } catch {
-          // Nothing buffered, or the file is gone: nothing more can be done at shutdown.
+          clearTimeout(giveUp);
+          resolve();
         }
-        dest.end();
-        resolve();
       }),
   };
 }
