@@ -104,6 +104,7 @@ function vdmapText(b: Testbed): string {
     'two:VirtualDomainDelim @%',
     'two:UidSearch (mail=%U@%V)',
     'two:MailHostAttrs mmpAltMailHost',
+    'two:PreAuth yes',
     '',
   ].join('\n');
 }
@@ -224,6 +225,39 @@ describe('IMAP: the address a client dialled selects the domain', () => {
     expect(log).toContain('"base":"o=two.example"');
     expect(log).toContain(`"base":"${bed.ldap.baseDn}"`);
     expect(log).toContain('not served on this address (VDomain one.example)');
+  });
+
+  it('PreAuth on two.example only: the directory judges the password before any store', async () => {
+    expect(await markerVia(TWO, 'alice', 'wrong password')).toBe(REFUSED);
+    expect(await markerVia(ONE, 'alice', 'wrong password')).toBe(REFUSED);
+    const records = (await imap.logs())
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { sid?: string; msg?: string; server?: string; phase?: string });
+    const sessionsOn = (address: string): Set<string> =>
+      new Set(
+        records
+          .filter((r) => r.phase === 'connect' && r.server?.startsWith(`${address}:`))
+          .map((r) => r.sid ?? ''),
+      );
+    const pre = records.filter((r) => r.phase === 'pre-authentication');
+    // The guide's line, with the virtual domain in the user name.
+    expect(
+      pre.some((r) =>
+        / \(sid 0x[0-9a-f]+\) alice\+two\.example pre-authenticated - /.test(r.msg ?? ''),
+      ),
+    ).toBe(true);
+    const two = sessionsOn(TWO);
+    const one = sessionsOn(ONE);
+    expect(pre.every((r) => two.has(r.sid ?? ''))).toBe(true);
+    expect(pre.some((r) => one.has(r.sid ?? ''))).toBe(false);
+    // The wrong password on two.example never reached a store; on one.example the store refused it.
+    const refusedBy = (sids: Set<string>): string[] =>
+      records
+        .filter((r) => sids.has(r.sid ?? '') && /login (failed|refused)/.test(r.msg ?? ''))
+        .map((r) => r.msg ?? '');
+    expect(refusedBy(two)).toContain('login failed: unknown user');
+    expect(refusedBy(one)).toContain('login refused by store');
   });
 
   it('listens on the mapped addresses besides ListenPort', () => {
