@@ -224,6 +224,30 @@ describe('VirtualDomains', () => {
     expect(table.directoryFor(table.settingsFor('::1'))).toBe(global);
   });
 
+  it("reports what a check finds in a domain's settings, at its vdmap line, also on reload", async () => {
+    const checked = new VirtualDomains({
+      protocol: 'imap',
+      values,
+      settings,
+      directory: global,
+      path: join(dir, 'vdmap.conf'),
+      domains: [],
+      log: silentLog,
+      check: (s) =>
+        s.security?.preAuth === true
+          ? { ok: false, error: 'no PreAuth here' }
+          : { ok: true, value: true },
+    });
+    expect(checked.problems()).toEqual([]);
+    await file(VDMAP);
+    const r = await checked.reload();
+    expect(r.ok ? [] : r.error).toEqual([
+      { where: 'vdmap.conf:1', message: 'vdmap one: no PreAuth here' },
+    ]);
+    expect(checked.domains).toEqual([]);
+    expect(table.problems()).toEqual([]);
+  });
+
   it('reload: a good file replaces the table, a bad one changes nothing', async () => {
     await file('vdmap two 127.0.0.4\ntwo:VDomain two.example\n');
     const good = await table.reload();

@@ -113,6 +113,11 @@ export interface VirtualDomainsOptions {
   path: string;
   domains: readonly VirtualDomain[];
   log: Log;
+  /**
+   * Checks of a domain's derived settings that need files or other modules (e.g. its TLS and
+   * certmap files, `tls/listener.ts` loadSecurity); run by `problems()` and before a reload.
+   */
+  check?: (settings: ProxySettings) => Result<true, string>;
 }
 
 /** The live table: what ProxyServer's settingsFor and directoryFor hooks ask. */
@@ -148,6 +153,28 @@ export class VirtualDomains {
     return d;
   }
 
+  /** What `check` finds in the current domains' settings, each at its `vdmap` line. */
+  problems(): ConfigProblem[] {
+    return this.problemsOf([...this.byAddress.values()]);
+  }
+
+  private problemsOf(
+    entries: readonly { vd: VirtualDomain; settings: ProxySettings }[],
+  ): ConfigProblem[] {
+    const { check, path } = this.options;
+    if (check === undefined) return [];
+    const out: ConfigProblem[] = [];
+    for (const { vd, settings } of entries) {
+      const r = check(settings);
+      if (!r.ok)
+        out.push({
+          where: `${basename(path)}:${vd.line}`,
+          message: `vdmap ${vd.name}: ${r.error}`,
+        });
+    }
+    return out;
+  }
+
   /**
    * Listen on every mapped address too, unless ListenPort binds every address already (then the
    * one listener receives them all and the local address tells them apart).
@@ -178,8 +205,18 @@ export class VirtualDomains {
     }
     for (const w of loaded.value.warnings)
       log.at('lifecycle', 'reload', 'vdmap warning', { where: w.where, problem: w.message });
+    const next = this.settingsOf(loaded.value.domains);
+    const problems = this.problemsOf([...next.values()]);
+    if (problems.length > 0) {
+      for (const p of problems)
+        log.error('reload', 'vdmap refused, keeping the previous one', {
+          where: p.where,
+          problem: p.message,
+        });
+      return err(problems);
+    }
     const before = this.domains;
-    this.install(loaded.value.domains);
+    this.byAddress = next;
     if (this.server !== undefined) {
       for (const vd of loaded.value.domains) {
         const r = await this.listenOn(vd);
@@ -206,6 +243,12 @@ export class VirtualDomains {
   }
 
   private install(domains: readonly VirtualDomain[]): void {
+    this.byAddress = this.settingsOf(domains);
+  }
+
+  private settingsOf(
+    domains: readonly VirtualDomain[],
+  ): Map<string, { vd: VirtualDomain; settings: ProxySettings }> {
     const { protocol, values, settings } = this.options;
     const next = new Map<string, { vd: VirtualDomain; settings: ProxySettings }>();
     for (const vd of domains) {
@@ -214,7 +257,7 @@ export class VirtualDomains {
       const own = settingsFrom({ protocol, values: applyVirtualDomain(values, vd) });
       next.set(vd.address, { vd, settings: { ...settings, ...own } });
     }
-    this.byAddress = next;
+    return next;
   }
 
   /** The listener a domain needs besides ListenPort's, if any. */
