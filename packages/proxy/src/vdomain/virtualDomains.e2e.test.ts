@@ -34,12 +34,25 @@ interface Proxy {
 }
 
 /** Start a proxy listening on 127.0.0.1:PORT, PORT free on the vdmap's addresses too. */
-async function startProxy(program: string, args: readonly string[]): Promise<Proxy> {
+async function startProxy(
+  program: string,
+  args: readonly string[],
+  listenAll = false,
+): Promise<Proxy> {
   const [port = 0] = await freePortsOnAll([GLOBAL, ONE, TWO], 1);
   const logDir = await mkdtemp(join(tmpdir(), 'mmp-vd-log-'));
   const child = execa(
     'node',
-    [program, '-p', `${GLOBAL}:${port}`, '-o', logDir, '-v', '5', ...args],
+    [
+      program,
+      '-p',
+      listenAll ? String(port) : `${GLOBAL}:${port}`,
+      '-o',
+      logDir,
+      '-v',
+      '5',
+      ...args,
+    ],
     {
       reject: false,
       all: true,
@@ -134,10 +147,10 @@ afterAll(async () => {
 
 const pw = (uid: string): string => bed.user(uid).password;
 
-function client(host: string, user: string, pass: string): ImapFlow {
+function client(host: string, user: string, pass: string, port = imap.port): ImapFlow {
   return new ImapFlow({
     host,
-    port: imap.port,
+    port,
     secure: false,
     auth: { user, pass },
     logger: false,
@@ -146,8 +159,13 @@ function client(host: string, user: string, pass: string): ImapFlow {
 }
 
 /** Log in with imapflow on this address and read the marker subject (names store and user). */
-async function markerVia(host: string, user: string, pass: string): Promise<string> {
-  const c = client(host, user, pass);
+async function markerVia(
+  host: string,
+  user: string,
+  pass: string,
+  port = imap.port,
+): Promise<string> {
+  const c = client(host, user, pass, port);
   try {
     await c.connect();
   } catch (e) {
@@ -263,6 +281,30 @@ describe('IMAP: the address a client dialled selects the domain', () => {
   it('listens on the mapped addresses besides ListenPort', () => {
     // Connections above reached 127.0.0.4 and 127.0.0.5 on ListenPort's port.
     expect(imap.output()).toContain(`listening on ${GLOBAL}:${imap.port}`);
+  });
+});
+
+describe('ListenPort on every address', () => {
+  it('one listener serves the mapped addresses too, told apart by the local address', async () => {
+    const all = await startProxy(IMAP_PROXY, globalArgs(bed, bed.backsidePorts.imap), true);
+    try {
+      expect(all.output()).toContain(`listening on :::${all.port}`);
+      expect(await markerVia(ONE, 'alice', pw('alice+one.example'), all.port)).toBe(
+        markerSubject('B', 'alice+one.example'),
+      );
+      expect(await markerVia(TWO, 'alice', pw('alice+two.example'), all.port)).toBe(
+        markerSubject('A', 'alice+two.example'),
+      );
+      expect(await markerVia(GLOBAL, 'alice', pw('alice'), all.port)).toBe(
+        markerSubject('A', 'alice'),
+      );
+      // Another loopback address, not in the vdmap: the global settings.
+      expect(await markerVia('127.0.0.6', 'alice', pw('alice'), all.port)).toBe(
+        markerSubject('A', 'alice'),
+      );
+    } finally {
+      expect(await all.stop()).toBe(0);
+    }
   });
 });
 
