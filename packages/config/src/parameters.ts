@@ -539,6 +539,19 @@ export const PARAMETERS = [
     help: "Verify the stores' TLS certificates and host names",
   },
   {
+    name: 'SSLClientCAFile',
+    aliases: [],
+    kind: 'path',
+    // Decision: client certificates are verified against a CA bundle the operator names (this,
+    // else SSLCAFile), never the system CAs: any public CA could otherwise vouch for a user.
+    defaults: {},
+    protocols: BOTH,
+    virtualDomain: false,
+    secret: false,
+    since: 'later',
+    help: 'PEM CA bundle verifying client certificates (certificate login; unset: SSLCAFile)',
+  },
+  {
     name: 'CertMapFile',
     aliases: [],
     kind: 'path',

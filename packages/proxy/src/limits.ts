@@ -47,6 +47,13 @@ export const MAX_BAD_COMMANDS = 3;
 export const MAX_FAILED_LOGINS = 3;
 
 /**
+ * Longest an answer for an unknown user is held to look like a store's refusal of a wrong
+ * password (login.ts, RefusalTiming): name probing by timing is stopped up to this store delay,
+ * and a slow store cannot make unknown users wait without bound.
+ */
+export const MAX_UNKNOWN_USER_HOLD_MS = 5_000;
+
+/**
  * Bytes a client may pipeline after its login command while the directory and the store are
  * consulted; beyond this we stop reading from the client (TCP backpressure) until the login
  * finishes, so a client cannot make us buffer without bound.

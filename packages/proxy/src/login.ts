@@ -10,6 +10,7 @@
 import type { Socket } from 'node:net';
 import { expandSearchFormat } from '@mmp/config';
 import type { UserDirectory } from './directory.js';
+import { MAX_UNKNOWN_USER_HOLD_MS } from './limits.js';
 import type { Log } from './log.js';
 import type { Credentials } from './sasl.js';
 import { preAuthLine, preAuthenticate } from './preauth.js';
@@ -68,7 +69,49 @@ export interface LoginContext {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * How long stores take to refuse a wrong password, so that an unknown user is answered no sooner:
+ * the answers' texts are the same, and their timing must not tell either which names exist (a
+ * store adds its own failure delay, Dovecot's auth_failure_delay; the directory alone answers in
+ * milliseconds). Per process, a level that jumps to the slowest recent refusal (whole login
+ * duration) and decays towards faster ones: erring on the slow side is what hides the difference.
+ */
+export class RefusalTiming {
+  private levelMs: number | undefined;
+
+  observe(ms: number): void {
+    this.levelMs = this.levelMs === undefined ? ms : Math.max(ms, this.levelMs * 0.8 + ms * 0.2);
+  }
+
+  /** How much longer to hold the answer for an unknown user that took `elapsedMs` so far. */
+  holdFor(elapsedMs: number, random: () => number = Math.random): number {
+    if (this.levelMs === undefined) return 0;
+    // ±10 % jitter, so that the hold itself is not a constant to subtract.
+    const target = Math.min(MAX_UNKNOWN_USER_HOLD_MS, this.levelMs * (0.9 + 0.2 * random()));
+    return Math.max(0, Math.round(target - elapsedMs));
+  }
+}
+
+const refusalTiming = new RefusalTiming();
+
 export async function loginUpstream(
+  ctx: LoginContext,
+  credentials: Credentials,
+  replay: Replay,
+  timing: RefusalTiming = refusalTiming,
+): Promise<LoginOutcome> {
+  const started = Date.now();
+  const outcome = await attemptLogin(ctx, credentials, replay);
+  const elapsed = Date.now() - started;
+  if (outcome.kind === 'refused') timing.observe(elapsed);
+  if (outcome.kind === 'unknown-user') {
+    const hold = timing.holdFor(elapsed);
+    if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
+  }
+  return outcome;
+}
+
+async function attemptLogin(
   ctx: LoginContext,
   credentials: Credentials,
   replay: Replay,

@@ -268,8 +268,9 @@ describe('after login', () => {
     try {
       await c.mailboxOpen('INBOX');
       const { content } = await c.download(String(big.number), undefined, { uid: false });
+      expect(content).toBeDefined();
       const chunks: Buffer[] = [];
-      for await (const chunk of content) chunks.push(chunk as Buffer);
+      for await (const chunk of content ?? []) chunks.push(chunk as Buffer);
       const bytes = Buffer.concat(chunks);
       expect(bytes.length).toBe(big.size);
       expect(createHash('sha256').update(bytes).digest('hex')).toBe(big.sha256);

@@ -209,6 +209,29 @@ describe('LOGIN', () => {
     expect(await c.rest()).toEqual(['* BYE Too many failed logins']);
   });
 
+  it('answers an unknown user no sooner than a store refuses a wrong password', async () => {
+    const slow = await startFakeStore({ name: 'S', accounts: { slow: 'pw' }, loginDelayMs: 400 });
+    const dir = new FakeDirectory([
+      { uid: 'slow', mailHosts: [{ host: '127.0.0.1', port: slow.port }] },
+    ]);
+    const p = await startTestProxy(dir);
+    const timed = async (user: string): Promise<[string | undefined, number]> => {
+      const c = await connect(p.port);
+      const t0 = Date.now();
+      c.send(`t1 LOGIN ${user} wrong\r\n`);
+      const line = await c.line();
+      c.close();
+      return [line, Date.now() - t0];
+    };
+    const [wrong, wrongMs] = await timed('slow');
+    const [unknown, unknownMs] = await timed('nobody-here');
+    expect(unknown).toBe(wrong);
+    expect(wrongMs).toBeGreaterThanOrEqual(390);
+    expect(unknownMs).toBeGreaterThanOrEqual(wrongMs * 0.85);
+    await p.server.stop();
+    await slow.close();
+  });
+
   it('replays the UidAttr name when the directory gives one', async () => {
     const c = await connect();
     c.send('u1 LOGIN aliased x\r\n');

@@ -20,6 +20,15 @@ import { startPipe } from '../pipe.js';
 import { type Credentials, type SaslExchange, type SaslStep, decodeSaslResponse } from '../sasl.js';
 import type { SessionContext, SessionHandle } from '../server.js';
 import { formatAddress } from '../store.js';
+import { certLoginUpstream, certificateFilter, externalRefusal } from '../certlogin.js';
+import { upgradeToTls } from '../tls/clientTls.js';
+import { serverTlsFor } from '../tls/listener.js';
+import {
+  type SessionSecurity,
+  imapCapabilityText,
+  policyOf,
+  sessionSecurity,
+} from '../tls/security.js';
 import { Capabilities } from './capabilities.js';
 import { AFTER_LOGIN_COMMANDS, PRE_AUTH_COMMANDS } from './commands/index.js';
 import type { CommandOutcome, PreAuthContext } from './commands/types.js';
@@ -28,7 +37,14 @@ import { type FrameEvent, ImapFramer } from './framer.js';
 import { type ImapCommand, parseCommand, tagOf, verbOf } from './parser.js';
 import { imapReplay } from './replay.js';
 
-export type ImapState = 'not-authenticated' | 'authenticating' | 'logging-in' | 'piping' | 'logout';
+export type ImapState =
+  | 'not-authenticated'
+  | 'authenticating'
+  /** STARTTLS answered OK: nothing is read until the TLS handshake is done. */
+  | 'tls-handshake'
+  | 'logging-in'
+  | 'piping'
+  | 'logout';
 
 /** Dovecot's text for a failed login: an unknown user must look exactly like a wrong password,
  * so that user names cannot be probed (RFC 5530 AUTHENTICATIONFAILED). */
@@ -43,7 +59,9 @@ export function startImapSession(socket: Socket, ctx: SessionContext): SessionHa
 
 class ImapSession implements SessionHandle, PreAuthContext {
   private state: ImapState = 'not-authenticated';
-  readonly capabilities: Capabilities;
+  /** Recomputed after STARTTLS (RFC 3501 §6.2.1: the client must ask again). */
+  capabilities: Capabilities;
+  security: SessionSecurity;
   private readonly framer: ImapFramer;
   private readonly started = Date.now();
   /** Bytes received while logging in, not yet looked at. */
@@ -62,10 +80,14 @@ class ImapSession implements SessionHandle, PreAuthContext {
   private markClosed: () => void = () => undefined;
 
   constructor(
-    private readonly socket: Socket,
+    /** The client connection; replaced by its TLS socket after STARTTLS. */
+    private socket: Socket,
     private readonly ctx: SessionContext,
   ) {
-    this.capabilities = new Capabilities(ctx.settings.capability);
+    this.security = sessionSecurity(policyOf(ctx.settings), ctx.secure);
+    this.capabilities = new Capabilities(
+      imapCapabilityText(ctx.settings.capability, this.security),
+    );
     this.framer = new ImapFramer({ allowNonSyncLiterals: this.capabilities.nonSyncLiterals });
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     socket.setNoDelay(true);
@@ -292,6 +314,10 @@ class ImapSession implements SessionHandle, PreAuthContext {
         this.badCommands = 0;
         this.saslStep(tag, outcome.exchange, outcome.step);
         return;
+      case 'starttls':
+        this.badCommands = 0;
+        this.startTls(tag);
+        return;
     }
   }
 
@@ -325,6 +351,11 @@ class ImapSession implements SessionHandle, PreAuthContext {
         this.send(`${tag} NO ${step.message}`);
         this.countFailedLogin();
         return;
+      case 'external':
+        this.sasl = undefined;
+        this.state = 'not-authenticated';
+        this.startCertLogin(tag, step.authzid);
+        return;
     }
   }
 
@@ -350,6 +381,92 @@ class ImapSession implements SessionHandle, PreAuthContext {
     this.saslStep(sasl.tag, sasl.exchange, sasl.exchange.next(decoded.value));
   }
 
+  // ---- STARTTLS (RFC 3501 §6.2.1) and certificate login (RFC 4422 App. A) ----
+
+  /**
+   * Answer OK, then negotiate TLS. Whatever the client sent after the STARTTLS line was sent in
+   * the clear and is dropped, never read as commands (CVE-2011-0411): the framer forgets it, the
+   * rest of the chunk is not consumed (state), and the plain socket is no longer read by us.
+   */
+  private startTls(tag: string): void {
+    const sec = this.ctx.settings.security;
+    const tls = sec === undefined ? undefined : serverTlsFor(sec.server);
+    if (tls === undefined || !tls.ok) {
+      this.send(`${tag} NO [UNAVAILABLE] TLS is not available`);
+      return;
+    }
+    const plain = this.socket;
+    this.state = 'tls-handshake';
+    plain.pause();
+    plain.off('data', this.onData);
+    plain.off('end', this.onEnd);
+    plain.off('timeout', this.onTimeout);
+    plain.off('error', this.onError);
+    plain.off('close', this.onClose);
+    plain.setTimeout(0);
+    this.framer.reset();
+    this.send(`${tag} OK Begin TLS negotiation now`);
+    const { log, settings } = this.ctx;
+    const { socket, handshake } = upgradeToTls(plain, tls.value, settings.idleTimeoutMs);
+    this.socket = socket;
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    void handshake.then((r) => {
+      if (!r.ok) {
+        log.at('refusal', 'starttls', 'TLS handshake failed', { error: r.reason });
+        socket.destroy();
+        return;
+      }
+      this.security = sessionSecurity(policyOf(settings), r.info);
+      this.capabilities = new Capabilities(imapCapabilityText(settings.capability, this.security));
+      log.at('session', 'starttls', 'TLS established', {
+        protocol: r.info.protocol,
+        cipher: r.info.cipher,
+        certificate: r.info.peer?.subject ?? null,
+        verified: r.info.peer?.verified ?? null,
+      });
+      this.state = 'not-authenticated';
+      socket.setTimeout(settings.idleTimeoutMs);
+      socket.on('data', this.onData);
+      socket.on('end', this.onEnd);
+      socket.on('timeout', this.onTimeout);
+      if (this.shuttingDown) this.closeWith('* BYE Server shutting down');
+    });
+  }
+
+  /** AUTHENTICATE EXTERNAL: the verified client certificate names the user (`certlogin.ts`). */
+  private startCertLogin(tag: string, authzid: Buffer): void {
+    const peer = this.security.tls?.peer;
+    const { settings, directory, log, clientIp, serverIp } = this.ctx;
+    const login = { settings, directory, log, clientIp, serverIp, sessionId: this.ctx.id };
+    if (!this.security.external || peer === undefined) {
+      this.send(`${tag} NO [AUTHENTICATIONFAILED] ${externalRefusal(this.security)}`);
+      this.countFailedLogin();
+      return;
+    }
+    const filter = certificateFilter(login, peer);
+    if (!filter.ok) {
+      log.at('session', 'login', 'certificate not mapped', {
+        subject: peer.subject,
+        error: filter.error,
+      });
+      this.send(`${tag} NO [AUTHENTICATIONFAILED] The client certificate maps to no user`);
+      this.countFailedLogin();
+      return;
+    }
+    this.state = 'logging-in';
+    this.user = peer.subject;
+    this.socket.setTimeout(0);
+    certLoginUpstream(login, peer, authzid, 'imap')
+      .then((outcome) => this.finishLogin(tag, outcome))
+      .catch((e: unknown) => {
+        log.error('login', 'internal error during certificate login', {
+          error: e instanceof Error ? e.message : String(e),
+        });
+        this.closeWith('* BYE Internal error');
+      });
+  }
+
   // ---- Login: directory, store, replay ----
 
   private startLogin(tag: string, credentials: Credentials): void {
@@ -358,7 +475,11 @@ class ImapSession implements SessionHandle, PreAuthContext {
     this.socket.setTimeout(0); // the directory and store have their own time limits
     const { settings, directory, log, clientIp, serverIp } = this.ctx;
     const replay = imapReplay({ greetingTimeoutMs: settings.storeConnectTimeoutMs });
-    loginUpstream({ settings, directory, log, clientIp, serverIp }, credentials, replay)
+    loginUpstream(
+      { settings, directory, log, clientIp, serverIp, sessionId: this.ctx.id },
+      credentials,
+      replay,
+    )
       .then((outcome) => this.finishLogin(tag, outcome))
       .catch((e: unknown) => {
         // A bug, not an input problem: say so to the client, keep the server running.

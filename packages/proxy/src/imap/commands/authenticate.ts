@@ -4,7 +4,9 @@
  * (continuations, `*` cancellation) is carried on by the session; the mechanics are in `sasl.ts`.
  */
 
+import { externalRefusal } from '../../certlogin.js';
 import { decodeInitialResponse, startSasl } from '../../sasl.js';
+import { IMAP_PLAINTEXT_REFUSED } from '../../tls/security.js';
 import { astringBytes, atomUpper } from '../parser.js';
 import type { CommandSpec } from './types.js';
 
@@ -26,6 +28,17 @@ export const authenticate: CommandSpec = {
       };
     }
     const offered = ctx.capabilities.saslMechanisms.find((m) => m === mechanism);
+    if (offered === undefined && (mechanism === 'PLAIN' || mechanism === 'LOGIN')) {
+      if (!ctx.security.plainAllowed) {
+        // RestrictPlainPasswords before TLS (RFC 5530 PRIVACYREQUIRED).
+        ctx.send(`${cmd.tag} ${IMAP_PLAINTEXT_REFUSED}`);
+        return { kind: 'done' };
+      }
+    }
+    if (offered === undefined && mechanism === 'EXTERNAL') {
+      ctx.send(`${cmd.tag} NO [AUTHENTICATIONFAILED] ${externalRefusal(ctx.security)}`);
+      return { kind: 'done' };
+    }
     if (offered === undefined) {
       ctx.send(`${cmd.tag} NO [CANNOT] Unsupported authentication mechanism`);
       return { kind: 'done' };

@@ -6,10 +6,11 @@ import { id } from './id.js';
 import { login } from './login.js';
 import { logout } from './logout.js';
 import { noop } from './noop.js';
+import { starttls } from './starttls.js';
 import type { CommandSpec } from './types.js';
 
 export const PRE_AUTH_COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
-  [capability, noop, logout, id, login, authenticate].map((c) => [c.name, c]),
+  [capability, noop, logout, id, login, authenticate, starttls].map((c) => [c.name, c]),
 );
 
 /** Commands of the authenticated and selected states (RFC 9051 §6.3, §6.4; RFC 3501): told

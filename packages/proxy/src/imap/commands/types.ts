@@ -6,12 +6,15 @@
 
 import type { LogFields } from '../../log.js';
 import type { Credentials, SaslExchange, SaslStep } from '../../sasl.js';
+import type { SessionSecurity } from '../../tls/security.js';
 import type { Capabilities } from '../capabilities.js';
 import type { ImapArg, ImapCommand } from '../parser.js';
 
 /** What a handler may do to its session. */
 export interface PreAuthContext {
   readonly capabilities: Capabilities;
+  /** TLS state and what it allows (`tls/security.ts`). */
+  readonly security: SessionSecurity;
   /** Send one response line; CRLF is added. */
   send(line: string): void;
   /** Remember what the client said in ID (RFC 2971), for the log and a later replay. */
@@ -28,7 +31,9 @@ export type CommandOutcome =
   /** Log in with these credentials (LOGIN). */
   | { kind: 'login'; credentials: Credentials }
   /** A SASL exchange began (AUTHENTICATE): the session carries it on from this step. */
-  | { kind: 'sasl'; exchange: SaslExchange; step: SaslStep };
+  | { kind: 'sasl'; exchange: SaslExchange; step: SaslStep }
+  /** STARTTLS accepted: the session answers OK and negotiates TLS (RFC 3501 §6.2.1). */
+  | { kind: 'starttls' };
 
 export interface CommandSpec {
   /** Upper-case command name. */
