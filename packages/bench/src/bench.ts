@@ -164,7 +164,9 @@ export async function runBench(o: BenchOptions): Promise<Results> {
         protocolMissing.set(id, r.missing);
         for (const [p, why] of Object.entries(r.missing))
           log(`  ${TARGET_LABELS[id]} ${p}: ${why}`);
-        if (r.note !== undefined) notes.push(`${TARGET_LABELS[id]}: ${r.note}.`);
+        if (r.note !== undefined && Object.keys(r.endpoints).length > 0) {
+          notes.push(`${TARGET_LABELS[id]}: ${r.note}.`);
+        }
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         log(`  cannot start ${TARGET_LABELS[id]}: ${message}`);
