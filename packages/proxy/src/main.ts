@@ -10,6 +10,7 @@ import { startImapSession } from './imap/session.js';
 import { openLogFile } from './log.js';
 import { startPopSession } from './pop3/session.js';
 import { loadSpoofMessage } from './pop3/spoof.js';
+import { loadSecurity } from './tls/listener.js';
 import { ProxyServer, type StartSession } from './server.js';
 import { type ProxySettings, settingsFrom } from './settings.js';
 import { VirtualDomains, loadVdmap } from './vdomain/table.js';
@@ -69,6 +70,12 @@ export async function main(
     }
     settings.spoofMessage = spoof.value;
   }
+  // TLS, key password, ciphers, certmap, CA files: checked before listening (tls/listener.ts).
+  const security = loadSecurity(settings);
+  if (!security.ok) {
+    io.stderr(`${program}: ${security.error}`);
+    return 2;
+  }
   // Virtual domains (issue 6): the vdmap is checked before listening, like every other file.
   const vdmapPath = action.config.values.VirtualDomainFile;
   const vdmap = vdmapPath === undefined || vdmapPath === '' ? undefined : loadVdmap(vdmapPath);
@@ -113,6 +120,9 @@ export async function main(
   });
   try {
     const bound = await server.listen();
+    const tlsBound = await server.listenTls();
+    if (tlsBound !== undefined)
+      io.stderr(`${program}: listening for TLS clients on ${tlsBound.host}:${tlsBound.port}`);
     const extra = await vdomains?.listen(server);
     if (extra !== undefined && !extra.ok) {
       // The main listener is up: close it, or the process would not exit.

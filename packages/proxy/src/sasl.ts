@@ -15,8 +15,9 @@ export interface Credentials {
   password: Buffer;
 }
 
-export type SaslMechanism = 'PLAIN' | 'LOGIN';
-export const SASL_MECHANISMS: readonly SaslMechanism[] = ['PLAIN', 'LOGIN'];
+/** EXTERNAL (RFC 4422 App. A): the TLS client certificate is the credential (`certlogin.ts`). */
+export type SaslMechanism = 'PLAIN' | 'LOGIN' | 'EXTERNAL';
+export const SASL_MECHANISMS: readonly SaslMechanism[] = ['PLAIN', 'LOGIN', 'EXTERNAL'];
 
 export function isSaslMechanism(name: string): name is SaslMechanism {
   return (SASL_MECHANISMS as readonly string[]).includes(name);
@@ -26,6 +27,9 @@ export type SaslStep =
   /** Send this challenge (raw bytes; the protocol base64-encodes it) and wait for a response. */
   | { kind: 'challenge'; challenge: Buffer }
   | { kind: 'done'; credentials: Credentials }
+  /** EXTERNAL: log in as the certificate's user; `authzid` is what the client asked to be (empty:
+   * whoever the certificate names). */
+  | { kind: 'external'; authzid: Buffer }
   /** The exchange failed: the message says why (answered NO / -ERR). */
   | { kind: 'failed'; message: string };
 
@@ -114,6 +118,27 @@ class LoginExchange implements SaslExchange {
   }
 }
 
+/** RFC 4422 App. A: the only message is the optional authorization identity; without an initial
+ * response the server sends an empty challenge and the client answers (maybe empty). */
+class ExternalExchange implements SaslExchange {
+  readonly mechanism = 'EXTERNAL' as const;
+  start(initial: Buffer | undefined): SaslStep {
+    return initial === undefined
+      ? { kind: 'challenge', challenge: Buffer.alloc(0) }
+      : this.next(initial);
+  }
+  next(response: Buffer): SaslStep {
+    return { kind: 'external', authzid: Buffer.from(response) };
+  }
+}
+
 export function startSasl(mechanism: SaslMechanism): SaslExchange {
-  return mechanism === 'PLAIN' ? new PlainExchange() : new LoginExchange();
+  switch (mechanism) {
+    case 'PLAIN':
+      return new PlainExchange();
+    case 'LOGIN':
+      return new LoginExchange();
+    case 'EXTERNAL':
+      return new ExternalExchange();
+  }
 }

@@ -11,7 +11,10 @@
 import { type Server, type Socket, createServer } from 'node:net';
 import type { ListenAddress, Protocol } from '@mmp/config';
 import type { UserDirectory } from './directory.js';
+import { TLSSocket } from 'node:tls';
 import { SHUTDOWN_GRACE_MS } from './limits.js';
+import { type ClientTlsInfo, describeTls } from './tls/clientTls.js';
+import { listenImplicitTls } from './tls/listener.js';
 import type { Log } from './log.js';
 import type { ProxySettings } from './settings.js';
 
@@ -27,6 +30,8 @@ export interface SessionContext {
   clientPort: number;
   serverIp: string;
   serverPort: number;
+  /** Set when the connection came through SSLListenPort: its completed TLS handshake. */
+  secure?: ClientTlsInfo;
 }
 
 export interface SessionHandle {
@@ -65,6 +70,8 @@ export class ProxyServer {
   /** Listeners on further addresses (virtual domains' addresses), by `host:port`. */
   private readonly extraServers = new Map<string, Server>();
   private readonly sessions = new Set<SessionHandle>();
+  /** SSLListenPort (implicit TLS), when SSLEnable. */
+  private tlsListener: Server | undefined;
   private readonly nextId = sessionIds();
   private stopping: Promise<void> | undefined;
 
@@ -127,6 +134,24 @@ export class ProxyServer {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /**
+   * SSLEnable: also accept implicit-TLS clients on SSLListenPort (`tls/listener.ts`); their
+   * sessions are the same as the plain port's. Resolves with the bound address, or undefined when
+   * SSL is off; on failure the plain listener is closed too, so the process can exit.
+   */
+  async listenTls(): Promise<{ host: string; port: number } | undefined> {
+    const r = await listenImplicitTls(this.options.settings, this.options.log, (socket) =>
+      this.accept(socket),
+    );
+    if (r === undefined) return undefined;
+    if (!r.ok) {
+      this.server.close();
+      throw new Error(r.error);
+    }
+    this.tlsListener = r.value.server;
+    return r.value.address;
+  }
+
   get sessionCount(): number {
     return this.sessions.size;
   }
@@ -148,6 +173,7 @@ export class ProxyServer {
         (server) => new Promise<void>((resolve) => server.close(() => resolve())),
       ),
     );
+    this.tlsListener?.close();
     for (const s of this.sessions) s.shutdown();
     const all = Promise.all([...this.sessions].map((s) => s.closed));
     let timer: NodeJS.Timeout | undefined;
@@ -188,6 +214,7 @@ export class ProxyServer {
       clientPort: socket.remotePort ?? 0,
       serverIp,
       serverPort: socket.localPort ?? 0,
+      ...(socket instanceof TLSSocket ? { secure: describeTls(socket) } : {}),
     };
     const handle = this.options.startSession(socket, ctx);
     this.sessions.add(handle);

@@ -10,6 +10,8 @@
 import { type Socket, connect } from 'node:net';
 import { type HostPort, type Result, err, ok } from '@mmp/config';
 import { MAX_STORE_LINE_BYTES } from './limits.js';
+import type { StoreTlsSettings } from './tls/settings.js';
+import { connectStoreTls } from './tls/storeTls.js';
 
 export type StoreFailure =
   /** The TCP connection could not be made (refused, unreachable, DNS). */
@@ -32,11 +34,14 @@ export function formatAddress(a: StoreAddress): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
-/** Open a TCP connection to a store, giving up after `timeoutMs`. */
+/** Open a TCP connection to a store, giving up after `timeoutMs`; with `tls`, implicit TLS
+ * (SSLBacksidePort, `tls/storeTls.ts`). */
 export function connectStore(
   address: StoreAddress,
   timeoutMs: number,
+  tls?: StoreTlsSettings,
 ): Promise<Result<Socket, StoreFailure>> {
+  if (tls !== undefined) return connectStoreTls(address, timeoutMs, tls);
   return new Promise((resolve) => {
     // allowHalfOpen: when the client half-closes after LOGOUT, the store's answer must still flow.
     const socket = connect({ host: address.host, port: address.port, allowHalfOpen: true });

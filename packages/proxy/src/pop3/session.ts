@@ -28,6 +28,17 @@ import { startPipe } from '../pipe.js';
 import { type Credentials, type SaslExchange, type SaslStep, decodeSaslResponse } from '../sasl.js';
 import type { SessionContext, SessionHandle } from '../server.js';
 import { formatAddress } from '../store.js';
+import { certLoginUpstream, certificateFilter, externalRefusal } from '../certlogin.js';
+import { upgradeToTls } from '../tls/clientTls.js';
+import { serverTlsFor } from '../tls/listener.js';
+import {
+  PLAIN_SECURITY,
+  POP3_PLAINTEXT_REFUSED,
+  type SessionSecurity,
+  isPop3Plaintext,
+  policyOf,
+  sessionSecurity,
+} from '../tls/security.js';
 import { COMMANDS } from './commands/index.js';
 import {
   type CommandOutcome,
@@ -41,7 +52,14 @@ import { pop3Replay } from './replay.js';
 import { SpoofInbox } from './spoof.js';
 
 export type Pop3State =
-  'authorization' | 'authenticating' | 'logging-in' | 'piping' | 'transaction' | 'closed';
+  | 'authorization'
+  | 'authenticating'
+  /** STLS answered +OK: nothing is read until the TLS handshake is done. */
+  | 'tls-handshake'
+  | 'logging-in'
+  | 'piping'
+  | 'transaction'
+  | 'closed';
 
 /** Dovecot's text for a failed login. An unknown user gets exactly this too, so that user names
  * cannot be probed (RFC 3206 §4: AUTH response code). */
@@ -69,12 +87,15 @@ class PopSession implements SessionHandle, Pop3Context {
   private store: string | undefined;
   private storeSocket: Socket | undefined;
   pendingUser: Buffer | undefined;
+  /** TLS state and what it allows (`tls/security.ts`); recomputed after STLS. */
+  security: SessionSecurity = PLAIN_SECURITY;
   inbox: SpoofInbox | undefined;
   readonly closed: Promise<void>;
   private markClosed: () => void = () => undefined;
 
   constructor(
-    private readonly socket: Socket,
+    /** The client connection; replaced by its TLS socket after STLS. */
+    private socket: Socket,
     private readonly ctx: SessionContext,
   ) {
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
@@ -92,6 +113,7 @@ class PopSession implements SessionHandle, Pop3Context {
     });
     // RFC 1939 §4. No APOP timestamp: APOP cannot be offered (commands/apop.ts).
     this.send(`+OK ${ctx.settings.banner}`);
+    this.security = sessionSecurity(policyOf(ctx.settings), ctx.secure);
   }
 
   // ---- Pop3Context (what command handlers may do) ----
@@ -224,6 +246,11 @@ class PopSession implements SessionHandle, Pop3Context {
     if (this.ctx.log.enabled('command')) {
       this.ctx.log.at('command', 'command', 'C:', { verb, ...spec.describe(arg) });
     }
+    if (!this.security.plainAllowed && isPop3Plaintext(verb, arg)) {
+      // RestrictPlainPasswords before TLS: refused before the password is even looked at.
+      this.send(POP3_PLAINTEXT_REFUSED);
+      return;
+    }
     this.act(spec.handle(this, arg));
   }
 
@@ -245,6 +272,10 @@ class PopSession implements SessionHandle, Pop3Context {
       case 'sasl':
         this.badCommands = 0;
         this.saslStep(outcome.exchange, outcome.step);
+        return;
+      case 'stls':
+        this.badCommands = 0;
+        this.startTls();
         return;
     }
   }
@@ -278,6 +309,10 @@ class PopSession implements SessionHandle, Pop3Context {
         this.send(`-ERR ${step.message}`);
         this.countFailedLogin();
         return;
+      case 'external':
+        this.endSasl();
+        this.startCertLogin(step.authzid);
+        return;
     }
   }
 
@@ -306,6 +341,93 @@ class PopSession implements SessionHandle, Pop3Context {
     this.saslStep(exchange, exchange.next(decoded.value));
   }
 
+  // ---- STLS (RFC 2595 §4) and certificate login (RFC 4422 App. A) ----
+
+  /**
+   * Answer +OK, then negotiate TLS. Whatever the client sent after the STLS line was sent in the
+   * clear and is dropped, never read as commands (CVE-2011-0411): the reader forgets it, the rest
+   * of the chunk is not consumed (state), and the plain socket is no longer read by us.
+   */
+  private startTls(): void {
+    const sec = this.ctx.settings.security;
+    const tls = sec === undefined ? undefined : serverTlsFor(sec.server);
+    if (tls === undefined || !tls.ok) {
+      this.send('-ERR [SYS/TEMP] TLS is not available');
+      return;
+    }
+    const plain = this.socket;
+    this.state = 'tls-handshake';
+    this.pendingUser = undefined;
+    plain.pause();
+    plain.off('data', this.onData);
+    plain.off('end', this.onEnd);
+    plain.off('timeout', this.onTimeout);
+    plain.off('error', this.onError);
+    plain.off('close', this.onClose);
+    plain.setTimeout(0);
+    this.reader.reset();
+    this.send('+OK Begin TLS negotiation');
+    const { log, settings } = this.ctx;
+    const { socket, handshake } = upgradeToTls(plain, tls.value, settings.idleTimeoutMs);
+    this.socket = socket;
+    socket.on('error', this.onError);
+    socket.on('close', this.onClose);
+    void handshake.then((r) => {
+      if (!r.ok) {
+        log.at('refusal', 'stls', 'TLS handshake failed', { error: r.reason });
+        socket.destroy();
+        return;
+      }
+      this.security = sessionSecurity(policyOf(settings), r.info);
+      log.at('session', 'stls', 'TLS established', {
+        protocol: r.info.protocol,
+        cipher: r.info.cipher,
+        certificate: r.info.peer?.subject ?? null,
+        verified: r.info.peer?.verified ?? null,
+      });
+      this.state = 'authorization';
+      socket.setTimeout(settings.idleTimeoutMs);
+      socket.on('data', this.onData);
+      socket.on('end', this.onEnd);
+      socket.on('timeout', this.onTimeout);
+      if (this.shuttingDown) this.closeWith('-ERR [SYS/TEMP] Server shutting down');
+    });
+  }
+
+  /** AUTH EXTERNAL: the verified client certificate names the user (`certlogin.ts`). */
+  private startCertLogin(authzid: Buffer): void {
+    const peer = this.security.tls?.peer;
+    const { settings, directory, log, clientIp, serverIp } = this.ctx;
+    const login = { settings, directory, log, clientIp, serverIp, sessionId: this.ctx.id };
+    if (!this.security.external || peer === undefined) {
+      this.send(`-ERR [AUTH] ${externalRefusal(this.security)}`);
+      this.countFailedLogin();
+      return;
+    }
+    const filter = certificateFilter(login, peer);
+    if (!filter.ok) {
+      log.at('session', 'login', 'certificate not mapped', {
+        subject: peer.subject,
+        error: filter.error,
+      });
+      this.send('-ERR [AUTH] The client certificate maps to no user');
+      this.countFailedLogin();
+      return;
+    }
+    this.state = 'logging-in';
+    this.user = peer.subject;
+    this.socket.setTimeout(0);
+    certLoginUpstream(login, peer, authzid, 'pop3')
+      .then((outcome) => this.finishLogin(outcome))
+      .catch((e: unknown) => {
+        log.error('login', 'internal error during certificate login', {
+          error: e instanceof Error ? e.message : String(e),
+        });
+        this.state = 'authorization';
+        this.closeWith('-ERR [SYS/TEMP] Internal error');
+      });
+  }
+
   // ---- Login: directory, store, replay ----
 
   private startLogin(credentials: Credentials, method: LoginMethod): void {
@@ -314,7 +436,11 @@ class PopSession implements SessionHandle, Pop3Context {
     this.socket.setTimeout(0); // the directory and the store have their own time limits
     const { settings, directory, log, clientIp, serverIp } = this.ctx;
     const replay = pop3Replay({ method, greetingTimeoutMs: settings.storeConnectTimeoutMs });
-    loginUpstream({ settings, directory, log, clientIp, serverIp }, credentials, replay)
+    loginUpstream(
+      { settings, directory, log, clientIp, serverIp, sessionId: this.ctx.id },
+      credentials,
+      replay,
+    )
       .then((outcome) => this.finishLogin(outcome))
       .catch((e: unknown) => {
         // A bug, not an input problem: say so to the client, keep the server running.

@@ -6,7 +6,9 @@
  * answered as Dovecot does).
  */
 
+import { externalRefusal } from '../../certlogin.js';
 import { decodeInitialResponse, startSasl } from '../../sasl.js';
+import { PLAIN_SECURITY } from '../../tls/security.js';
 import { words } from '../parser.js';
 import type { CommandSpec } from './types.js';
 
@@ -35,6 +37,20 @@ export const auth: CommandSpec = {
       };
     }
     const mechanism = (w[0] as string).toUpperCase();
+    if (mechanism === 'EXTERNAL') {
+      // RFC 4422 App. A, with a verified client certificate only (certlogin.ts).
+      if (ctx.security?.external !== true) {
+        ctx.send(`-ERR [AUTH] ${externalRefusal(ctx.security ?? PLAIN_SECURITY)}`);
+        return { kind: 'done' };
+      }
+      ctx.pendingUser = undefined;
+      const external = startSasl('EXTERNAL');
+      if (w.length === 1)
+        return { kind: 'sasl', exchange: external, step: external.start(undefined) };
+      const decoded = decodeInitialResponse(Buffer.from(w[1] as string, 'latin1'));
+      if (!decoded.ok) return { kind: 'error', message: 'Invalid initial response' };
+      return { kind: 'sasl', exchange: external, step: external.start(decoded.value) };
+    }
     if (mechanism !== 'PLAIN') {
       return { kind: 'error', message: 'Unsupported authentication mechanism' };
     }

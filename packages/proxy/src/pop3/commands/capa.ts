@@ -9,6 +9,7 @@
  * - in the spoof inbox: TOP, UIDL, RESP-CODES, PIPELINING.
  */
 
+import { PLAIN_SECURITY, pop3AuthorizationCapabilities } from '../../tls/security.js';
 import { describePlain, type CommandSpec } from './types.js';
 
 export const AUTHORIZATION_CAPABILITIES = [
@@ -27,7 +28,11 @@ export const capa: CommandSpec = {
   describe: describePlain,
   handle(ctx, arg) {
     if (arg !== undefined) return { kind: 'error', message: 'CAPA takes no argument' };
-    const list = ctx.inbox === undefined ? AUTHORIZATION_CAPABILITIES : TRANSACTION_CAPABILITIES;
+    // STLS, and USER / SASL as the connection's security allows (tls/security.ts).
+    const list =
+      ctx.inbox === undefined
+        ? pop3AuthorizationCapabilities(AUTHORIZATION_CAPABILITIES, ctx.security ?? PLAIN_SECURITY)
+        : TRANSACTION_CAPABILITIES;
     ctx.sendMultiline('+OK Capability list follows', Buffer.from(`${list.join('\r\n')}\r\n.\r\n`));
     return { kind: 'done' };
   },

@@ -11,14 +11,14 @@ import { quit } from './quit.js';
 import { retr } from './retr.js';
 import { rset } from './rset.js';
 import { stat } from './stat.js';
+import { stls } from './stls.js';
 import { top } from './top.js';
 import type { CommandSpec } from './types.js';
 import { uidl } from './uidl.js';
 import { user } from './user.js';
 
 export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
-  [capa, user, pass, auth, apop, quit, noop, stat, list, uidl, retr, top, dele, rset].map((c) => [
-    c.name,
-    c,
-  ]),
+  [capa, user, pass, auth, apop, stls, quit, noop, stat, list, uidl, retr, top, dele, rset].map(
+    (c) => [c.name, c],
+  ),
 );

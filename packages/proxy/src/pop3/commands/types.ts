@@ -7,6 +7,7 @@
 
 import type { LogFields } from '../../log.js';
 import type { Credentials, SaslExchange, SaslStep } from '../../sasl.js';
+import type { SessionSecurity } from '../../tls/security.js';
 import type { InboxAnswer, SpoofInbox } from '../spoof.js';
 
 /** The states in which commands are read (RFC 1939 §3): before login, and the spoof inbox's
@@ -26,6 +27,8 @@ export interface Pop3Context {
   pendingUser: Buffer | undefined;
   /** The spoof inbox (TRANSACTION state only). */
   readonly inbox: SpoofInbox | undefined;
+  /** TLS state and what it allows (`tls/security.ts`); undefined: plain, nothing restricted. */
+  readonly security?: SessionSecurity;
 }
 
 export type CommandOutcome =
@@ -38,7 +41,9 @@ export type CommandOutcome =
   /** Log in with these credentials (PASS). */
   | { kind: 'login'; credentials: Credentials; method: LoginMethod }
   /** A SASL exchange began (AUTH): the session carries it on from this step. */
-  | { kind: 'sasl'; exchange: SaslExchange; step: SaslStep };
+  | { kind: 'sasl'; exchange: SaslExchange; step: SaslStep }
+  /** STLS accepted: the session answers +OK and negotiates TLS (RFC 2595 §4). */
+  | { kind: 'stls' };
 
 export interface CommandSpec {
   /** Upper-case keyword. */

@@ -1,0 +1,116 @@
+/**
+ * User pre-authentication (guide, "User Pre-Authentication", PreAuth): before any store is
+ * contacted, bind to the directory as the user's entry with the password the client gave. A
+ * refused bind ends the login there, with the same answer as a wrong password, so the store never
+ * sees credentials the directory rejects; a successful one is logged with the guide's line
+ *   yyyymmdd hhmmss (sid 0x…) user pre-authenticated - client-IP
+ *
+ * Each bind uses a connection of its own, closed at once: the shared service connections of
+ * `directory.ts` keep BindDN's identity (binding one of them as a user would change the rights of
+ * every search made on it afterwards). PreAuthCacheTTL (later releases) remembers a success for
+ * that long, keyed by the entry and a hash of the password, never the password itself.
+ */
+
+import { createHash } from 'node:crypto';
+import { Client, InvalidCredentialsError, ResultCodeError } from 'ldapts';
+import type { HostPort } from '@mmp/config';
+import { DIRECTORY_CONNECT_TIMEOUT_MS, DIRECTORY_OPERATION_TIMEOUT_MS } from './limits.js';
+import type { Log } from './log.js';
+
+export type PreAuthResult =
+  | { kind: 'accepted'; cached: boolean }
+  /** The directory refused the bind (wrong password, locked account, …). */
+  | { kind: 'refused'; detail: string }
+  /** No directory server could be asked. */
+  | { kind: 'unavailable'; detail: string };
+
+export interface PreAuthTarget extends HostPort {
+  /** ldaps:// (an LdapUrl entry). */
+  secure?: boolean | undefined;
+}
+
+/** Successful pre-authentications: key → expiry time. Bounded: oldest entries go first. */
+const cache = new Map<string, number>();
+const CACHE_MAX_ENTRIES = 10_000;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function cacheKey(dn: string, password: Buffer): string {
+  return createHash('sha256').update(dn).update('\0').update(password).digest('base64');
+}
+
+function url(h: PreAuthTarget): string {
+  const host = h.host.includes(':') ? `[${h.host}]` : h.host;
+  const secure = h.secure === true;
+  return `${secure ? 'ldaps' : 'ldap'}://${host}:${h.port ?? (secure ? 636 : 389)}`;
+}
+
+export async function preAuthenticate(
+  hosts: readonly PreAuthTarget[],
+  dn: string,
+  password: Buffer,
+  options: { cacheTtlMs: number; log: Log; now?: () => number },
+): Promise<PreAuthResult> {
+  const { log } = options;
+  const now = options.now ?? Date.now;
+  // RFC 4513 §5.1.2: a simple bind with an empty password is an unauthenticated bind, which a
+  // directory may accept for anyone. It proves nothing.
+  if (password.length === 0) return { kind: 'refused', detail: 'empty password' };
+  let text: string;
+  try {
+    text = utf8.decode(password);
+  } catch {
+    return { kind: 'refused', detail: 'password is not UTF-8' };
+  }
+  const key = cacheKey(dn, password);
+  if (options.cacheTtlMs > 0) {
+    const until = cache.get(key);
+    if (until !== undefined && until > now()) return { kind: 'accepted', cached: true };
+    cache.delete(key);
+  }
+  let lastFailure = 'no LDAPHost configured';
+  for (const host of hosts) {
+    const client = new Client({
+      url: url(host),
+      connectTimeout: DIRECTORY_CONNECT_TIMEOUT_MS,
+      timeout: DIRECTORY_OPERATION_TIMEOUT_MS,
+    });
+    try {
+      log.at('dialogue', 'pre-authentication', 'binding to the directory as the user', {
+        ldap: url(host),
+        dn,
+      });
+      await client.bind(dn, text);
+      if (options.cacheTtlMs > 0) {
+        if (cache.size >= CACHE_MAX_ENTRIES) {
+          const oldest = cache.keys().next().value;
+          if (oldest !== undefined) cache.delete(oldest);
+        }
+        cache.set(key, now() + options.cacheTtlMs);
+      }
+      return { kind: 'accepted', cached: false };
+    } catch (e) {
+      const detail = e instanceof Error ? e.message : String(e);
+      // The directory answered: its word is final (49 invalidCredentials, 53 unwillingToPerform…).
+      if (e instanceof InvalidCredentialsError || e instanceof ResultCodeError) {
+        return { kind: 'refused', detail };
+      }
+      lastFailure = detail;
+      log.at('refusal', 'pre-authentication', 'directory unreachable for the user bind', {
+        ldap: url(host),
+        error: detail,
+      });
+    } finally {
+      client.unbind().catch(() => undefined);
+    }
+  }
+  return { kind: 'unavailable', detail: lastFailure };
+}
+
+/** The guide's log line: `yyyymmdd hhmmss (sid 0x…) user pre-authenticated - client-IP`. */
+export function preAuthLine(date: Date, sid: string, user: string, clientIp: string): string {
+  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
+  const d = `${p(date.getFullYear(), 4)}${p(date.getMonth() + 1)}${p(date.getDate())}`;
+  const t = `${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`;
+  return `${d} ${t} (sid ${sid}) ${user} pre-authenticated - ${clientIp}`;
+}

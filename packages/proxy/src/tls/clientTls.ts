@@ -1,0 +1,121 @@
+/**
+ * TLS on a client connection: what a session knows once the handshake is done (protocol, cipher,
+ * SNI name, and the client certificate if one was presented), and the STARTTLS/STLS upgrade of a
+ * plain connection (RFC 3501 §6.2.1, RFC 2595 §4, RFC 8314 §3.1).
+ *
+ * The upgrade is done the way smtp-server does it: the session has already stopped reading and
+ * thrown away every plaintext byte it had received after the command (those bytes were sent
+ * before TLS and could be an attacker's injection, CVE-2011-0411), then the socket is wrapped in a
+ * server TLSSocket. Bytes still buffered in the plain socket are fed to TLS as handshake records,
+ * so they can never become commands either.
+ */
+
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { escapeDnValue } from '@mmp/config';
+import type { ServerTls } from './serverTls.js';
+
+export interface ClientCertificateInfo {
+  /** Chains to the configured client CA (SSLClientCAFile) and is in its validity period. */
+  verified: boolean;
+  /** Why not, when not verified (OpenSSL's code, e.g. UNABLE_TO_VERIFY_LEAF_SIGNATURE). */
+  error?: string;
+  /** RFC 4514 string, most specific RDN first: `CN=Alice Example,OU=alice,O=mmp.test`. */
+  subject: string;
+  issuer: string;
+}
+
+export interface ClientTlsInfo {
+  protocol: string;
+  cipher: string;
+  /** The SNI name the client asked for (RFC 6066 §3). */
+  servername?: string;
+  peer?: ClientCertificateInfo;
+}
+
+/**
+ * Node prints a certificate name one attribute per line, least specific first
+ * (`O=mmp.test\nOU=alice\nCN=Alice`); certmap reads RFC 4514 strings (most specific first).
+ */
+export function x509NameToDn(name: string): string {
+  return name
+    .split('\n')
+    .filter((l) => l.includes('='))
+    .map((l) => {
+      const eq = l.indexOf('=');
+      return `${l.slice(0, eq)}=${escapeDnValue(l.slice(eq + 1))}`;
+    })
+    .reverse()
+    .join(',');
+}
+
+export function describeTls(socket: TLSSocket): ClientTlsInfo {
+  const info: ClientTlsInfo = {
+    protocol: socket.getProtocol() ?? 'unknown',
+    cipher: socket.getCipher().name,
+  };
+  const servername = (socket as TLSSocket & { servername?: string | false }).servername;
+  if (typeof servername === 'string' && servername !== '') info.servername = servername;
+  const cert = socket.getPeerX509Certificate();
+  if (cert !== undefined) {
+    const peer: ClientCertificateInfo = {
+      ...verification(socket),
+      subject: x509NameToDn(cert.subject),
+      issuer: x509NameToDn(cert.issuer),
+    };
+    info.peer = peer;
+  }
+  return info;
+}
+
+/** Whether the client certificate chains to the client CA. */
+function verification(socket: TLSSocket): { verified: boolean; error?: string } {
+  if (socket.authorized) return { verified: true };
+  const e = socket.authorizationError as unknown;
+  if (e !== null && e !== undefined) {
+    return { verified: false, error: e instanceof Error ? e.message : String(e) };
+  }
+  // A TLSSocket made by hand (STARTTLS) gets no `authorized`: Node sets it only in tls.Server's
+  // own handler (lib/_tls_wrap.js, onServerSocketSecure), from the handle's verifyError(). Ask
+  // the handle the same way; without one, trust nothing.
+  const handle = (socket as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+  const result = handle?.verifyError?.();
+  if (result === undefined) return { verified: false, error: 'verification result unavailable' };
+  if (result === null) return { verified: true };
+  const code = (result as Error & { code?: unknown }).code;
+  return { verified: false, error: typeof code === 'string' ? code : result.message };
+}
+
+export type UpgradeResult = { ok: true; info: ClientTlsInfo } | { ok: false; reason: string };
+
+/**
+ * Wrap a plain socket whose reader the caller has already detached. Returns the TLS socket at
+ * once (so that the session can close it) and the handshake's outcome.
+ */
+export function upgradeToTls(
+  plain: Socket,
+  server: ServerTls,
+  timeoutMs: number,
+): { socket: TLSSocket; handshake: Promise<UpgradeResult> } {
+  // Errors of the plain socket now surface on the TLS socket; keep the old one from throwing.
+  plain.on('error', () => undefined);
+  const socket = new TLSSocket(plain, { ...server.options, isServer: true });
+  const handshake = new Promise<UpgradeResult>((resolve) => {
+    const timer = setTimeout(() => {
+      resolve({ ok: false, reason: `no TLS handshake within ${timeoutMs} ms` });
+      socket.destroy();
+    }, timeoutMs);
+    const fail = (e: Error): void => {
+      clearTimeout(timer);
+      resolve({ ok: false, reason: e.message });
+    };
+    socket.once('error', fail);
+    socket.once('close', () => fail(new Error('connection closed during the TLS handshake')));
+    socket.once('secure', () => {
+      clearTimeout(timer);
+      socket.off('error', fail);
+      resolve({ ok: true, info: describeTls(socket) });
+    });
+  });
+  return { socket, handshake };
+}
