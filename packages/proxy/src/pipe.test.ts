@@ -1,0 +1,127 @@
+import { createHash } from 'node:crypto';
+import { type AddressInfo, type Socket, connect, createServer } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { startPipe } from './pipe.js';
+
+/** Two connected TCP sockets: [our end, their end]. */
+async function socketPair(): Promise<[Socket, Socket]> {
+  const server = createServer({ allowHalfOpen: true });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<Socket>((r) => server.once('connection', r));
+  const theirs = connect({
+    port: (server.address() as AddressInfo).port,
+    host: '127.0.0.1',
+    allowHalfOpen: true,
+  });
+  const ours = await accepted;
+  server.close();
+  await new Promise((r) => theirs.once('connect', r));
+  return [ours, theirs];
+}
+
+const farewell = {
+  bytes: Buffer.from('* BYE store gone\r\n'),
+  alreadySaid: (tail: Buffer) => tail.includes('* BYE'),
+};
+
+describe('startPipe', () => {
+  it('holds backpressure: a client that does not read stops the store, nothing piles up', async () => {
+    const [clientSide, client] = await socketPair();
+    const [storeSide, store] = await socketPair();
+    client.pause();
+    const done = startPipe({
+      client: clientSide,
+      store: storeSide,
+      fromClient: Buffer.alloc(0),
+      fromStore: Buffer.alloc(0),
+    });
+    const total = 64 * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 0x61);
+    let written = 0;
+    const hash = createHash('sha256');
+    const writer = (async () => {
+      while (written < total) {
+        written += chunk.length;
+        hash.update(chunk);
+        if (!store.write(chunk)) await new Promise((r) => store.once('drain', r));
+      }
+      store.end();
+    })();
+    await new Promise((r) => setTimeout(r, 500));
+    // Only socket buffers (a few MiB on loopback) hold data; the store was made to wait.
+    expect(written).toBeLessThan(total / 4);
+    const got = createHash('sha256');
+    let received = 0;
+    client.on('data', (d: Buffer) => {
+      received += d.length;
+      got.update(d);
+    });
+    client.resume();
+    await writer;
+    await new Promise((r) => client.once('end', r));
+    expect(received).toBe(total);
+    expect(got.digest('hex')).toBe(hash.digest('hex'));
+    client.destroy();
+    expect((await done).toClient).toBe(total);
+  });
+
+  it('sends leftovers first, then says BYE when the store closes without one', async () => {
+    const [clientSide, client] = await socketPair();
+    const [storeSide, store] = await socketPair();
+    const fromStore: Buffer[] = [];
+    store.on('data', (d: Buffer) => fromStore.push(d));
+    const received: Buffer[] = [];
+    client.on('data', (d: Buffer) => received.push(d));
+    const done = startPipe({
+      client: clientSide,
+      store: storeSide,
+      fromClient: Buffer.from('a2 NOOP\r\n'),
+      fromStore: Buffer.from('* 3 EXISTS\r\n'),
+      farewell,
+    });
+    store.end('a2 OK done\r\n');
+    await new Promise((r) => client.once('end', r));
+    expect(Buffer.concat(received).toString()).toBe(
+      '* 3 EXISTS\r\na2 OK done\r\n* BYE store gone\r\n',
+    );
+    expect(Buffer.concat(fromStore).toString()).toBe('a2 NOOP\r\n');
+    client.destroy();
+    expect((await done).closedBy).toBe('store');
+  });
+
+  it("adds no BYE after the store's own, and closes the store when the client goes", async () => {
+    const [clientSide, client] = await socketPair();
+    const [storeSide, store] = await socketPair();
+    const received: Buffer[] = [];
+    client.on('data', (d: Buffer) => received.push(d));
+    const done = startPipe({
+      client: clientSide,
+      store: storeSide,
+      fromClient: Buffer.alloc(0),
+      fromStore: Buffer.alloc(0),
+      farewell,
+    });
+    store.end('* BYE logging out\r\na9 OK LOGOUT completed\r\n');
+    await new Promise((r) => client.once('end', r));
+    expect(Buffer.concat(received).toString()).toBe(
+      '* BYE logging out\r\na9 OK LOGOUT completed\r\n',
+    );
+    client.destroy();
+    await done;
+
+    const [clientSide2, client2] = await socketPair();
+    const [storeSide2, store2] = await socketPair();
+    const storeClosed = new Promise((r) => store2.once('close', r));
+    store2.on('end', () => store2.end());
+    const done2 = startPipe({
+      client: clientSide2,
+      store: storeSide2,
+      fromClient: Buffer.alloc(0),
+      fromStore: Buffer.alloc(0),
+      farewell,
+    });
+    client2.destroy();
+    await storeClosed;
+    expect((await done2).closedBy).toBe('client');
+  });
+});
