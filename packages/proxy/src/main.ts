@@ -104,7 +104,15 @@ export async function main(
           path: vdmapPath,
           domains: vdmap.value.domains,
           log,
+          // A domain's own CertMapFile, StoreAdmin…: checked like the global ones.
+          check: loadSecurity,
         });
+  const vdProblems = vdomains?.problems() ?? [];
+  if (vdProblems.length > 0) {
+    for (const p of vdProblems) io.stderr(`${program}: ${formatProblem(p)}`);
+    await logFile.close();
+    return 2;
+  }
   const server = new ProxyServer({
     protocol,
     settings,

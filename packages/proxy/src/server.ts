@@ -102,23 +102,39 @@ export class ProxyServer {
   }
 
   /**
-   * Also accept connections on this address (a virtual domain's address when ListenPort binds one
-   * address only). Sessions are the same as on the main listener; the local address picks their
-   * settings. Idempotent per address.
+   * Also accept connections on this address (a virtual domain's address when ListenPort, or with
+   * `tls` SSLListenPort, binds one address only). Sessions are the same as on the main listeners;
+   * the local address picks their settings. Idempotent per address.
    */
-  async listenAlso(address: Required<ListenAddress>): Promise<void> {
-    const key = `${address.host}:${address.port}`;
+  async listenAlso(address: Required<ListenAddress>, tls = false): Promise<void> {
+    const key = `${tls ? 'tls ' : ''}${address.host}:${address.port}`;
     if (this.extraServers.has(key) || this.stopping !== undefined) return;
-    const server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
-      this.accept(socket),
-    );
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ port: address.port, host: address.host }, () => {
-        server.off('error', reject);
-        resolve();
+    let server: Server;
+    if (tls) {
+      // The implicit-TLS listener of SSLListenPort (same certificate), on this address.
+      const { settings, log } = this.options;
+      if (settings.security === undefined) return;
+      const r = await listenImplicitTls(
+        { ...settings, security: { ...settings.security, listen: address } },
+        log,
+        (socket) => this.accept(socket),
+      );
+      if (r === undefined) return;
+      if (!r.ok) throw new Error(r.error);
+      server = r.value.server;
+    } else {
+      const plain = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
+        this.accept(socket),
+      );
+      await new Promise<void>((resolve, reject) => {
+        plain.once('error', reject);
+        plain.listen({ port: address.port, host: address.host }, () => {
+          plain.off('error', reject);
+          resolve();
+        });
       });
-    });
+      server = plain;
+    }
     server.on('error', (e) =>
       this.options.log.error('listener', 'listener error', { address: key, error: e.message }),
     );
@@ -126,8 +142,8 @@ export class ProxyServer {
   }
 
   /** Stop accepting on an address added by listenAlso; its established sessions go on. */
-  async unlisten(address: Required<ListenAddress>): Promise<void> {
-    const key = `${address.host}:${address.port}`;
+  async unlisten(address: Required<ListenAddress>, tls = false): Promise<void> {
+    const key = `${tls ? 'tls ' : ''}${address.host}:${address.port}`;
     const server = this.extraServers.get(key);
     if (server === undefined) return;
     this.extraServers.delete(key);

@@ -224,8 +224,11 @@ export class VirtualDomains {
       }
       const kept = new Set(loaded.value.domains.map((d) => d.address));
       for (const vd of before) {
+        if (kept.has(vd.address)) continue;
         const extra = this.extraListener(vd);
-        if (!kept.has(vd.address) && extra !== undefined) await this.server.unlisten(extra);
+        if (extra !== undefined) await this.server.unlisten(extra);
+        const extraTls = this.extraTlsListener(vd);
+        if (extraTls !== undefined) await this.server.unlisten(extraTls, true);
       }
     }
     log.at('lifecycle', 'reload', 'vdmap reloaded', {
@@ -268,19 +271,37 @@ export class VirtualDomains {
     return { host: vd.address, port: listen.port };
   }
 
+  /** The same for SSLListenPort, when SSL is on. */
+  private extraTlsListener(vd: VirtualDomain): Required<ListenAddress> | undefined {
+    const security = this.options.settings.security;
+    if (security === undefined || !security.enable) return undefined;
+    const listen = security.listen;
+    if (listen.host === undefined) return undefined;
+    if (normalizeAddress(listen.host) === vd.address) return undefined;
+    return { host: vd.address, port: listen.port };
+  }
+
   private async listenOn(vd: VirtualDomain): Promise<Result<true, string>> {
-    const extra = this.extraListener(vd);
-    if (extra === undefined || this.server === undefined) return ok(true);
-    try {
-      await this.server.listenAlso(extra);
-      this.options.log.at('lifecycle', 'start', 'listening for a virtual domain', {
-        vdmap: vd.name,
-        address: extra.host,
-        port: extra.port,
-      });
-      return ok(true);
-    } catch (e) {
-      return err(`${extra.host}:${extra.port} (vdmap ${vd.name}): ${(e as Error).message}`);
+    const server = this.server;
+    if (server === undefined) return ok(true);
+    const wanted = [
+      { address: this.extraListener(vd), tls: false },
+      { address: this.extraTlsListener(vd), tls: true },
+    ];
+    for (const { address, tls } of wanted) {
+      if (address === undefined) continue;
+      try {
+        await server.listenAlso(address, tls);
+        this.options.log.at('lifecycle', 'start', 'listening for a virtual domain', {
+          vdmap: vd.name,
+          address: address.host,
+          port: address.port,
+          tls,
+        });
+      } catch (e) {
+        return err(`${address.host}:${address.port} (vdmap ${vd.name}): ${(e as Error).message}`);
+      }
     }
+    return ok(true);
   }
 }

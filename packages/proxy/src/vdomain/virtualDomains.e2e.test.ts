@@ -38,6 +38,7 @@ async function startProxy(
   program: string,
   args: readonly string[],
   listenAll = false,
+  env: Record<string, string> = {},
 ): Promise<Proxy> {
   const [port = 0] = await freePortsOnAll([GLOBAL, ONE, TWO], 1);
   const logDir = await mkdtemp(join(tmpdir(), 'mmp-vd-log-'));
@@ -58,7 +59,7 @@ async function startProxy(
       all: true,
       buffer: true,
       extendEnv: false,
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin' },
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
     },
   );
   let out = '';
@@ -124,7 +125,6 @@ function vdmapText(b: Testbed): string {
 
 beforeAll(async () => {
   bed = await startTestbed({
-    tls: false,
     bulkUsers: 0,
     domains: [
       { domain: 'one.example', users: { alice: 'B' }, anonymousRead: false },
@@ -147,11 +147,19 @@ afterAll(async () => {
 
 const pw = (uid: string): string => bed.user(uid).password;
 
-function client(host: string, user: string, pass: string, port = imap.port): ImapFlow {
+function client(
+  host: string,
+  user: string,
+  pass: string,
+  port = imap.port,
+  secure = false,
+): ImapFlow {
   return new ImapFlow({
     host,
     port,
-    secure: false,
+    secure,
+    // The test bed's certificate names 127.0.0.1 only; the chain is checked by the TLS tests.
+    ...(secure ? { tls: { rejectUnauthorized: false } } : {}),
     auth: { user, pass },
     logger: false,
     disableAutoIdle: true,
@@ -164,8 +172,9 @@ async function markerVia(
   user: string,
   pass: string,
   port = imap.port,
+  secure = false,
 ): Promise<string> {
-  const c = client(host, user, pass, port);
+  const c = client(host, user, pass, port, secure);
   try {
     await c.connect();
   } catch (e) {
@@ -305,6 +314,72 @@ describe('ListenPort on every address', () => {
     } finally {
       expect(await all.stop()).toBe(0);
     }
+  });
+});
+
+describe('with SSLEnable', () => {
+  function sslEnv(tlsPort: number): Record<string, string> {
+    const tls = bed.tls;
+    if (tls === undefined) throw new Error('the test bed has no TLS');
+    return {
+      SSLEnable: 'yes',
+      SSLListenPort: `${GLOBAL}:${tlsPort}`,
+      SSLCertFile: tls.certFile,
+      SSLKeyFile: tls.keyFile,
+    };
+  }
+
+  it('SSLListenPort on one address: the mapped addresses get implicit-TLS listeners too', async () => {
+    const [tlsPort = 0] = await freePortsOnAll([GLOBAL, ONE, TWO], 1);
+    const p = await startProxy(
+      IMAP_PROXY,
+      globalArgs(bed, bed.backsidePorts.imap),
+      false,
+      sslEnv(tlsPort),
+    );
+    try {
+      expect(await markerVia(ONE, 'alice', pw('alice+one.example'), tlsPort, true)).toBe(
+        markerSubject('B', 'alice+one.example'),
+      );
+      expect(await markerVia(TWO, 'alice', pw('alice+two.example'), tlsPort, true)).toBe(
+        markerSubject('A', 'alice+two.example'),
+      );
+      expect(await markerVia(GLOBAL, 'alice', pw('alice'), tlsPort, true)).toBe(
+        markerSubject('A', 'alice'),
+      );
+    } finally {
+      expect(await p.stop()).toBe(0);
+    }
+  });
+
+  it("a domain's own CertMapFile that does not parse: exit 2 at its vdmap line", async () => {
+    const tls = bed.tls;
+    if (tls === undefined) throw new Error('the test bed has no TLS');
+    const badMap = join(dir, 'bad-certmap.conf');
+    await writeFile(badMap, 'certmap\nnonsense here\n');
+    const goodMap = join(dir, 'certmap.conf');
+    await writeFile(
+      goodMap,
+      'certmap default default\ndefault:DNComps\ndefault:FilterComps e=mail\n',
+    );
+    const file = join(dir, 'certmap.vdmap');
+    await writeFile(file, `# one\nvdmap one ${ONE}\none:CertMapFile ${badMap}\n`);
+    const r = await execa('node', [IMAP_PROXY, '-p', `${GLOBAL}:1`, '-vd', file], {
+      reject: false,
+      all: true,
+      extendEnv: false,
+      env: {
+        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+        ...sslEnv(2),
+        SSLCAFile: tls.caFile,
+        StoreAdmin: bed.masterUser.name,
+        StoreAdminPass: bed.masterUser.password,
+        CertMapFile: goodMap,
+      },
+      timeout: 15_000,
+    });
+    expect(r.exitCode, r.all).toBe(2);
+    expect(r.all).toMatch(/ImapProxy: certmap\.vdmap:2: vdmap one: certificate login: /);
   });
 });
 
