@@ -132,6 +132,10 @@ async function attemptLogin(
     const mapped = mapUserName(typed, settings.userNames);
     if (!mapped.ok) return { kind: 'unknown-user', reason: mapped.error };
     names = mapped.value;
+    log.at('dialogue', 'user name', 'virtual domain applied', {
+      typed,
+      canonical: names.canonical,
+    });
   }
   const filter = expandSearchFormat(settings.searchFormat, {
     ...names,

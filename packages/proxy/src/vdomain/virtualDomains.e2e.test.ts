@@ -252,6 +252,7 @@ describe('IMAP: the address a client dialled selects the domain', () => {
     expect(log).toContain('"base":"o=two.example"');
     expect(log).toContain(`"base":"${bed.ldap.baseDn}"`);
     expect(log).toContain('not served on this address (VDomain one.example)');
+    expect(log).toContain('"typed":"alice%two.example","canonical":"alice+two.example"');
   });
 
   it('PreAuth on two.example only: the directory judges the password before any store', async () => {
