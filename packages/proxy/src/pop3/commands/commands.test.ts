@@ -195,6 +195,7 @@ describe('spoof inbox commands (RFC 1939 §5, §7)', () => {
       PASS: 'authorization',
       AUTH: 'authorization',
       APOP: 'authorization',
+      STLS: 'authorization',
       QUIT: 'authorization,transaction',
       NOOP: 'authorization,transaction',
       STAT: 'transaction',
