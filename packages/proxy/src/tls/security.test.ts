@@ -8,7 +8,7 @@ import {
   pop3AuthorizationCapabilities,
   sessionSecurity,
 } from './security.js';
-import { X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 
 const CONFIGURED = 'IMAP4rev1 LITERAL+ SASL-IR ID AUTH=PLAIN AUTH=LOGIN';
 const TLS = { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' };
