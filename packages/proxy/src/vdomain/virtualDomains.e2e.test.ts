@@ -11,12 +11,20 @@ import { join } from 'node:path';
 import { type ResultPromise, execa } from 'execa';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Testbed, freePortsOnAll, markerSubject, startTestbed } from '@mmp/testbed';
+import {
+  type Testbed,
+  canConnect,
+  freePortsOnAll,
+  markerSubject,
+  startTestbed,
+} from '@mmp/testbed';
 import { IMAP_PROXY, POP_PROXY } from '../test-support/proxyProcess.js';
 
 const ONE = '127.0.0.4';
 const TWO = '127.0.0.5';
 const GLOBAL = '127.0.0.1';
+/** Mapped only while the SIGHUP test adds it. */
+const THREE = '127.0.0.6';
 
 let bed: Testbed;
 let dir: string;
@@ -40,7 +48,7 @@ async function startProxy(
   listenAll = false,
   env: Record<string, string> = {},
 ): Promise<Proxy> {
-  const [port = 0] = await freePortsOnAll([GLOBAL, ONE, TWO], 1);
+  const [port = 0] = await freePortsOnAll([GLOBAL, ONE, TWO, THREE], 1);
   const logDir = await mkdtemp(join(tmpdir(), 'mmp-vd-log-'));
   const child = execa(
     'node',
@@ -512,7 +520,7 @@ describe('configuration checked at start-up', () => {
 });
 
 describe('SIGHUP', () => {
-  it('re-reads the vdmap for new connections; an established session goes on; a bad file is refused', async () => {
+  it('re-reads the vdmap for new connections, listeners following its addresses; an established session goes on; a bad file is refused', async () => {
     const held = client(ONE, 'alice', pw('alice+one.example'));
     await held.connect();
     await held.mailboxOpen('INBOX');
@@ -548,6 +556,27 @@ describe('SIGHUP', () => {
       );
       expect(await held.noop()).toBeUndefined();
       expect(imap.child.exitCode).toBeNull();
+
+      // A new address gets a listener; a removed one loses it (ListenPort binds 127.0.0.1 only).
+      expect(await canConnect(THREE, imap.port)).toBe(false);
+      const reloads = (): number => imap.output().split(' reloaded').length - 1;
+      const n = reloads();
+      await writeFile(
+        vdmapFile,
+        `${vdmapText(bed)}vdmap three ${THREE}\nthree:VDomain virt.example\n`,
+      );
+      imap.child.kill('SIGHUP');
+      await waitFor(() => reloads() > n);
+      expect(await markerVia(THREE, 'alice', pw('alice+virt.example'))).toBe(
+        markerSubject('A', 'alice+virt.example'),
+      );
+      await writeFile(vdmapFile, vdmapText(bed));
+      imap.child.kill('SIGHUP');
+      await waitFor(() => reloads() > n + 1);
+      expect(await canConnect(THREE, imap.port)).toBe(false);
+      expect(await markerVia(ONE, 'alice', pw('alice+one.example'))).toBe(
+        markerSubject('B', 'alice+one.example'),
+      );
     } finally {
       await held.logout();
       await writeFile(vdmapFile, vdmapText(bed));
