@@ -415,6 +415,8 @@ describe('RestrictPlainPasswords', () => {
     expect(await c.line()).toMatch(/^-ERR \[SYS\/PERM\] Plaintext authentication is disabled/);
     c.send('AUTH PLAIN\r\n');
     expect(await c.line()).toMatch(/^-ERR \[SYS\/PERM\] /);
+    c.send('AUTH\r\n');
+    expect(await c.until('.')).toEqual(['+OK', '.']);
     c.send('STLS\r\n');
     expect(await c.line()).toBe('+OK Begin TLS negotiation');
     await c.upgrade({ ca: tls.caPem, servername: 'localhost' });
@@ -632,6 +634,8 @@ describe('certificate login (AUTHENTICATE EXTERNAL / AUTH EXTERNAL)', () => {
     });
     c.send('CAPA\r\n');
     expect(await c.until('.')).toContain('SASL PLAIN EXTERNAL');
+    c.send('AUTH\r\n');
+    expect(await c.until('.')).toEqual(['+OK', 'PLAIN', 'EXTERNAL', '.']);
     c.send('AUTH EXTERNAL =\r\n');
     expect(await c.line()).toMatch(/^\+OK /);
     c.send('TOP 1 0\r\n');

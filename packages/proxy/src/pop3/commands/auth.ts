@@ -27,7 +27,13 @@ export const auth: CommandSpec = {
   handle(ctx, arg) {
     const w = words(arg);
     if (w.length === 0) {
-      ctx.sendMultiline('+OK', Buffer.from(`${AUTH_MECHANISMS.join('\r\n')}\r\n.\r\n`));
+      // The mechanisms usable on this connection, as CAPA's SASL line says (tls/security.ts).
+      const security = ctx.security ?? PLAIN_SECURITY;
+      const usable = [
+        ...(security.plainAllowed ? AUTH_MECHANISMS : []),
+        ...(security.external ? ['EXTERNAL'] : []),
+      ];
+      ctx.sendMultiline('+OK', Buffer.from(`${usable.map((m) => `${m}\r\n`).join('')}.\r\n`));
       return { kind: 'done' };
     }
     if (w.length > 2) {
