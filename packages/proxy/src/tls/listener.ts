@@ -39,6 +39,18 @@ export function loadSecurity(settings: ProxySettings): Result<true, string> {
   if (s.certMapFile !== undefined) {
     const map = certMapAt(s.certMapFile);
     if (!map.ok) return err(`certificate login: ${map.error}`);
+    // Netscape certmap options this multiplexor does not carry out: refusing them is safer than
+    // a weaker check than the operator asked for.
+    for (const m of map.value.maps) {
+      if (m.verifyCert === true)
+        return err(
+          `certificate login: ${s.certMapFile}:${m.line}: certmap ${m.name}: verifycert on is not supported (the entry's userCertificate is not compared); set it off`,
+        );
+      if (m.cmapLdapAttr !== undefined)
+        return err(
+          `certificate login: ${s.certMapFile}:${m.line}: certmap ${m.name}: CmapLdapAttr is not supported; map with FilterComps`,
+        );
+    }
     if (s.storeAdminPass === undefined || s.storeAdminPass === '') {
       return err('certificate login: StoreAdmin is set but StoreAdminPass is not');
     }

@@ -644,6 +644,17 @@ describe('certificate login (AUTHENTICATE EXTERNAL / AUTH EXTERNAL)', () => {
     c.close();
   });
 
+  it('a certmap asking for verifycert (not carried out) stops the start (exit 2)', async () => {
+    const strict = join(work, 'certmap-verifycert.conf');
+    await writeFile(
+      strict,
+      'certmap default default\ndefault:FilterComps ou=uid\ndefault:verifycert on\n',
+    );
+    const r = await startFails({ ...certEnv(), CertMapFile: strict });
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toContain('verifycert on is not supported');
+  });
+
   it('curl --cert over imaps:// completes the TLS handshake with the client certificate', async () => {
     const { tlsPort } = await start('imap', certEnv());
     const alice = bed.userOn('A');
