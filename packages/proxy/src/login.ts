@@ -65,6 +65,8 @@ export interface LoginContext {
   serverIp: string;
   /** The session id, for the pre-authentication log line. */
   sessionId?: string;
+  /** The verified client certificate's subject DN (UidSearch `%D`), when one was presented. */
+  subjectDn?: string | undefined;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -141,6 +143,7 @@ async function attemptLogin(
     ...names,
     clientIp: ctx.clientIp,
     serverIp: ctx.serverIp,
+    ...(ctx.subjectDn === undefined ? {} : { subjectDn: ctx.subjectDn }),
   });
   if (!filter.ok) return { kind: 'directory-down', detail: `UidSearch: ${filter.error}` };
 
@@ -177,6 +180,17 @@ async function attemptLogin(
       preAuthLine(new Date(), ctx.sessionId ?? '-', names.canonical, ctx.clientIp),
       { cached: pre.cached },
     );
+  }
+
+  if (settings.security?.preAuth === true) {
+    // PreAuth (guide, "User Pre-Authentication"): the directory judges the password first.
+    const pre = await preAuthenticate(settings.directory.hosts, entry.value.dn, credentials.password, {
+      cacheTtlMs: settings.security.preAuthCacheTtlMs,
+      log,
+    });
+    if (pre.kind === 'unavailable') return { kind: 'directory-down', detail: pre.detail };
+    if (pre.kind === 'refused') return { kind: 'unknown-user', reason: `pre-authentication: ${pre.detail}` };
+    log.at('session', 'pre-authentication', preAuthLine(new Date(), ctx.sessionId ?? '-', typed, ctx.clientIp), { cached: pre.cached });
   }
 
   const failures: string[] = [];

@@ -437,7 +437,17 @@ class PopSession implements SessionHandle, Pop3Context {
     const { settings, directory, log, clientIp, serverIp } = this.ctx;
     const replay = pop3Replay({ method, greetingTimeoutMs: settings.storeConnectTimeoutMs });
     loginUpstream(
-      { settings, directory, log, clientIp, serverIp, sessionId: this.ctx.id },
+      {
+        settings,
+        directory,
+        log,
+        clientIp,
+        serverIp,
+        sessionId: this.ctx.id,
+        // UidSearch %D: only a certificate that chains to the client CA names anybody.
+        subjectDn:
+          this.security.tls?.peer?.verified === true ? this.security.tls.peer.subject : undefined,
+      },
       credentials,
       replay,
     )
