@@ -182,17 +182,6 @@ async function attemptLogin(
     );
   }
 
-  if (settings.security?.preAuth === true) {
-    // PreAuth (guide, "User Pre-Authentication"): the directory judges the password first.
-    const pre = await preAuthenticate(settings.directory.hosts, entry.value.dn, credentials.password, {
-      cacheTtlMs: settings.security.preAuthCacheTtlMs,
-      log,
-    });
-    if (pre.kind === 'unavailable') return { kind: 'directory-down', detail: pre.detail };
-    if (pre.kind === 'refused') return { kind: 'unknown-user', reason: `pre-authentication: ${pre.detail}` };
-    log.at('session', 'pre-authentication', preAuthLine(new Date(), ctx.sessionId ?? '-', typed, ctx.clientIp), { cached: pre.cached });
-  }
-
   const failures: string[] = [];
   for (const target of entry.value.mailHosts) {
     const address = storeAddress(target, settings.backsidePort);
