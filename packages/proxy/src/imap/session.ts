@@ -407,7 +407,12 @@ class ImapSession implements SessionHandle, PreAuthContext {
     this.framer.reset();
     this.send(`${tag} OK Begin TLS negotiation now`);
     const { log, settings } = this.ctx;
-    const { socket, handshake } = upgradeToTls(plain, tls.value, settings.idleTimeoutMs);
+    const { socket, handshake } = upgradeToTls(
+      plain,
+      tls.value,
+      settings.idleTimeoutMs,
+      settings.protocol,
+    );
     this.socket = socket;
     socket.on('error', this.onError);
     socket.on('close', this.onClose);

@@ -368,7 +368,12 @@ class PopSession implements SessionHandle, Pop3Context {
     this.reader.reset();
     this.send('+OK Begin TLS negotiation');
     const { log, settings } = this.ctx;
-    const { socket, handshake } = upgradeToTls(plain, tls.value, settings.idleTimeoutMs);
+    const { socket, handshake } = upgradeToTls(
+      plain,
+      tls.value,
+      settings.idleTimeoutMs,
+      settings.protocol,
+    );
     this.socket = socket;
     socket.on('error', this.onError);
     socket.on('close', this.onClose);

@@ -12,7 +12,7 @@
 
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { escapeDnValue } from '@mmp/config';
+import { type Protocol, escapeDnValue } from '@mmp/config';
 import type { ServerTls } from './serverTls.js';
 
 export interface ClientCertificateInfo {
@@ -86,6 +86,16 @@ function verification(socket: TLSSocket): { verified: boolean; error?: string } 
   return { verified: false, error: typeof code === 'string' ? code : result.message };
 }
 
+/**
+ * Strict ALPN (RFC 7301; the ALPACA paper's mitigation): a client that offers application
+ * protocols must offer ours (`imap` / `pop3`, IANA ids), else the handshake fails with
+ * no_application_protocol; so an HTTPS client pointed at this port cannot talk to it. A client
+ * offering none is served (most mail clients do not send ALPN).
+ */
+export function alpnFor(protocol: Protocol): { ALPNProtocols: string[] } {
+  return { ALPNProtocols: [protocol] };
+}
+
 export type UpgradeResult = { ok: true; info: ClientTlsInfo } | { ok: false; reason: string };
 
 /**
@@ -96,10 +106,15 @@ export function upgradeToTls(
   plain: Socket,
   server: ServerTls,
   timeoutMs: number,
+  protocol: Protocol,
 ): { socket: TLSSocket; handshake: Promise<UpgradeResult> } {
   // Errors of the plain socket now surface on the TLS socket; keep the old one from throwing.
   plain.on('error', () => undefined);
-  const socket = new TLSSocket(plain, { ...server.options, isServer: true });
+  const socket = new TLSSocket(plain, {
+    ...server.options,
+    ...alpnFor(protocol),
+    isServer: true,
+  });
   const handshake = new Promise<UpgradeResult>((resolve) => {
     const timer = setTimeout(() => {
       resolve({ ok: false, reason: `no TLS handshake within ${timeoutMs} ms` });

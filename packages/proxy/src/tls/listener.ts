@@ -12,6 +12,7 @@ import { type TLSSocket, createServer } from 'node:tls';
 import { type Result, err, ok } from '@mmp/config';
 import type { Log } from '../log.js';
 import type { ProxySettings } from '../settings.js';
+import { alpnFor } from './clientTls.js';
 import { type ServerTls, type ServerTlsSettings, loadServerTls } from './serverTls.js';
 import { caBundleAt, certMapAt } from './settings.js';
 
@@ -80,6 +81,7 @@ export async function listenImplicitTls(
   const server = createServer(
     {
       ...tls.value.options,
+      ...alpnFor(settings.protocol),
       // allowHalfOpen: a client may half-close after a pipelined LOGOUT and still read the answer.
       allowHalfOpen: true,
       noDelay: true,

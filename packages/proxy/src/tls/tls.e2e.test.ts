@@ -172,6 +172,24 @@ describe('IMAP: implicit TLS and STARTTLS', () => {
     c.close();
   });
 
+  it('strict ALPN (ALPACA): an https client is refused, imap or no ALPN is served', async () => {
+    const http = await sClient(
+      ['-connect', `127.0.0.1:${imap.tlsPort}`, '-servername', 'localhost', '-alpn', 'http/1.1'],
+      '',
+    );
+    expect(http.stdout + http.stderr).toMatch(/no application protocol/i);
+    const ok = await sClient(
+      ['-connect', `127.0.0.1:${imap.tlsPort}`, '-servername', 'localhost', '-alpn', 'imap'],
+      'a LOGOUT\n',
+    );
+    expect(ok.stdout).toContain('ALPN protocol: imap');
+    const upgraded = await sClient(
+      ['-connect', `127.0.0.1:${imap.proxy.port}`, '-starttls', 'imap', '-alpn', 'h2'],
+      '',
+    );
+    expect(upgraded.stdout + upgraded.stderr).toMatch(/no application protocol/i);
+  });
+
   it('STARTTLS twice is refused', async () => {
     const c = await TlsLineClient.implicit(imap.tlsPort, {
       ca: tls.caPem,
