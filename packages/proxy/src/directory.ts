@@ -63,6 +63,8 @@ export type LookupError =
 export interface UserDirectory {
   /** Find the single entry matching `filter` (already expanded and RFC 4515-escaped). */
   lookup(filter: string, log: Log): Promise<Result<UserEntry, LookupError>>;
+  /** Drop a cached answer for `filter` (`lookupCache.ts`): its store failed. */
+  forget?(filter: string): void;
   close(): Promise<void>;
 }
 

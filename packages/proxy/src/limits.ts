@@ -72,6 +72,14 @@ export const MAX_STORE_LINE_BYTES = 64 * 1024;
  */
 export const STORE_REPLY_TIMEOUT_MS = 30_000;
 
+/**
+ * How long a store that did not answer within StoreConnectTimeout (no connection, or no greeting)
+ * is skipped before one probe attempt (`attemptLimiter.ts`). A hung store would otherwise hold
+ * every login on it for the whole timeout; 30 s lets a restarting store come back soon while
+ * sparing users the wait during an outage.
+ */
+export const STORE_DOWN_AFTER_TIMEOUT_MS = 30_000;
+
 /** Time the directory has to connect; a directory that does not answer is marked dead. */
 export const DIRECTORY_CONNECT_TIMEOUT_MS = 5_000;
 

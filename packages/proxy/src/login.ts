@@ -9,6 +9,7 @@
 
 import type { Socket } from 'node:net';
 import { expandSearchFormat } from '@mmp/config';
+import { StoreAttempts } from './attemptLimiter.js';
 import type { UserDirectory } from './directory.js';
 import { MAX_UNKNOWN_USER_HOLD_MS } from './limits.js';
 import type { Log } from './log.js';
@@ -96,14 +97,18 @@ export class RefusalTiming {
 
 const refusalTiming = new RefusalTiming();
 
+/** Connection attempts in flight per store, for the whole process (`attemptLimiter.ts`). */
+const storeAttempts = new StoreAttempts();
+
 export async function loginUpstream(
   ctx: LoginContext,
   credentials: Credentials,
   replay: Replay,
   timing: RefusalTiming = refusalTiming,
+  attempts: StoreAttempts = storeAttempts,
 ): Promise<LoginOutcome> {
   const started = Date.now();
-  const outcome = await attemptLogin(ctx, credentials, replay);
+  const outcome = await attemptLogin(ctx, credentials, replay, attempts);
   const elapsed = Date.now() - started;
   if (outcome.kind === 'refused') timing.observe(elapsed);
   if (outcome.kind === 'unknown-user') {
@@ -117,6 +122,7 @@ async function attemptLogin(
   ctx: LoginContext,
   credentials: Credentials,
   replay: Replay,
+  attempts: StoreAttempts,
 ): Promise<LoginOutcome> {
   const { settings, log } = ctx;
   let typed: string;
@@ -186,6 +192,16 @@ async function attemptLogin(
   for (const target of entry.value.mailHosts) {
     const address = storeAddress(target, settings.backsidePort);
     const where = formatAddress(address);
+    // MaxConcurrentConnectionAttempts: a store at its cap, or marked down after a timeout, is
+    // skipped like a down one, so users fail over (or get the temporary failure) at once.
+    const slot = attempts.acquire(where, settings.maxStoreAttempts ?? Infinity);
+    if (!slot.ok) {
+      failures.push(`${where} ${slot.reason}`);
+      // The cached answer stays: the store is busy, the user has not moved (and a directory
+      // search per skipped login would add load just when stores are in trouble).
+      log.at('refusal', 'store connect', 'store skipped', { store: where, reason: slot.reason });
+      continue;
+    }
     log.at('dialogue', 'store connect', 'connecting to store', { store: where });
     const conn = await connectStore(
       address,
@@ -193,6 +209,9 @@ async function attemptLogin(
       settings.security?.storeTls,
     );
     if (!conn.ok) {
+      slot.release(conn.error.kind === 'timeout' ? 'timeout' : 'answered');
+      // A failed store connection: the cached answer may be stale (the user moved), ask again.
+      ctx.directory.forget?.(filter.value);
       failures.push(`${where} ${conn.error.detail}`);
       log.at('refusal', 'store connect', 'store unreachable', {
         store: where,
@@ -202,6 +221,11 @@ async function attemptLogin(
     }
     const conversation = new StoreConversation(conn.value);
     const result = await replay(conversation, name, credentials.password, log);
+    // A store that let a step of the replay time out (greeting included) counts as hung.
+    slot.release(
+      result.kind === 'failed' && result.failure.kind === 'timeout' ? 'timeout' : 'answered',
+    );
+    if (result.kind === 'failed') ctx.directory.forget?.(filter.value);
     switch (result.kind) {
       case 'accepted': {
         const { socket, leftover } = conversation.release();

@@ -41,6 +41,15 @@ export interface ProxySettings {
   /** TLS, plaintext refusal, certificate login, pre-authentication (`tls/settings.ts`);
    * undefined: none of them (unit tests). */
   security?: SecuritySettings | undefined;
+  /** NumThreads: worker processes sharing the listeners (`workers.ts`); 0 or unset: all in this
+   * process. */
+  numThreads?: number | undefined;
+  /** LdapCacheSize / LdapCacheTTL: the user-to-store answer cache (`lookupCache.ts`); unset, a TTL
+   * of 0 or a size of 0: no cache. */
+  lookupCache?: { entries: number; ttlMs: number } | undefined;
+  /** MaxConcurrentConnectionAttempts: login attempts in flight to one store (`attemptLimiter.ts`);
+   * unset: no cap (unit tests). */
+  maxStoreAttempts?: number | undefined;
 }
 
 export function settingsFrom(config: { protocol: Protocol; values: ConfigValues }): ProxySettings {
@@ -68,6 +77,9 @@ export function settingsFrom(config: { protocol: Protocol; values: ConfigValues 
     logLevel: v.LogLevel,
     spoofMessageFile: v.SpoofMessageFile,
     security: securitySettingsFrom(v),
+    numThreads: v.NumThreads,
+    lookupCache: { entries: v.LdapCacheSize, ttlMs: v.LdapCacheTTL * 1000 },
+    maxStoreAttempts: v.MaxConcurrentConnectionAttempts,
   };
 }
 

@@ -1,0 +1,124 @@
+/**
+ * The directory lookup cache (later releases' LdapCacheSize, LdapCacheTTL): the answer "this user
+ * lives on these stores, under this replay name" is kept per directory and per expanded filter, so
+ * that a user who logs in again (mail clients reconnect every few minutes, and open several
+ * connections at once) does not cost a directory search each time.
+ *
+ * Only successful answers are cached: a "no such user" is not (a user created a second ago must be
+ * able to log in), nor a directory failure. Nothing secret is cached: the entry holds the DN, the
+ * mailHost list and the UidAttr value, never a password or the outcome of a bind (pre-authentication
+ * has its own cache, keyed by a salted hash, in `preauth.ts`).
+ *
+ * A store that could not be used for a user evicts that user's entry (`forget`), so that a user
+ * moved to another store is found there at the next login rather than after the TTL.
+ *
+ * Bounded: at most `entries` answers, the least recently used going first (a Map keeps insertion
+ * order; a hit re-inserts its key). Per process: with NumThreads each worker has its own cache.
+ */
+
+import { type Result, ok } from '@mmp/config';
+import type { LookupError, UserDirectory, UserEntry } from './directory.js';
+import type { Log } from './log.js';
+
+/** A bounded map whose entries expire `ttlMs` after they were set; least recently used first out. */
+export class LruTtl<V> {
+  private readonly map = new Map<string, { value: V; until: number }>();
+
+  constructor(
+    private readonly entries: number,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(key: string): V | undefined {
+    const hit = this.map.get(key);
+    if (hit === undefined) return undefined;
+    this.map.delete(key);
+    if (hit.until <= this.now()) return undefined;
+    this.map.set(key, hit); // most recently used: last in iteration order
+    return hit.value;
+  }
+
+  set(key: string, value: V): void {
+    if (this.entries <= 0 || this.ttlMs <= 0) return;
+    this.map.delete(key);
+    while (this.map.size >= this.entries) {
+      const oldest = this.map.keys().next();
+      if (oldest.done === true) break;
+      this.map.delete(oldest.value);
+    }
+    this.map.set(key, { value, until: this.now() + this.ttlMs });
+  }
+
+  delete(key: string): boolean {
+    return this.map.delete(key);
+  }
+
+  clear(): void {
+    this.map.clear();
+  }
+}
+
+/** A directory with a lookup cache in front. `forget(filter)` evicts one user's answer. */
+export class CachingDirectory implements UserDirectory {
+  private readonly cache: LruTtl<UserEntry>;
+
+  constructor(
+    private readonly inner: UserDirectory,
+    options: { entries: number; ttlMs: number; now?: () => number },
+  ) {
+    this.cache = new LruTtl(options.entries, options.ttlMs, options.now);
+  }
+
+  async lookup(filter: string, log: Log): Promise<Result<UserEntry, LookupError>> {
+    const hit = this.cache.get(filter);
+    if (hit !== undefined) {
+      log.at('dialogue', 'directory search', 'directory answer from the lookup cache', {
+        filter,
+        dn: hit.dn,
+      });
+      return ok(hit);
+    }
+    const r = await this.inner.lookup(filter, log);
+    if (r.ok) this.cache.set(filter, r.value);
+    return r;
+  }
+
+  forget(filter: string): void {
+    this.cache.delete(filter);
+  }
+
+  get cachedEntries(): number {
+    return this.cache.size;
+  }
+
+  close(): Promise<void> {
+    this.cache.clear();
+    return this.inner.close();
+  }
+}
+
+/**
+ * Wrap each distinct directory once (the global one, and each virtual domain's own), so that
+ * every directory has one cache; with the cache off, directories are returned unchanged.
+ */
+export function lookupCaches(options: {
+  entries: number;
+  ttlMs: number;
+}): (directory: UserDirectory) => UserDirectory {
+  if (options.entries <= 0 || options.ttlMs <= 0) return (d) => d;
+  const wrapped = new WeakMap<UserDirectory, CachingDirectory>();
+  return (d) => {
+    if (d instanceof CachingDirectory) return d;
+    let c = wrapped.get(d);
+    if (c === undefined) {
+      c = new CachingDirectory(d, options);
+      wrapped.set(d, c);
+    }
+    return c;
+  };
+}
