@@ -80,6 +80,17 @@ export const STORE_REPLY_TIMEOUT_MS = 30_000;
  */
 export const STORE_DOWN_AFTER_TIMEOUT_MS = 30_000;
 
+/**
+ * NumThreads workers (`workers.ts`): a worker that lived less than WORKER_STABLE_AFTER_MS is
+ * restarted after a delay that starts at WORKER_RESTART_FIRST_DELAY_MS and doubles with each quick
+ * death up to WORKER_RESTART_MAX_DELAY_MS, so a worker that crashes at once (a bad store, a bug
+ * hit by every session) costs a restart every 30 s instead of spinning a core; one that ran a while
+ * is replaced at once, since its sessions' users are reconnecting now.
+ */
+export const WORKER_STABLE_AFTER_MS = 10_000;
+export const WORKER_RESTART_FIRST_DELAY_MS = 500;
+export const WORKER_RESTART_MAX_DELAY_MS = 30_000;
+
 /** Time the directory has to connect; a directory that does not answer is marked dead. */
 export const DIRECTORY_CONNECT_TIMEOUT_MS = 5_000;
 

@@ -4,8 +4,11 @@
  * until SIGTERM/SIGINT. User errors are one clear line on stderr, never a stack trace.
  */
 
+import cluster from 'node:cluster';
 import { type Protocol, cliAction, formatProblem } from '@mmp/config';
 import { Directory } from './directory.js';
+import { lookupCaches } from './lookupCache.js';
+import { announceListening, onWorkerStop, runPrimary } from './workers.js';
 import { startImapSession } from './imap/session.js';
 import { openLogFile } from './log.js';
 import { startPopSession } from './pop3/session.js';
@@ -92,7 +95,21 @@ export async function main(
     warn: (m) => io.stderr(`${program}: warning: ${m}`),
   });
   const log = logFile.log;
-  const directory = new Directory(settings.directory);
+  if ((settings.numThreads ?? 0) > 0 && cluster.isPrimary) {
+    // NumThreads: this process only watches the workers (workers.ts), which run this function
+    // again, with the same arguments and environment, as workers.
+    const code = await runPrimary({
+      program,
+      count: settings.numThreads ?? 0,
+      log,
+      stderr: io.stderr,
+    });
+    await logFile.close();
+    return code;
+  }
+  // LdapCacheSize/LdapCacheTTL: one cache per directory (lookupCache.ts).
+  const cached = lookupCaches(settings.lookupCache ?? { entries: 0, ttlMs: 0 });
+  const directory = cached(new Directory(settings.directory));
   const vdomains =
     vdmap === undefined || vdmapPath === undefined
       ? undefined
@@ -123,7 +140,7 @@ export async function main(
       ? {}
       : {
           settingsFor: (a: string) => vdomains.settingsFor(a),
-          directoryFor: (s: ProxySettings) => vdomains.directoryFor(s),
+          directoryFor: (s: ProxySettings) => cached(vdomains.directoryFor(s)),
         }),
   });
   try {
@@ -141,7 +158,9 @@ export async function main(
       return 1;
     }
     log.at('lifecycle', 'start', `${program} listening`, { address: bound.host, port: bound.port });
-    io.stderr(`${program}: listening on ${bound.host}:${bound.port}`);
+    // A worker tells the primary, which says "listening" once every worker is.
+    if (cluster.isWorker) announceListening(bound);
+    else io.stderr(`${program}: listening on ${bound.host}:${bound.port}`);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     log.error('start', 'cannot listen', { error: message });
@@ -150,9 +169,21 @@ export async function main(
     return 1;
   }
 
+  let stopped = false;
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    if (cluster.isWorker)
+      // NumThreads: a signal (also sent to the whole process group by a terminal or systemd) or
+      // the primary's request stops a worker; only the primary's second request aborts sessions.
+      onWorkerStop(resolve, () => {
+        resolve('SIGTERM');
+        if (stopped) return;
+        log.at('lifecycle', 'stop', 'second signal: closing every session now');
+        server.abortAll();
+      });
+    else {
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+      process.once('SIGINT', () => resolve('SIGINT'));
+    }
     // SIGHUP refreshes the virtual domains (vdomain/table.ts); without them it is ignored
     // rather than fatal, as the default action would be.
     process.on('SIGHUP', () => {
@@ -169,12 +200,16 @@ export async function main(
   log.at('lifecycle', 'stop', `${signal}: stopping`, { sessions: server.sessionCount });
   // A second signal does not wait for the grace period.
   const now = (): void => {
+    if (stopped) return; // the log is closed
     log.at('lifecycle', 'stop', 'second signal: closing every session now');
     server.abortAll();
   };
-  process.once('SIGTERM', now);
-  process.once('SIGINT', now);
+  if (!cluster.isWorker) {
+    process.once('SIGTERM', now);
+    process.once('SIGINT', now);
+  }
   await server.stop();
+  stopped = true;
   await directory.close();
   await vdomains?.close();
   log.at('lifecycle', 'stop', `${program} stopped`);

@@ -1,5 +1,10 @@
 #!/usr/bin/env node
 /** ImapProxy: the IMAP multiplexor (admin guide ch. 13). `ImapProxy [install] [options]`. */
+import cluster from 'node:cluster';
 import { main } from '../main.js';
 
-process.exitCode = await main('imap', process.argv.slice(2), process.env);
+const code = await main('imap', process.argv.slice(2), process.env);
+process.exitCode = code;
+// A NumThreads worker's channel to the primary would keep it alive (workers.ts); its log is
+// closed by now.
+if (cluster.isWorker) process.exit(code);
