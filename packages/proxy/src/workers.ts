@@ -118,6 +118,8 @@ export function runPrimary(o: {
   }));
   let started = false;
   let ready = 0;
+  /** Workers whose listeners are open (and whose signal handlers are installed). */
+  const listening = new Set<Worker>();
   let stopping = false;
   let failed = false;
 
@@ -146,6 +148,7 @@ export function runPrimary(o: {
       slot.startedAt = Date.now();
       worker.on('message', (m: unknown) => {
         if (!isListening(m)) return;
+        listening.add(worker);
         if (started) {
           log.at('lifecycle', 'workers', 'worker replaced', {
             worker: index,
@@ -164,6 +167,7 @@ export function runPrimary(o: {
       });
       worker.on('exit', (code, signal) => {
         slot.worker = undefined;
+        listening.delete(worker);
         const lived = Date.now() - slot.startedAt;
         if (stopping) return finishIfDone();
         if (!started) {
@@ -188,8 +192,12 @@ export function runPrimary(o: {
     let signals = 0;
     const onSignal = (signal: NodeJS.Signals): void => {
       if (signal === 'SIGHUP') {
-        log.at('lifecycle', 'signal', 'SIGHUP: passed to every worker');
-        for (const w of live()) w.process.kill('SIGHUP');
+        // A worker still starting reads the vdmap as it is now, and has no SIGHUP handler yet
+        // (the signal would kill it): only running workers get it.
+        log.at('lifecycle', 'signal', 'SIGHUP: passed to every running worker', {
+          workers: listening.size,
+        });
+        for (const w of listening) w.process.kill('SIGHUP');
         return;
       }
       signals++;
