@@ -125,10 +125,6 @@ describe('NumThreads', () => {
       // SIGHUP reaches every worker (without a vdmap each says it ignores it).
       process.kill(primary, 'SIGHUP');
       await waitUntil('SIGHUP in every worker', async () => {
-        console.log(
-          replaced,
-          (await proxy.logs()).split('\n').filter((l) => l.includes('SIGHUP')),
-        );
         const pids = (await proxy.logs())
           .split('\n')
           .filter((l) => l.includes('SIGHUP ignored'))
