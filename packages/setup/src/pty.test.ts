@@ -3,7 +3,15 @@
  * prompt by prompt as they appear on the screen; and the executable's signal handling.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -223,10 +231,25 @@ describe('mmp-setup and signals', () => {
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((res) => child.on('exit', (c) => res(c)));
-    // Give node time to start and install its handlers before the signal.
-    await new Promise((r) => setTimeout(r, 700));
+    // Wait until mmp-setup is blocked opening the FIFO (it installs its signal handlers before it
+    // reads the answers), rather than guessing how long node takes to start on a loaded machine.
+    const waitsForFifo = (): boolean => {
+      try {
+        return readFileSync(`/proc/${child.pid}/wchan`, 'utf8') === 'wait_for_partner';
+      } catch {
+        return false;
+      }
+    };
+    const deadline = Date.now() + 30_000;
+    while (!waitsForFifo() && child.exitCode === null && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     child.kill('SIGINT');
-    writeFileSync(fifo, `root: ${root}\ninstance: sig\nLogDir: /tmp\n`);
+    // Opened read-write, which never blocks on Linux: if the child were gone, a write-only open
+    // of the FIFO would hang the whole test worker instead of failing this test.
+    const fd = openSync(fifo, 'r+');
+    writeSync(fd, `root: ${root}\ninstance: sig\nLogDir: /tmp\n`);
+    closeSync(fd);
     expect(await exited).toBe(130);
     expect(stderr).toBe('mmp-setup: interrupted; nothing was changed\n');
     expect(existsSync(root)).toBe(false);
