@@ -3,9 +3,13 @@
  * one store, from connecting to the store's answer to the replayed login. When a store is dead or
  * hung, every user on it would otherwise wait the whole StoreConnectTimeout, piling up sessions
  * (and descriptors) behind it; and when a store restarts, the whole population reconnecting at
- * once would be thrown at it in one burst. An attempt over the cap is not made: the store is
- * skipped like a down one (the next mailHost is tried at once, or the user gets the
- * temporary-failure answer).
+ * once would be thrown at it in one burst.
+ *
+ * An attempt over the cap waits for a slot while the store is making progress (a healthy store
+ * finishes a login in milliseconds, so a burst of logins is only smoothed, never refused). It is
+ * refused at once — the store skipped like a down one: the next mailHost is tried, or the user
+ * gets the temporary-failure answer — when the store is not making progress: no attempt finished
+ * for STORE_STALLED_AFTER_MS while the cap is reached (a hung store), or it is marked down.
  *
  * A store that did not answer in time (connect or greeting timeout) counts as down for
  * STORE_DOWN_AFTER_TIMEOUT_MS; after that, one probe attempt goes through while the others are
@@ -16,7 +20,7 @@
  * own attempts, so a store sees at most NumThreads × the cap.
  */
 
-import { STORE_DOWN_AFTER_TIMEOUT_MS } from './limits.js';
+import { STORE_DOWN_AFTER_TIMEOUT_MS, STORE_STALLED_AFTER_MS } from './limits.js';
 
 export type AttemptOutcome =
   /** The store answered (accepted, refused, or failed quickly): it is alive or cheaply dead. */
@@ -33,6 +37,12 @@ interface StoreState {
   downUntil: number;
   /** A probe attempt is in flight after the down period. */
   probing: boolean;
+  /** When an attempt last finished, or the store last became busy. */
+  progressAt: number;
+  /** Attempts waiting for a slot, oldest first. */
+  waiting: ((a: Acquired) => void)[];
+  /** Fires when the store would count as stalled (one timer per store, not per waiter). */
+  stallTimer: NodeJS.Timeout | undefined;
 }
 
 export class StoreAttempts {
@@ -40,27 +50,56 @@ export class StoreAttempts {
 
   constructor(
     private readonly downMs: number = STORE_DOWN_AFTER_TIMEOUT_MS,
+    private readonly stalledMs: number = STORE_STALLED_AFTER_MS,
     private readonly now: () => number = Date.now,
   ) {}
 
   /** Ask to start one attempt on `store` (its `host:port`), under a cap of `max` in flight. */
-  acquire(store: string, max: number): Acquired {
+  acquire(store: string, max: number): Promise<Acquired> {
     let s = this.stores.get(store);
     if (s === undefined) {
-      s = { inFlight: 0, downUntil: 0, probing: false };
+      s = {
+        inFlight: 0,
+        downUntil: 0,
+        probing: false,
+        progressAt: this.now(),
+        waiting: [],
+        stallTimer: undefined,
+      };
       this.stores.set(store, s);
     }
-    let probe = false;
     if (s.downUntil > 0) {
-      if (this.now() < s.downUntil) return { ok: false, reason: 'marked down after a timeout' };
-      if (s.probing) return { ok: false, reason: 'marked down, a probe is in flight' };
-      probe = true;
-    } else if (s.inFlight >= max) {
-      return { ok: false, reason: `${max} connection attempts already in flight` };
+      if (this.now() < s.downUntil)
+        return Promise.resolve({ ok: false, reason: 'marked down after a timeout' });
+      if (s.probing)
+        return Promise.resolve({ ok: false, reason: 'marked down, a probe is in flight' });
+      s.probing = true;
+      return Promise.resolve(this.grant(store, s, true));
     }
+    if (s.inFlight < max) return Promise.resolve(this.grant(store, s, false));
+    if (this.now() - s.progressAt >= this.stalledMs) return Promise.resolve(this.stalled(max));
     const state = s;
+    return new Promise((resolve) => {
+      state.waiting.push(resolve);
+      this.armStallTimer(store, state, max);
+    });
+  }
+
+  /** Attempts in flight to `store` (tests, logs). */
+  inFlight(store: string): number {
+    return this.stores.get(store)?.inFlight ?? 0;
+  }
+
+  private stalled(max: number): Acquired {
+    return {
+      ok: false,
+      reason: `${max} connection attempts in flight, none finished for ${this.stalledMs} ms`,
+    };
+  }
+
+  private grant(store: string, state: StoreState, probe: boolean): Acquired {
+    if (state.inFlight === 0) state.progressAt = this.now();
     state.inFlight++;
-    if (probe) state.probing = true;
     let released = false;
     return {
       ok: true,
@@ -68,17 +107,42 @@ export class StoreAttempts {
         if (released) return;
         released = true;
         state.inFlight--;
+        state.progressAt = this.now();
         if (probe) state.probing = false;
-        if (outcome === 'timeout') state.downUntil = this.now() + this.downMs;
-        else if (probe || state.downUntil > 0) state.downUntil = 0;
-        // Forget idle, healthy stores: the map stays as small as the stores in use.
-        if (state.inFlight === 0 && state.downUntil === 0) this.stores.delete(store);
+        if (outcome === 'timeout') {
+          state.downUntil = this.now() + this.downMs;
+          // Whoever waits for this store would only wait for the next timeout.
+          for (const w of state.waiting.splice(0))
+            w({ ok: false, reason: 'marked down after a timeout' });
+        } else if (probe || state.downUntil > 0) {
+          state.downUntil = 0;
+        }
+        const next = state.downUntil === 0 ? state.waiting.shift() : undefined;
+        if (next !== undefined) next(this.grant(store, state, false));
+        this.tidy(store, state);
       },
     };
   }
 
-  /** Attempts in flight to `store` (tests, logs). */
-  inFlight(store: string): number {
-    return this.stores.get(store)?.inFlight ?? 0;
+  private armStallTimer(store: string, state: StoreState, max: number): void {
+    if (state.stallTimer !== undefined) return;
+    const wait = Math.max(1, state.progressAt + this.stalledMs - this.now());
+    state.stallTimer = setTimeout(() => {
+      state.stallTimer = undefined;
+      if (state.waiting.length === 0) return this.tidy(store, state);
+      if (this.now() - state.progressAt >= this.stalledMs) {
+        for (const w of state.waiting.splice(0)) w(this.stalled(max));
+        this.tidy(store, state);
+      } else this.armStallTimer(store, state, max);
+    }, wait);
+    state.stallTimer.unref();
+  }
+
+  /** Forget idle, healthy stores: the map stays as small as the stores in use. */
+  private tidy(store: string, state: StoreState): void {
+    if (state.inFlight > 0 || state.downUntil > 0 || state.waiting.length > 0) return;
+    if (state.stallTimer !== undefined) clearTimeout(state.stallTimer);
+    state.stallTimer = undefined;
+    this.stores.delete(store);
   }
 }

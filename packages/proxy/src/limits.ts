@@ -81,6 +81,15 @@ export const STORE_REPLY_TIMEOUT_MS = 30_000;
 export const STORE_DOWN_AFTER_TIMEOUT_MS = 30_000;
 
 /**
+ * A login over MaxConcurrentConnectionAttempts waits for a slot while the store finishes attempts;
+ * once none has finished for this long with the cap reached, the store counts as hung and the
+ * waiting logins skip it at once (`attemptLimiter.ts`) instead of waiting out StoreConnectTimeout.
+ * A healthy store answers a login in milliseconds, and even under a burst of logins within a second
+ * or two; 3 s tells a hung store from a busy one without refusing a burst.
+ */
+export const STORE_STALLED_AFTER_MS = 3_000;
+
+/**
  * NumThreads workers (`workers.ts`): a worker that lived less than WORKER_STABLE_AFTER_MS is
  * restarted after a delay that starts at WORKER_RESTART_FIRST_DELAY_MS and doubles with each quick
  * death up to WORKER_RESTART_MAX_DELAY_MS, so a worker that crashes at once (a bad store, a bug

@@ -192,9 +192,10 @@ async function attemptLogin(
   for (const target of entry.value.mailHosts) {
     const address = storeAddress(target, settings.backsidePort);
     const where = formatAddress(address);
-    // MaxConcurrentConnectionAttempts: a store at its cap, or marked down after a timeout, is
-    // skipped like a down one, so users fail over (or get the temporary failure) at once.
-    const slot = attempts.acquire(where, settings.maxStoreAttempts ?? Infinity);
+    // MaxConcurrentConnectionAttempts: a hung store at its cap, or one marked down after a
+    // timeout, is skipped like a down one, so users fail over (or get the temporary failure) at
+    // once; a busy but healthy store makes them wait for a slot.
+    const slot = await attempts.acquire(where, settings.maxStoreAttempts ?? Infinity);
     if (!slot.ok) {
       failures.push(`${where} ${slot.reason}`);
       // The cached answer stays: the store is busy, the user has not moved (and a directory

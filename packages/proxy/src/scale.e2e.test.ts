@@ -201,7 +201,7 @@ describe('MaxConcurrentConnectionAttempts', () => {
     await proxy?.stop();
   });
 
-  it('logins beyond the cap skip the hung store and fail over at once, while 2 still wait on it', async () => {
+  it('logins beyond the cap skip the hung store and fail over to the next mailHost, while 2 still wait on it', async () => {
     const user = bed.user('stalled');
     const clients = await Promise.all(Array.from({ length: 6 }, () => RawClient.open(proxy.port)));
     try {
@@ -214,8 +214,9 @@ describe('MaxConcurrentConnectionAttempts', () => {
           () => undefined,
         );
       }
-      // Four are answered at once: logged in through B, or (B being at its own cap of 2 for a
-      // moment) the temporary failure; none waited for the hung store.
+      // Four are answered long before the hung store's timeout: they wait for a slot only until
+      // the store counts as stalled (3 s without a finished attempt), then log in through B (or,
+      // should B be stalled too, get the temporary failure); none waits for the 20 s timeout.
       await waitUntil(
         'four answers',
         () => Promise.resolve(settled.filter((a) => a !== undefined).length === 4),
