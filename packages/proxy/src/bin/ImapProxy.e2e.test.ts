@@ -39,7 +39,9 @@ beforeAll(async () => {
   bed = await startTestbed({ tls: false });
   // Timeout has no flag: the environment sets it (guide, Table 13.2). StoreConnectTimeout keeps
   // its default: under 200 simultaneous logins the test bed's Dovecot takes seconds to greet.
-  proxy = await startProxyProcess(proxyArgs(bed), { Timeout: '3' });
+  // LdapCacheTTL 0: these cases ask the directory each time (a stopped directory must show);
+  // the cache is tested in scale.e2e.test.ts.
+  proxy = await startProxyProcess(proxyArgs(bed), { Timeout: '3', LdapCacheTTL: '0' });
 }, 180_000);
 
 afterAll(async () => {

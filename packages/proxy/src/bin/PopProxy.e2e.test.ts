@@ -81,7 +81,9 @@ beforeAll(async () => {
   spoofFile = join(dir, 'spoof.txt');
   await writeFile(spoofFile, SPOOF_FILE);
   // Timeout and StoreConnectTimeout have no flag: the environment sets them (guide, Table 13.2).
-  const env = { Timeout: '3', StoreConnectTimeout: '2' };
+  // LdapCacheTTL 0: these cases ask the directory each time (a stopped directory must show);
+  // the cache is tested in scale.e2e.test.ts.
+  const env = { Timeout: '3', StoreConnectTimeout: '2', LdapCacheTTL: '0' };
   proxy = await startProxyProcess(proxyArgs(bed), env, POP_PROXY);
   spoofProxy = await startProxyProcess([...proxyArgs(bed), '-m', spoofFile], env, POP_PROXY);
 }, 180_000);
