@@ -611,6 +611,11 @@ class ImapSession implements SessionHandle, PreAuthContext {
         id: [...this.clientId].map(([k, v]) => `${k}=${v ?? 'NIL'}`).join('; '),
       });
     }
+    // The login phase is over: forget what it held (a partly framed command, a SASL exchange, the
+    // client's ID), so that an idle piped session keeps little beyond its sockets.
+    this.framer.reset();
+    this.sasl = undefined;
+    this.clientId = null;
     startPipe({
       client,
       store,

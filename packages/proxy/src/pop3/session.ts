@@ -577,6 +577,10 @@ class PopSession implements SessionHandle, Pop3Context {
     const fromClient = Buffer.concat(this.queued);
     this.queued = [];
     this.queuedBytes = 0;
+    // The login phase is over: forget what it held (a partial line, a SASL exchange), so that an
+    // idle piped session keeps little beyond its sockets.
+    this.reader.reset();
+    this.sasl = undefined;
     // No farewell line when the store closes first: POP3 has no unsolicited response
     // (RFC 1939 §3), and a line injected mid-RETR would become part of the message.
     startPipe({ client, store, fromClient, fromStore: leftover }).then(
