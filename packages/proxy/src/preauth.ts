@@ -11,7 +11,7 @@
  * that long, keyed by the entry and a hash of the password, never the password itself.
  */
 
-import { createHash } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { Client, InvalidCredentialsError, ResultCodeError } from 'ldapts';
 import type { HostPort } from '@mmp/config';
 import { DIRECTORY_CONNECT_TIMEOUT_MS, DIRECTORY_OPERATION_TIMEOUT_MS } from './limits.js';
@@ -35,8 +35,19 @@ const CACHE_MAX_ENTRIES = 10_000;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * A random key per process: the cache holds HMAC-SHA256(key, DN, password), so that a memory dump
+ * of the proxy does not hold values one could test guessed passwords against offline with a
+ * precomputed table, nor compare between processes (issue 8: only a salted hash is cached).
+ */
+const CACHE_KEY_SALT = randomBytes(32);
+
 function cacheKey(dn: string, password: Buffer): string {
-  return createHash('sha256').update(dn).update('\0').update(password).digest('base64');
+  return createHmac('sha256', CACHE_KEY_SALT)
+    .update(dn)
+    .update('\0')
+    .update(password)
+    .digest('base64');
 }
 
 function url(h: PreAuthTarget): string {
