@@ -1,0 +1,96 @@
+// Resident memory per idle logged-in IMAP session through the built ImapProxy (NumThreads 0):
+// starts the test bed (Dovecot tuned as the benchmark does), opens N sessions that log in and stay
+// idle, and prints the proxy's RSS growth divided by N. Not part of the tests (issue 8's figure).
+//   pnpm --filter @mmp/proxy build && node packages/proxy/scripts/session-memory.mjs [N=2000]
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startTestbed } from '../../testbed/dist/index.js';
+import { dovecotOverrides } from '../../bench/dist/peers/dovecotTuning.js';
+
+const N = Number(process.argv[2] ?? 2000);
+const BATCH = 50;
+const proxyBin = fileURLToPath(new URL('../dist/bin/ImapProxy.js', import.meta.url));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const bed = await startTestbed({
+  tls: false,
+  bulkUsers: 200,
+  extraDovecotConfig: dovecotOverrides(),
+});
+const port = await freePort();
+const logDir = mkdtempSync(join(tmpdir(), 'mmp-session-memory-'));
+const proxy = spawn(
+  process.execPath,
+  [
+    proxyBin,
+    ...['-p', `127.0.0.1:${port}`, '-o', logDir, '-v', '0'],
+    ...['-h', `${bed.ldap.host}:${bed.ldap.port}`, '-b', bed.ldap.baseDn],
+    ...['-D', bed.ldap.bindDn, '-w', bed.ldap.bindPassword, '-c', String(bed.backsidePorts.imap)],
+  ],
+  // A cap above the batch size: this measures memory, not the attempt limiter.
+  {
+    stdio: ['ignore', 'inherit', 'pipe'],
+    env: { PATH: process.env.PATH, MaxConcurrentConnectionAttempts: '1000' },
+  },
+);
+await new Promise((resolve) =>
+  proxy.stderr.on('data', (d) => String(d).includes('listening on') && resolve()),
+);
+const rss = () =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${proxy.pid}/status`, 'utf8'))[1]) * 1024;
+const users = bed.usersOfKind('bulk');
+
+function session(i) {
+  return new Promise((resolve, reject) => {
+    const s = connect({ port, host: '127.0.0.1' });
+    let text = '';
+    let sent = false;
+    s.on('data', (d) => {
+      text += d;
+      if (!sent && text.includes('\r\n')) {
+        sent = true;
+        const u = users[i % users.length];
+        s.write(`a LOGIN ${u.uid} ${u.password}\r\n`);
+      }
+      if (/\r\na (OK|NO|BAD)[^\r]*\r\n/.test(text)) {
+        s.removeAllListeners('data');
+        if (/\r\na OK/.test(text)) resolve(s);
+        else reject(new Error(text));
+      }
+    });
+    s.on('error', reject);
+  });
+}
+
+try {
+  // Warm up (code compiled, directory and store connections open), then let it settle.
+  const warm = [];
+  for (let i = 0; i < BATCH; i++) warm.push(await session(i));
+  for (const s of warm) s.destroy();
+  await sleep(5_000);
+  const before = rss();
+  const sockets = [];
+  for (let i = 0; i < N; i += BATCH) {
+    const batch = Array.from({ length: Math.min(BATCH, N - i) }, (_, j) => session(i + j));
+    sockets.push(...(await Promise.all(batch)));
+  }
+  await sleep(3_000);
+  const after = rss();
+  console.log(
+    JSON.stringify({
+      sessions: sockets.length,
+      rssBeforeMiB: +(before / 2 ** 20).toFixed(1),
+      rssAfterMiB: +(after / 2 ** 20).toFixed(1),
+      bytesPerSession: Math.round((after - before) / sockets.length),
+    }),
+  );
+  for (const s of sockets) s.destroy();
+} finally {
+  proxy.kill('SIGTERM');
+  await new Promise((r) => proxy.on('exit', r));
+  await bed.stop();
+}
