@@ -69,8 +69,10 @@ export function onWorkerStop(stop: (signal: NodeJS.Signals) => void, abort: () =
   });
 }
 
-function request(worker: Worker, r: WorkerRequest): void {
-  if (worker.isConnected()) worker.send(r);
+/** Send a request to a running worker; one still starting (no handlers yet, no sessions) or
+ * unreachable is ended by SIGTERM's default action instead. */
+function request(worker: Worker, running: boolean, r: WorkerRequest): void {
+  if (running && worker.isConnected()) worker.send(r);
   else worker.process.kill('SIGTERM');
 }
 
@@ -137,7 +139,7 @@ export function runPrimary(o: {
         if (s.timer !== undefined) clearTimeout(s.timer);
         s.timer = undefined;
       }
-      for (const w of live()) request(w, { kind: 'mmp-stop' });
+      for (const w of live()) request(w, listening.has(w), { kind: 'mmp-stop' });
       finishIfDone();
     };
     const fork = (slot: Slot, index: number): void => {
@@ -204,7 +206,7 @@ export function runPrimary(o: {
       log.at('lifecycle', 'stop', `${signal}: stopping the workers`, { second: signals > 1 });
       if (signals === 1) stopAll();
       // A second signal: the workers close every session now (main.ts).
-      else for (const w of live()) request(w, { kind: 'mmp-abort' });
+      else for (const w of live()) request(w, listening.has(w), { kind: 'mmp-abort' });
     };
     for (const s of ['SIGHUP', 'SIGTERM', 'SIGINT'] as const) process.on(s, onSignal);
     slots.forEach((slot, i) => fork(slot, i));
