@@ -14,14 +14,13 @@
  */
 
 import type { Socket } from 'node:net';
-import { MAX_BAD_COMMANDS, MAX_FAILED_LOGINS, MAX_PIPELINED_BYTES } from '../limits.js';
+import { ClientConnection } from '../clientConnection.js';
+import { MAX_BAD_COMMANDS, MAX_FAILED_LOGINS } from '../limits.js';
 import { type LoginOutcome, loginUpstream } from '../login.js';
-import { startPipe } from '../pipe.js';
 import { type Credentials, type SaslExchange, type SaslStep, decodeSaslResponse } from '../sasl.js';
 import type { SessionContext, SessionHandle } from '../server.js';
 import { formatAddress } from '../store.js';
 import { certLoginUpstream, certificateFilter, externalRefusal } from '../certlogin.js';
-import { upgradeToTls } from '../tls/clientTls.js';
 import { serverTlsFor } from '../tls/listener.js';
 import {
   type SessionSecurity,
@@ -50,9 +49,6 @@ export type ImapState =
  * so that user names cannot be probed (RFC 5530 AUTHENTICATIONFAILED). */
 export const AUTH_FAILED = 'NO [AUTHENTICATIONFAILED] Authentication failed.';
 
-/** How long a closing connection may take to read our last words before it is cut. */
-const CLOSE_LINGER_MS = 5_000;
-
 export function startImapSession(socket: Socket, ctx: SessionContext): SessionHandle {
   return new ImapSession(socket, ctx);
 }
@@ -63,10 +59,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
   capabilities: Capabilities;
   security: SessionSecurity;
   private readonly framer: ImapFramer;
-  private readonly started = Date.now();
-  /** Bytes received while logging in, not yet looked at. */
-  private queued: Buffer[] = [];
-  private queuedBytes = 0;
+  private readonly conn: ClientConnection;
   private badCommands = 0;
   private failedLogins = 0;
   private sasl: { tag: string; exchange: SaslExchange } | undefined;
@@ -74,14 +67,11 @@ class ImapSession implements SessionHandle, PreAuthContext {
   private shuttingDown = false;
   private user: string | undefined;
   private store: string | undefined;
-  private storeSocket: Socket | undefined;
   private clientId: ReadonlyMap<string, string | null> | null = null;
   readonly closed: Promise<void>;
-  private markClosed: () => void = () => undefined;
 
   constructor(
-    /** The client connection; replaced by its TLS socket after STARTTLS. */
-    private socket: Socket,
+    socket: Socket,
     private readonly ctx: SessionContext,
   ) {
     this.security = sessionSecurity(policyOf(ctx.settings), ctx.secure);
@@ -89,19 +79,14 @@ class ImapSession implements SessionHandle, PreAuthContext {
       imapCapabilityText(ctx.settings.capability, this.security),
     );
     this.framer = new ImapFramer({ allowNonSyncLiterals: this.capabilities.nonSyncLiterals });
-    this.closed = new Promise((resolve) => (this.markClosed = resolve));
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 60_000);
-    socket.setTimeout(ctx.settings.idleTimeoutMs);
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('timeout', this.onTimeout);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
-    ctx.log.at('session', 'connect', 'client connected', {
-      client: `${ctx.clientIp}:${ctx.clientPort}`,
-      server: `${ctx.serverIp}:${ctx.serverPort}`,
+    this.conn = new ClientConnection(socket, ctx, {
+      onData: this.onData,
+      onEnd: this.onEnd,
+      onTimeout: this.onTimeout,
+      onClose: this.onClose,
+      closedFields: () => ({ user: this.user ?? null, store: this.store ?? null }),
     });
+    this.closed = this.conn.closed;
     // RFC 3501 §7.1.1: the greeting may carry CAPABILITY, sparing the client a round trip.
     this.send(`* OK [CAPABILITY ${this.capabilities.text}] ${ctx.settings.banner}`);
   }
@@ -109,8 +94,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
   // ---- PreAuthContext (what command handlers may do) ----
 
   send(line: string): void {
-    this.ctx.log.at('trace', 'response', 'S:', { line });
-    this.socket.write(`${line}\r\n`);
+    this.conn.send(line);
   }
 
   rememberClientId(params: ReadonlyMap<string, string | null> | null): void {
@@ -127,8 +111,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
   }
 
   abort(): void {
-    this.storeSocket?.destroy();
-    this.socket.destroy();
+    this.conn.abort();
   }
 
   // ---- Socket events ----
@@ -136,10 +119,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
   private readonly onData = (chunk: Buffer): void => {
     switch (this.state) {
       case 'logging-in':
-        this.queued.push(chunk);
-        this.queuedBytes += chunk.length;
-        // Bounded: beyond this, stop reading and let TCP push back on the client.
-        if (this.queuedBytes > MAX_PIPELINED_BYTES) this.socket.pause();
+        this.conn.queue(chunk);
         return;
       case 'not-authenticated':
       case 'authenticating':
@@ -165,14 +145,10 @@ class ImapSession implements SessionHandle, PreAuthContext {
     }
   };
 
-  private readonly onError = (e: NodeJS.ErrnoException): void => {
-    this.ctx.log.at('refusal', 'client', 'client connection error', { error: e.code ?? e.message });
-  };
-
   private readonly onClose = (): void => {
     if (this.state === 'piping') return; // the pipe reports the end of the session
     this.state = 'logout';
-    this.logClosed({});
+    this.conn.logClosed({});
   };
 
   // ---- Framing and dispatch ----
@@ -187,11 +163,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
       off += step.consumed;
       if (step.event !== undefined) this.onFrame(step.event);
     }
-    if (off < buf.length && this.state === 'logging-in') {
-      const rest = buf.subarray(off);
-      this.queued.push(rest);
-      this.queuedBytes += rest.length;
-    }
+    if (off < buf.length && this.state === 'logging-in') this.conn.queueRest(buf.subarray(off));
   }
 
   private onFrame(event: FrameEvent): void {
@@ -395,46 +367,13 @@ class ImapSession implements SessionHandle, PreAuthContext {
       this.send(`${tag} NO [UNAVAILABLE] TLS is not available`);
       return;
     }
-    const plain = this.socket;
     this.state = 'tls-handshake';
-    plain.pause();
-    plain.off('data', this.onData);
-    plain.off('end', this.onEnd);
-    plain.off('timeout', this.onTimeout);
-    plain.off('error', this.onError);
-    plain.off('close', this.onClose);
-    plain.setTimeout(0);
     this.framer.reset();
-    this.send(`${tag} OK Begin TLS negotiation now`);
-    const { log, settings } = this.ctx;
-    const { socket, handshake } = upgradeToTls(
-      plain,
-      tls.value,
-      settings.idleTimeoutMs,
-      settings.protocol,
-    );
-    this.socket = socket;
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
-    void handshake.then((r) => {
-      if (!r.ok) {
-        log.at('refusal', 'starttls', 'TLS handshake failed', { error: r.reason });
-        socket.destroy();
-        return;
-      }
-      this.security = sessionSecurity(policyOf(settings), r.info);
+    const { settings } = this.ctx;
+    this.conn.startTls(tls.value, 'starttls', `${tag} OK Begin TLS negotiation now`, (info) => {
+      this.security = sessionSecurity(policyOf(settings), info);
       this.capabilities = new Capabilities(imapCapabilityText(settings.capability, this.security));
-      log.at('session', 'starttls', 'TLS established', {
-        protocol: r.info.protocol,
-        cipher: r.info.cipher,
-        certificate: r.info.peer?.subject ?? null,
-        verified: r.info.peer?.verified ?? null,
-      });
       this.state = 'not-authenticated';
-      socket.setTimeout(settings.idleTimeoutMs);
-      socket.on('data', this.onData);
-      socket.on('end', this.onEnd);
-      socket.on('timeout', this.onTimeout);
       if (this.shuttingDown) this.closeWith('* BYE Server shutting down');
     });
   }
@@ -461,7 +400,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
     }
     this.state = 'logging-in';
     this.user = peer.subject;
-    this.socket.setTimeout(0);
+    this.conn.socket.setTimeout(0);
     certLoginUpstream(login, peer, authzid, 'imap')
       .then((outcome) => this.finishLogin(tag, outcome))
       .catch((e: unknown) => {
@@ -477,7 +416,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
   private startLogin(tag: string, credentials: Credentials): void {
     this.state = 'logging-in';
     this.user = nameForLog(credentials.user);
-    this.socket.setTimeout(0); // the directory and store have their own time limits
+    this.conn.socket.setTimeout(0); // the directory and store have their own time limits
     const { settings, directory, log, clientIp, serverIp } = this.ctx;
     const replay = imapReplay({ greetingTimeoutMs: settings.storeConnectTimeoutMs });
     loginUpstream(
@@ -521,7 +460,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
           store: this.store,
           client: this.ctx.clientIp,
         });
-        this.socket.write(
+        this.conn.socket.write(
           Buffer.concat([Buffer.from(`${tag} `), outcome.answer, Buffer.from('\r\n')]),
         );
         this.startPiping(outcome.socket, outcome.leftover);
@@ -533,7 +472,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
           store: formatAddress(outcome.store),
           client: this.ctx.clientIp,
         });
-        this.socket.write(
+        this.conn.socket.write(
           Buffer.concat([Buffer.from(`${tag} `), outcome.answer, Buffer.from('\r\n')]),
         );
         this.countFailedLogin();
@@ -584,28 +523,16 @@ class ImapSession implements SessionHandle, PreAuthContext {
       this.closeWith('* BYE Server shutting down');
       return;
     }
-    this.socket.setTimeout(this.ctx.settings.idleTimeoutMs);
-    const queued = this.queued;
-    this.queued = [];
-    this.queuedBytes = 0;
-    for (const chunk of queued) this.onData(chunk);
+    this.conn.socket.setTimeout(this.ctx.settings.idleTimeoutMs);
+    for (const chunk of this.conn.takeQueued()) this.onData(chunk);
     if (this.state === 'not-authenticated' || this.state === 'authenticating') {
       if (this.clientEnded) this.closeWith(undefined);
-      else this.socket.resume();
+      else this.conn.socket.resume();
     }
   }
 
   private startPiping(store: Socket, leftover: Buffer): void {
     this.state = 'piping';
-    this.storeSocket = store;
-    const client = this.socket;
-    client.pause();
-    client.off('data', this.onData);
-    client.off('end', this.onEnd);
-    client.off('timeout', this.onTimeout);
-    const fromClient = Buffer.concat(this.queued);
-    this.queued = [];
-    this.queuedBytes = 0;
     if (this.ctx.log.enabled('dialogue') && this.clientId !== null) {
       this.ctx.log.at('dialogue', 'login', 'client ID', {
         id: [...this.clientId].map(([k, v]) => `${k}=${v ?? 'NIL'}`).join('; '),
@@ -616,28 +543,15 @@ class ImapSession implements SessionHandle, PreAuthContext {
     this.framer.reset();
     this.sasl = undefined;
     this.clientId = null;
-    startPipe({
-      client,
-      store,
-      fromClient,
-      fromStore: leftover,
-      farewell: {
-        bytes: Buffer.from('* BYE Connection to the mail store was closed\r\n'),
-        alreadySaid: (tail) =>
-          /(^|\n)\* BYE [^\n]*\r?\n(?:[^\n]*\r?\n)?$/.test(tail.toString('latin1')),
-      },
-    }).then(
-      (result) => {
-        this.state = 'logout';
-        this.logClosed({
-          toStore: result.toStore,
-          toClient: result.toClient,
-          closedBy: result.closedBy,
-          error: result.error,
-        });
-      },
-      () => this.logClosed({}),
-    );
+    // RFC 3501 §7.1.5: when the store closes first, the client hears BYE unless the store said it.
+    const farewell = {
+      bytes: Buffer.from('* BYE Connection to the mail store was closed\r\n'),
+      alreadySaid: (tail: Buffer) =>
+        /(^|\n)\* BYE [^\n]*\r?\n(?:[^\n]*\r?\n)?$/.test(tail.toString('latin1')),
+    };
+    this.conn.pipe(store, leftover, farewell, () => {
+      this.state = 'logout';
+    });
   }
 
   // ---- Closing ----
@@ -646,22 +560,6 @@ class ImapSession implements SessionHandle, PreAuthContext {
   private closeWith(line: string | undefined): void {
     if (this.state === 'logout') return;
     this.state = 'logout';
-    if (line !== undefined) this.send(line);
-    this.socket.end();
-    setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
-  }
-
-  private closedLogged = false;
-  private logClosed(fields: Record<string, string | number | undefined>): void {
-    if (this.closedLogged) return;
-    this.closedLogged = true;
-    this.ctx.log.at('session', 'disconnect', 'client disconnected', {
-      client: `${this.ctx.clientIp}:${this.ctx.clientPort}`,
-      user: this.user ?? null,
-      store: this.store ?? null,
-      seconds: Math.round((Date.now() - this.started) / 100) / 10,
-      ...fields,
-    });
-    this.markClosed();
+    this.conn.close(line);
   }
 }

@@ -15,21 +15,19 @@
  */
 
 import type { Socket } from 'node:net';
+import { ClientConnection } from '../clientConnection.js';
 import {
   MAX_BAD_COMMANDS,
   MAX_FAILED_LOGINS,
-  MAX_PIPELINED_BYTES,
   MAX_POP3_LINE_BYTES,
   MAX_POP3_SASL_LINE_BYTES,
   POP3_TRANSACTION_IDLE_MS,
 } from '../limits.js';
 import { type LoginOutcome, loginUpstream } from '../login.js';
-import { startPipe } from '../pipe.js';
 import { type Credentials, type SaslExchange, type SaslStep, decodeSaslResponse } from '../sasl.js';
 import type { SessionContext, SessionHandle } from '../server.js';
 import { formatAddress } from '../store.js';
 import { certLoginUpstream, certificateFilter, externalRefusal } from '../certlogin.js';
-import { upgradeToTls } from '../tls/clientTls.js';
 import { serverTlsFor } from '../tls/listener.js';
 import {
   PLAIN_SECURITY,
@@ -65,9 +63,6 @@ export type Pop3State =
  * cannot be probed (RFC 3206 §4: AUTH response code). */
 export const AUTH_FAILED = '-ERR [AUTH] Authentication failed.';
 
-/** How long a closing connection may take to read our last words before it is cut. */
-const CLOSE_LINGER_MS = 5_000;
-
 export function startPopSession(socket: Socket, ctx: SessionContext): SessionHandle {
   return new PopSession(socket, ctx);
 }
@@ -75,9 +70,7 @@ export function startPopSession(socket: Socket, ctx: SessionContext): SessionHan
 class PopSession implements SessionHandle, Pop3Context {
   private state: Pop3State = 'authorization';
   private readonly reader = new Pop3LineReader(MAX_POP3_LINE_BYTES);
-  private readonly started = Date.now();
-  private queued: Buffer[] = [];
-  private queuedBytes = 0;
+  private readonly conn: ClientConnection;
   private badCommands = 0;
   private failedLogins = 0;
   private sasl: SaslExchange | undefined;
@@ -85,32 +78,28 @@ class PopSession implements SessionHandle, Pop3Context {
   private shuttingDown = false;
   private user: string | undefined;
   private store: string | undefined;
-  private storeSocket: Socket | undefined;
   pendingUser: Buffer | undefined;
   /** TLS state and what it allows (`tls/security.ts`); recomputed after STLS. */
   security: SessionSecurity = PLAIN_SECURITY;
   inbox: SpoofInbox | undefined;
   readonly closed: Promise<void>;
-  private markClosed: () => void = () => undefined;
 
   constructor(
-    /** The client connection; replaced by its TLS socket after STLS. */
-    private socket: Socket,
+    socket: Socket,
     private readonly ctx: SessionContext,
   ) {
-    this.closed = new Promise((resolve) => (this.markClosed = resolve));
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, 60_000);
-    socket.setTimeout(ctx.settings.idleTimeoutMs);
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('timeout', this.onTimeout);
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
-    ctx.log.at('session', 'connect', 'client connected', {
-      client: `${ctx.clientIp}:${ctx.clientPort}`,
-      server: `${ctx.serverIp}:${ctx.serverPort}`,
+    this.conn = new ClientConnection(socket, ctx, {
+      onData: this.onData,
+      onEnd: this.onEnd,
+      onTimeout: this.onTimeout,
+      onClose: this.onClose,
+      closedFields: () => ({
+        user: this.user ?? null,
+        store: this.store ?? null,
+        spoof: this.inbox !== undefined,
+      }),
     });
+    this.closed = this.conn.closed;
     // RFC 1939 §4. No APOP timestamp: APOP cannot be offered (commands/apop.ts).
     this.send(`+OK ${ctx.settings.banner}`);
     this.security = sessionSecurity(policyOf(ctx.settings), ctx.secure);
@@ -119,13 +108,12 @@ class PopSession implements SessionHandle, Pop3Context {
   // ---- Pop3Context (what command handlers may do) ----
 
   send(line: string): void {
-    this.ctx.log.at('trace', 'response', 'S:', { line });
-    this.socket.write(`${line}\r\n`);
+    this.conn.send(line);
   }
 
   sendMultiline(first: string, body: Buffer): void {
     this.ctx.log.at('trace', 'response', 'S:', { line: first, bytes: body.length });
-    this.socket.write(Buffer.concat([Buffer.from(`${first}\r\n`), body]));
+    this.conn.socket.write(Buffer.concat([Buffer.from(`${first}\r\n`), body]));
   }
 
   // ---- SessionHandle ----
@@ -139,8 +127,7 @@ class PopSession implements SessionHandle, Pop3Context {
   }
 
   abort(): void {
-    this.storeSocket?.destroy();
-    this.socket.destroy();
+    this.conn.abort();
   }
 
   // ---- Socket events ----
@@ -148,10 +135,7 @@ class PopSession implements SessionHandle, Pop3Context {
   private readonly onData = (chunk: Buffer): void => {
     switch (this.state) {
       case 'logging-in':
-        this.queued.push(chunk);
-        this.queuedBytes += chunk.length;
-        // Bounded: beyond this, stop reading and let TCP push back on the client.
-        if (this.queuedBytes > MAX_PIPELINED_BYTES) this.socket.pause();
+        this.conn.queue(chunk);
         return;
       case 'authorization':
       case 'authenticating':
@@ -176,14 +160,10 @@ class PopSession implements SessionHandle, Pop3Context {
     this.closeWith('-ERR Disconnected for inactivity');
   };
 
-  private readonly onError = (e: NodeJS.ErrnoException): void => {
-    this.ctx.log.at('refusal', 'client', 'client connection error', { error: e.code ?? e.message });
-  };
-
   private readonly onClose = (): void => {
     if (this.state === 'piping') return; // the pipe reports the end of the session
     this.state = 'closed';
-    this.logClosed({});
+    this.conn.logClosed({});
   };
 
   // ---- Framing and dispatch ----
@@ -203,11 +183,7 @@ class PopSession implements SessionHandle, Pop3Context {
       off += step.consumed;
       if (step.event !== undefined) this.onLine(step.event);
     }
-    if (off < buf.length && this.state === 'logging-in') {
-      const rest = buf.subarray(off);
-      this.queued.push(rest);
-      this.queuedBytes += rest.length;
-    }
+    if (off < buf.length && this.state === 'logging-in') this.conn.queueRest(buf.subarray(off));
   }
 
   private onLine(event: LineEvent): void {
@@ -355,46 +331,12 @@ class PopSession implements SessionHandle, Pop3Context {
       this.send('-ERR [SYS/TEMP] TLS is not available');
       return;
     }
-    const plain = this.socket;
     this.state = 'tls-handshake';
     this.pendingUser = undefined;
-    plain.pause();
-    plain.off('data', this.onData);
-    plain.off('end', this.onEnd);
-    plain.off('timeout', this.onTimeout);
-    plain.off('error', this.onError);
-    plain.off('close', this.onClose);
-    plain.setTimeout(0);
     this.reader.reset();
-    this.send('+OK Begin TLS negotiation');
-    const { log, settings } = this.ctx;
-    const { socket, handshake } = upgradeToTls(
-      plain,
-      tls.value,
-      settings.idleTimeoutMs,
-      settings.protocol,
-    );
-    this.socket = socket;
-    socket.on('error', this.onError);
-    socket.on('close', this.onClose);
-    void handshake.then((r) => {
-      if (!r.ok) {
-        log.at('refusal', 'stls', 'TLS handshake failed', { error: r.reason });
-        socket.destroy();
-        return;
-      }
-      this.security = sessionSecurity(policyOf(settings), r.info);
-      log.at('session', 'stls', 'TLS established', {
-        protocol: r.info.protocol,
-        cipher: r.info.cipher,
-        certificate: r.info.peer?.subject ?? null,
-        verified: r.info.peer?.verified ?? null,
-      });
+    this.conn.startTls(tls.value, 'stls', '+OK Begin TLS negotiation', (info) => {
+      this.security = sessionSecurity(policyOf(this.ctx.settings), info);
       this.state = 'authorization';
-      socket.setTimeout(settings.idleTimeoutMs);
-      socket.on('data', this.onData);
-      socket.on('end', this.onEnd);
-      socket.on('timeout', this.onTimeout);
       if (this.shuttingDown) this.closeWith('-ERR [SYS/TEMP] Server shutting down');
     });
   }
@@ -421,7 +363,7 @@ class PopSession implements SessionHandle, Pop3Context {
     }
     this.state = 'logging-in';
     this.user = peer.subject;
-    this.socket.setTimeout(0);
+    this.conn.socket.setTimeout(0);
     certLoginUpstream(login, peer, authzid, 'pop3')
       .then((outcome) => this.finishLogin(outcome))
       .catch((e: unknown) => {
@@ -438,7 +380,7 @@ class PopSession implements SessionHandle, Pop3Context {
   private startLogin(credentials: Credentials, method: LoginMethod): void {
     this.state = 'logging-in';
     this.user = nameForLog(credentials.user);
-    this.socket.setTimeout(0); // the directory and the store have their own time limits
+    this.conn.socket.setTimeout(0); // the directory and the store have their own time limits
     const { settings, directory, log, clientIp, serverIp } = this.ctx;
     const replay = pop3Replay({ method, greetingTimeoutMs: settings.storeConnectTimeoutMs });
     loginUpstream(
@@ -481,7 +423,7 @@ class PopSession implements SessionHandle, Pop3Context {
         this.store = formatAddress(outcome.store);
         log.at('session', 'login', 'login succeeded', { user, store: this.store, client });
         // The store's own `+OK …` line, as it said it.
-        this.socket.write(Buffer.concat([outcome.answer, Buffer.from('\r\n')]));
+        this.conn.socket.write(Buffer.concat([outcome.answer, Buffer.from('\r\n')]));
         this.startPiping(outcome.socket, outcome.leftover);
         return;
       case 'refused':
@@ -491,7 +433,7 @@ class PopSession implements SessionHandle, Pop3Context {
           client,
         });
         // RFC 2449 §8: the store's response code ([IN-USE], [AUTH], …) goes through unchanged.
-        this.socket.write(Buffer.concat([outcome.answer, Buffer.from('\r\n')]));
+        this.conn.socket.write(Buffer.concat([outcome.answer, Buffer.from('\r\n')]));
         this.countFailedLogin();
         break;
       case 'unknown-user':
@@ -546,16 +488,13 @@ class PopSession implements SessionHandle, Pop3Context {
       this.closeWith('-ERR [SYS/TEMP] Server shutting down');
       return;
     }
-    this.socket.setTimeout(
+    this.conn.socket.setTimeout(
       state === 'transaction' ? POP3_TRANSACTION_IDLE_MS : this.ctx.settings.idleTimeoutMs,
     );
-    const queued = this.queued;
-    this.queued = [];
-    this.queuedBytes = 0;
-    for (const chunk of queued) this.onData(chunk);
+    for (const chunk of this.conn.takeQueued()) this.onData(chunk);
     if (this.reading()) {
       if (this.clientEnded) this.closeWith(undefined);
-      else this.socket.resume();
+      else this.conn.socket.resume();
     }
   }
 
@@ -568,33 +507,15 @@ class PopSession implements SessionHandle, Pop3Context {
 
   private startPiping(store: Socket, leftover: Buffer): void {
     this.state = 'piping';
-    this.storeSocket = store;
-    const client = this.socket;
-    client.pause();
-    client.off('data', this.onData);
-    client.off('end', this.onEnd);
-    client.off('timeout', this.onTimeout);
-    const fromClient = Buffer.concat(this.queued);
-    this.queued = [];
-    this.queuedBytes = 0;
     // The login phase is over: forget what it held (a partial line, a SASL exchange), so that an
     // idle piped session keeps little beyond its sockets.
     this.reader.reset();
     this.sasl = undefined;
     // No farewell line when the store closes first: POP3 has no unsolicited response
     // (RFC 1939 §3), and a line injected mid-RETR would become part of the message.
-    startPipe({ client, store, fromClient, fromStore: leftover }).then(
-      (result) => {
-        this.state = 'closed';
-        this.logClosed({
-          toStore: result.toStore,
-          toClient: result.toClient,
-          closedBy: result.closedBy,
-          error: result.error,
-        });
-      },
-      () => this.logClosed({}),
-    );
+    this.conn.pipe(store, leftover, undefined, () => {
+      this.state = 'closed';
+    });
   }
 
   // ---- Closing ----
@@ -603,23 +524,6 @@ class PopSession implements SessionHandle, Pop3Context {
   private closeWith(line: string | undefined): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    if (line !== undefined) this.send(line);
-    this.socket.end();
-    setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS).unref();
-  }
-
-  private closedLogged = false;
-  private logClosed(fields: Record<string, string | number | undefined>): void {
-    if (this.closedLogged) return;
-    this.closedLogged = true;
-    this.ctx.log.at('session', 'disconnect', 'client disconnected', {
-      client: `${this.ctx.clientIp}:${this.ctx.clientPort}`,
-      user: this.user ?? null,
-      store: this.store ?? null,
-      spoof: this.inbox !== undefined,
-      seconds: Math.round((Date.now() - this.started) / 100) / 10,
-      ...fields,
-    });
-    this.markClosed();
+    this.conn.close(line);
   }
 }

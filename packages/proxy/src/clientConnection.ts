@@ -1,0 +1,210 @@
+/**
+ * The client's side of a session, whatever the protocol: the socket and its settings, the
+ * connect and disconnect log records, bytes queued while logging in, the TLS upgrade (which
+ * replaces the socket), the hand-off to the pipe, and closing. The IMAP and POP3 sessions each own
+ * one and keep to themselves what differs: the state machine, the words they say, what they log.
+ */
+
+import type { Socket } from 'node:net';
+import type { LogFields } from './log.js';
+import { MAX_PIPELINED_BYTES } from './limits.js';
+import { type Farewell, startPipe } from './pipe.js';
+import type { SessionContext } from './server.js';
+import { type ClientTlsInfo, upgradeToTls } from './tls/clientTls.js';
+import type { ServerTls } from './tls/serverTls.js';
+
+/** How long a closing connection may take to read our last words before it is cut. */
+const CLOSE_LINGER_MS = 5_000;
+
+/** What the session does with the socket's events; errors are only logged, here. */
+export interface ClientEvents {
+  onData(chunk: Buffer): void;
+  onEnd(): void;
+  onTimeout(): void;
+  onClose(): void;
+  /** The session's own fields of the 'client disconnected' record (user, store, …). */
+  closedFields(): LogFields;
+}
+
+export class ClientConnection {
+  private readonly started = Date.now();
+  /** The client connection; replaced by its TLS socket after STARTTLS/STLS. */
+  private current: Socket;
+  private storeSocket: Socket | undefined;
+  /** Bytes received while logging in, not yet looked at. */
+  private queued: Buffer[] = [];
+  private queuedBytes = 0;
+  private closedLogged = false;
+  readonly closed: Promise<void>;
+  private markClosed: () => void = () => undefined;
+
+  constructor(
+    socket: Socket,
+    private readonly ctx: SessionContext,
+    private readonly events: ClientEvents,
+  ) {
+    this.current = socket;
+    this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    socket.setNoDelay(true);
+    socket.setKeepAlive(true, 60_000);
+    socket.setTimeout(ctx.settings.idleTimeoutMs);
+    this.attachReader(socket);
+    socket.on('error', this.onError);
+    socket.on('close', events.onClose);
+    ctx.log.at('session', 'connect', 'client connected', {
+      client: `${ctx.clientIp}:${ctx.clientPort}`,
+      server: `${ctx.serverIp}:${ctx.serverPort}`,
+    });
+  }
+
+  get socket(): Socket {
+    return this.current;
+  }
+
+  send(line: string): void {
+    this.ctx.log.at('trace', 'response', 'S:', { line });
+    this.current.write(`${line}\r\n`);
+  }
+
+  /** The grace period is over: cut both connections. */
+  abort(): void {
+    this.storeSocket?.destroy();
+    this.current.destroy();
+  }
+
+  private readonly onError = (e: NodeJS.ErrnoException): void => {
+    this.ctx.log.at('refusal', 'client', 'client connection error', { error: e.code ?? e.message });
+  };
+
+  private attachReader(socket: Socket): void {
+    socket.on('data', this.events.onData);
+    socket.on('end', this.events.onEnd);
+    socket.on('timeout', this.events.onTimeout);
+  }
+
+  private detachReader(socket: Socket): void {
+    socket.pause();
+    socket.off('data', this.events.onData);
+    socket.off('end', this.events.onEnd);
+    socket.off('timeout', this.events.onTimeout);
+  }
+
+  // ---- Bytes pipelined while logging in ----
+
+  /** A chunk that arrived while logging in. */
+  queue(chunk: Buffer): void {
+    this.queueRest(chunk);
+    // Bounded: beyond this, stop reading and let TCP push back on the client.
+    if (this.queuedBytes > MAX_PIPELINED_BYTES) this.current.pause();
+  }
+
+  /** What was left of a chunk when its first command started the login. */
+  queueRest(rest: Buffer): void {
+    this.queued.push(rest);
+    this.queuedBytes += rest.length;
+  }
+
+  /** The queued chunks, in order; the queue is empty afterwards. */
+  takeQueued(): Buffer[] {
+    const queued = this.queued;
+    this.queued = [];
+    this.queuedBytes = 0;
+    return queued;
+  }
+
+  // ---- TLS upgrade (RFC 3501 §6.2.1, RFC 2595 §4) ----
+
+  /**
+   * Stop reading the plain socket, say `okLine` on it, and wrap it in TLS. What the client sent
+   * after its STARTTLS/STLS line is never read (CVE-2011-0411): the plain socket's reader is
+   * detached before anything else. A failed handshake closes the connection; a completed one
+   * reads commands again and then calls `secured`.
+   */
+  startTls(
+    tls: ServerTls,
+    phase: 'starttls' | 'stls',
+    okLine: string,
+    secured: (info: ClientTlsInfo) => void,
+  ): void {
+    const plain = this.current;
+    this.detachReader(plain);
+    plain.off('error', this.onError);
+    plain.off('close', this.events.onClose);
+    plain.setTimeout(0);
+    this.send(okLine);
+    const { log, settings } = this.ctx;
+    const { socket, handshake } = upgradeToTls(
+      plain,
+      tls,
+      settings.idleTimeoutMs,
+      settings.protocol,
+    );
+    this.current = socket;
+    socket.on('error', this.onError);
+    socket.on('close', this.events.onClose);
+    void handshake.then((r) => {
+      if (!r.ok) {
+        log.at('refusal', phase, 'TLS handshake failed', { error: r.reason });
+        socket.destroy();
+        return;
+      }
+      log.at('session', phase, 'TLS established', {
+        protocol: r.info.protocol,
+        cipher: r.info.cipher,
+        certificate: r.info.peer?.subject ?? null,
+        verified: r.info.peer?.verified ?? null,
+      });
+      socket.setTimeout(settings.idleTimeoutMs);
+      this.attachReader(socket);
+      secured(r.info);
+    });
+  }
+
+  // ---- After login ----
+
+  /**
+   * The store accepted the login: stop reading commands and join the client to the store, bytes
+   * the client pipelined meanwhile first. `ended` runs when the pipe is over, before the
+   * 'client disconnected' record.
+   */
+  pipe(store: Socket, leftover: Buffer, farewell: Farewell | undefined, ended: () => void): void {
+    this.storeSocket = store;
+    const client = this.current;
+    this.detachReader(client);
+    const fromClient = Buffer.concat(this.takeQueued());
+    const opts = { client, store, fromClient, fromStore: leftover };
+    startPipe(farewell === undefined ? opts : { ...opts, farewell }).then(
+      (result) => {
+        ended();
+        this.logClosed({
+          toStore: result.toStore,
+          toClient: result.toClient,
+          closedBy: result.closedBy,
+          error: result.error,
+        });
+      },
+      () => this.logClosed({}),
+    );
+  }
+
+  // ---- Closing ----
+
+  /** Say `line` (if any), close our side, and cut the connection if the client lingers. */
+  close(line: string | undefined): void {
+    if (line !== undefined) this.send(line);
+    this.current.end();
+    setTimeout(() => this.current.destroy(), CLOSE_LINGER_MS).unref();
+  }
+
+  logClosed(fields: LogFields): void {
+    if (this.closedLogged) return;
+    this.closedLogged = true;
+    this.ctx.log.at('session', 'disconnect', 'client disconnected', {
+      client: `${this.ctx.clientIp}:${this.ctx.clientPort}`,
+      ...this.events.closedFields(),
+      seconds: Math.round((Date.now() - this.started) / 100) / 10,
+      ...fields,
+    });
+    this.markClosed();
+  }
+}
