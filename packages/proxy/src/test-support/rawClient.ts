@@ -1,28 +1,22 @@
 /** A byte-exact line client for tests: what a hostile or unusual client would send. */
 
 import { type Socket, connect } from 'node:net';
+import { LineBuffer } from './lineBuffer.js';
 
 export class RawClient {
-  private buffered = Buffer.alloc(0);
-  private waiters: (() => void)[] = [];
-  ended = false;
+  private readonly input = new LineBuffer();
   readonly closed: Promise<void>;
 
   private constructor(readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      this.buffered = Buffer.concat([this.buffered, chunk]);
-      this.wake();
-    });
+    socket.on('data', (chunk: Buffer) => this.input.push(chunk));
     // The server's end of stream ends what we will read (we then close our side, as clients do).
     socket.on('end', () => {
-      this.ended = true;
-      this.wake();
+      this.input.end();
       socket.end();
     });
     this.closed = new Promise((resolve) =>
       socket.on('close', () => {
-        this.ended = true;
-        this.wake();
+        this.input.end();
         resolve();
       }),
     );
@@ -42,63 +36,27 @@ export class RawClient {
   }
 
   /** The next line (without CRLF), as latin1 text; undefined when the connection closed. */
-  async line(timeoutMs = 10_000): Promise<string | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const lf = this.buffered.indexOf(0x0a);
-      if (lf >= 0) {
-        const line = this.buffered.subarray(0, lf).toString('latin1').replace(/\r$/, '');
-        this.buffered = this.buffered.subarray(lf + 1);
-        return line;
-      }
-      if (this.ended) return undefined;
-      if (Date.now() > deadline) throw new Error(`no line within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(1, deadline - Date.now()));
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+  line(timeoutMs = 10_000): Promise<string | undefined> {
+    return this.input.line(timeoutMs);
   }
 
   /** Lines up to and including the one starting with `tag ` (or every line until close). */
-  async until(tag: string, timeoutMs = 10_000): Promise<string[]> {
-    const lines: string[] = [];
-    for (;;) {
-      const l = await this.line(timeoutMs);
-      if (l === undefined) return lines;
-      lines.push(l);
-      if (l.startsWith(`${tag} `)) return lines;
-    }
+  until(tag: string, timeoutMs = 10_000): Promise<string[]> {
+    return this.input.until(`${tag} `, timeoutMs);
   }
 
   /** Every remaining line until the server closes. */
-  async rest(timeoutMs = 10_000): Promise<string[]> {
-    const lines: string[] = [];
-    for (;;) {
-      const l = await this.line(timeoutMs);
-      if (l === undefined) return lines;
-      lines.push(l);
-    }
+  rest(timeoutMs = 10_000): Promise<string[]> {
+    return this.input.rest(timeoutMs);
   }
 
   /** All bytes received and not yet consumed, after waiting for the connection to close. */
   async allBytes(): Promise<Buffer> {
     await this.closed;
-    const b = this.buffered;
-    this.buffered = Buffer.alloc(0);
-    return b;
+    return this.input.take();
   }
 
   close(): void {
     this.socket.destroy();
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
   }
 }

@@ -3,6 +3,7 @@
 
 import { type Socket, connect as netConnect } from 'node:net';
 import { type TLSSocket, connect as tlsConnect } from 'node:tls';
+import { LineBuffer } from './lineBuffer.js';
 
 export interface TlsClientOptions {
   ca: string;
@@ -12,17 +13,9 @@ export interface TlsClientOptions {
 }
 
 export class TlsLineClient {
-  private buffered = Buffer.alloc(0);
-  private waiters: (() => void)[] = [];
-  private ended = false;
-  private readonly onData = (chunk: Buffer): void => {
-    this.buffered = Buffer.concat([this.buffered, chunk]);
-    this.wake();
-  };
-  private readonly onEnd = (): void => {
-    this.ended = true;
-    this.wake();
-  };
+  private readonly input = new LineBuffer();
+  private readonly onData = (chunk: Buffer): void => this.input.push(chunk);
+  private readonly onEnd = (): void => this.input.end();
 
   private constructor(private socket: Socket) {
     this.attach(socket);
@@ -53,7 +46,7 @@ export class TlsLineClient {
     const plain = this.socket;
     plain.off('data', this.onData);
     plain.off('end', this.onEnd);
-    this.buffered = Buffer.alloc(0);
+    this.input.clear();
     return new Promise((resolve, reject) => {
       const s = tlsConnect({ socket: plain, ...options });
       s.once('secureConnect', () => {
@@ -69,36 +62,13 @@ export class TlsLineClient {
     this.socket.write(data);
   }
 
-  async line(timeoutMs = 10_000): Promise<string | undefined> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const lf = this.buffered.indexOf(0x0a);
-      if (lf >= 0) {
-        const line = this.buffered.subarray(0, lf).toString('latin1').replace(/\r$/, '');
-        this.buffered = this.buffered.subarray(lf + 1);
-        return line;
-      }
-      if (this.ended) return undefined;
-      if (Date.now() > deadline) throw new Error(`no line within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.max(1, deadline - Date.now()));
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+  line(timeoutMs = 10_000): Promise<string | undefined> {
+    return this.input.line(timeoutMs);
   }
 
   /** Lines up to and including the one starting with `prefix`. */
-  async until(prefix: string, timeoutMs = 10_000): Promise<string[]> {
-    const lines: string[] = [];
-    for (;;) {
-      const l = await this.line(timeoutMs);
-      if (l === undefined) return lines;
-      lines.push(l);
-      if (l.startsWith(prefix)) return lines;
-    }
+  until(prefix: string, timeoutMs = 10_000): Promise<string[]> {
+    return this.input.until(prefix, timeoutMs);
   }
 
   close(): void {
@@ -110,11 +80,5 @@ export class TlsLineClient {
     s.on('end', this.onEnd);
     s.on('close', this.onEnd);
     s.on('error', () => undefined);
-  }
-
-  private wake(): void {
-    const w = this.waiters;
-    this.waiters = [];
-    for (const f of w) f();
   }
 }
