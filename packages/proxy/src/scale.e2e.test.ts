@@ -9,25 +9,12 @@ import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Testbed, startTestbed, waitUntil } from '@mmp/testbed';
-import { type ProxyProcess, startProxyProcess } from './test-support/proxyProcess.js';
+import { type ProxyProcess, startProxyProcess, testbedArgs } from './test-support/proxyProcess.js';
 import { RawClient } from './test-support/rawClient.js';
 
 let bed: Testbed;
 
-function proxyArgs(b: Testbed): string[] {
-  return [
-    '-h',
-    `${b.ldap.host}:${b.ldap.port}`,
-    '-b',
-    b.ldap.baseDn,
-    '-D',
-    b.ldap.bindDn,
-    '-w',
-    b.ldap.bindPassword,
-    '-c',
-    String(b.backsidePorts.imap),
-  ];
-}
+const proxyArgs = (b: Testbed): string[] => testbedArgs(b, b.backsidePorts.imap);
 
 beforeAll(async () => {
   bed = await startTestbed({ tls: false, bulkUsers: 4, ldapLogLevel: 'stats' });

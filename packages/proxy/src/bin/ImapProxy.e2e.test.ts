@@ -9,7 +9,12 @@ import { execa } from 'execa';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPECIAL_PASSWORD, type Testbed, markerSubject, startTestbed } from '@mmp/testbed';
-import { IMAP_PROXY, type ProxyProcess, startProxyProcess } from '../test-support/proxyProcess.js';
+import {
+  IMAP_PROXY,
+  type ProxyProcess,
+  startProxyProcess,
+  testbedArgs,
+} from '../test-support/proxyProcess.js';
 import { RawClient } from '../test-support/rawClient.js';
 
 const AUTH_FAILED = 'NO [AUTHENTICATIONFAILED] Authentication failed.';
@@ -18,22 +23,7 @@ const ALERT = 'NO [ALERT] Your IMAP server appears to be temporarily out of serv
 let bed: Testbed;
 let proxy: ProxyProcess;
 
-function proxyArgs(b: Testbed): string[] {
-  return [
-    '-h',
-    `${b.ldap.host}:${b.ldap.port}`,
-    '-b',
-    b.ldap.baseDn,
-    '-D',
-    b.ldap.bindDn,
-    '-w',
-    b.ldap.bindPassword,
-    '-c',
-    String(b.backsidePorts.imap),
-    '-v',
-    '10',
-  ];
-}
+const proxyArgs = (b: Testbed): string[] => testbedArgs(b, b.backsidePorts.imap, { logLevel: 10 });
 
 beforeAll(async () => {
   bed = await startTestbed({ tls: false });

@@ -11,7 +11,12 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SPECIAL_PASSWORD, type Testbed, markerSubject, startTestbed } from '@mmp/testbed';
-import { POP_PROXY, type ProxyProcess, startProxyProcess } from '../test-support/proxyProcess.js';
+import {
+  POP_PROXY,
+  type ProxyProcess,
+  startProxyProcess,
+  testbedArgs,
+} from '../test-support/proxyProcess.js';
 import { RawClient } from '../test-support/rawClient.js';
 
 const GREETING = '+OK Netscape Messaging Multiplexor ready';
@@ -37,22 +42,7 @@ let proxy: ProxyProcess;
 let spoofProxy: ProxyProcess;
 let spoofFile: string;
 
-function proxyArgs(b: Testbed): string[] {
-  return [
-    '-h',
-    `${b.ldap.host}:${b.ldap.port}`,
-    '-b',
-    b.ldap.baseDn,
-    '-D',
-    b.ldap.bindDn,
-    '-w',
-    b.ldap.bindPassword,
-    '-c',
-    String(b.backsidePorts.pop3),
-    '-v',
-    '10',
-  ];
-}
+const proxyArgs = (b: Testbed): string[] => testbedArgs(b, b.backsidePorts.pop3, { logLevel: 10 });
 
 /**
  * Dovecot locks a POP3 mailbox for one session only with pop3_lock_session (default no), and its

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ResultPromise, execa } from 'execa';
-import { freePort } from '@mmp/testbed';
+import { type Testbed, freePort } from '@mmp/testbed';
 
 export const IMAP_PROXY = fileURLToPath(new URL('../../dist/bin/ImapProxy.js', import.meta.url));
 export const POP_PROXY = fileURLToPath(new URL('../../dist/bin/PopProxy.js', import.meta.url));
@@ -73,4 +73,20 @@ export async function startProxyProcess(
       return texts.join('');
     },
   };
+}
+
+/**
+ * Flags pointing a proxy at the test bed: its directory (bound as the service DN unless `bind` is
+ * false), its stores on `backsidePort`, and optionally a LogLevel.
+ */
+export function testbedArgs(
+  bed: Testbed,
+  backsidePort: number,
+  opts: { bind?: boolean; logLevel?: number } = {},
+): string[] {
+  const args = ['-h', `${bed.ldap.host}:${bed.ldap.port}`, '-b', bed.ldap.baseDn];
+  if (opts.bind !== false) args.push('-D', bed.ldap.bindDn, '-w', bed.ldap.bindPassword);
+  args.push('-c', String(backsidePort));
+  if (opts.logLevel !== undefined) args.push('-v', String(opts.logLevel));
+  return args;
 }

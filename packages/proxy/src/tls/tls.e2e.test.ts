@@ -16,6 +16,7 @@ import {
   POP_PROXY,
   type ProxyProcess,
   startProxyProcess,
+  testbedArgs,
 } from '../test-support/proxyProcess.js';
 import { TlsLineClient } from '../test-support/tlsClient.js';
 
@@ -24,22 +25,8 @@ let tls: TestbedTls;
 let work: string;
 const running: ProxyProcess[] = [];
 
-function ldapArgs(b: Testbed, backsidePort: number): string[] {
-  return [
-    '-h',
-    `${b.ldap.host}:${b.ldap.port}`,
-    '-b',
-    b.ldap.baseDn,
-    '-D',
-    b.ldap.bindDn,
-    '-w',
-    b.ldap.bindPassword,
-    '-c',
-    String(backsidePort),
-    '-v',
-    '10',
-  ];
-}
+const ldapArgs = (b: Testbed, backsidePort: number): string[] =>
+  testbedArgs(b, backsidePort, { logLevel: 10 });
 
 interface Started {
   proxy: ProxyProcess;

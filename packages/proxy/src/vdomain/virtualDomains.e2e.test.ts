@@ -18,7 +18,7 @@ import {
   markerSubject,
   startTestbed,
 } from '@mmp/testbed';
-import { IMAP_PROXY, POP_PROXY } from '../test-support/proxyProcess.js';
+import { IMAP_PROXY, POP_PROXY, testbedArgs } from '../test-support/proxyProcess.js';
 
 const ONE = '127.0.0.4';
 const TWO = '127.0.0.5';
@@ -94,19 +94,12 @@ async function startProxy(
   };
 }
 
-/** The global directory and stores; the vdmap gives each hosted domain its own. */
-function globalArgs(b: Testbed, backsidePort: number): string[] {
-  return [
-    '-h',
-    `${b.ldap.host}:${b.ldap.port}`,
-    '-b',
-    b.ldap.baseDn,
-    '-c',
-    String(backsidePort),
-    '-vd',
-    vdmapFile,
-  ];
-}
+/** The global directory (anonymous) and stores; the vdmap gives each hosted domain its own. */
+const globalArgs = (b: Testbed, backsidePort: number): string[] => [
+  ...testbedArgs(b, backsidePort, { bind: false }),
+  '-vd',
+  vdmapFile,
+];
 
 function vdmapText(b: Testbed): string {
   const [one, two] = b.domains;
