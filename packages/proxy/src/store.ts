@@ -42,14 +42,32 @@ export function connectStore(
   tls?: StoreTlsSettings,
 ): Promise<Result<Socket, StoreFailure>> {
   if (tls !== undefined) return connectStoreTls(address, timeoutMs, tls);
+  // allowHalfOpen: when the client half-closes after LOGOUT, the store's answer must still flow.
+  const socket = connect({ host: address.host, port: address.port, allowHalfOpen: true });
+  return settleConnection(socket, 'connect', timeoutMs, 'connection', (e) => ({
+    kind: 'unreachable',
+    detail: e.code ?? e.message,
+  }));
+}
+
+/**
+ * Wait for a store socket to be ready (`connect`, or `secureConnect` for TLS), within `timeoutMs`.
+ * A failure is destroyed and described by `failureOf`; a ready socket gets the options every store
+ * connection has and loses this phase's error listener.
+ */
+export function settleConnection<S extends Socket>(
+  socket: S,
+  readyEvent: 'connect' | 'secureConnect',
+  timeoutMs: number,
+  what: string,
+  failureOf: (e: NodeJS.ErrnoException) => StoreFailure,
+): Promise<Result<S, StoreFailure>> {
   return new Promise((resolve) => {
-    // allowHalfOpen: when the client half-closes after LOGOUT, the store's answer must still flow.
-    const socket = connect({ host: address.host, port: address.port, allowHalfOpen: true });
     const timer = setTimeout(() => {
       socket.destroy();
-      resolve(err({ kind: 'timeout', detail: `no connection within ${timeoutMs} ms` }));
+      resolve(err({ kind: 'timeout', detail: `no ${what} within ${timeoutMs} ms` }));
     }, timeoutMs);
-    socket.once('connect', () => {
+    socket.once(readyEvent, () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
       socket.setNoDelay(true);
@@ -59,7 +77,7 @@ export function connectStore(
     socket.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(err({ kind: 'unreachable', detail: e.code ?? e.message }));
+      resolve(err(failureOf(e)));
     });
   });
 }
