@@ -1,7 +1,8 @@
 /**
  * End to end: mmp-setup (the built executable) writes an instance pointing at the test bed's real
  * slapd and Dovecot stores, the instance's own `ImapMMP start` runs the real ImapProxy, imapflow
- * logs in through it and lands on the right store, and `ImapMMP stop` leaves nothing running.
+ * logs in through it and lands on the right store, and `ImapMMP stop` leaves nothing running;
+ * an instance for both services does the same with PopMMP and a real POP3 client (curl).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
@@ -30,6 +31,8 @@ let tmp: TempDir;
 let script: string;
 let port: number;
 let proxyPath: string;
+/** Start scripts of the both-services instance, stopped in afterAll whatever failed. */
+const bothScripts: string[] = [];
 
 /** Root drops to nobody (what an operator does); anyone else runs the proxy as themselves. */
 const RUN_AS =
@@ -52,7 +55,9 @@ beforeAll(async () => {
 
 afterAll(async () => {
   // Whatever failed, stop what we started.
-  if (script !== undefined && existsSync(script)) await execa(script, ['stop'], { reject: false });
+  for (const s of [script, ...bothScripts]) {
+    if (s !== undefined && existsSync(s)) await execa(s, ['stop'], { reject: false });
+  }
   await bed?.stop();
   tmp?.cleanup();
 });
@@ -162,5 +167,89 @@ describe('an instance made by mmp-setup, against the test bed', () => {
     expect(running(pid)).toBe(false);
     expect(await canConnect('127.0.0.1', port)).toBe(false);
     expect((await execa(script, ['status'], { reject: false })).exitCode).toBe(3);
+  });
+  it('both services: ImapMMP and PopMMP start, IMAP and POP3 logins reach the right stores, both stop', async () => {
+    const root = join(tmp.path, 'mmp-both');
+    const answers = join(tmp.path, 'answers-both.yaml');
+    const logDir = join(tmp.path, 'log-both');
+    execFileSync('install', ['-d', '-o', RUN_AS, logDir]);
+    const imapPort = await freePort();
+    const pop3Port = await freePort();
+    writeFileSync(
+      answers,
+      [
+        `user: ${RUN_AS}`,
+        `root: ${root}`,
+        'instance: both',
+        'services: both',
+        `LDAPHost: ${bed.ldap.host}:${bed.ldap.port}`,
+        `BaseDN: ${bed.ldap.baseDn}`,
+        `BindDN: ${JSON.stringify(bed.ldap.bindDn)}`,
+        `BindPass: ${JSON.stringify(bed.ldap.bindPassword)}`,
+        `LogDir: ${logDir}`,
+        'imap:',
+        `  ListenPort: 127.0.0.1:${imapPort}`,
+        `  BacksidePort: ${bed.backsidePorts.imap}`,
+        'pop3:',
+        `  ListenPort: 127.0.0.1:${pop3Port}`,
+        `  BacksidePort: ${bed.backsidePorts.pop3}`,
+        '',
+      ].join('\n'),
+    );
+    const setup = await execa(process.execPath, [BIN, '--answers', answers, '--yes'], {
+      env: { MMP_CONF_FILE: join(tmp.path, 'netscape-both.mmp.conf') },
+      reject: false,
+    });
+    expect(setup.stderr).toBe('');
+    expect(setup.exitCode).toBe(0);
+    const imapScript = join(root, 'MMP_both', 'ImapMMP');
+    const popScript = join(root, 'MMP_both', 'PopMMP');
+    bothScripts.push(imapScript, popScript);
+    for (const s of [imapScript, popScript]) {
+      const start = await execa(s, ['start'], { reject: false });
+      expect(start.stderr).toBe('');
+      expect(start.exitCode).toBe(0);
+    }
+    await waitUntil('ImapProxy listening', () => canConnect('127.0.0.1', imapPort));
+    await waitUntil('PopProxy listening', () => canConnect('127.0.0.1', pop3Port));
+
+    const alice = bed.userOn('A');
+    const bob = bed.userOn('B');
+    // A POP3 client we did not write: curl RETR of message 1, the store's marker message.
+    const retr = await execa('curl', [
+      '-s',
+      '--user',
+      `${bob.uid}:${bob.password}`,
+      `pop3://127.0.0.1:${pop3Port}/1`,
+    ]);
+    expect(retr.stdout).toContain(`Subject: ${markerSubject('B', bob.uid)}`);
+    const imapLogin = new ImapFlow({
+      host: '127.0.0.1',
+      port: imapPort,
+      secure: false,
+      auth: { user: alice.uid, pass: alice.password },
+      logger: false,
+      disableAutoIdle: true,
+    });
+    await imapLogin.connect();
+    try {
+      await imapLogin.mailboxOpen('INBOX');
+      const msg = await imapLogin.fetchOne('1', { envelope: true });
+      expect(msg ? msg.envelope?.subject : undefined).toBe(markerSubject('A', alice.uid));
+    } finally {
+      await imapLogin.logout();
+    }
+
+    for (const [s, name] of [
+      [imapScript, 'ImapMMP'],
+      [popScript, 'PopMMP'],
+    ] as const) {
+      const stop = await execa(s, ['stop'], { reject: false });
+      expect(stop.exitCode).toBe(0);
+      expect(stop.stdout).toBe(`${name} (both): stopped`);
+      expect((await execa(s, ['status'], { reject: false })).exitCode).toBe(3);
+    }
+    expect(await canConnect('127.0.0.1', imapPort)).toBe(false);
+    expect(await canConnect('127.0.0.1', pop3Port)).toBe(false);
   });
 });
