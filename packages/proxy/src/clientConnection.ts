@@ -164,27 +164,45 @@ export class ClientConnection {
 
   /**
    * The store accepted the login: stop reading commands and join the client to the store, bytes
-   * the client pipelined meanwhile first. `ended` runs when the pipe is over, before the
-   * 'client disconnected' record.
+   * the client pipelined meanwhile first. From here the server holds the pipe, not the session:
+   * the session's listeners come off the socket and the 'client disconnected' record is fixed
+   * now, so the session, its framer and everything of the login phase can be collected (an idle
+   * piped session keeps little beyond its two sockets).
    */
-  pipe(store: Socket, leftover: Buffer, farewell: Farewell | undefined, ended: () => void): void {
+  pipe(store: Socket, leftover: Buffer, farewell: Farewell | undefined): void {
     this.storeSocket = store;
     const client = this.current;
     this.detachReader(client);
+    client.off('error', this.onError);
+    client.off('close', this.events.onClose);
     const fromClient = Buffer.concat(this.takeQueued());
     const opts = { client, store, fromClient, fromStore: leftover };
+    const closedRecord = this.closedRecordFor(this.events.closedFields());
+    const { log } = this.ctx;
+    const markClosed = this.markClosed;
+    const logEnd = (fields: LogFields): void => {
+      log.at('session', 'disconnect', 'client disconnected', closedRecord(fields));
+      markClosed();
+    };
     startPipe(farewell === undefined ? opts : { ...opts, farewell }).then(
-      (result) => {
-        ended();
-        this.logClosed({
+      (result) =>
+        logEnd({
           toStore: result.toStore,
           toClient: result.toClient,
           closedBy: result.closedBy,
           error: result.error,
-        });
-      },
-      () => this.logClosed({}),
+        }),
+      () => logEnd({}),
     );
+    this.closedLogged = true;
+    this.ctx.handOff({
+      shutdown: () => undefined, // a logged-in session finishes on its own within the grace period
+      abort: () => {
+        store.destroy();
+        client.destroy();
+      },
+      closed: this.closed,
+    });
   }
 
   // ---- Closing ----
@@ -199,12 +217,24 @@ export class ClientConnection {
   logClosed(fields: LogFields): void {
     if (this.closedLogged) return;
     this.closedLogged = true;
-    this.ctx.log.at('session', 'disconnect', 'client disconnected', {
-      client: `${this.ctx.clientIp}:${this.ctx.clientPort}`,
-      ...this.events.closedFields(),
-      seconds: Math.round((Date.now() - this.started) / 100) / 10,
+    this.ctx.log.at(
+      'session',
+      'disconnect',
+      'client disconnected',
+      this.closedRecordFor(this.events.closedFields())(fields),
+    );
+    this.markClosed();
+  }
+
+  /** The 'client disconnected' record, given the session's fields, still open for the pipe's. */
+  private closedRecordFor(sessionFields: LogFields): (fields: LogFields) => LogFields {
+    const client = `${this.ctx.clientIp}:${this.ctx.clientPort}`;
+    const started = this.started;
+    return (fields) => ({
+      client,
+      ...sessionFields,
+      seconds: Math.round((Date.now() - started) / 100) / 10,
       ...fields,
     });
-    this.markClosed();
   }
 }

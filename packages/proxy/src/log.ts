@@ -75,11 +75,21 @@ export function msUntilMidnight(now: Date): number {
   return Math.max(1, next.getTime() - now.getTime());
 }
 
+/** A session's `sid` and protocol, written first in each of its records. */
+interface Bindings {
+  sid: string;
+  proto: Protocol | undefined;
+}
+
+/**
+ * Records go to the one root logger with the bindings merged in, rather than through a pino child
+ * per session: a child logger costs about half a kilobyte per session that an idle piped session
+ * would keep for hours, and a session writes only a few records.
+ */
 class PinoLog implements Log {
-  /** `root` carries no session fields; `logger` is root with this log's bindings. */
   constructor(
     private readonly root: pino.Logger,
-    private readonly logger: pino.Logger,
+    private readonly bindings: Bindings,
     readonly verbosity: number,
   ) {}
 
@@ -89,16 +99,19 @@ class PinoLog implements Log {
 
   at(level: LogLevelName, phase: string, msg: string, fields?: LogFields): void {
     if (LOG[level] > this.verbosity) return;
-    this.logger.info({ lvl: LOG[level], phase, ...fields }, msg);
+    this.root.info({ ...this.bindings, lvl: LOG[level], phase, ...fields }, msg);
   }
 
   error(phase: string, msg: string, fields?: LogFields): void {
-    this.logger.error({ lvl: 0, phase, ...fields }, msg);
+    this.root.error({ ...this.bindings, lvl: 0, phase, ...fields }, msg);
   }
 
   child(bindings: { sid: string; proto?: Protocol }): Log {
-    const proto = bindings.proto ?? (this.logger.bindings()['proto'] as Protocol | undefined);
-    return new PinoLog(this.root, this.root.child({ sid: bindings.sid, proto }), this.verbosity);
+    return new PinoLog(
+      this.root,
+      { sid: bindings.sid, proto: bindings.proto ?? this.bindings.proto },
+      this.verbosity,
+    );
   }
 }
 
@@ -174,7 +187,7 @@ export function openLogFile(opts: {
   arm();
 
   return {
-    log: new PinoLog(logger, logger.child({ sid: '-', proto: opts.protocol }), opts.level),
+    log: new PinoLog(logger, { sid: '-', proto: opts.protocol }, opts.level),
     get path() {
       return path;
     },

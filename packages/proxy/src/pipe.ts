@@ -83,6 +83,8 @@ export function startPipe(opts: PipeOptions): Promise<PipeResult> {
   if (opts.fromClient.length > 0) fromClient(opts.fromClient);
 
   return new Promise((resolve) => {
+    // `on`, not `once`, for 'end' and 'close' (each comes at most once per socket): a `once`
+    // wrapper costs about 200 bytes that an idle session would keep.
     let open = 2;
     const closed = (): void => {
       if (--open > 0) return;
@@ -100,12 +102,12 @@ export function startPipe(opts: PipeOptions): Promise<PipeResult> {
     store.on('drain', () => client.resume());
     client.on('error', onError);
     store.on('error', onError);
-    client.once('end', () => {
+    client.on('end', () => {
       closedBy ??= 'client';
       clientGone = true;
       store.end();
     });
-    store.once('end', () => {
+    store.on('end', () => {
       closedBy ??= 'store';
       storeEnded = true;
       if (farewell !== undefined && !clientGone && !farewell.alreadySaid(tail)) {
@@ -115,14 +117,14 @@ export function startPipe(opts: PipeOptions): Promise<PipeResult> {
       // The store is gone: once the client has our last bytes, its connection ends too.
       client.destroySoon();
     });
-    client.once('close', () => {
+    client.on('close', () => {
       closedBy ??= 'client';
       clientGone = true;
       // The client is gone for good: nothing the store says can reach it.
       store.destroy();
       closed();
     });
-    store.once('close', () => {
+    store.on('close', () => {
       // Cut without an end of stream (reset): the session is over.
       if (!storeEnded) client.destroy();
       closed();

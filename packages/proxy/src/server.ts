@@ -32,6 +32,11 @@ export interface SessionContext {
   serverPort: number;
   /** Set when the connection came through SSLListenPort: its completed TLS handshake. */
   secure?: ClientTlsInfo;
+  /**
+   * The session became a pipe: from now on `piped` stands for it (shutdown, abort, closed), so
+   * that nothing of the login phase stays reachable from the server.
+   */
+  handOff(piped: SessionHandle): void;
 }
 
 export interface SessionHandle {
@@ -221,7 +226,7 @@ export class ProxyServer {
     const serverIp = socket.localAddress ?? '';
     const settings = this.options.settingsFor?.(serverIp) ?? this.options.settings;
     const id = this.nextId();
-    const ctx: SessionContext = {
+    const ctx: Omit<SessionContext, 'handOff'> = {
       id,
       log: this.options.log.child({ sid: id, proto: this.options.protocol }),
       settings,
@@ -232,8 +237,26 @@ export class ProxyServer {
       serverPort: socket.localPort ?? 0,
       ...(socket instanceof TLSSocket ? { secure: describeTls(socket) } : {}),
     };
-    const handle = this.options.startSession(socket, ctx);
-    this.sessions.add(handle);
-    void handle.closed.finally(() => this.sessions.delete(handle));
+    this.track(socket, ctx);
+  }
+
+  private track(socket: Socket, ctx: Omit<SessionContext, 'handOff'>): void {
+    const sessions = this.sessions;
+    // `current` is the one reference the server keeps: the session, then its pipe.
+    let current: SessionHandle | undefined;
+    const handOff = (piped: SessionHandle): void => {
+      if (current !== undefined) sessions.delete(current);
+      current = piped;
+      sessions.add(piped);
+    };
+    const handle = this.options.startSession(socket, { ...ctx, handOff });
+    if (current === undefined) {
+      current = handle;
+      sessions.add(handle);
+    }
+    void handle.closed.finally(() => {
+      if (current !== undefined) sessions.delete(current);
+      current = undefined;
+    });
   }
 }

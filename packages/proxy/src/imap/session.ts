@@ -19,6 +19,7 @@ import { MAX_BAD_COMMANDS, MAX_FAILED_LOGINS } from '../limits.js';
 import { type LoginOutcome, loginUpstream } from '../login.js';
 import { type Credentials, type SaslExchange, type SaslStep, decodeSaslResponse } from '../sasl.js';
 import type { SessionContext, SessionHandle } from '../server.js';
+import type { Farewell } from '../pipe.js';
 import { formatAddress } from '../store.js';
 import { certLoginUpstream, certificateFilter, externalRefusal } from '../certlogin.js';
 import { serverTlsFor } from '../tls/listener.js';
@@ -52,6 +53,13 @@ export const AUTH_FAILED = 'NO [AUTHENTICATIONFAILED] Authentication failed.';
 export function startImapSession(socket: Socket, ctx: SessionContext): SessionHandle {
   return new ImapSession(socket, ctx);
 }
+
+/** RFC 3501 §7.1.5: when the store closes first, the client hears BYE unless the store said it. */
+const STORE_CLOSED_FAREWELL: Farewell = {
+  bytes: Buffer.from('* BYE Connection to the mail store was closed\r\n'),
+  alreadySaid: (tail: Buffer) =>
+    /(^|\n)\* BYE [^\n]*\r?\n(?:[^\n]*\r?\n)?$/.test(tail.toString('latin1')),
+};
 
 class ImapSession implements SessionHandle, PreAuthContext {
   private state: ImapState = 'not-authenticated';
@@ -543,15 +551,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
     this.framer.reset();
     this.sasl = undefined;
     this.clientId = null;
-    // RFC 3501 §7.1.5: when the store closes first, the client hears BYE unless the store said it.
-    const farewell = {
-      bytes: Buffer.from('* BYE Connection to the mail store was closed\r\n'),
-      alreadySaid: (tail: Buffer) =>
-        /(^|\n)\* BYE [^\n]*\r?\n(?:[^\n]*\r?\n)?$/.test(tail.toString('latin1')),
-    };
-    this.conn.pipe(store, leftover, farewell, () => {
-      this.state = 'logout';
-    });
+    this.conn.pipe(store, leftover, STORE_CLOSED_FAREWELL);
   }
 
   // ---- Closing ----

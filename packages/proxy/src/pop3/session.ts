@@ -513,9 +513,7 @@ class PopSession implements SessionHandle, Pop3Context {
     this.sasl = undefined;
     // No farewell line when the store closes first: POP3 has no unsolicited response
     // (RFC 1939 §3), and a line injected mid-RETR would become part of the message.
-    this.conn.pipe(store, leftover, undefined, () => {
-      this.state = 'closed';
-    });
+    this.conn.pipe(store, leftover, undefined);
   }
 
   // ---- Closing ----
