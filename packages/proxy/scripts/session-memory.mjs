@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, startTestbed } from '../../testbed/dist/index.js';
 import { dovecotOverrides } from '../../bench/dist/peers/dovecotTuning.js';
+import { NODE_FLAGS } from '../dist/runtime.js';
 
 const N = Number(process.argv[2] ?? 2000);
 const BATCH = 50;
@@ -26,6 +27,7 @@ const logDir = mkdtempSync(join(tmpdir(), 'mmp-session-memory-'));
 const proxy = spawn(
   process.execPath,
   [
+    ...NODE_FLAGS, // as mmp-setup's start scripts run it
     proxyBin,
     ...['-p', `127.0.0.1:${port}`, '-o', logDir, '-v', '0'],
     ...['-h', `${bed.ldap.host}:${bed.ldap.port}`, '-b', bed.ldap.baseDn],

@@ -9,7 +9,12 @@ import { existsSync } from 'node:fs';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Testbed, startTestbed, waitUntil } from '@mmp/testbed';
-import { type ProxyProcess, startProxyProcess, testbedArgs } from './test-support/proxyProcess.js';
+import {
+  IMAP_PROXY,
+  type ProxyProcess,
+  startProxyProcess,
+  testbedArgs,
+} from './test-support/proxyProcess.js';
 import { RawClient } from './test-support/rawClient.js';
 
 let bed: Testbed;
@@ -72,7 +77,10 @@ describe('NumThreads', () => {
       const workers = await childrenOf(primary);
       expect(workers).toHaveLength(2);
       for (const w of workers) {
-        expect(await readFile(`/proc/${w}/cmdline`, 'utf8')).toContain('ImapProxy.js');
+        const argv = (await readFile(`/proc/${w}/cmdline`, 'utf8')).split('\0');
+        expect(argv).toContain(IMAP_PROXY);
+        // forked with the proxy's Node flags even though the primary was started without them
+        expect(argv).toContain('--max-semi-space-size=2');
       }
 
       // Logins through both workers (cluster hands connections out in turn).

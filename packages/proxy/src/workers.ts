@@ -29,6 +29,7 @@
 
 import cluster, { type Worker } from 'node:cluster';
 import type { Log } from './log.js';
+import { withNodeFlags } from './runtime.js';
 import {
   WORKER_RESTART_FIRST_DELAY_MS,
   WORKER_RESTART_MAX_DELAY_MS,
@@ -112,6 +113,7 @@ export function runPrimary(o: {
   stderr: (text: string) => void;
 }): Promise<number> {
   const { program, count, log, stderr } = o;
+  cluster.setupPrimary({ execArgv: withNodeFlags(process.execArgv) });
   const slots: Slot[] = Array.from({ length: count }, () => ({
     worker: undefined,
     startedAt: 0,

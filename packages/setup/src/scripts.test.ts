@@ -41,7 +41,7 @@ import { createServer } from 'node:net';
 import { writeFileSync } from 'node:fs';
 const port = Number(String(process.env.ListenPort).split(':').pop());
 writeFileSync('proxy-report.json', JSON.stringify({
-  uid: process.getuid(), cwd: process.cwd(), argv: process.argv.slice(1),
+  uid: process.getuid(), cwd: process.cwd(), argv: process.argv.slice(1), execArgv: process.execArgv,
   ListenPort: process.env.ListenPort, BindPass: process.env.BindPass, BaseDN: process.env.BaseDN,
   sid: process.pid,
 }));
@@ -138,6 +138,8 @@ describe('the ImapMMP start script', () => {
       BindPass: "pa$$ 'word'",
       BaseDN: 'o=x',
     });
+    // Node runs it with the proxy's own flags (a bounded young generation).
+    expect(report.execArgv).toEqual(['--max-semi-space-size=2']);
     // Detached: its own session.
     const sid = (await execa('ps', ['-o', 'sid=', '-p', pid])).stdout.trim();
     expect(sid).toBe(pid);

@@ -4,6 +4,7 @@
  * per protocol. POSIX sh only (dash on Debian), LSB init-script verbs and exit codes.
  */
 import { type Protocol, configFileName, programName, shellQuote } from '@mmp/config';
+import { NODE_FLAGS } from '@mmp/proxy/runtime';
 import { PROTOCOL_LABEL } from './table.js';
 
 /** `ImapMMP` / `PopMMP`: the config file's name without `.config` (Table 13.6). */
@@ -76,6 +77,8 @@ MMP_INSTANCE_DIR=${shellQuote(s.instanceDir)}
 MMP_USER=${shellQuote(s.user)}
 MMP_NODE=${shellQuote(s.node)}
 MMP_PROXY=${shellQuote(s.proxy)}
+# Node.js flags of the proxy (a bounded young generation: memory per idle session).
+MMP_NODE_FLAGS=${shellQuote(NODE_FLAGS.join(' '))}
 MMP_NAME=${shellQuote(name)}
 MMP_CONFIG="$MMP_INSTANCE_DIR/${configFileName(s.protocol)}"
 MMP_PIDFILE="$MMP_INSTANCE_DIR/${pidFileName(s.protocol)}"
@@ -135,7 +138,8 @@ launch() {
   . "$MMP_CONFIG" || exit 1
   set +a
   detach=$1
-  set -- "$MMP_NODE" "$MMP_PROXY"
+  # shellcheck disable=SC2086 # the flags are words
+  set -- "$MMP_NODE" $MMP_NODE_FLAGS "$MMP_PROXY"
   if [ "$(id -un)" != "$MMP_USER" ]; then
     if command -v setpriv >/dev/null 2>&1; then
       set -- setpriv --reuid="$MMP_USER" --regid="$(id -g "$MMP_USER")" --init-groups -- "$@"
