@@ -31,6 +31,7 @@ import {
   startPerdition,
 } from './peers/targets.js';
 import { memAvailable, pssBytes, rssBytes } from './procs.js';
+import { widenLocalPorts } from './localPorts.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -103,6 +104,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
   const notes: string[] = [];
   const caveats: string[] = [];
   let bed: Testbed | undefined;
+  let restorePorts: (() => void) | undefined;
   try {
     log('starting the test bed (slapd, two Dovecot stores)…');
     bed = await startTestbed({
@@ -290,6 +292,11 @@ export async function runBench(o: BenchOptions): Promise<Results> {
 
     // Idle sessions, one target at a time (each restarted with enough workers).
     if (o.idle) {
+      const ports = widenLocalPorts();
+      if ('restore' in ports) {
+        restorePorts = ports.restore;
+        log(`local port range widened to ${ports.range.low}–${ports.range.high} for the ramps`);
+      } else log(`local port range left as it is (${ports.unchanged})`);
       for (const id of o.targets) {
         if (id === 'direct') continue;
         const current = running.get(id);
@@ -377,11 +384,13 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       cells[id] = own;
     }
   } finally {
+    restorePorts?.();
     for (const [id, r] of running) {
       await r.stop().catch((e: unknown) => log(`stopping ${id}: ${String(e)}`));
     }
     await bed?.stop();
-    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    if (process.env.MMP_BENCH_KEEP === '1') log(`kept ${dir}`);
+    else await rm(dir, { recursive: true, force: true }).catch(() => undefined);
   }
   if (o.throughput) {
     caveats.push(

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { NODE_FLAGS } from '@mmp/proxy/runtime';
 import { freePort } from '@mmp/testbed';
 import { Server, childrenOf, waitForPort } from '../procs.js';
 import type { Protocol } from '../load/scenarios.js';
@@ -73,14 +74,16 @@ export async function startMmp(dir: string, b: Backend, threads: number): Promis
       BindDN: b.ldap.bindDn,
       BindPass: b.ldap.bindPassword,
       BacksidePort: String(protocol === 'imap' ? b.imapPort : b.pop3Port),
-      LogLevel: '0',
+      // MMP_BENCH_LOG_LEVEL: diagnosing a run (the default logs nothing per session)
+      LogLevel: process.env.MMP_BENCH_LOG_LEVEL ?? '0',
       LogDir: dir,
       NumThreads: String(threads),
     };
     const server = Server.start({
       name: `mmp ${protocol} N=${threads}`,
       command: process.execPath,
-      args: [proxyBin(protocol)],
+      // as mmp-setup's start scripts run it
+      args: [...NODE_FLAGS, proxyBin(protocol)],
       env,
       logFile: join(dir, `mmp-${protocol}-${threads}.out`),
     });
