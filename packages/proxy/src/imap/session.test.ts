@@ -167,6 +167,41 @@ describe('LOGIN', () => {
     expect(await c.rest()).toEqual(['* BYE store A logging out', 'x3 OK LOGOUT completed']);
   });
 
+  it('replays with synchronising literals to a store that does not announce LITERAL+', async () => {
+    const c = await connect();
+    c.send('s1 LOGIN alice secret\r\n');
+    expect(await c.line()).toBe('s1 OK [CAPABILITY IMAP4rev1 X-STORE-A] Logged in');
+    expect(storeA.logins.at(-1)).toMatchObject({ nonSync: false });
+    c.close();
+  });
+
+  it('replays in one write, with non-synchronising literals, to a store that announces LITERAL+', async () => {
+    const plus = await startFakeStore({
+      name: 'P',
+      accounts: { special: SPECIAL },
+      greeting: '* OK [CAPABILITY IMAP4rev1 LITERAL+ ID] fake store P ready',
+    });
+    const dir = new FakeDirectory([
+      { uid: 'special', mailHosts: [{ host: '127.0.0.1', port: plus.port }] },
+    ]);
+    const p = await startTestProxy(dir, testSettings());
+    try {
+      const c = await connect(p.port);
+      c.send('p1 LOGIN "special" {' + SPECIAL.length + '}\r\n');
+      expect(await c.line()).toBe('+ Ready for literal data');
+      c.send(Buffer.concat([SPECIAL, Buffer.from('\r\n')]));
+      expect(await c.line()).toBe('p1 OK [CAPABILITY IMAP4rev1 X-STORE-P] Logged in');
+      const login = plus.logins.at(-1);
+      expect(login?.nonSync).toBe(true);
+      expect(login?.user.toString()).toBe('special');
+      expect(login?.password.equals(SPECIAL)).toBe(true);
+      c.close();
+    } finally {
+      await p.server.stop();
+      await plus.close();
+    }
+  });
+
   it('replays quoted escapes and literals byte for byte', async () => {
     const c = await connect();
     c.send('q1 LOGIN "special" {' + SPECIAL.length + '}\r\n');

@@ -1,6 +1,7 @@
 /**
  * A minimal IMAP store for the session's unit tests (the end-to-end tests use real Dovecot).
- * It accepts `LOGIN` with synchronising literals (what our replay sends), sends an untagged
+ * It accepts `LOGIN` with literals (what our replay sends: non-synchronising ones only when its
+ * greeting announced LITERAL+), sends an untagged
  * CAPABILITY before its tagged answer (as some stores do), and after login answers NOOP, LOGOUT,
  * `ECHO text` (answers `* ECHO text`), `SEND n` (n bytes in a literal), and `DIE` (closes at once).
  */
@@ -11,7 +12,8 @@ export interface FakeStore {
   name: string;
   port: number;
   /** Every login attempt: name and password bytes. */
-  logins: { user: Buffer; password: Buffer }[];
+  /** Every login attempt: name and password bytes, and whether the literals were `{n+}`. */
+  logins: { user: Buffer; password: Buffer; nonSync: boolean }[];
   /** Lines received after login. */
   received: string[];
   close(): Promise<void>;
@@ -67,20 +69,22 @@ function serve(
   let literal: { size: number; then: (bytes: Buffer) => void } | undefined;
   const parts: Buffer[] = [];
   let tag = '';
-  socket.write(
-    `${opts.greeting ?? `* OK [CAPABILITY IMAP4rev1] fake store ${opts.name} ready`}\r\n`,
-  );
+  let nonSync = false;
+  const greeting = opts.greeting ?? `* OK [CAPABILITY IMAP4rev1] fake store ${opts.name} ready`;
+  const literalPlus = /\[CAPABILITY [^\]]*\bLITERAL\+/i.test(greeting);
+  socket.write(`${greeting}\r\n`);
 
   const onLine = (line: string): void => {
     if (!loggedIn) {
-      const m = /^(\S+) LOGIN \{(\d+)\}$/.exec(line);
-      if (m === null) {
+      const m = /^(\S+) LOGIN \{(\d+)(\+?)\}$/.exec(line);
+      if (m === null || (m[3] === '+' && !literalPlus)) {
         socket.write(`${line.split(' ')[0]} BAD fake store expects LOGIN {n}\r\n`);
         return;
       }
       tag = m[1] as string;
       parts.length = 0;
-      expectLiteral(Number(m[2]), (user) => {
+      nonSync = m[3] === '+';
+      expectLiteral(Number(m[2]), m[3] === '+', (user) => {
         parts.push(user);
       });
       return;
@@ -113,23 +117,23 @@ function serve(
     }
   };
 
-  const expectLiteral = (size: number, then: (b: Buffer) => void): void => {
+  const expectLiteral = (size: number, plus: boolean, then: (b: Buffer) => void): void => {
     literal = { size, then };
-    socket.write('+ OK\r\n');
+    if (!plus) socket.write('+ OK\r\n');
   };
 
   // After the name literal comes ` {m}` CRLF, then the password literal, then CRLF.
   const onLoginTail = (line: string): boolean => {
     if (parts.length === 1) {
-      const m = /^ \{(\d+)\}$/.exec(line);
-      if (m === null) return false;
-      expectLiteral(Number(m[1]), (password) => parts.push(password));
+      const m = /^ \{(\d+)(\+?)\}$/.exec(line);
+      if (m === null || (m[2] === '+') !== nonSync) return false;
+      expectLiteral(Number(m[1]), m[2] === '+', (password) => parts.push(password));
       return true;
     }
     if (parts.length === 2 && line === '') {
       const [user, password] = parts as [Buffer, Buffer];
       parts.length = 0;
-      store.logins.push({ user, password });
+      store.logins.push({ user, password, nonSync });
       const expected = opts.accounts[user.toString('utf8')];
       const accepted = expected !== undefined && Buffer.from(expected).equals(password);
       // Lines after the login wait until it is answered (read on, as a real store's buffer would).
