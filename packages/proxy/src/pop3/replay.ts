@@ -11,6 +11,14 @@
  *   C: AUTH PLAIN              S: +
  *   C: base64(NUL name NUL password)
  *
+ * A store whose CAPA lists PIPELINING (RFC 2449 §6.6; Dovecot does) gets USER and PASS in one
+ * write, saving a round trip per login. Which stores do is learned per process by one CAPA at
+ * the first login to each store, and again after STORE_CAPA_TTL_MS:
+ *
+ *   C: CAPA                    S: +OK … PIPELINING … .     (first login to this store only)
+ *   C: USER alice CRLF PASS secret
+ *                              S: +OK   S: +OK Logged in.
+ *
  * A name or password holding CR or LF cannot travel in a USER/PASS line; such credentials go by
  * AUTH PLAIN, which carries any octet but NUL. The store's `-ERR` line is returned whole, so its
  * RFC 2449 response code (`[IN-USE]`, `[AUTH]`, `[SYS/TEMP]`) reaches the client.
@@ -22,8 +30,38 @@ import type { Replay, ReplayResult } from '../login.js';
 import type { StoreConversation } from '../store.js';
 import type { LoginMethod } from './commands/types.js';
 
+/** How long what a store said to CAPA is believed. */
+export const STORE_CAPA_TTL_MS = 10 * 60_000;
+/** A CAPA answer longer than this is not a POP3 store's. */
+const MAX_CAPA_LINES = 64;
+
+/** Which stores take USER and PASS in one write, by `host:port`, as their CAPA said. */
+export class StorePipelining {
+  private readonly known = new Map<string, { pipelining: boolean; until: number }>();
+
+  constructor(
+    private readonly ttlMs = STORE_CAPA_TTL_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** What the store said, or undefined when it was not asked yet (or too long ago). */
+  get(store: string): boolean | undefined {
+    const entry = this.known.get(store);
+    if (entry === undefined || entry.until <= this.now()) return undefined;
+    return entry.pipelining;
+  }
+
+  set(store: string, pipelining: boolean): void {
+    this.known.set(store, { pipelining, until: this.now() + this.ttlMs });
+  }
+}
+
+const processStores = new StorePipelining();
+
 export interface Pop3ReplayOptions {
   method: LoginMethod;
+  /** What is known of the stores' pipelining (default: this process's). */
+  stores?: StorePipelining;
   /** Time for the store's greeting (StoreConnectTimeout). */
   greetingTimeoutMs: number;
   /** Time for each later answer. */
@@ -41,6 +79,9 @@ const isErr = (line: Buffer): boolean =>
   line.length >= 4 &&
   line.toString('latin1', 0, 4) === '-ERR' &&
   (line.length === 4 || line[4] === 0x20);
+const USER = Buffer.from('USER ');
+const PASS = Buffer.from('PASS ');
+const CRLF = Buffer.from('\r\n');
 const hasLineBreak = (b: Buffer): boolean => b.includes(0x0d) || b.includes(0x0a);
 
 export function pop3Replay(options: Pop3ReplayOptions): Replay {
@@ -56,28 +97,72 @@ export function pop3Replay(options: Pop3ReplayOptions): Replay {
       return { kind: 'refused', answer: Buffer.from(CANNOT_REPLAY) };
     }
     const byUser = options.method === 'user-pass' && !hasLineBreak(name) && !hasLineBreak(password);
-    return byUser
-      ? userPass(conv, name, password, replyTimeout, log)
-      : authPlain(conv, name, password, replyTimeout, log);
+    if (!byUser) return authPlain(conv, name, password, replyTimeout, log);
+    const stores = options.stores ?? processStores;
+    const store = `${conv.socket.remoteAddress ?? ''}:${conv.socket.remotePort ?? 0}`;
+    let pipelining = stores.get(store);
+    if (pipelining === undefined) {
+      const capa = await askPipelining(conv, replyTimeout, log);
+      if (typeof capa !== 'boolean') return capa;
+      stores.set(store, capa);
+      pipelining = capa;
+    }
+    return userPass(conv, name, password, pipelining, replyTimeout, log);
   };
+}
+
+/** CAPA (RFC 2449 §5): whether the store lists PIPELINING; a store without CAPA does not. */
+async function askPipelining(
+  conv: StoreConversation,
+  timeoutMs: number,
+  log: Log,
+): Promise<boolean | ReplayResult> {
+  conv.write('CAPA\r\n');
+  const first = await conv.readLine(timeoutMs);
+  if (!first.ok) return { kind: 'failed', failure: first.error };
+  if (isErr(first.value)) return false;
+  if (!isOk(first.value)) return unexpected();
+  let pipelining = false;
+  for (let lines = 0; lines < MAX_CAPA_LINES; lines++) {
+    const line = await conv.readLine(timeoutMs);
+    if (!line.ok) return { kind: 'failed', failure: line.error };
+    const text = line.value.toString('latin1');
+    if (text === '.') {
+      log.at('trace', 'store login', 'store capabilities', { pipelining });
+      return pipelining;
+    }
+    if (text.split(' ')[0]?.toUpperCase() === 'PIPELINING') pipelining = true;
+  }
+  return unexpected();
 }
 
 async function userPass(
   conv: StoreConversation,
   name: Buffer,
   password: Buffer,
+  pipelining: boolean,
   timeoutMs: number,
   log: Log,
 ): Promise<ReplayResult> {
-  log.at('dialogue', 'store login', 'sending user name to store');
-  conv.write(Buffer.concat([Buffer.from('USER '), name, Buffer.from('\r\n')]));
+  const user = Buffer.concat([USER, name, CRLF]);
+  const pass = Buffer.concat([PASS, password, CRLF]);
+  if (pipelining) {
+    log.at('dialogue', 'store login', 'sending user name and password to store');
+    conv.write(Buffer.concat([user, pass]));
+  } else {
+    log.at('dialogue', 'store login', 'sending user name to store');
+    conv.write(user);
+  }
   const first = await conv.readLine(timeoutMs);
   if (!first.ok) return { kind: 'failed', failure: first.error };
   log.at('trace', 'store login', 'store answered', { line: first.value.toString('utf8') });
+  // Pipelined, the PASS that follows a refused USER is refused too; the connection is dropped.
   if (isErr(first.value)) return { kind: 'refused', answer: first.value };
   if (!isOk(first.value)) return unexpected();
-  log.at('dialogue', 'store login', 'sending password to store');
-  conv.write(Buffer.concat([Buffer.from('PASS '), password, Buffer.from('\r\n')]));
+  if (!pipelining) {
+    log.at('dialogue', 'store login', 'sending password to store');
+    conv.write(pass);
+  }
   return judge(conv, timeoutMs, log);
 }
 
