@@ -225,6 +225,13 @@ describe('the table is consistent', () => {
     );
     expect(d('BindDN')).toEqual({});
   });
+
+  it('forwards client addresses to the stores only when asked (ours, not the guide)', () => {
+    const spec = findParameter('ForwardClientAddress');
+    expect(spec?.kind).toBe('boolean');
+    expect(spec?.defaults).toEqual({ imap: 'no', pop3: 'no' });
+    expect(spec?.since).toBe('later');
+  });
 });
 
 describe('lookups', () => {

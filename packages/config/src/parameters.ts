@@ -720,6 +720,19 @@ export const PARAMETERS = [
     since: 'later',
     help: 'Seconds to wait for a store to connect and greet before trying the next one',
   },
+  {
+    name: 'ForwardClientAddress',
+    aliases: [],
+    kind: 'boolean',
+    // Off by default: it costs a round trip per IMAP login (and a CAPA per POP3 store), and only
+    // a store that trusts the proxy's address (Dovecot login_trusted_networks) believes it.
+    defaults: { imap: 'no', pop3: 'no' },
+    protocols: BOTH,
+    virtualDomain: false,
+    secret: false,
+    since: 'later',
+    help: "Tell the store the client's address (IMAP ID x-originating-ip, POP3 XCLIENT)",
+  },
 ] as const satisfies readonly ParameterSpec[];
 
 type Spec = (typeof PARAMETERS)[number];

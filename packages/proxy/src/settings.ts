@@ -50,6 +50,9 @@ export interface ProxySettings {
   /** MaxConcurrentConnectionAttempts: login attempts in flight to one store (`attemptLimiter.ts`);
    * unset: no cap (unit tests). */
   maxStoreAttempts?: number | undefined;
+  /** ForwardClientAddress: tell the store the client's address before the login (IMAP ID,
+   * POP3 XCLIENT); unset: no (unit tests). */
+  forwardClientAddress?: boolean | undefined;
 }
 
 export function settingsFrom(config: { protocol: Protocol; values: ConfigValues }): ProxySettings {
@@ -80,6 +83,7 @@ export function settingsFrom(config: { protocol: Protocol; values: ConfigValues 
     numThreads: v.NumThreads,
     lookupCache: { entries: v.LdapCacheSize, ttlMs: v.LdapCacheTTL * 1000 },
     maxStoreAttempts: v.MaxConcurrentConnectionAttempts,
+    forwardClientAddress: v.ForwardClientAddress,
   };
 }
 
