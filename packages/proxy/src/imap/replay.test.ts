@@ -1,5 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { takesNonSyncLiterals } from './replay.js';
+import { type AddressInfo, type Socket, connect, createServer } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ConnectionAddresses } from '../clientAddress.js';
+import { silentLog } from '../log.js';
+import type { ReplayResult } from '../login.js';
+import { StoreConversation } from '../store.js';
+import { idCommand, imapReplay, quoted, takesNonSyncLiterals } from './replay.js';
 
 const greeting = (text: string): Buffer => Buffer.from(text, 'latin1');
 
@@ -28,5 +33,163 @@ describe('non-synchronising literals towards the store (RFC 7888)', () => {
     expect(takesNonSyncLiterals(greeting('* OK [CAPABILITY IMAP4rev1 LITERAL++] x'), [3])).toBe(
       false,
     );
+  });
+});
+
+describe('the ID that forwards the client address (RFC 2971, Dovecot field names)', () => {
+  const v6: ConnectionAddresses = {
+    clientIp: '2001:db8::7',
+    clientPort: 40000,
+    serverIp: '::1',
+    serverPort: 143,
+  };
+
+  it('names both ends as quoted strings, IPv6 included', () => {
+    expect(idCommand('mmp0', v6)).toBe(
+      'mmp0 ID ("x-originating-ip" "2001:db8::7" "x-originating-port" "40000" ' +
+        '"x-connected-ip" "::1" "x-connected-port" "143")',
+    );
+  });
+
+  it('escapes quote and backslash, so no value can end its string early', () => {
+    expect(quoted('a"b\\c')).toBe('"a\\"b\\\\c"');
+    const sneaky = { ...v6, clientIp: '1.2.3.4" "x-connected-ip" "6.6.6.6' };
+    expect(idCommand('mmp0', sneaky)).toContain('"1.2.3.4\\" \\"x-connected-ip\\" \\"6.6.6.6"');
+  });
+
+  it('refuses what a quoted string cannot hold: CR, LF, NUL, 8-bit', () => {
+    for (const bad of ['a\r\nmmp1 LOGIN x y', 'a\nb', 'a\0b', 'caf\u00e9']) {
+      expect(quoted(bad)).toBeUndefined();
+      expect(idCommand('mmp0', { ...v6, clientIp: bad })).toBeUndefined();
+    }
+  });
+});
+
+interface ScriptedImapStore {
+  port: number;
+  /** Everything received, per connection. */
+  received: string[];
+  close(): Promise<void>;
+}
+
+const open: ScriptedImapStore[] = [];
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((s) => s.close()));
+});
+
+/**
+ * A store that answers ID with `idAnswer`, `+` after a synchronising literal's length, and OK
+ * after the LOGIN's last line (the names here hold no CRLF, so each literal ends its line).
+ * Announcing LITERAL+, it answers ID only once the LOGIN is in too: a replay that waited for
+ * the ID's answer before sending the LOGIN would time out.
+ */
+async function scriptedImapStore(greeting: string, idAnswer = 'OK ID completed.') {
+  const sockets = new Set<Socket>();
+  const received: string[] = [];
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    const index = received.push('') - 1;
+    let buffered = '';
+    let inLogin = false;
+    let heldId: string | undefined;
+    socket.write(`${greeting}\r\n`);
+    socket.on('data', (chunk: Buffer) => {
+      received[index] += chunk.toString('latin1');
+      buffered += chunk.toString('latin1');
+      for (let nl = buffered.indexOf('\r\n'); nl >= 0; nl = buffered.indexOf('\r\n')) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 2);
+        if (line.startsWith('mmp0 ID ')) {
+          const answer = `* ID ("name" "scripted")\r\nmmp0 ${idAnswer}\r\n`;
+          if (greeting.includes('LITERAL+')) heldId = answer;
+          else socket.write(answer);
+          continue;
+        }
+        if (line.startsWith('mmp1 LOGIN ')) inLogin = true;
+        if (!inLogin) continue;
+        if (/\{\d+\}$/.test(line)) socket.write('+ go ahead\r\n');
+        else if (!line.endsWith('+}')) socket.write(`${heldId ?? ''}mmp1 OK Logged in\r\n`);
+      }
+    });
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const store: ScriptedImapStore = {
+    port: (server.address() as AddressInfo).port,
+    received,
+    close: () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+  open.push(store);
+  return store;
+}
+
+const CLIENT: ConnectionAddresses = {
+  clientIp: '::ffff:192.0.2.7',
+  clientPort: 40000,
+  serverIp: '198.51.100.1',
+  serverPort: 143,
+};
+const ID_LINE =
+  'mmp0 ID ("x-originating-ip" "192.0.2.7" "x-originating-port" "40000" ' +
+  '"x-connected-ip" "198.51.100.1" "x-connected-port" "143")\r\n';
+const PLUS = 'mmp1 LOGIN {5+}\r\nalice {6+}\r\nsecret\r\n';
+const SYNC = 'mmp1 LOGIN {5}\r\nalice {6}\r\nsecret\r\n';
+
+async function replayTo(
+  store: ScriptedImapStore,
+  forwardAddress: ConnectionAddresses | undefined,
+): Promise<ReplayResult> {
+  const socket = connect(store.port, '127.0.0.1');
+  await new Promise((r) => socket.once('connect', r));
+  const replay = imapReplay({ greetingTimeoutMs: 2_000, replyTimeoutMs: 1_000, forwardAddress });
+  try {
+    return await replay(
+      new StoreConversation(socket),
+      Buffer.from('alice'),
+      Buffer.from('secret'),
+      silentLog,
+    );
+  } finally {
+    socket.destroy();
+  }
+}
+
+describe('IMAP replay with ForwardClientAddress', () => {
+  const LITERAL_PLUS = '* OK [CAPABILITY IMAP4rev1 ID LITERAL+] ready';
+
+  it('sends ID and LOGIN in one write under LITERAL+, an IPv4-mapped client as plain IPv4', async () => {
+    const store = await scriptedImapStore(LITERAL_PLUS);
+    const result = await replayTo(store, CLIENT);
+    expect(result.kind).toBe('accepted');
+    expect(result.kind === 'accepted' && result.answer.toString()).toBe('OK Logged in');
+    expect(store.received).toEqual([ID_LINE + PLUS]);
+  });
+
+  it('sends ID before synchronising literals, and logs in though the store said BAD or NO', async () => {
+    for (const answer of ['BAD unknown command', 'NO not now']) {
+      const store = await scriptedImapStore('* OK ready', answer);
+      const result = await replayTo(store, CLIENT);
+      expect(result.kind).toBe('accepted');
+      expect(store.received).toEqual([ID_LINE + SYNC]);
+    }
+  });
+
+  it('sends no ID to a store whose greeting lists its capabilities without ID', async () => {
+    const store = await scriptedImapStore('* OK [CAPABILITY IMAP4rev1 LITERAL+] ready');
+    expect((await replayTo(store, CLIENT)).kind).toBe('accepted');
+    expect(store.received).toEqual([PLUS]);
+  });
+
+  it('off: the replay is byte for byte what it was', async () => {
+    const plus = await scriptedImapStore(LITERAL_PLUS);
+    expect((await replayTo(plus, undefined)).kind).toBe('accepted');
+    expect(plus.received).toEqual([PLUS]);
+    const sync = await scriptedImapStore('* OK ready');
+    expect((await replayTo(sync, undefined)).kind).toBe('accepted');
+    expect(sync.received).toEqual([SYNC]);
   });
 });

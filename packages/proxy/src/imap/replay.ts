@@ -24,8 +24,20 @@
  *
  * The answer after our tag is returned as is, so that the client receives the store's own
  * response code and text (RFC 3501 §7.1: `[CAPABILITY …]`, `[AUTHENTICATIONFAILED]`, …).
+ *
+ * With ForwardClientAddress, an ID command (RFC 2971) carrying the client's address in the
+ * fields Dovecot reads from a trusted peer goes first, under a tag of its own; with LITERAL+ in
+ * the same write as the LOGIN:
+ *
+ *   C: mmp0 ID ("x-originating-ip" "192.0.2.7" "x-originating-port" "40000"
+ *              "x-connected-ip" "198.51.100.1" "x-connected-port" "143")
+ *   C: mmp1 LOGIN {4+} …
+ *   S: * ID ("name" "Dovecot")
+ *   S: mmp0 OK ID completed.                 (NO or BAD: the store ignores it; the login goes on)
+ *   S: mmp1 OK …
  */
 
+import { type ConnectionAddresses, forwardable } from '../clientAddress.js';
 import type { Log } from '../log.js';
 import type { Replay, ReplayResult } from '../login.js';
 import { STORE_REPLY_TIMEOUT_MS } from '../limits.js';
@@ -33,6 +45,8 @@ import type { StoreConversation } from '../store.js';
 
 /** Our tag towards the store; the client's tag is put back on the answer. */
 export const REPLAY_TAG = 'mmp1';
+/** Our tag for the ID that forwards the client's address; never the login's. */
+export const ID_TAG = 'mmp0';
 
 const CRLF = Buffer.from('\r\n');
 
@@ -46,6 +60,8 @@ export interface ImapReplayOptions {
   greetingTimeoutMs: number;
   /** Time for each later answer. */
   replyTimeoutMs?: number;
+  /** ForwardClientAddress on: the connection's addresses, sent in an ID before the login. */
+  forwardAddress?: ConnectionAddresses | undefined;
 }
 
 export function imapReplay(options: ImapReplayOptions): Replay {
@@ -62,10 +78,17 @@ export function imapReplay(options: ImapReplayOptions): Replay {
       };
     }
 
+    const id =
+      options.forwardAddress === undefined
+        ? undefined
+        : idFor(greeting.value, options.forwardAddress);
+    if (id !== undefined) log.at('dialogue', 'store login', 'sending client address to store');
+
     if (takesNonSyncLiterals(greeting.value, [name.length, password.length])) {
       log.at('dialogue', 'store login', 'sending user name and password to store');
       conv.write(
         Buffer.concat([
+          Buffer.from(id ?? ''),
           Buffer.from(`${REPLAY_TAG} LOGIN {${name.length}+}\r\n`),
           name,
           Buffer.from(` {${password.length}+}\r\n`),
@@ -73,9 +96,18 @@ export function imapReplay(options: ImapReplayOptions): Replay {
           CRLF,
         ]),
       );
+      if (id !== undefined) {
+        const idDone = await idAnswer(conv, replyTimeout, log);
+        if (idDone !== undefined) return idDone;
+      }
       return taggedAnswer(conv, replyTimeout, log);
     }
 
+    if (id !== undefined) {
+      conv.write(id);
+      const idDone = await idAnswer(conv, replyTimeout, log);
+      if (idDone !== undefined) return idDone;
+    }
     log.at('dialogue', 'store login', 'sending user name to store');
     conv.write(`${REPLAY_TAG} LOGIN {${name.length}}\r\n`);
     const first = await continuation(conv, replyTimeout, log);
@@ -98,11 +130,87 @@ const CAPABILITY_CODE = /\[CAPABILITY ([^\]]*)\]/i;
  * literals of these sizes. No code in the greeting: we do not know, so no.
  */
 export function takesNonSyncLiterals(greeting: Buffer, sizes: readonly number[]): boolean {
-  const code = CAPABILITY_CODE.exec(greeting.toString('latin1'));
-  if (code === null) return false;
-  const names = (code[1] ?? '').toUpperCase().split(' ');
+  const names = greetingCapabilities(greeting);
+  if (names === undefined) return false;
   if (names.includes('LITERAL+')) return true;
   return names.includes('LITERAL-') && sizes.every((n) => n <= LITERAL_MINUS_MAX);
+}
+
+/**
+ * The ID command forwarding these addresses, with its CRLF; undefined when it should not be
+ * sent: the store's greeting lists its capabilities without ID (it would only answer BAD), or an
+ * address is not an IP literal.
+ */
+function idFor(greeting: Buffer, addresses: ConnectionAddresses): string | undefined {
+  const names = greetingCapabilities(greeting);
+  if (names !== undefined && !names.includes('ID')) return undefined;
+  const a = forwardable(addresses);
+  return a === undefined ? undefined : `${idCommand(ID_TAG, a)}\r\n`;
+}
+
+/**
+ * `TAG ID (…)` with Dovecot's field names (its imap-login believes them from
+ * login_trusted_networks only). Undefined when a value cannot be an RFC 3501 quoted string.
+ */
+export function idCommand(tag: string, a: ConnectionAddresses): string | undefined {
+  const fields = [
+    ['x-originating-ip', a.clientIp],
+    ['x-originating-port', String(a.clientPort)],
+    ['x-connected-ip', a.serverIp],
+    ['x-connected-port', String(a.serverPort)],
+  ].flatMap(([key, value]) => [quoted(key ?? ''), quoted(value ?? '')]);
+  if (fields.some((f) => f === undefined)) return undefined;
+  return `${tag} ID (${fields.join(' ')})`;
+}
+
+/**
+ * RFC 3501 §9 `quoted`: 7-bit TEXT-CHARs (no NUL, CR or LF), with `"` and `\` escaped; anything
+ * else would need a literal, and no address needs one, so it is refused.
+ */
+export function quoted(value: string): string | undefined {
+  // eslint-disable-next-line no-control-regex
+  if (/[^\x01-\x09\x0b\x0c\x0e-\x7f]/.test(value)) return undefined;
+  return `"${value.replace(/["\\]/g, (c) => `\\${c}`)}"`;
+}
+
+/**
+ * Read until the ID's tagged answer. Any of OK, NO and BAD lets the login go on (the store
+ * merely does not take the address: it then logs ours, as without the option); undefined then,
+ * else the result that ends the replay.
+ */
+async function idAnswer(
+  conv: StoreConversation,
+  timeoutMs: number,
+  log: Log,
+): Promise<ReplayResult | undefined> {
+  const prefix = `${ID_TAG} `;
+  for (;;) {
+    const line = await conv.readLine(timeoutMs);
+    if (!line.ok) return { kind: 'failed', failure: line.error };
+    const l = line.value;
+    if (l[0] === 0x2a /* * */) {
+      log.at('trace', 'store login', 'store said (untagged, skipped)', {
+        line: l.toString('utf8'),
+      });
+      continue;
+    }
+    if (l.toString('latin1', 0, prefix.length) !== prefix) {
+      return { kind: 'failed', failure: { kind: 'broken', detail: 'unexpected line from store' } };
+    }
+    const answer = l.subarray(prefix.length);
+    if (!startsWithWord(answer, 'OK')) {
+      log.at('dialogue', 'store login', 'store did not take the client address', {
+        line: answer.toString('utf8'),
+      });
+    }
+    return undefined;
+  }
+}
+
+/** The capability names of the greeting's CAPABILITY code, upper-cased; undefined: none. */
+function greetingCapabilities(greeting: Buffer): string[] | undefined {
+  const code = CAPABILITY_CODE.exec(greeting.toString('latin1'));
+  return code === null ? undefined : (code[1] ?? '').toUpperCase().split(' ');
 }
 
 /** Wait for `+`; undefined when it came, else the result that ends the replay. */

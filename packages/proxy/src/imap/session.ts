@@ -426,7 +426,10 @@ class ImapSession implements SessionHandle, PreAuthContext {
     this.user = nameForLog(credentials.user);
     this.conn.socket.setTimeout(0); // the directory and store have their own time limits
     const { settings, directory, log, clientIp, serverIp } = this.ctx;
-    const replay = imapReplay({ greetingTimeoutMs: settings.storeConnectTimeoutMs });
+    const replay = imapReplay({
+      greetingTimeoutMs: settings.storeConnectTimeoutMs,
+      forwardAddress: settings.forwardClientAddress === true ? this.ctx : undefined,
+    });
     loginUpstream(
       {
         settings,
