@@ -8,8 +8,10 @@ import { type AddressInfo, type Socket, createServer, connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLog } from '../log.js';
 import type { ReplayResult } from '../login.js';
+import { type ConnectionAddresses, forwardable } from '../clientAddress.js';
 import { StoreConversation } from '../store.js';
-import { StorePipelining, pop3Replay } from './replay.js';
+import type { LoginMethod } from './commands/types.js';
+import { StoreCapabilities, pop3Replay, xclientCommand } from './replay.js';
 
 interface ScriptedStore {
   port: number;
@@ -24,8 +26,14 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((s) => s.close()));
 });
 
-/** A store that lists `capa` (null: CAPA unknown) and accepts alice/secret. */
-async function scriptedStore(capa: string[] | null): Promise<ScriptedStore> {
+/**
+ * A store that lists `capa` (null: CAPA unknown), greets with `greeting`, answers XCLIENT with
+ * `xclient`, and accepts alice/secret by USER/PASS or AUTH PLAIN.
+ */
+async function scriptedStore(
+  capa: string[] | null,
+  opts: { greeting?: string; xclient?: string } = {},
+): Promise<ScriptedStore> {
   const sockets = new Set<Socket>();
   const sessions: string[][] = [];
   const server = createServer((socket) => {
@@ -36,7 +44,8 @@ async function scriptedStore(capa: string[] | null): Promise<ScriptedStore> {
     let user: string | undefined;
     let chunks = 0;
     let userChunk = -1;
-    socket.write('+OK scripted store ready\r\n');
+    let authPlain = false;
+    socket.write(`${opts.greeting ?? '+OK scripted store ready'}\r\n`);
     socket.on('data', (chunk) => {
       chunks++;
       buffered += chunk.toString('latin1');
@@ -44,7 +53,16 @@ async function scriptedStore(capa: string[] | null): Promise<ScriptedStore> {
         const line = buffered.slice(0, nl);
         buffered = buffered.slice(nl + 2);
         lines.push(line);
-        if (line === 'CAPA') {
+        if (authPlain) {
+          authPlain = false;
+          const ok = Buffer.from(line, 'base64').toString() === '\0alice\0secret';
+          socket.write(ok ? '+OK Logged in.\r\n' : '-ERR [AUTH] Authentication failed.\r\n');
+        } else if (line === 'AUTH PLAIN') {
+          authPlain = true;
+          socket.write('+ \r\n');
+        } else if (line.startsWith('XCLIENT ')) {
+          socket.write(`${opts.xclient ?? '+OK Updated'}\r\n`);
+        } else if (line === 'CAPA') {
           socket.write(
             capa === null
               ? '-ERR no CAPA\r\n'
@@ -86,17 +104,19 @@ async function scriptedStore(capa: string[] | null): Promise<ScriptedStore> {
 
 async function login(
   store: ScriptedStore,
-  stores: StorePipelining,
+  stores: StoreCapabilities,
   password = 'secret',
+  more: { method?: LoginMethod; forwardAddress?: ConnectionAddresses } = {},
 ): Promise<ReplayResult> {
   const socket = connect(store.port, '127.0.0.1');
   await new Promise((r) => socket.once('connect', r));
   const conv = new StoreConversation(socket);
   const replay = pop3Replay({
-    method: 'user-pass',
+    method: more.method ?? 'user-pass',
     stores,
     greetingTimeoutMs: 2_000,
     replyTimeoutMs: 1_000,
+    forwardAddress: more.forwardAddress,
   });
   try {
     return await replay(conv, Buffer.from('alice'), Buffer.from(password), silentLog);
@@ -108,7 +128,7 @@ async function login(
 describe('POP3 replay and the store’s PIPELINING', () => {
   it('sends USER and PASS together to a store that lists PIPELINING, asking CAPA only once', async () => {
     const store = await scriptedStore(['TOP', 'USER', 'PIPELINING', 'UIDL']);
-    const stores = new StorePipelining();
+    const stores = new StoreCapabilities();
     const first = await login(store, stores);
     expect(first.kind).toBe('accepted');
     const second = await login(store, stores);
@@ -121,7 +141,7 @@ describe('POP3 replay and the store’s PIPELINING', () => {
 
   it('passes a refusal through when pipelined', async () => {
     const store = await scriptedStore(['PIPELINING']);
-    const result = await login(store, new StorePipelining(), 'wrong');
+    const result = await login(store, new StoreCapabilities(), 'wrong');
     expect(result.kind).toBe('refused');
     expect(result.kind === 'refused' && result.answer.toString()).toBe(
       '-ERR [AUTH] Authentication failed.',
@@ -131,7 +151,7 @@ describe('POP3 replay and the store’s PIPELINING', () => {
   it('waits for USER’s answer when the store does not list PIPELINING or has no CAPA', async () => {
     for (const capa of [['TOP', 'USER'], null]) {
       const store = await scriptedStore(capa);
-      const result = await login(store, new StorePipelining());
+      const result = await login(store, new StoreCapabilities());
       expect(result.kind).toBe('accepted');
       expect(store.sessions[0]).toEqual(['CAPA', 'USER alice', 'PASS secret']);
     }
@@ -139,12 +159,85 @@ describe('POP3 replay and the store’s PIPELINING', () => {
 
   it('asks again once what the store said is older than the TTL', async () => {
     let now = 0;
-    const stores = new StorePipelining(1_000, () => now);
-    stores.set('127.0.0.1:110', true);
-    expect(stores.get('127.0.0.1:110')).toBe(true);
+    const stores = new StoreCapabilities(1_000, () => now);
+    stores.set('127.0.0.1:110', { pipelining: true, xclient: false });
+    expect(stores.get('127.0.0.1:110')?.pipelining).toBe(true);
     now = 999;
-    expect(stores.get('127.0.0.1:110')).toBe(true);
+    expect(stores.get('127.0.0.1:110')?.pipelining).toBe(true);
     now = 1_000;
     expect(stores.get('127.0.0.1:110')).toBeUndefined();
+  });
+});
+
+describe('POP3 replay with ForwardClientAddress (XCLIENT)', () => {
+  const client: ConnectionAddresses = {
+    clientIp: '2001:db8::7',
+    clientPort: 40000,
+    serverIp: '198.51.100.1',
+    serverPort: 110,
+  };
+  const XCLIENT = 'XCLIENT ADDR=2001:db8::7 PORT=40000';
+  const DOVECOT_TRUSTED = '+OK [XCLIENT] scripted store ready';
+  const PLAIN_RESPONSE = Buffer.from('\0alice\0secret').toString('base64');
+
+  it('xclientCommand names the client, an IPv4-mapped address as plain IPv4', () => {
+    expect(xclientCommand(client)).toBe(XCLIENT);
+    const mapped = { ...client, clientIp: '::ffff:192.0.2.7' };
+    expect(xclientCommand(forwardable(mapped) ?? mapped)).toBe('XCLIENT ADDR=192.0.2.7 PORT=40000');
+  });
+
+  it('sends XCLIENT before USER to a store whose greeting offers it (Dovecot)', async () => {
+    const store = await scriptedStore(['USER', 'PIPELINING'], { greeting: DOVECOT_TRUSTED });
+    const stores = new StoreCapabilities();
+    const result = await login(store, stores, 'secret', { forwardAddress: client });
+    expect(result.kind).toBe('accepted');
+    expect(store.sessions[0]).toEqual(['CAPA', XCLIENT, 'USER alice', 'PASS secret']);
+  });
+
+  it('sends XCLIENT to a store whose CAPA lists it, by AUTH PLAIN too', async () => {
+    const store = await scriptedStore(['USER', 'XCLIENT']);
+    const stores = new StoreCapabilities();
+    const forwardAddress = client;
+    expect((await login(store, stores, 'secret', { forwardAddress })).kind).toBe('accepted');
+    const plain = await login(store, stores, 'secret', { forwardAddress, method: 'sasl-plain' });
+    expect(plain.kind).toBe('accepted');
+    expect(store.sessions).toEqual([
+      ['CAPA', XCLIENT, 'USER alice', 'PASS secret'],
+      [XCLIENT, 'AUTH PLAIN', PLAIN_RESPONSE],
+    ]);
+  });
+
+  it('AUTH PLAIN asks CAPA when the greeting does not say, and sends no XCLIENT if not listed', async () => {
+    const store = await scriptedStore(['USER']);
+    const forwardAddress = client;
+    const result = await login(store, new StoreCapabilities(), 'secret', {
+      forwardAddress,
+      method: 'sasl-plain',
+    });
+    expect(result.kind).toBe('accepted');
+    expect(store.sessions[0]).toEqual(['CAPA', 'AUTH PLAIN', PLAIN_RESPONSE]);
+  });
+
+  it('goes on with the login when the store answers -ERR to XCLIENT', async () => {
+    const store = await scriptedStore(['USER'], {
+      greeting: DOVECOT_TRUSTED,
+      xclient: '-ERR You are not from trusted IP',
+    });
+    const result = await login(store, new StoreCapabilities(), 'secret', {
+      forwardAddress: client,
+    });
+    expect(result.kind).toBe('accepted');
+    expect(store.sessions[0]).toEqual(['CAPA', XCLIENT, 'USER alice', 'PASS secret']);
+  });
+
+  it('off: no XCLIENT, and AUTH PLAIN asks no CAPA, as before', async () => {
+    const store = await scriptedStore(['USER', 'XCLIENT'], { greeting: DOVECOT_TRUSTED });
+    const stores = new StoreCapabilities();
+    expect((await login(store, stores)).kind).toBe('accepted');
+    expect((await login(store, stores, 'secret', { method: 'sasl-plain' })).kind).toBe('accepted');
+    expect(store.sessions).toEqual([
+      ['CAPA', 'USER alice', 'PASS secret'],
+      ['AUTH PLAIN', PLAIN_RESPONSE],
+    ]);
   });
 });

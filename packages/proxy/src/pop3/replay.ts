@@ -22,8 +22,21 @@
  * A name or password holding CR or LF cannot travel in a USER/PASS line; such credentials go by
  * AUTH PLAIN, which carries any octet but NUL. The store's `-ERR` line is returned whole, so its
  * RFC 2449 response code (`[IN-USE]`, `[AUTH]`, `[SYS/TEMP]`) reaches the client.
+ *
+ * With ForwardClientAddress, a store that offers XCLIENT gets the client's address first, by
+ * either path. Dovecot's pop3-login offers it to the peers of login_trusted_networks in its
+ * greeting's `[XCLIENT]` code (2.3 does not list it in CAPA); a CAPA listing XCLIENT counts too,
+ * and when the greeting does not say, CAPA is asked (once per store, as above):
+ *
+ *   S: +OK [XCLIENT] mmp-test store A ready
+ *   C: XCLIENT ADDR=192.0.2.7 PORT=40000     S: +OK Updated
+ *   C: USER alice …
+ *
+ * A `-ERR` to XCLIENT is not the user's fault: the login goes on and the store sees the proxy's
+ * address, as without the option.
  */
 
+import { type ConnectionAddresses, forwardable } from '../clientAddress.js';
 import { STORE_REPLY_TIMEOUT_MS } from '../limits.js';
 import type { Log } from '../log.js';
 import type { Replay, ReplayResult } from '../login.js';
@@ -35,9 +48,17 @@ export const STORE_CAPA_TTL_MS = 10 * 60_000;
 /** A CAPA answer longer than this is not a POP3 store's. */
 const MAX_CAPA_LINES = 64;
 
-/** Which stores take USER and PASS in one write, by `host:port`, as their CAPA said. */
-export class StorePipelining {
-  private readonly known = new Map<string, { pipelining: boolean; until: number }>();
+/** What a store's CAPA listed, of what the replay uses. */
+export interface StoreCapa {
+  /** RFC 2449 §6.6: USER and PASS may go in one write. */
+  pipelining: boolean;
+  /** The store takes the client's address by XCLIENT. */
+  xclient: boolean;
+}
+
+/** What each store's CAPA said, by `host:port`. */
+export class StoreCapabilities {
+  private readonly known = new Map<string, { capa: StoreCapa; until: number }>();
 
   constructor(
     private readonly ttlMs = STORE_CAPA_TTL_MS,
@@ -45,27 +66,29 @@ export class StorePipelining {
   ) {}
 
   /** What the store said, or undefined when it was not asked yet (or too long ago). */
-  get(store: string): boolean | undefined {
+  get(store: string): StoreCapa | undefined {
     const entry = this.known.get(store);
     if (entry === undefined || entry.until <= this.now()) return undefined;
-    return entry.pipelining;
+    return entry.capa;
   }
 
-  set(store: string, pipelining: boolean): void {
-    this.known.set(store, { pipelining, until: this.now() + this.ttlMs });
+  set(store: string, capa: StoreCapa): void {
+    this.known.set(store, { capa, until: this.now() + this.ttlMs });
   }
 }
 
-const processStores = new StorePipelining();
+const processStores = new StoreCapabilities();
 
 export interface Pop3ReplayOptions {
   method: LoginMethod;
-  /** What is known of the stores' pipelining (default: this process's). */
-  stores?: StorePipelining;
+  /** What is known of the stores' CAPA (default: this process's). */
+  stores?: StoreCapabilities;
   /** Time for the store's greeting (StoreConnectTimeout). */
   greetingTimeoutMs: number;
   /** Time for each later answer. */
   replyTimeoutMs?: number;
+  /** ForwardClientAddress on: the connection's addresses, sent by XCLIENT before the login. */
+  forwardAddress?: ConnectionAddresses | undefined;
 }
 
 /** The text sent when credentials cannot be replayed at all (a NUL in a UidAttr value). */
@@ -97,41 +120,86 @@ export function pop3Replay(options: Pop3ReplayOptions): Replay {
       return { kind: 'refused', answer: Buffer.from(CANNOT_REPLAY) };
     }
     const byUser = options.method === 'user-pass' && !hasLineBreak(name) && !hasLineBreak(password);
-    if (!byUser) return authPlain(conv, name, password, replyTimeout, log);
-    const stores = options.stores ?? processStores;
-    const store = `${conv.socket.remoteAddress ?? ''}:${conv.socket.remotePort ?? 0}`;
-    let pipelining = stores.get(store);
-    if (pipelining === undefined) {
-      const capa = await askPipelining(conv, replyTimeout, log);
-      if (typeof capa !== 'boolean') return capa;
-      stores.set(store, capa);
-      pipelining = capa;
+    const forward =
+      options.forwardAddress === undefined ? undefined : forwardable(options.forwardAddress);
+    const xclientInGreeting = XCLIENT_CODE.test(greeting.value.toString('latin1'));
+    // CAPA only when its answer is used: for PIPELINING (USER/PASS), or to learn of XCLIENT.
+    let capa: StoreCapa | undefined;
+    if (byUser || (forward !== undefined && !xclientInGreeting)) {
+      const stores = options.stores ?? processStores;
+      const store = `${conv.socket.remoteAddress ?? ''}:${conv.socket.remotePort ?? 0}`;
+      capa = stores.get(store);
+      if (capa === undefined) {
+        const asked = await askCapa(conv, replyTimeout, log);
+        if ('kind' in asked) return asked;
+        stores.set(store, asked);
+        capa = asked;
+      }
     }
-    return userPass(conv, name, password, pipelining, replyTimeout, log);
+    if (forward !== undefined && (xclientInGreeting || capa?.xclient === true)) {
+      const sent = await xclient(conv, forward, replyTimeout, log);
+      if (sent !== undefined) return sent;
+    }
+    if (!byUser) return authPlain(conv, name, password, replyTimeout, log);
+    return userPass(conv, name, password, capa?.pipelining === true, replyTimeout, log);
   };
 }
 
-/** CAPA (RFC 2449 §5): whether the store lists PIPELINING; a store without CAPA does not. */
-async function askPipelining(
+/** Dovecot's greeting response code for a peer that may send XCLIENT. */
+const XCLIENT_CODE = /^\+OK \[XCLIENT\]/i;
+
+/** CAPA (RFC 2449 §5): what the store lists of what we use; a store without CAPA lists nothing. */
+async function askCapa(
   conv: StoreConversation,
   timeoutMs: number,
   log: Log,
-): Promise<boolean | ReplayResult> {
+): Promise<StoreCapa | ReplayResult> {
   conv.write('CAPA\r\n');
   const first = await conv.readLine(timeoutMs);
   if (!first.ok) return { kind: 'failed', failure: first.error };
-  if (isErr(first.value)) return false;
+  const capa: StoreCapa = { pipelining: false, xclient: false };
+  if (isErr(first.value)) return capa;
   if (!isOk(first.value)) return unexpected();
-  let pipelining = false;
   for (let lines = 0; lines < MAX_CAPA_LINES; lines++) {
     const line = await conv.readLine(timeoutMs);
     if (!line.ok) return { kind: 'failed', failure: line.error };
     const text = line.value.toString('latin1');
     if (text === '.') {
-      log.at('trace', 'store login', 'store capabilities', { pipelining });
-      return pipelining;
+      log.at('trace', 'store login', 'store capabilities', { ...capa });
+      return capa;
     }
-    if (text.split(' ')[0]?.toUpperCase() === 'PIPELINING') pipelining = true;
+    const word = text.split(' ')[0]?.toUpperCase();
+    if (word === 'PIPELINING') capa.pipelining = true;
+    if (word === 'XCLIENT') capa.xclient = true;
+  }
+  return unexpected();
+}
+
+/** `XCLIENT ADDR=… PORT=…`, the form Dovecot's pop3-login reads (IPv6 without a prefix). */
+export function xclientCommand(a: ConnectionAddresses): string {
+  return `XCLIENT ADDR=${a.clientIp} PORT=${a.clientPort}`;
+}
+
+/**
+ * Tell the store the client's address. Undefined when the login may go on (`+OK`, or `-ERR`:
+ * the store then sees our address, as without the option), else the result that ends it.
+ */
+async function xclient(
+  conv: StoreConversation,
+  addresses: ConnectionAddresses,
+  timeoutMs: number,
+  log: Log,
+): Promise<ReplayResult | undefined> {
+  log.at('dialogue', 'store login', 'sending client address to store');
+  conv.write(`${xclientCommand(addresses)}\r\n`);
+  const answer = await conv.readLine(timeoutMs);
+  if (!answer.ok) return { kind: 'failed', failure: answer.error };
+  if (isOk(answer.value)) return undefined;
+  if (isErr(answer.value)) {
+    log.at('dialogue', 'store login', 'store did not take the client address', {
+      line: answer.value.toString('utf8'),
+    });
+    return undefined;
   }
   return unexpected();
 }

@@ -382,7 +382,11 @@ class PopSession implements SessionHandle, Pop3Context {
     this.user = nameForLog(credentials.user);
     this.conn.socket.setTimeout(0); // the directory and the store have their own time limits
     const { settings, directory, log, clientIp, serverIp } = this.ctx;
-    const replay = pop3Replay({ method, greetingTimeoutMs: settings.storeConnectTimeoutMs });
+    const replay = pop3Replay({
+      method,
+      greetingTimeoutMs: settings.storeConnectTimeoutMs,
+      forwardAddress: settings.forwardClientAddress === true ? this.ctx : undefined,
+    });
     loginUpstream(
       {
         settings,
