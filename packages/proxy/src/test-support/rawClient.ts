@@ -23,9 +23,15 @@ export class RawClient {
     socket.on('error', () => undefined);
   }
 
-  static open(port: number, host = '127.0.0.1'): Promise<RawClient> {
+  /** `localAddress`: the source address, e.g. another loopback one the proxy must pass on. */
+  static open(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const s = connect({ port, host, allowHalfOpen: true });
+      const s = connect({
+        port,
+        host,
+        allowHalfOpen: true,
+        ...(localAddress === undefined ? {} : { localAddress }),
+      });
       s.once('connect', () => resolve(new RawClient(s)));
       s.once('error', reject);
     });
