@@ -1,9 +1,10 @@
-import { type AddressInfo, type Socket, connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConnectionAddresses } from '../clientAddress.js';
 import { silentLog } from '../log.js';
 import type { ReplayResult } from '../login.js';
 import { StoreConversation } from '../store.js';
+import { listenScripted } from '../test-support/scriptedServer.js';
 import { idCommand, imapReplay, quoted, takesNonSyncLiterals } from './replay.js';
 
 const greeting = (text: string): Buffer => Buffer.from(text, 'latin1');
@@ -84,10 +85,8 @@ afterEach(async () => {
  * the ID's answer before sending the LOGIN would time out.
  */
 async function scriptedImapStore(greeting: string, idAnswer = 'OK ID completed.') {
-  const sockets = new Set<Socket>();
   const received: string[] = [];
-  const server = createServer((socket) => {
-    sockets.add(socket);
+  const server = await listenScripted((socket) => {
     const index = received.push('') - 1;
     let buffered = '';
     let inLogin = false;
@@ -111,18 +110,8 @@ async function scriptedImapStore(greeting: string, idAnswer = 'OK ID completed.'
         else if (!line.endsWith('+}')) socket.write(`${heldId ?? ''}mmp1 OK Logged in\r\n`);
       }
     });
-    socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const store: ScriptedImapStore = {
-    port: (server.address() as AddressInfo).port,
-    received,
-    close: () =>
-      new Promise((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  const store: ScriptedImapStore = { ...server, received };
   open.push(store);
   return store;
 }

@@ -4,12 +4,13 @@
  * replay that waited for USER's answer would time out), one at a time otherwise, and CAPA asked
  * once per store.
  */
-import { type AddressInfo, type Socket, createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLog } from '../log.js';
 import type { ReplayResult } from '../login.js';
 import { type ConnectionAddresses, forwardable } from '../clientAddress.js';
 import { StoreConversation } from '../store.js';
+import { listenScripted } from '../test-support/scriptedServer.js';
 import type { LoginMethod } from './commands/types.js';
 import { StoreCapabilities, pop3Replay, xclientCommand } from './replay.js';
 
@@ -34,10 +35,8 @@ async function scriptedStore(
   capa: string[] | null,
   opts: { greeting?: string; xclient?: string } = {},
 ): Promise<ScriptedStore> {
-  const sockets = new Set<Socket>();
   const sessions: string[][] = [];
-  const server = createServer((socket) => {
-    sockets.add(socket);
+  const server = await listenScripted((socket) => {
     const lines: string[] = [];
     sessions.push(lines);
     let buffered = '';
@@ -86,18 +85,9 @@ async function scriptedStore(
         }
       }
     });
-    socket.on('close', () => sockets.delete(socket));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const store: ScriptedStore = {
-    port: (server.address() as AddressInfo).port,
-    sessions,
-    close: () =>
-      new Promise((resolve) => {
-        for (const s of sockets) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  const store: ScriptedStore = { ...server, sessions };
+
   open.push(store);
   return store;
 }
