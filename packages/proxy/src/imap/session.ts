@@ -15,13 +15,22 @@
 
 import type { Socket } from 'node:net';
 import { ClientConnection } from '../clientConnection.js';
-import { MAX_BAD_COMMANDS, MAX_FAILED_LOGINS } from '../limits.js';
-import { type LoginOutcome, loginUpstream } from '../login.js';
-import { type Credentials, type SaslExchange, type SaslStep, decodeSaslResponse } from '../sasl.js';
+import type { LoginOutcome } from '../login.js';
+import type { Credentials, SaslExchange, SaslStep } from '../sasl.js';
 import type { SessionContext, SessionHandle } from '../server.js';
 import type { Farewell } from '../pipe.js';
+import {
+  type LoginEnd,
+  RefusalCounts,
+  certificateForLogin,
+  dropIfClosed,
+  forwardedAddress,
+  logLoginOutcome,
+  readSaslResponse,
+  startCertificateLogin,
+  startPasswordLogin,
+} from '../sessionLogin.js';
 import { formatAddress } from '../store.js';
-import { certLoginUpstream, certificateFilter, externalRefusal } from '../certlogin.js';
 import { serverTlsFor } from '../tls/listener.js';
 import {
   type SessionSecurity,
@@ -68,8 +77,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
   security: SessionSecurity;
   private readonly framer: ImapFramer;
   private readonly conn: ClientConnection;
-  private badCommands = 0;
-  private failedLogins = 0;
+  private readonly refusals: RefusalCounts;
   private sasl: { tag: string; exchange: SaslExchange } | undefined;
   private clientEnded = false;
   private shuttingDown = false;
@@ -95,6 +103,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
       closedFields: () => ({ user: this.user ?? null, store: this.store ?? null }),
     });
     this.closed = this.conn.closed;
+    this.refusals = new RefusalCounts(ctx.log);
     // RFC 3501 §7.1.1: the greeting may carry CAPABILITY, sparing the client a round trip.
     this.send(`* OK [CAPABILITY ${this.capabilities.text}] ${ctx.settings.banner}`);
   }
@@ -278,7 +287,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
   private act(tag: string, outcome: CommandOutcome): void {
     switch (outcome.kind) {
       case 'done':
-        this.badCommands = 0;
+        this.refusals.commandAccepted();
         return;
       case 'bad':
         this.bad(tag, outcome.message);
@@ -287,15 +296,15 @@ class ImapSession implements SessionHandle, PreAuthContext {
         this.closeWith(undefined);
         return;
       case 'login':
-        this.badCommands = 0;
+        this.refusals.commandAccepted();
         this.startLogin(tag, outcome.credentials);
         return;
       case 'sasl':
-        this.badCommands = 0;
+        this.refusals.commandAccepted();
         this.saslStep(tag, outcome.exchange, outcome.step);
         return;
       case 'starttls':
-        this.badCommands = 0;
+        this.refusals.commandAccepted();
         this.startTls(tag);
         return;
     }
@@ -304,10 +313,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
   /** A tagged (or untagged when no tag could be read) BAD; closes after too many in a row. */
   private bad(tag: string | undefined, message: string): void {
     this.send(`${tag ?? '*'} BAD ${message}`);
-    if (++this.badCommands >= MAX_BAD_COMMANDS) {
-      this.ctx.log.at('refusal', 'limits', 'too many invalid commands, closing');
-      this.closeWith('* BYE Too many invalid commands');
-    }
+    if (this.refusals.badCommand()) this.closeWith('* BYE Too many invalid commands');
   }
 
   // ---- AUTHENTICATE exchange (RFC 3501 §6.2.2) ----
@@ -342,9 +348,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
   private onSaslResponse(line: Buffer): void {
     const sasl = this.sasl;
     if (sasl === undefined) return;
-    // The response may carry the password: it is never logged, only its length.
-    this.ctx.log.at('trace', 'authenticate', 'C: <SASL response redacted>', { bytes: line.length });
-    const decoded = decodeSaslResponse(line);
+    const decoded = readSaslResponse(this.ctx.log, line);
     if (!decoded.ok) {
       this.sasl = undefined;
       this.state = 'not-authenticated';
@@ -388,35 +392,16 @@ class ImapSession implements SessionHandle, PreAuthContext {
 
   /** AUTHENTICATE EXTERNAL: the verified client certificate names the user (`certlogin.ts`). */
   private startCertLogin(tag: string, authzid: Buffer): void {
-    const peer = this.security.tls?.peer;
-    const { settings, directory, log, clientIp, serverIp } = this.ctx;
-    const login = { settings, directory, log, clientIp, serverIp, sessionId: this.ctx.id };
-    if (!this.security.external || peer === undefined) {
-      this.send(`${tag} NO [AUTHENTICATIONFAILED] ${externalRefusal(this.security)}`);
-      this.countFailedLogin();
-      return;
-    }
-    const filter = certificateFilter(login, peer);
-    if (!filter.ok) {
-      log.at('session', 'login', 'certificate not mapped', {
-        subject: peer.subject,
-        error: filter.error,
-      });
-      this.send(`${tag} NO [AUTHENTICATIONFAILED] The client certificate maps to no user`);
+    const peer = certificateForLogin(this.ctx, this.security);
+    if (!peer.ok) {
+      this.send(`${tag} NO [AUTHENTICATIONFAILED] ${peer.error}`);
       this.countFailedLogin();
       return;
     }
     this.state = 'logging-in';
-    this.user = peer.subject;
+    this.user = peer.value.subject;
     this.conn.socket.setTimeout(0);
-    certLoginUpstream(login, peer, authzid, 'imap')
-      .then((outcome) => this.finishLogin(tag, outcome))
-      .catch((e: unknown) => {
-        log.error('login', 'internal error during certificate login', {
-          error: e instanceof Error ? e.message : String(e),
-        });
-        this.closeWith('* BYE Internal error');
-      });
+    startCertificateLogin(this.ctx, peer.value, authzid, 'imap', this.loginEnd(tag));
   }
 
   // ---- Login: directory, store, replay ----
@@ -425,94 +410,50 @@ class ImapSession implements SessionHandle, PreAuthContext {
     this.state = 'logging-in';
     this.user = nameForLog(credentials.user);
     this.conn.socket.setTimeout(0); // the directory and store have their own time limits
-    const { settings, directory, log, clientIp, serverIp } = this.ctx;
     const replay = imapReplay({
-      greetingTimeoutMs: settings.storeConnectTimeoutMs,
-      forwardAddress: settings.forwardClientAddress === true ? this.ctx : undefined,
+      greetingTimeoutMs: this.ctx.settings.storeConnectTimeoutMs,
+      forwardAddress: forwardedAddress(this.ctx),
     });
-    loginUpstream(
-      {
-        settings,
-        directory,
-        log,
-        clientIp,
-        serverIp,
-        sessionId: this.ctx.id,
-        // UidSearch %D: only a certificate that chains to the client CA names anybody.
-        subjectDn:
-          this.security.tls?.peer?.verified === true ? this.security.tls.peer.subject : undefined,
-      },
-      credentials,
-      replay,
-    )
-      .then((outcome) => this.finishLogin(tag, outcome))
-      .catch((e: unknown) => {
-        // A bug, not an input problem: say so to the client, keep the server running.
-        log.error('login', 'internal error during login', {
-          error: e instanceof Error ? e.message : String(e),
-        });
-        this.closeWith('* BYE Internal error');
-      });
+    startPasswordLogin(this.ctx, this.security, credentials, replay, this.loginEnd(tag));
+  }
+
+  /** The same tag answers the login whichever way it ends. */
+  private loginEnd(tag: string): LoginEnd {
+    return {
+      finish: (outcome) => this.finishLogin(tag, outcome),
+      internalError: () => this.closeWith('* BYE Internal error'),
+    };
   }
 
   private finishLogin(tag: string, outcome: LoginOutcome): void {
-    const { log, settings } = this.ctx;
-    if (this.state !== 'logging-in') {
-      // The client went away meanwhile.
-      if (outcome.kind === 'logged-in') outcome.socket.destroy();
-      return;
-    }
-    const user = this.user ?? '';
+    if (dropIfClosed(this.state === 'logging-in', outcome)) return;
+    logLoginOutcome(this.ctx, this.user ?? '', outcome);
     switch (outcome.kind) {
-      case 'logged-in': {
+      case 'logged-in':
         this.store = formatAddress(outcome.store);
-        log.at('session', 'login', 'login succeeded', {
-          user,
-          store: this.store,
-          client: this.ctx.clientIp,
-        });
         this.conn.socket.write(
           Buffer.concat([Buffer.from(`${tag} `), outcome.answer, Buffer.from('\r\n')]),
         );
         this.startPiping(outcome.socket, outcome.leftover);
         return;
-      }
       case 'refused':
-        log.at('session', 'login', 'login refused by store', {
-          user,
-          store: formatAddress(outcome.store),
-          client: this.ctx.clientIp,
-        });
         this.conn.socket.write(
           Buffer.concat([Buffer.from(`${tag} `), outcome.answer, Buffer.from('\r\n')]),
         );
         this.countFailedLogin();
         break;
       case 'unknown-user':
-        log.at('session', 'login', 'login failed: unknown user', {
-          user,
-          reason: outcome.reason,
-          client: this.ctx.clientIp,
-        });
         this.send(`${tag} ${AUTH_FAILED}`);
         this.countFailedLogin();
         break;
       case 'directory-down':
-        log.at('session', 'login', 'login failed: directory unavailable', {
-          user,
-          error: outcome.detail,
-        });
         this.send(
           `${tag} NO [UNAVAILABLE] User directory temporarily unavailable, try again later`,
         );
         break;
       case 'stores-down':
-        log.at('session', 'login', 'login failed: no store reachable', {
-          user,
-          error: outcome.detail,
-        });
         // RFC 3501 §7.1: ALERT text must be shown to the user (the guide's ServerDownAlert).
-        this.send(`${tag} NO [ALERT] ${settings.serverDownAlert}`);
+        this.send(`${tag} NO [ALERT] ${this.ctx.settings.serverDownAlert}`);
         break;
     }
     this.user = undefined;
@@ -520,10 +461,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
   }
 
   private countFailedLogin(): void {
-    if (++this.failedLogins >= MAX_FAILED_LOGINS) {
-      this.ctx.log.at('refusal', 'limits', 'too many failed logins, closing');
-      this.closeWith('* BYE Too many failed logins');
-    }
+    if (this.refusals.failedLogin()) this.closeWith('* BYE Too many failed logins');
   }
 
   /** Back to commands after a failed login: parse what the client pipelined meanwhile. */

@@ -17,17 +17,25 @@
 import type { Socket } from 'node:net';
 import { ClientConnection } from '../clientConnection.js';
 import {
-  MAX_BAD_COMMANDS,
-  MAX_FAILED_LOGINS,
   MAX_POP3_LINE_BYTES,
   MAX_POP3_SASL_LINE_BYTES,
   POP3_TRANSACTION_IDLE_MS,
 } from '../limits.js';
-import { type LoginOutcome, loginUpstream } from '../login.js';
-import { type Credentials, type SaslExchange, type SaslStep, decodeSaslResponse } from '../sasl.js';
+import type { LoginOutcome } from '../login.js';
+import type { Credentials, SaslExchange, SaslStep } from '../sasl.js';
 import type { SessionContext, SessionHandle } from '../server.js';
+import {
+  type LoginEnd,
+  RefusalCounts,
+  certificateForLogin,
+  dropIfClosed,
+  forwardedAddress,
+  logLoginOutcome,
+  readSaslResponse,
+  startCertificateLogin,
+  startPasswordLogin,
+} from '../sessionLogin.js';
 import { formatAddress } from '../store.js';
-import { certLoginUpstream, certificateFilter, externalRefusal } from '../certlogin.js';
 import { serverTlsFor } from '../tls/listener.js';
 import {
   PLAIN_SECURITY,
@@ -71,8 +79,7 @@ class PopSession implements SessionHandle, Pop3Context {
   private state: Pop3State = 'authorization';
   private readonly reader = new Pop3LineReader(MAX_POP3_LINE_BYTES);
   private readonly conn: ClientConnection;
-  private badCommands = 0;
-  private failedLogins = 0;
+  private readonly refusals: RefusalCounts;
   private sasl: SaslExchange | undefined;
   private clientEnded = false;
   private shuttingDown = false;
@@ -100,6 +107,7 @@ class PopSession implements SessionHandle, Pop3Context {
       }),
     });
     this.closed = this.conn.closed;
+    this.refusals = new RefusalCounts(ctx.log);
     // RFC 1939 §4. No APOP timestamp: APOP cannot be offered (commands/apop.ts).
     this.send(`+OK ${ctx.settings.banner}`);
     this.security = sessionSecurity(policyOf(ctx.settings), ctx.secure);
@@ -233,7 +241,7 @@ class PopSession implements SessionHandle, Pop3Context {
   private act(outcome: CommandOutcome): void {
     switch (outcome.kind) {
       case 'done':
-        this.badCommands = 0;
+        this.refusals.commandAccepted();
         return;
       case 'error':
         this.bad(outcome.message);
@@ -242,15 +250,15 @@ class PopSession implements SessionHandle, Pop3Context {
         this.closeWith(undefined);
         return;
       case 'login':
-        this.badCommands = 0;
+        this.refusals.commandAccepted();
         this.startLogin(outcome.credentials, outcome.method);
         return;
       case 'sasl':
-        this.badCommands = 0;
+        this.refusals.commandAccepted();
         this.saslStep(outcome.exchange, outcome.step);
         return;
       case 'stls':
-        this.badCommands = 0;
+        this.refusals.commandAccepted();
         this.startTls();
         return;
     }
@@ -258,8 +266,7 @@ class PopSession implements SessionHandle, Pop3Context {
 
   /** `-ERR message`; closes after too many invalid commands in a row (cross-protocol attacks). */
   private bad(message: string): void {
-    if (++this.badCommands >= MAX_BAD_COMMANDS) {
-      this.ctx.log.at('refusal', 'limits', 'too many invalid commands, closing');
+    if (this.refusals.badCommand()) {
       this.closeWith(`-ERR ${message}; too many invalid commands, closing`);
       return;
     }
@@ -301,9 +308,7 @@ class PopSession implements SessionHandle, Pop3Context {
   private onSaslResponse(line: Buffer): void {
     const exchange = this.sasl;
     if (exchange === undefined) return;
-    // The response carries the password: never logged, only its length.
-    this.ctx.log.at('trace', 'authenticate', 'C: <SASL response redacted>', { bytes: line.length });
-    const decoded = decodeSaslResponse(line);
+    const decoded = readSaslResponse(this.ctx.log, line);
     this.endSasl();
     if (!decoded.ok) {
       this.bad(decoded.error);
@@ -343,36 +348,16 @@ class PopSession implements SessionHandle, Pop3Context {
 
   /** AUTH EXTERNAL: the verified client certificate names the user (`certlogin.ts`). */
   private startCertLogin(authzid: Buffer): void {
-    const peer = this.security.tls?.peer;
-    const { settings, directory, log, clientIp, serverIp } = this.ctx;
-    const login = { settings, directory, log, clientIp, serverIp, sessionId: this.ctx.id };
-    if (!this.security.external || peer === undefined) {
-      this.send(`-ERR [AUTH] ${externalRefusal(this.security)}`);
-      this.countFailedLogin();
-      return;
-    }
-    const filter = certificateFilter(login, peer);
-    if (!filter.ok) {
-      log.at('session', 'login', 'certificate not mapped', {
-        subject: peer.subject,
-        error: filter.error,
-      });
-      this.send('-ERR [AUTH] The client certificate maps to no user');
+    const peer = certificateForLogin(this.ctx, this.security);
+    if (!peer.ok) {
+      this.send(`-ERR [AUTH] ${peer.error}`);
       this.countFailedLogin();
       return;
     }
     this.state = 'logging-in';
-    this.user = peer.subject;
+    this.user = peer.value.subject;
     this.conn.socket.setTimeout(0);
-    certLoginUpstream(login, peer, authzid, 'pop3')
-      .then((outcome) => this.finishLogin(outcome))
-      .catch((e: unknown) => {
-        log.error('login', 'internal error during certificate login', {
-          error: e instanceof Error ? e.message : String(e),
-        });
-        this.state = 'authorization';
-        this.closeWith('-ERR [SYS/TEMP] Internal error');
-      });
+    startCertificateLogin(this.ctx, peer.value, authzid, 'pop3', this.loginEnd);
   }
 
   // ---- Login: directory, store, replay ----
@@ -381,106 +366,60 @@ class PopSession implements SessionHandle, Pop3Context {
     this.state = 'logging-in';
     this.user = nameForLog(credentials.user);
     this.conn.socket.setTimeout(0); // the directory and the store have their own time limits
-    const { settings, directory, log, clientIp, serverIp } = this.ctx;
     const replay = pop3Replay({
       method,
-      greetingTimeoutMs: settings.storeConnectTimeoutMs,
-      forwardAddress: settings.forwardClientAddress === true ? this.ctx : undefined,
+      greetingTimeoutMs: this.ctx.settings.storeConnectTimeoutMs,
+      forwardAddress: forwardedAddress(this.ctx),
     });
-    loginUpstream(
-      {
-        settings,
-        directory,
-        log,
-        clientIp,
-        serverIp,
-        sessionId: this.ctx.id,
-        // UidSearch %D: only a certificate that chains to the client CA names anybody.
-        subjectDn:
-          this.security.tls?.peer?.verified === true ? this.security.tls.peer.subject : undefined,
-      },
-      credentials,
-      replay,
-    )
-      .then((outcome) => this.finishLogin(outcome))
-      .catch((e: unknown) => {
-        // A bug, not an input problem: say so to the client, keep the server running.
-        log.error('login', 'internal error during login', {
-          error: e instanceof Error ? e.message : String(e),
-        });
-        this.state = 'authorization';
-        this.closeWith('-ERR [SYS/TEMP] Internal error');
-      });
+    startPasswordLogin(this.ctx, this.security, credentials, replay, this.loginEnd);
   }
 
+  private readonly loginEnd: LoginEnd = {
+    finish: (outcome) => this.finishLogin(outcome),
+    internalError: () => {
+      this.state = 'authorization';
+      this.closeWith('-ERR [SYS/TEMP] Internal error');
+    },
+  };
+
   private finishLogin(outcome: LoginOutcome): void {
-    const { log, settings } = this.ctx;
-    if (this.state !== 'logging-in') {
-      // The client went away meanwhile.
-      if (outcome.kind === 'logged-in') outcome.socket.destroy();
-      return;
-    }
-    const user = this.user ?? '';
-    const client = this.ctx.clientIp;
+    if (dropIfClosed(this.state === 'logging-in', outcome)) return;
+    const spoof = this.ctx.settings.spoofMessage;
+    logLoginOutcome(this.ctx, this.user ?? '', outcome, { spoof: spoof !== undefined });
     switch (outcome.kind) {
       case 'logged-in':
         this.store = formatAddress(outcome.store);
-        log.at('session', 'login', 'login succeeded', { user, store: this.store, client });
         // The store's own `+OK …` line, as it said it.
         this.conn.socket.write(Buffer.concat([outcome.answer, Buffer.from('\r\n')]));
         this.startPiping(outcome.socket, outcome.leftover);
         return;
       case 'refused':
-        log.at('session', 'login', 'login refused by store', {
-          user,
-          store: formatAddress(outcome.store),
-          client,
-        });
         // RFC 2449 §8: the store's response code ([IN-USE], [AUTH], …) goes through unchanged.
         this.conn.socket.write(Buffer.concat([outcome.answer, Buffer.from('\r\n')]));
         this.countFailedLogin();
         break;
       case 'unknown-user':
-        log.at('session', 'login', 'login failed: unknown user', {
-          user,
-          reason: outcome.reason,
-          client,
-        });
         this.send(AUTH_FAILED);
         this.countFailedLogin();
         break;
       case 'directory-down':
-        log.at('session', 'login', 'login failed: directory unavailable', {
-          user,
-          error: outcome.detail,
-        });
         // RFC 3206 §4: SYS/TEMP, a problem on our side that may go away.
         this.send('-ERR [SYS/TEMP] User directory temporarily unavailable, try again later');
         break;
-      case 'stores-down': {
-        const spoof = settings.spoofMessage;
-        log.at('session', 'login', 'login failed: no store reachable', {
-          user,
-          error: outcome.detail,
-          spoof: spoof !== undefined,
-        });
+      case 'stores-down':
         if (spoof !== undefined) {
           this.startSpoof(new SpoofInbox(spoof));
           return;
         }
-        this.send(`-ERR [SYS/TEMP] ${settings.serverDownAlert}`);
+        this.send(`-ERR [SYS/TEMP] ${this.ctx.settings.serverDownAlert}`);
         break;
-      }
     }
     this.user = undefined;
     this.resume('authorization');
   }
 
   private countFailedLogin(): void {
-    if (++this.failedLogins >= MAX_FAILED_LOGINS) {
-      this.ctx.log.at('refusal', 'limits', 'too many failed logins, closing');
-      this.closeWith(undefined);
-    }
+    if (this.refusals.failedLogin()) this.closeWith(undefined);
   }
 
   /** Read commands again (after a failed login, or in the spoof inbox), starting with whatever

@@ -1,0 +1,100 @@
+import { Socket } from 'node:net';
+import { describe, expect, it } from 'vitest';
+import { MAX_BAD_COMMANDS, MAX_FAILED_LOGINS } from './limits.js';
+import { type Log, type LogFields, silentLog } from './log.js';
+import type { LoginOutcome } from './login.js';
+import { RefusalCounts, dropIfClosed, logLoginOutcome, readSaslResponse } from './sessionLogin.js';
+
+interface Entry {
+  level: string;
+  msg: string;
+  fields: LogFields | undefined;
+}
+
+function recordingLog(): { log: Log; records: Entry[] } {
+  const records: Entry[] = [];
+  const log: Log = {
+    ...silentLog,
+    at: (level, _phase, msg, fields) => records.push({ level, msg, fields }),
+  };
+  return { log, records };
+}
+
+const store = { host: 'store1', port: 143 };
+
+describe('RefusalCounts', () => {
+  it('ends the session at MAX_BAD_COMMANDS invalid commands in a row, and logs it once', () => {
+    const { log, records } = recordingLog();
+    const counts = new RefusalCounts(log);
+    for (let i = 1; i < MAX_BAD_COMMANDS; i++) expect(counts.badCommand()).toBe(false);
+    counts.commandAccepted(); // a valid command starts the run again
+    for (let i = 1; i < MAX_BAD_COMMANDS; i++) expect(counts.badCommand()).toBe(false);
+    expect(records).toEqual([]);
+    expect(counts.badCommand()).toBe(true);
+    expect(records.map((r) => r.msg)).toEqual(['too many invalid commands, closing']);
+  });
+
+  it('counts failed logins for the whole session, whatever commands came between', () => {
+    const { log, records } = recordingLog();
+    const counts = new RefusalCounts(log);
+    for (let i = 1; i < MAX_FAILED_LOGINS; i++) {
+      expect(counts.failedLogin()).toBe(false);
+      counts.commandAccepted();
+    }
+    expect(counts.failedLogin()).toBe(true);
+    expect(records.map((r) => r.msg)).toEqual(['too many failed logins, closing']);
+  });
+});
+
+describe('dropIfClosed', () => {
+  it('lets go of the store socket of a login that ended after the client left', () => {
+    const socket = new Socket();
+    const outcome: LoginOutcome = {
+      kind: 'logged-in',
+      store,
+      socket,
+      leftover: Buffer.alloc(0),
+      answer: Buffer.from('OK'),
+    };
+    expect(dropIfClosed(true, outcome)).toBe(false);
+    expect(socket.destroyed).toBe(false);
+    expect(dropIfClosed(false, outcome)).toBe(true);
+    expect(socket.destroyed).toBe(true);
+  });
+});
+
+describe('logLoginOutcome', () => {
+  it('adds the session’s own fields only when no store was reachable', () => {
+    const { log, records } = recordingLog();
+    const ctx = { log, clientIp: '192.0.2.1' };
+    logLoginOutcome(ctx, 'ann', { kind: 'stores-down', detail: 'refused' }, { spoof: true });
+    logLoginOutcome(ctx, 'ann', { kind: 'unknown-user', reason: 'no entry' }, { spoof: true });
+    expect(records).toEqual([
+      {
+        level: 'session',
+        msg: 'login failed: no store reachable',
+        fields: { user: 'ann', error: 'refused', spoof: true },
+      },
+      {
+        level: 'session',
+        msg: 'login failed: unknown user',
+        fields: { user: 'ann', reason: 'no entry', client: '192.0.2.1' },
+      },
+    ]);
+  });
+});
+
+describe('readSaslResponse', () => {
+  it('decodes the response and logs only its length', () => {
+    const { log, records } = recordingLog();
+    const line = Buffer.from(Buffer.from('\0ann\0secret').toString('base64'));
+    const decoded = readSaslResponse(log, line);
+    expect(decoded.ok && decoded.value !== 'cancel' && decoded.value.toString()).toBe(
+      '\0ann\0secret',
+    );
+    expect(records).toEqual([
+      { level: 'trace', msg: 'C: <SASL response redacted>', fields: { bytes: line.length } },
+    ]);
+    expect(readSaslResponse(log, Buffer.from('*'))).toEqual({ ok: true, value: 'cancel' });
+  });
+});
