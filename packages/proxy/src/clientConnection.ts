@@ -11,6 +11,7 @@ import { MAX_PIPELINED_BYTES } from './limits.js';
 import { type Farewell, startPipe } from './pipe.js';
 import type { SessionContext } from './server.js';
 import { type ClientTlsInfo, upgradeToTls } from './tls/clientTls.js';
+import { serverTlsFor } from './tls/listener.js';
 import type { ServerTls } from './tls/serverTls.js';
 
 /** How long a closing connection may take to read our last words before it is cut. */
@@ -104,8 +105,17 @@ export class ClientConnection {
     this.queuedBytes += rest.length;
   }
 
+  /**
+   * Back to reading commands after a refused login: restart the idle timer, then give the session
+   * the chunks queued meanwhile, in order, as if they arrived now (they may end the session).
+   */
+  readQueued(idleTimeoutMs: number): void {
+    this.current.setTimeout(idleTimeoutMs);
+    for (const chunk of this.takeQueued()) this.events.onData(chunk);
+  }
+
   /** The queued chunks, in order; the queue is empty afterwards. */
-  takeQueued(): Buffer[] {
+  private takeQueued(): Buffer[] {
     const queued = this.queued;
     this.queued = [];
     this.queuedBytes = 0;
@@ -113,6 +123,13 @@ export class ClientConnection {
   }
 
   // ---- TLS upgrade (RFC 3501 §6.2.1, RFC 2595 §4) ----
+
+  /** What STARTTLS/STLS would offer; undefined when TLS is not configured or cannot be loaded. */
+  serverTls(): ServerTls | undefined {
+    const sec = this.ctx.settings.security;
+    const tls = sec === undefined ? undefined : serverTlsFor(sec.server);
+    return tls?.ok === true ? tls.value : undefined;
+  }
 
   /**
    * Stop reading the plain socket, say `okLine` on it, and wrap it in TLS. What the client sent

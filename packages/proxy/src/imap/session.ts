@@ -31,7 +31,6 @@ import {
   startPasswordLogin,
 } from '../sessionLogin.js';
 import { formatAddress } from '../store.js';
-import { serverTlsFor } from '../tls/listener.js';
 import {
   type SessionSecurity,
   imapCapabilityText,
@@ -373,16 +372,15 @@ class ImapSession implements SessionHandle, PreAuthContext {
    * rest of the chunk is not consumed (state), and the plain socket is no longer read by us.
    */
   private startTls(tag: string): void {
-    const sec = this.ctx.settings.security;
-    const tls = sec === undefined ? undefined : serverTlsFor(sec.server);
-    if (tls === undefined || !tls.ok) {
+    const tls = this.conn.serverTls();
+    if (tls === undefined) {
       this.send(`${tag} NO [UNAVAILABLE] TLS is not available`);
       return;
     }
     this.state = 'tls-handshake';
     this.framer.reset();
     const { settings } = this.ctx;
-    this.conn.startTls(tls.value, 'starttls', `${tag} OK Begin TLS negotiation now`, (info) => {
+    this.conn.startTls(tls, 'starttls', `${tag} OK Begin TLS negotiation now`, (info) => {
       this.security = sessionSecurity(policyOf(settings), info);
       this.capabilities = new Capabilities(imapCapabilityText(settings.capability, this.security));
       this.state = 'not-authenticated';
@@ -472,8 +470,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
       this.closeWith('* BYE Server shutting down');
       return;
     }
-    this.conn.socket.setTimeout(this.ctx.settings.idleTimeoutMs);
-    for (const chunk of this.conn.takeQueued()) this.onData(chunk);
+    this.conn.readQueued(this.ctx.settings.idleTimeoutMs);
     if (this.state === 'not-authenticated' || this.state === 'authenticating') {
       if (this.clientEnded) this.closeWith(undefined);
       else this.conn.socket.resume();

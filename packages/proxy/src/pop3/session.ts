@@ -36,7 +36,6 @@ import {
   startPasswordLogin,
 } from '../sessionLogin.js';
 import { formatAddress } from '../store.js';
-import { serverTlsFor } from '../tls/listener.js';
 import {
   PLAIN_SECURITY,
   POP3_PLAINTEXT_REFUSED,
@@ -330,16 +329,15 @@ class PopSession implements SessionHandle, Pop3Context {
    * of the chunk is not consumed (state), and the plain socket is no longer read by us.
    */
   private startTls(): void {
-    const sec = this.ctx.settings.security;
-    const tls = sec === undefined ? undefined : serverTlsFor(sec.server);
-    if (tls === undefined || !tls.ok) {
+    const tls = this.conn.serverTls();
+    if (tls === undefined) {
       this.send('-ERR [SYS/TEMP] TLS is not available');
       return;
     }
     this.state = 'tls-handshake';
     this.pendingUser = undefined;
     this.reader.reset();
-    this.conn.startTls(tls.value, 'stls', '+OK Begin TLS negotiation', (info) => {
+    this.conn.startTls(tls, 'stls', '+OK Begin TLS negotiation', (info) => {
       this.security = sessionSecurity(policyOf(this.ctx.settings), info);
       this.state = 'authorization';
       if (this.shuttingDown) this.closeWith('-ERR [SYS/TEMP] Server shutting down');
@@ -431,10 +429,9 @@ class PopSession implements SessionHandle, Pop3Context {
       this.closeWith('-ERR [SYS/TEMP] Server shutting down');
       return;
     }
-    this.conn.socket.setTimeout(
+    this.conn.readQueued(
       state === 'transaction' ? POP3_TRANSACTION_IDLE_MS : this.ctx.settings.idleTimeoutMs,
     );
-    for (const chunk of this.conn.takeQueued()) this.onData(chunk);
     if (this.reading()) {
       if (this.clientEnded) this.closeWith(undefined);
       else this.conn.socket.resume();
