@@ -185,6 +185,20 @@ describe('spoof inbox commands (RFC 1939 §5, §7)', () => {
     expect(run(ctx, 'DELE', '1 2')).toMatchObject({ kind: 'error' });
     expect(run(ctx, 'STAT', 'x')).toMatchObject({ kind: 'error' });
     expect(run(ctx, 'LIST', '0')).toMatchObject({ kind: 'error' });
+    // Each says what it expects.
+    expect(run(ctx, 'RETR', '1 2')).toEqual({
+      kind: 'error',
+      message: 'RETR expects a message number',
+    });
+    expect(run(ctx, 'DELE')).toEqual({ kind: 'error', message: 'DELE expects a message number' });
+    expect(run(ctx, 'LIST', '1 2')).toEqual({
+      kind: 'error',
+      message: 'LIST expects an optional message number',
+    });
+    expect(run(ctx, 'UIDL', 'x')).toEqual({
+      kind: 'error',
+      message: 'UIDL expects an optional message number',
+    });
   });
 
   it('each command is valid only in its states', () => {

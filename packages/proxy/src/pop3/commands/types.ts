@@ -9,6 +9,7 @@ import type { LogFields } from '../../log.js';
 import type { Credentials, SaslExchange, SaslStep } from '../../sasl.js';
 import type { SessionSecurity } from '../../tls/security.js';
 import type { InboxAnswer, SpoofInbox } from '../spoof.js';
+import { messageNumber, words } from '../parser.js';
 
 /** The states in which commands are read (RFC 1939 §3): before login, and the spoof inbox's
  * TRANSACTION state. (Once a store accepted the login, the store reads the commands.) */
@@ -77,4 +78,50 @@ export function answer(ctx: Pop3Context, a: InboxAnswer): CommandOutcome {
 /** The spoof inbox, or the refusal when a handler runs without one (cannot happen by state). */
 export function inboxOf(ctx: Pop3Context): SpoofInbox | CommandOutcome {
   return ctx.inbox ?? { kind: 'error', message: 'No mailbox' };
+}
+
+/**
+ * A spoof-inbox command taking one message number (RETR, DELE): the inbox's answer for it, or
+ * `NAME expects a message number`.
+ */
+export function messageCommand(
+  name: string,
+  run: (inbox: SpoofInbox, n: number) => InboxAnswer,
+): CommandSpec {
+  return inboxCommand(name, 'a message number', (inbox, w) => {
+    const n = messageNumber(w[0]);
+    return w.length !== 1 || n === undefined ? undefined : run(inbox, n);
+  });
+}
+
+/** A spoof-inbox command whose message number is optional (LIST, UIDL: all when absent). */
+export function listingCommand(
+  name: string,
+  run: (inbox: SpoofInbox, n: number | undefined) => InboxAnswer,
+): CommandSpec {
+  return inboxCommand(name, 'an optional message number', (inbox, w) => {
+    if (w.length === 0) return run(inbox, undefined);
+    const n = messageNumber(w[0]);
+    return w.length > 1 || n === undefined ? undefined : run(inbox, n);
+  });
+}
+
+/** `parse` answers from the argument's words, or undefined when they are not what `expects` says. */
+function inboxCommand(
+  name: string,
+  expects: string,
+  parse: (inbox: SpoofInbox, words: string[]) => InboxAnswer | undefined,
+): CommandSpec {
+  return {
+    name,
+    states: ['transaction'],
+    describe: describePlain,
+    handle(ctx, arg) {
+      const inbox = inboxOf(ctx);
+      if ('kind' in inbox) return inbox;
+      const a = parse(inbox, words(arg));
+      if (a === undefined) return { kind: 'error', message: `${name} expects ${expects}` };
+      return answer(ctx, a);
+    },
+  };
 }
