@@ -50,6 +50,22 @@ export async function logout(conn: Conn, protocol: Protocol, timeoutMs: number):
 
 const now = (): number => performance.now();
 
+/** One logged-in session for `use` (which logs out itself), destroyed whatever happens. */
+async function inSession<R>(
+  endpoint: Endpoint,
+  account: Account,
+  timeoutMs: number,
+  use: (conn: Conn) => Promise<R>,
+): Promise<R> {
+  const conn = await Conn.connect(hostFor(endpoint, account), endpoint.port, undefined, timeoutMs);
+  try {
+    await login(conn, endpoint.protocol, account, timeoutMs);
+    return await use(conn);
+  } finally {
+    conn.destroy();
+  }
+}
+
 export interface LoginsJob {
   kind: 'logins';
   endpoint: Endpoint;
@@ -132,14 +148,7 @@ export interface FetchResult {
 /** One session fetching the 1 MiB message over and over (IMAP FETCH BODY[], POP3 RETR). */
 export async function runFetch(job: FetchJob): Promise<FetchResult> {
   const { endpoint, timeoutMs } = job;
-  const conn = await Conn.connect(
-    hostFor(endpoint, job.account),
-    endpoint.port,
-    undefined,
-    timeoutMs,
-  );
-  try {
-    await login(conn, endpoint.protocol, job.account, timeoutMs);
+  return inSession(endpoint, job.account, timeoutMs, async (conn) => {
     const fetchOnce =
       endpoint.protocol === 'imap'
         ? async (i: number): Promise<void> => {
@@ -162,9 +171,7 @@ export async function runFetch(job: FetchJob): Promise<FetchResult> {
     }
     await logout(conn, endpoint.protocol, timeoutMs);
     return { kind: 'fetch', fetches, bytes, seconds, mibPerSecond: bytes / 1048576 / seconds };
-  } finally {
-    conn.destroy();
-  }
+  });
 }
 
 export interface NoopJob {
@@ -185,14 +192,7 @@ export interface NoopResult {
 /** One IMAP session: NOOP after NOOP, each timed from write to the tagged OK. */
 export async function runNoop(job: NoopJob): Promise<NoopResult> {
   const { endpoint, timeoutMs } = job;
-  const conn = await Conn.connect(
-    hostFor(endpoint, job.account),
-    endpoint.port,
-    undefined,
-    timeoutMs,
-  );
-  try {
-    await login(conn, endpoint.protocol, job.account, timeoutMs);
+  return inSession(endpoint, job.account, timeoutMs, async (conn) => {
     const one =
       endpoint.protocol === 'imap'
         ? (i: number) => conn.imap(`n${i}`, 'NOOP', timeoutMs)
@@ -206,9 +206,7 @@ export async function runNoop(job: NoopJob): Promise<NoopResult> {
     }
     await logout(conn, endpoint.protocol, timeoutMs);
     return { kind: 'noop', micros };
-  } finally {
-    conn.destroy();
-  }
+  });
 }
 
 export interface IdleJob {
