@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { execa } from 'execa';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SPECIAL_PASSWORD, type Testbed, markerSubject, startTestbed } from '@mmp/testbed';
+import { SPECIAL_PASSWORD, type Testbed, curl, markerSubject, startTestbed } from '@mmp/testbed';
 import {
   IMAP_PROXY,
   type ProxyProcess,
@@ -65,21 +65,6 @@ async function markerVia(
   } finally {
     await c.logout();
   }
-}
-
-async function curl(
-  args: string[],
-): Promise<{ exitCode: number | undefined; stdout: Buffer; stderr: string }> {
-  const r = await execa('curl', ['-s', '-S', '--max-time', '20', ...args], {
-    reject: false,
-    encoding: 'buffer',
-    stripFinalNewline: false,
-  });
-  return {
-    exitCode: r.exitCode,
-    stdout: Buffer.from(r.stdout),
-    stderr: Buffer.from(r.stderr).toString(),
-  };
 }
 
 async function raw(): Promise<RawClient> {

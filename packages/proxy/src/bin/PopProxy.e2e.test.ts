@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SPECIAL_PASSWORD, type Testbed, markerSubject, startTestbed } from '@mmp/testbed';
+import { SPECIAL_PASSWORD, type Testbed, curl, markerSubject, startTestbed } from '@mmp/testbed';
 import {
   POP_PROXY,
   type ProxyProcess,
@@ -96,21 +96,6 @@ async function poplib(port: number, script: string): Promise<unknown> {
   const r = await execa('python3', ['-c', code], { reject: false });
   if (r.exitCode !== 0) throw new Error(`python failed: ${r.stderr}`);
   return JSON.parse(r.stdout);
-}
-
-async function curl(
-  args: string[],
-): Promise<{ exitCode: number | undefined; stdout: Buffer; stderr: string }> {
-  const r = await execa('curl', ['-s', '-S', '--max-time', '20', ...args], {
-    reject: false,
-    encoding: 'buffer',
-    stripFinalNewline: false,
-  });
-  return {
-    exitCode: r.exitCode,
-    stdout: Buffer.from(r.stdout),
-    stderr: Buffer.from(r.stderr).toString(),
-  };
 }
 
 async function raw(port = proxy.port): Promise<RawClient> {
