@@ -7,8 +7,8 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Server, createServer } from 'node:tls';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { selfSignedCertificate } from '../test-support/selfSigned.js';
 import { connectStoreTls } from './storeTls.js';
 
 let server: Server;
@@ -19,25 +19,12 @@ beforeAll(async () => {
   const dir = await mkdtemp(join(tmpdir(), 'mmp-store-tls-'));
   certFile = join(dir, 'store.pem');
   const keyFile = join(dir, 'store.key');
-  await execa('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
+  await selfSignedCertificate({
     keyFile,
-    '-out',
     certFile,
-    '-days',
-    '30',
-    '-subj',
-    '/CN=mail.other.example',
-    '-addext',
-    'subjectAltName=DNS:mail.other.example',
-  ]);
+    subject: '/CN=mail.other.example',
+    altName: 'DNS:mail.other.example',
+  });
   server = createServer(
     { cert: await readFile(certFile), key: await readFile(keyFile) },
     (socket) => socket.end('* OK store ready\r\n'),

@@ -18,6 +18,7 @@ import {
   startProxyProcess,
   testbedArgs,
 } from '../test-support/proxyProcess.js';
+import { selfSignedCertificate } from '../test-support/selfSigned.js';
 import { TlsLineClient } from '../test-support/tlsClient.js';
 
 let bed: Testbed;
@@ -292,25 +293,12 @@ describe('SNI and start-up checks', () => {
   beforeAll(async () => {
     otherKey = join(work, 'other.key');
     otherCert = join(work, 'other.pem');
-    await execa('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      otherKey,
-      '-out',
-      otherCert,
-      '-days',
-      '30',
-      '-subj',
-      '/O=Other/CN=mail.other.example',
-      '-addext',
-      'subjectAltName=DNS:mail.other.example',
-    ]);
+    await selfSignedCertificate({
+      keyFile: otherKey,
+      certFile: otherCert,
+      subject: '/O=Other/CN=mail.other.example',
+      altName: 'DNS:mail.other.example',
+    });
   });
 
   it('several certificates: the SNI name picks one, SSLCertNickname the default', async () => {
@@ -454,23 +442,11 @@ describe('TLS to the store (SSLBacksidePort)', () => {
 
   it('a store certificate from another CA is refused: the store counts as failed (ALERT)', async () => {
     const otherCa = join(work, 'other-ca.pem');
-    await execa('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(work, 'other-ca.key'),
-      '-out',
-      otherCa,
-      '-days',
-      '30',
-      '-subj',
-      '/CN=Some other CA',
-    ]);
+    await selfSignedCertificate({
+      keyFile: join(work, 'other-ca.key'),
+      certFile: otherCa,
+      subject: '/CN=Some other CA',
+    });
     const { proxy } = await start('imap', {
       SSLBacksidePort: String(bed.backsidePorts.imaps),
       SSLCAFile: otherCa,
@@ -590,23 +566,11 @@ describe('certificate login (AUTHENTICATE EXTERNAL / AUTH EXTERNAL)', () => {
     const { tlsPort } = await start('imap', certEnv());
     const selfKey = join(work, 'mallory.key');
     const selfCert = join(work, 'mallory.pem');
-    await execa('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      selfKey,
-      '-out',
-      selfCert,
-      '-days',
-      '30',
-      '-subj',
-      '/O=mmp.test/OU=alice/CN=Mallory',
-    ]);
+    await selfSignedCertificate({
+      keyFile: selfKey,
+      certFile: selfCert,
+      subject: '/O=mmp.test/OU=alice/CN=Mallory',
+    });
     const c = await TlsLineClient.implicit(tlsPort, {
       ca: tls.caPem,
       servername: 'localhost',
