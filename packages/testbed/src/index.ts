@@ -76,3 +76,17 @@ export {
 } from './selftest.js';
 export { type HangingHost } from './hang.js';
 export { reapOrphans } from './reap.js';
+export {
+  startHaproxy,
+  parseShowStat,
+  type Haproxy,
+  type HaproxyOptions,
+  type HaproxyListener,
+  type HaproxyListenerOptions,
+  type HaproxyServer,
+  type HaproxyServerState,
+  type ProxyProtocolVersion,
+  type BalanceAlgorithm,
+} from './haproxy.js';
+export { privateDir, type PrivateDir } from './cleanup.js';
+export { type ServerControls } from './process.js';

@@ -19,6 +19,23 @@ export interface SpawnOptions {
 
 const live = new Set<ServerProcess>();
 
+/** Fault injection on a server of the test bed (slapd, a Dovecot store). */
+export interface ServerControls {
+  /**
+   * SIGSTOP every process of the server: the kernel still completes TCP handshakes on its
+   * listening sockets, but nothing reads or answers (a hung server). Throws if not running.
+   */
+  pause(): void;
+  /** SIGCONT: carries on where it stopped; queued connections are then served. */
+  resume(): void;
+  /** Paused and not resumed yet. */
+  readonly paused: boolean;
+  /** SIGKILL every process of the server (a crash); start() brings it back. */
+  kill(): Promise<void>;
+  /** stop() then start(): back on the same address and ports, with the same data. */
+  restart(): Promise<void>;
+}
+
 /** Processes (not zombies) whose process group is `pgid`, read from /proc (Linux). */
 export function processGroupMembers(pgid: number): number[] {
   let entries: string[];
@@ -136,12 +153,33 @@ export class ServerProcess {
       return;
     }
     killGroup(this.pid, 'SIGTERM');
+    // A paused (SIGSTOPped) group keeps SIGTERM pending until it runs again.
+    killGroup(this.pid, 'SIGCONT');
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline && this.groupRunning()) await sleep(10);
     if (this.groupRunning()) {
       killGroup(this.pid, 'SIGKILL');
       const killDeadline = Date.now() + 2000;
       while (Date.now() < killDeadline && this.groupRunning()) await sleep(10);
+    }
+    if (this.running) await Promise.race([this.exited, sleep(1000)]);
+    live.delete(this);
+  }
+
+  /**
+   * Send `signal` to every process of the group: SIGSTOP freezes a server whose kernel listen
+   * queue still accepts connections (a hung server), SIGCONT thaws it.
+   */
+  signal(signal: NodeJS.Signals): void {
+    if (this.pid > 0 && this.groupRunning()) killGroup(this.pid, signal);
+  }
+
+  /** SIGKILL the whole group (a crash: no clean-up by the server) and wait until it is gone. */
+  async kill(): Promise<void> {
+    if (this.pid > 0 && this.groupRunning()) {
+      killGroup(this.pid, 'SIGKILL');
+      const deadline = Date.now() + 5000;
+      while (Date.now() < deadline && this.groupRunning()) await sleep(10);
     }
     if (this.running) await Promise.race([this.exited, sleep(1000)]);
     live.delete(this);

@@ -1,6 +1,8 @@
 // Clean-up after test processes that died without stopping their test bed (SIGKILL, say):
 // each test bed directory records its owner's pid; a later start kills the servers of any
 // test bed whose owner is gone and removes its directory (unless it was to be kept).
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findProcesses } from './process.js';
@@ -16,6 +18,21 @@ interface Owner {
 export async function writeOwner(dir: string, keep: boolean): Promise<void> {
   const owner: Owner = { pid: process.pid, keep };
   await writeFile(join(dir, OWNER_FILE), `${JSON.stringify(owner)}\n`);
+}
+
+/** Mount points at or below `dir` (a full tmpfs of tmpfs.ts), deepest first. */
+export function mountsUnder(dir: string): string[] {
+  let table: string;
+  try {
+    table = readFileSync('/proc/self/mounts', 'utf8');
+  } catch {
+    return [];
+  }
+  return table
+    .split('\n')
+    .map((line) => (line.split(' ')[1] ?? '').replace(/\\040/g, ' '))
+    .filter((point) => point === dir || point.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
 }
 
 function alive(pid: number): boolean {
@@ -55,6 +72,7 @@ export async function reapOrphans(parent: string): Promise<string[]> {
         // gone
       }
     }
+    for (const point of mountsUnder(dir)) spawnSync('umount', ['-l', point], { stdio: 'ignore' });
     if (owner.keep) await rm(join(dir, OWNER_FILE), { force: true });
     else await rm(dir, { recursive: true, force: true });
     reaped.push(dir);

@@ -1,10 +1,9 @@
 // startTestbed(): slapd plus N Dovecot stores on loopback, in a fresh temporary directory, on
 // free ports, with a generated user population; stop() leaves nothing running.
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { killAllServerProcesses } from './process.js';
+import { registerDir, unregisterDir } from './cleanup.js';
 import { startHangingHost, type HangingHost } from './hang.js';
 import { DIR_PREFIX, reapOrphans, writeOwner } from './reap.js';
 import { freePort, freePortsOnAll } from './ports.js';
@@ -153,44 +152,6 @@ const STORE_NAMES = 'ABCDEFG';
 export const DEAD_HOSTS = ['127.0.0.9', '127.0.0.10'] as const;
 export const HANGING_HOST = '127.0.0.11';
 
-const active = new Set<{ dir: string; keep: boolean }>();
-let exitHookInstalled = false;
-
-function removeDirsNow(): void {
-  for (const bed of active) {
-    if (!bed.keep) {
-      try {
-        rmSync(bed.dir, { recursive: true, force: true });
-      } catch {
-        // best effort at exit
-      }
-    }
-  }
-  active.clear();
-}
-
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    killAllServerProcesses();
-    removeDirsNow();
-  });
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    // Only take over a signal nobody else handles: clean up, then die of it as before.
-    if (process.listenerCount(signal) > 0) continue;
-    const handler = (): void => {
-      killAllServerProcesses();
-      removeDirsNow();
-      if (process.listenerCount(signal) === 1) {
-        process.removeListener(signal, handler);
-        process.kill(process.pid, signal);
-      }
-    };
-    process.on(signal, handler);
-  }
-}
-
 function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
@@ -231,11 +192,9 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
   const useTls = options.tls ?? true;
   const bulkUsers = options.bulkUsers ?? 200;
 
-  installExitHook();
   await reapOrphans(tmpdir()).catch(() => []);
   const dir = await mkdtemp(join(tmpdir(), DIR_PREFIX));
-  const registration = { dir, keep };
-  active.add(registration);
+  const registration = registerDir(dir, keep);
   let ldap: LdapServer | undefined;
   let domainLdaps: LdapServer[] = [];
   let stores: Store[] = [];
@@ -250,7 +209,7 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
       hanging?.stop(),
       ...stores.map((s) => s.stop()),
     ]);
-    active.delete(registration);
+    unregisterDir(registration);
     if (!keep) await rm(dir, { recursive: true, force: true });
   };
 
