@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 // mmp-testbed start [--json-file PATH] [--stores N] [--bulk-users N] [--no-tls] [--keep]
+//                   [--replicated-directory]
 //   Start the test bed, print its description as JSON on stdout (and to PATH), keep running
 //   until SIGINT or SIGTERM, then stop everything.
 // mmp-testbed selftest [--stores N]
@@ -9,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { startTestbed, type TestbedOptions } from './testbed.js';
 import { selftest } from './selftest.js';
 
-const USAGE = `usage: mmp-testbed start [--json-file PATH] [--stores N] [--bulk-users N] [--no-tls] [--keep] [--ldap-log-level LEVEL]
+const USAGE = `usage: mmp-testbed start [--json-file PATH] [--stores N] [--bulk-users N] [--no-tls] [--keep] [--ldap-log-level LEVEL] [--replicated-directory]
        mmp-testbed selftest [--stores N] [--bulk-users N]`;
 
 function fail(message: string): never {
@@ -30,6 +31,7 @@ async function main(argv: string[]): Promise<number> {
         'no-tls': { type: 'boolean' },
         keep: { type: 'boolean' },
         'ldap-log-level': { type: 'string' },
+        'replicated-directory': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -52,6 +54,7 @@ async function main(argv: string[]): Promise<number> {
     tls: values['no-tls'] ? false : undefined,
     keep: values.keep ? true : undefined,
     ldapLogLevel: values['ldap-log-level'],
+    replicatedDirectory: values['replicated-directory'] ? true : undefined,
   };
   const [command, ...rest] = positionals;
   if (rest.length > 0) fail(`unexpected argument ${JSON.stringify(rest[0])}`);

@@ -272,7 +272,7 @@ describe('HAProxy with send-proxy-v2', () => {
     const headers = [...one.proxied, ...two.proxied];
     expect(headers).toHaveLength(2);
     for (const h of headers) {
-      expect(h).toMatchObject({ kind: 'v2', command: 'PROXY', family: 'TCP4' });
+      expect(h).toMatchObject({ kind: 'v2', command: 'PROXY', family: 'TCP4', tlvs: [] });
       // the destination is the address the client connected to
       expect(h.kind === 'v2' && h.destination).toBe(`${l.host}:${l.port}`);
     }
@@ -328,7 +328,7 @@ describe('HAProxy with send-proxy-v2', () => {
 
 describe('HAProxy with other PROXY protocol versions', () => {
   it('v1: a text line with the client address', async () => {
-    const { haproxy, one, two } = await setUp({ proxyProtocol: 'v1' });
+    const { haproxy, one, two } = await setUp({ proxyProtocol: 'v1', checkIntervalMs: 100 });
     const l = haproxy.listener('imap');
     const { line, localPort } = await ask(l.host, l.port, CLIENT_A);
     expect(line).toMatch(new RegExp(`^(one|two) ${CLIENT_A.replace(/\./g, '\\.')}:${localPort}$`));
@@ -340,6 +340,14 @@ describe('HAProxy with other PROXY protocol versions', () => {
         destination: `${l.host}:${l.port}`,
       },
     ]);
+    // checks: HAProxy's own connection, from its check socket to the server
+    await waitUntil('a health check', async () => one.checks.length > 0);
+    expect(one.checks[0]).toMatchObject({
+      kind: 'v1',
+      family: 'TCP4',
+      source: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+      destination: `127.0.0.1:${one.port}`,
+    });
   });
 
   it('none: the client bytes arrive first, checks send nothing', async () => {

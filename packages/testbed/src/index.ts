@@ -2,6 +2,7 @@ export {
   startTestbed,
   DEAD_HOSTS,
   HANGING_HOST,
+  SCRIPTED_HOSTS,
   type Testbed,
   type TestbedOptions,
   type TestbedDescription,
@@ -18,13 +19,39 @@ export {
   directoryDns,
   ldifLine,
   type LdapServer,
+  type ReplicationRole,
 } from './ldap.js';
+export {
+  createReplicatedDirectory,
+  type ReplicatedDirectory,
+  type ReplicatedDirectoryOptions,
+} from './replication.js';
+export {
+  startTokenIssuer,
+  INTROSPECTION_PATH,
+  TOKEN_SCOPE,
+  DOVECOT_XOAUTH2_ERROR,
+  DOVECOT_OAUTHBEARER_ERROR,
+  type TokenIssuer,
+  type IssueTokenOptions,
+  type Introspection,
+} from './oauth2.js';
+export {
+  startScriptedStore,
+  SCRIPTED_BEHAVIOURS,
+  GARBAGE,
+  type ScriptedBehaviour,
+  type ScriptedStore,
+  type ScriptedStoreOptions,
+} from './scripted.js';
+export { mountFullTmpfs, type FullTmpfs, type FullTmpfsOptions } from './tmpfs.js';
 export {
   MASTER_USER,
   MASTER_PASSWORD,
   MASTER_SEPARATOR,
   type Store,
   type BacksidePorts,
+  type StoreOAuth2,
 } from './dovecot.js';
 export {
   BASE_DN,
@@ -38,6 +65,7 @@ export {
   userDn,
   hostedDomainUsers,
   type HostedDomainOptions,
+  type ExtraUserOptions,
   type TestUser,
   type UserKind,
   type StoreName,
@@ -61,6 +89,8 @@ export {
   imapString,
   imapLoginCommand,
   saslPlain,
+  saslXoauth2,
+  saslOauthbearer,
   type LineClientOptions,
 } from './raw.js';
 export {
@@ -75,7 +105,7 @@ export {
   type SelftestReport,
 } from './selftest.js';
 export { type HangingHost } from './hang.js';
-export { reapOrphans } from './reap.js';
+export { reapOrphans, mountsUnder } from './reap.js';
 export {
   startHaproxy,
   parseShowStat,

@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { ServerProcess } from './process.js';
+import { ServerProcess, type ServerControls } from './process.js';
 import { canConnect, waitUntil } from './wire.js';
 import { BASE_DN, PEOPLE_DN, SERVICES_DN, type TestUser } from './users.js';
 
@@ -49,7 +49,7 @@ const MAIN_DNS: DirectoryDns = {
 const SYSTEM_SCHEMA_DIR = '/etc/ldap/schema';
 const MODULE_PATHS = ['/usr/lib/ldap', '/usr/lib/x86_64-linux-gnu/ldap', '/usr/lib/openldap'];
 
-export interface LdapServer {
+export interface LdapServer extends ServerControls {
   /** `ldap://127.0.0.1:PORT/` */
   readonly url: string;
   readonly host: string;
@@ -72,7 +72,18 @@ export interface LdapServer {
   stop(): Promise<void>;
   /** Start it again, on the same port, with the same data. */
   start(): Promise<void>;
+  /**
+   * The suffix entry's contextCSN values (RFC 4533 replication state; one per server id), read
+   * as the root DN. Empty when slapd is down or has none.
+   */
+  contextCsn(): Promise<string[]>;
 }
+
+/** Its part in a replicated pair (see replication.ts). */
+export type ReplicationRole =
+  | { role: 'provider' }
+  /** A read-only syncrepl consumer of `providerUrl`, starting empty. */
+  | { role: 'consumer'; providerUrl: string; rid: number };
 
 export interface LdapOptions {
   dir: string;
@@ -85,6 +96,8 @@ export interface LdapOptions {
   logLevel: string;
   /** Another suffix than `o=mmp.test` (a hosted domain's directory; see directoryDns). */
   baseDn?: string;
+  /** Provider (syncprov overlay) or consumer (syncrepl) of a replicated pair. */
+  replication?: ReplicationRole;
 }
 
 /** RFC 2849: a value that is not a SAFE-STRING is written base64 (`attr:: …`). */
@@ -149,11 +162,53 @@ function modulePath(): string {
   return MODULE_PATHS[0] ?? '/usr/lib/ldap';
 }
 
+/** slapd.conf lines of the replication role: global ones, then the database's own. */
+function replicationLines(
+  replication: ReplicationRole | undefined,
+  dns: DirectoryDns,
+): { global: string[]; database: string[] } {
+  if (replication === undefined) return { global: [], database: [] };
+  // RFC 4533 content synchronisation keys on entryUUID and entryCSN. Without an fsync per
+  // write, the consumer copies the population in a tenth of the time (a SIGKILL loses
+  // nothing: the pages are in the kernel's cache; only a machine crash would).
+  const common = ['index entryCSN,entryUUID eq', 'dbnosync'];
+  if (replication.role === 'provider') {
+    return {
+      global: ['moduleload syncprov'],
+      // The checkpoint writes contextCSN to the database after every write, so a consumer's
+      // catch-up can be seen by comparing the two servers' contextCSN.
+      database: [...common, 'overlay syncprov', 'syncprov-checkpoint 1 1'],
+    };
+  }
+  return {
+    global: [],
+    database: [
+      ...common,
+      // refreshAndPersist keeps one search open on the provider; when the provider goes away
+      // the consumer retries every second for ever and serves what it has meanwhile.
+      `syncrepl rid=${String(replication.rid).padStart(3, '0')}`,
+      `  provider=${replication.providerUrl}`,
+      '  type=refreshAndPersist',
+      '  retry="1 +"',
+      `  searchbase="${dns.baseDn}"`,
+      '  scope=sub',
+      '  bindmethod=simple',
+      // the root DN reads userPassword too, so users can bind (PreAuth) at the replica
+      `  binddn="${dns.rootDn}"`,
+      `  credentials=${ROOT_PASSWORD}`,
+      // read-only: writes from clients get a referral to the provider
+      `updateref ${replication.providerUrl}`,
+    ],
+  };
+}
+
 export function buildSlapdConf(
   dir: string,
   anonymousRead: boolean,
   dns: DirectoryDns = MAIN_DNS,
+  replication?: ReplicationRole,
 ): string {
+  const extra = replicationLines(replication, dns);
   const readers = anonymousRead
     ? ['  by * read']
     : [`  by dn.exact="${dns.bindDn}" read`, '  by users read', '  by * none'];
@@ -168,6 +223,7 @@ export function buildSlapdConf(
     `argsfile ${join(dir, 'slapd.args')}`,
     `modulepath ${modulePath()}`,
     'moduleload back_mdb',
+    ...extra.global,
     'sizelimit unlimited',
     '',
     'database mdb',
@@ -189,6 +245,8 @@ export function buildSlapdConf(
     'access to *',
     ...readers,
     '',
+    ...extra.database,
+    '',
   ].join('\n');
 }
 
@@ -200,18 +258,32 @@ export async function createLdap(options: LdapOptions): Promise<LdapServer> {
   const configFile = join(dir, 'slapd.conf');
   const ldifFile = join(dir, 'entries.ldif');
   const logPath = join(dir, 'slapd.log');
-  await writeFile(configFile, buildSlapdConf(dir, options.anonymousRead, dns), { mode: 0o600 });
-  await writeFile(ldifFile, buildLdif(options.users, dns), { mode: 0o600 });
-  const loaded = await execa('slapadd', ['-q', '-f', configFile, '-l', ldifFile], {
-    reject: false,
-    all: true,
+  const role = options.replication;
+  await writeFile(configFile, buildSlapdConf(dir, options.anonymousRead, dns, role), {
+    mode: 0o600,
   });
-  if (loaded.exitCode !== 0) {
-    throw new Error(`slapadd failed (exit ${loaded.exitCode}):\n${loaded.all}`);
+  // A consumer starts empty and gets every entry (with the provider's entryUUID and entryCSN)
+  // from the provider.
+  if (role?.role !== 'consumer') {
+    await writeFile(ldifFile, buildLdif(options.users, dns), { mode: 0o600 });
+    // -w writes the contextCSN a provider hands out to its consumers.
+    const flags = role?.role === 'provider' ? ['-q', '-w'] : ['-q'];
+    const loaded = await execa('slapadd', [...flags, '-f', configFile, '-l', ldifFile], {
+      reject: false,
+      all: true,
+    });
+    if (loaded.exitCode !== 0) {
+      throw new Error(`slapadd failed (exit ${loaded.exitCode}):\n${loaded.all}`);
+    }
   }
 
   const url = `ldap://${host}:${port}/`;
   let proc: ServerProcess | undefined;
+  let paused = false;
+  const running = (): ServerProcess => {
+    if (proc === undefined || !proc.running) throw new Error(`slapd on ${url} is not running`);
+    return proc;
+  };
 
   const server: LdapServer = {
     url,
@@ -228,8 +300,12 @@ export async function createLdap(options: LdapOptions): Promise<LdapServer> {
     get running(): boolean {
       return proc?.running ?? false;
     },
+    get paused(): boolean {
+      return paused && (proc?.running ?? false);
+    },
     async start(): Promise<void> {
       if (proc?.running) return;
+      paused = false;
       const started = ServerProcess.spawn({
         command: 'slapd',
         // -d keeps slapd in the foreground (its debug output goes to the log file)
@@ -248,6 +324,40 @@ export async function createLdap(options: LdapOptions): Promise<LdapServer> {
     },
     async stop(): Promise<void> {
       await proc?.stop();
+      paused = false;
+    },
+    pause(): void {
+      running().signal('SIGSTOP');
+      paused = true;
+    },
+    resume(): void {
+      running().signal('SIGCONT');
+      paused = false;
+    },
+    async kill(): Promise<void> {
+      await proc?.kill();
+      paused = false;
+    },
+    async restart(): Promise<void> {
+      await server.stop();
+      await server.start();
+    },
+    async contextCsn(): Promise<string[]> {
+      const found = await execa(
+        'ldapsearch',
+        [
+          ...['-x', '-LLL', '-o', 'ldif-wrap=no', '-o', 'nettimeout=2', '-l', '2'],
+          ...['-H', url, '-D', dns.rootDn, '-w', ROOT_PASSWORD],
+          ...['-s', 'base', '-b', dns.baseDn, 'contextCSN'],
+        ],
+        { reject: false, stdin: 'ignore', timeout: 5000 },
+      );
+      if (found.exitCode !== 0) return [];
+      return found.stdout
+        .split('\n')
+        .filter((line) => line.startsWith('contextCSN: '))
+        .map((line) => line.slice('contextCSN: '.length).trim())
+        .sort();
     },
   };
   return server;

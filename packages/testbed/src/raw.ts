@@ -165,3 +165,19 @@ export function imapLoginCommand(user: string, password: string): Buffer {
 export function saslPlain(authcid: string, password: string, authzid = ''): string {
   return Buffer.from(`${authzid}\0${authcid}\0${password}`, 'utf8').toString('base64');
 }
+
+/** XOAUTH2 initial response (Google's format): base64 of `user=U^Aauth=Bearer T^A^A`. */
+export function saslXoauth2(user: string, token: string): string {
+  return Buffer.from(`user=${user}\x01auth=Bearer ${token}\x01\x01`, 'utf8').toString('base64');
+}
+
+/**
+ * OAUTHBEARER initial response (RFC 7628 section 3.1): base64 of the GS2 header `n,a=U,` and
+ * the `host`, `port` and `auth` key-value pairs, each ended by ^A, then a final ^A.
+ * (RFC 5801 section 4: `,` and `=` in the name are written `=2C` and `=3D`.)
+ */
+export function saslOauthbearer(user: string, token: string, host: string, port: number): string {
+  const authzid = user.replace(/=/g, '=3D').replace(/,/g, '=2C');
+  const message = `n,a=${authzid},\x01host=${host}\x01port=${port}\x01auth=Bearer ${token}\x01\x01`;
+  return Buffer.from(message, 'utf8').toString('base64');
+}

@@ -8,6 +8,8 @@ import { startHangingHost, type HangingHost } from './hang.js';
 import { DIR_PREFIX, reapOrphans, writeOwner } from './reap.js';
 import { freePort, freePortsOnAll } from './ports.js';
 import {
+  extraUsers,
+  type ExtraUserOptions,
   generateUsers,
   hostedDomainUsers,
   type HostedDomainOptions,
@@ -17,6 +19,9 @@ import {
   type TestUser,
 } from './users.js';
 import { createLdap, type LdapServer } from './ldap.js';
+import { createReplicatedDirectory, type ReplicatedDirectory } from './replication.js';
+import { startTokenIssuer, type IssueTokenOptions, type TokenIssuer } from './oauth2.js';
+import { startScriptedStore, type ScriptedBehaviour, type ScriptedStore } from './scripted.js';
 import {
   createStore,
   dovecotGid,
@@ -55,6 +60,23 @@ export interface TestbedOptions {
    * `NAME+DOMAIN` on the shared stores: virtual domains with overlapping user ids.
    */
   domains?: readonly HostedDomainOptions[];
+  /**
+   * A provider and a read-only syncrepl consumer instead of the single slapd (default false):
+   * `testbed.ldap` is the provider, `testbed.replication` has both and the LDAPHost list.
+   */
+  replicatedDirectory?: boolean;
+  /**
+   * XOAUTH2 and OAUTHBEARER on the stores, through Dovecot's oauth2 passdb and a token
+   * introspection endpoint of the test bed's own (default false); `testbed.issueToken()`.
+   */
+  oauth2?: boolean;
+  /**
+   * Scripted stores, one per behaviour given, on 127.0.0.21, 127.0.0.22, … (SCRIPTED_HOSTS) on
+   * the back-side IMAP and POP3 ports, so a mailHost naming that address reaches it.
+   */
+  scriptedStores?: readonly ScriptedBehaviour[];
+  /** More users in the main directory, with mailHost values of the test's choice. */
+  extraUsers?: readonly ExtraUserOptions[];
 }
 
 /** A hosted domain's directory (TestbedOptions.domains). */
@@ -76,7 +98,12 @@ export interface MasterUser {
 export interface Testbed {
   /** The temporary directory holding everything (removed by stop() unless kept). */
   readonly dir: string;
+  /** The directory (the provider when replicated). */
   readonly ldap: LdapServer;
+  /** The provider and its consumer (TestbedOptions.replicatedDirectory), else undefined. */
+  readonly replication: ReplicatedDirectory | undefined;
+  /** LDAPHost for a proxy: `127.0.0.1:PORT`, or `provider consumer` when replicated. */
+  readonly ldapHost: string;
   /** The hosted domains' directories, in the order given (TestbedOptions.domains). */
   readonly domains: readonly HostedDomain[];
   readonly stores: readonly Store[];
@@ -95,6 +122,15 @@ export interface Testbed {
   readonly bigMessage: SeededMessage;
   /** Certificates (undefined when started with tls: false). */
   readonly tls: TestbedTls | undefined;
+  /** The token introspection endpoint (TestbedOptions.oauth2), else undefined. */
+  readonly oauth2: TokenIssuer | undefined;
+  /**
+   * A bearer token the stores accept for `user` (a uid) on XOAUTH2 / OAUTHBEARER; `expired`
+   * gives one they refuse. Throws unless started with `oauth2: true`.
+   */
+  issueToken(user: string, options?: IssueTokenOptions): string;
+  /** The scripted stores (TestbedOptions.scriptedStores), in the order given. */
+  readonly scriptedStores: readonly ScriptedStore[];
   /** A store by name ('A', 'B', …); throws if unknown. */
   store(name: StoreName): Store;
   /** A user by uid; throws if unknown. */
@@ -115,6 +151,11 @@ export interface Testbed {
 
 export interface TestbedDescription {
   dir: string;
+  ldapHost: string;
+  /** The syncrepl consumer's URL and port when replicated. */
+  ldapReplica: { url: string; port: number; logPath: string } | null;
+  oauth2: { introspectionUrl: string } | null;
+  scriptedStores: { host: string; behaviour: string }[];
   ldap: {
     url: string;
     host: string;
@@ -151,6 +192,17 @@ export interface TestbedDescription {
 const STORE_NAMES = 'ABCDEFG';
 export const DEAD_HOSTS = ['127.0.0.9', '127.0.0.10'] as const;
 export const HANGING_HOST = '127.0.0.11';
+/** Addresses of the scripted stores, in order (TestbedOptions.scriptedStores). */
+export const SCRIPTED_HOSTS = [
+  '127.0.0.21',
+  '127.0.0.22',
+  '127.0.0.23',
+  '127.0.0.24',
+  '127.0.0.25',
+  '127.0.0.26',
+  '127.0.0.27',
+  '127.0.0.28',
+] as const;
 
 function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
@@ -191,24 +243,34 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
   const keep = options.keep ?? process.env.MMP_TESTBED_KEEP === '1';
   const useTls = options.tls ?? true;
   const bulkUsers = options.bulkUsers ?? 200;
+  const scriptedBehaviours = options.scriptedStores ?? [];
+  if (scriptedBehaviours.length > SCRIPTED_HOSTS.length) {
+    throw new Error(`at most ${SCRIPTED_HOSTS.length} scripted stores`);
+  }
+  const scriptedHosts = SCRIPTED_HOSTS.slice(0, scriptedBehaviours.length);
 
   await reapOrphans(tmpdir()).catch(() => []);
   const dir = await mkdtemp(join(tmpdir(), DIR_PREFIX));
   const registration = registerDir(dir, keep);
   let ldap: LdapServer | undefined;
+  let replication: ReplicatedDirectory | undefined;
   let domainLdaps: LdapServer[] = [];
   let stores: Store[] = [];
   let hanging: HangingHost | undefined;
+  let oauth2: TokenIssuer | undefined;
+  let scripted: ScriptedStore[] = [];
   let stopped = false;
   const stop = async (): Promise<void> => {
     if (stopped) return;
     stopped = true;
     await Promise.all([
-      ldap?.stop(),
+      replication === undefined ? ldap?.stop() : replication.stop(),
       ...domainLdaps.map((d) => d.stop()),
       hanging?.stop(),
       ...stores.map((s) => s.stop()),
+      ...scripted.map((s) => s.stop()),
     ]);
+    await oauth2?.stop();
     unregisterDir(registration);
     if (!keep) await rm(dir, { recursive: true, force: true });
   };
@@ -225,8 +287,9 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
     }));
     const ldapHost = '127.0.0.1';
     const ldapPort = await freePort(ldapHost);
+    const replicaPort = options.replicatedDirectory ? await freePort(ldapHost) : 0;
     const portList = await freePortsOnAll(
-      [...addresses.map((a) => a.host), ...DEAD_HOSTS, HANGING_HOST],
+      [...addresses.map((a) => a.host), ...DEAD_HOSTS, HANGING_HOST, ...scriptedHosts],
       6,
     );
     const port = (i: number): number => portList[i] ?? 0;
@@ -251,8 +314,15 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
     };
     const domainOptions = options.domains ?? [];
     const hostedUsers = domainOptions.map((d) => hostedDomainUsers(d, storeHost, DEAD_HOSTS[0]));
+    const extra = extraUsers(options.extraUsers ?? [], addresses);
+    const taken = new Set(mainUsers.map((u) => u.uid));
+    for (const u of extra) {
+      if (taken.has(u.uid)) throw new Error(`extra user ${u.uid}: that uid exists already`);
+      taken.add(u.uid);
+    }
+    const directoryUsers = [...mainUsers, ...extra];
     // The stores hold every mailbox, main and hosted alike.
-    const users = [...mainUsers, ...hostedUsers.flat()];
+    const users = [...directoryUsers, ...hostedUsers.flat()];
     const domainPorts = await Promise.all(domainOptions.map(() => freePort(ldapHost)));
 
     const mail = mailAccount();
@@ -270,15 +340,27 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
     tlsReady.catch(() => undefined);
     const gid = dovecotGid();
     const trustedNetworks = options.trustedNetworks ?? '127.0.0.0/8';
+    if (options.oauth2) oauth2 = await startTokenIssuer(ldapHost);
+    const storeOAuth2 =
+      oauth2 === undefined ? undefined : { introspectionUrl: oauth2.introspectionUrl };
+    const directory = {
+      host: ldapHost,
+      users: directoryUsers,
+      anonymousRead: options.ldapAnonymousRead ?? true,
+      logLevel: options.ldapLogLevel ?? '0',
+    };
     const [createdLdap, ...createdStores] = await Promise.all([
-      createLdap({
-        dir: ldapDir,
-        host: ldapHost,
-        port: ldapPort,
-        users: mainUsers,
-        anonymousRead: options.ldapAnonymousRead ?? true,
-        logLevel: options.ldapLogLevel ?? '0',
-      }),
+      options.replicatedDirectory
+        ? createReplicatedDirectory({
+            ...directory,
+            dir: ldapDir,
+            providerPort: ldapPort,
+            consumerPort: replicaPort,
+          }).then((pair) => {
+            replication = pair;
+            return pair.provider;
+          })
+        : createLdap({ ...directory, dir: ldapDir, port: ldapPort }),
       ...addresses.map(async (address) => {
         const storeDir = join(dir, `store-${address.name}`);
         await mkdir(storeDir, { mode: 0o755 });
@@ -301,6 +383,7 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
             typeof options.extraDovecotConfig === 'function'
               ? options.extraDovecotConfig(address)
               : (options.extraDovecotConfig ?? ''),
+          oauth2: storeOAuth2,
         });
       }),
     ]);
@@ -325,14 +408,27 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
     const hangingPorts = [backsidePorts.imap, backsidePorts.pop3];
     if (useTls) hangingPorts.push(backsidePorts.imaps, backsidePorts.pop3s);
     hanging = await startHangingHost(HANGING_HOST, hangingPorts);
+    scripted = await Promise.all(
+      scriptedHosts.map((host, i) =>
+        startScriptedStore({
+          host,
+          imapPort: backsidePorts.imap,
+          pop3Port: backsidePorts.pop3,
+          behaviour: scriptedBehaviours[i] ?? 'never-greet',
+        }),
+      ),
+    );
     await Promise.all([
-      createdLdap.start(),
+      replication === undefined ? createdLdap.start() : replication.start(),
       ...domainLdaps.map((d) => d.start()),
       ...createdStores.map((s) => s.start()),
     ]);
     return makeTestbed({
       dir,
       ldap: createdLdap,
+      replication,
+      oauth2,
+      scripted,
       domains: domainOptions.map((d, i) => ({
         domain: d.domain,
         ldap: domainLdaps[i] as LdapServer,
@@ -348,6 +444,7 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
   } catch (error) {
     const logs = await Promise.all([
       ldap === undefined ? '' : tail(ldap.logPath),
+      replication === undefined ? '' : tail(replication.consumer.logPath),
       ...stores.map(
         async (s) => `${await tail(s.logPath)}\n${await tail(join(s.dir, 'dovecot.stdio.log'))}`,
       ),
@@ -364,6 +461,9 @@ async function startOnce(options: TestbedOptions): Promise<Testbed> {
 interface Parts {
   dir: string;
   ldap: LdapServer;
+  replication: ReplicatedDirectory | undefined;
+  oauth2: TokenIssuer | undefined;
+  scripted: ScriptedStore[];
   domains: HostedDomain[];
   stores: Store[];
   backsidePorts: BacksidePorts;
@@ -374,7 +474,9 @@ interface Parts {
 }
 
 function makeTestbed(parts: Parts): Testbed {
-  const { dir, ldap, domains, stores, backsidePorts, users, tls, hanging, stop } = parts;
+  const { dir, ldap, replication, oauth2, scripted } = parts;
+  const { domains, stores, backsidePorts, users, tls, hanging, stop } = parts;
+  const ldapHost = replication?.ldapHost ?? `${ldap.host}:${ldap.port}`;
   const big = bigMessage();
 
   const byName = new Map(stores.map((s) => [s.name, s]));
@@ -382,6 +484,14 @@ function makeTestbed(parts: Parts): Testbed {
   const testbed: Testbed = {
     dir,
     ldap,
+    replication,
+    ldapHost,
+    oauth2,
+    issueToken(user, options) {
+      if (oauth2 === undefined) throw new Error('issueToken: start the test bed with oauth2: true');
+      return oauth2.issueToken(user, options);
+    },
+    scriptedStores: scripted,
     domains,
     stores,
     backsidePorts,
@@ -421,8 +531,16 @@ function makeTestbed(parts: Parts): Testbed {
       return mailboxMessages(name, user.uid, user.mail);
     },
     describe() {
+      const replica = replication?.consumer;
       return {
         dir,
+        ldapHost,
+        ldapReplica:
+          replica === undefined
+            ? null
+            : { url: replica.url, port: replica.port, logPath: replica.logPath },
+        oauth2: oauth2 === undefined ? null : { introspectionUrl: oauth2.introspectionUrl },
+        scriptedStores: scripted.map((s) => ({ host: s.host, behaviour: s.behaviour })),
         ldap: {
           url: ldap.url,
           host: ldap.host,

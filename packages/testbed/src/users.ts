@@ -32,7 +32,9 @@ export type UserKind =
   /** user001 … for concurrency tests */
   | 'bulk'
   /** uid NAME+DOMAIN in a hosted domain's own directory (TestbedOptions.domains) */
-  | 'hosted';
+  | 'hosted'
+  /** given by the test (TestbedOptions.extraUsers), e.g. routed to a scripted store */
+  | 'extra';
 
 export interface TestUser {
   /** The uid attribute and the store's login name, e.g. `alice` or `alice+virt.example`. */
@@ -137,6 +139,51 @@ export function hostedDomainUsers(
   });
 }
 
+/** A user the test adds to the main directory, with mailHost values of its choice. */
+export interface ExtraUserOptions {
+  /** A new uid (not one of the generated population's). */
+  uid: string;
+  /** Default `secret-UID`. */
+  password?: string;
+  /** Bare addresses, in order: stores (127.0.0.2 …), scripted stores, dead hosts, anything. */
+  mailHosts: readonly string[];
+  altMailHosts?: readonly string[];
+  /** Stores that hold a mailbox for this user (default none). */
+  mailboxes?: readonly StoreName[];
+}
+
+/** The entries of TestbedOptions.extraUsers (kind `extra`). */
+export function extraUsers(
+  options: readonly ExtraUserOptions[],
+  stores: readonly StoreAddress[],
+): TestUser[] {
+  const byHost = new Map(stores.map((s) => [s.host, s.name]));
+  return options.map((o) => {
+    const plus = o.uid.indexOf('+');
+    const localPart = plus >= 0 ? o.uid.slice(0, plus) : o.uid;
+    const domain = plus >= 0 ? o.uid.slice(plus + 1) : null;
+    const known = new Set(stores.map((s) => s.name));
+    for (const name of o.mailboxes ?? []) {
+      if (!known.has(name)) throw new Error(`extra user ${o.uid}: no store ${name}`);
+    }
+    // the first mailHost that is a store of the test bed
+    const store = o.mailHosts.map((h) => byHost.get(h)).find((n) => n !== undefined) ?? null;
+    return {
+      uid: o.uid,
+      password: o.password ?? passwordFor(o.uid),
+      dn: userDn(o.uid),
+      mail: `${localPart}@${domain ?? 'mmp.test'}`,
+      kind: 'extra',
+      store,
+      mailHosts: [...o.mailHosts],
+      altMailHosts: [...(o.altMailHosts ?? [])],
+      mailboxes: [...(o.mailboxes ?? [])],
+      localPart,
+      domain,
+    };
+  });
+}
+
 export function passwordFor(uid: string): string {
   return `secret-${uid}`;
 }
@@ -185,11 +232,13 @@ export function generateUsers(options: PopulationOptions): TestUser[] {
   });
   add('failover', 'failover', second.name, [deadHosts[0], second.host], [second.name]);
   add('stalled', 'stalled', second.name, [hangingHost, second.host], [second.name]);
+  // With one store both are the same: a value twice is no valid LDAP (slapadd -q lets it pass,
+  // a syncrepl consumer refuses the entry).
   add(
     'dual',
     'dual',
     first.name,
-    [first.host, second.host],
+    [...new Set([first.host, second.host])],
     [...new Set([first.name, second.name])],
   );
   add('nohost', 'dead', null, [deadHosts[0], deadHosts[1]], []);
