@@ -16,6 +16,30 @@
  */
 export const MAX_LINE_BYTES = 8 * 1024;
 
+/** Most RFC 2971 ID field/value pairs (§3.3: 30), field length (30) and value length (1024). */
+export const ID_MAX_PAIRS = 30;
+export const ID_MAX_FIELD_BYTES = 30;
+export const ID_MAX_VALUE_BYTES = 1024;
+
+/**
+ * Longest text of an ID command before login, the one command allowed beyond MAX_LINE_BYTES:
+ * RFC 2971 §3.3 allows 30 pairs of a 30-octet field and a 1024-octet value, about 32 KB on one
+ * line as quoted strings, and clients (webmail, mobile apps) send ID before LOGIN; Dovecot
+ * accepts it. A quoted string may need an escape per octet (`"` and `\`, RFC 3501 §9), so the
+ * bound is the worst case, `tag ID (` + 30 × (`"field" "value" `) all escaped, + `)`, with 1 KiB
+ * for the tag: 64,444 octets. The framer raises the line limit to this only once it has read the
+ * verb ID (`imap/framer.ts`); the ID handler then refuses anything beyond §3.3. Bounds what a
+ * client can make us hold for one command at 64 KiB of text plus its literals.
+ */
+export const MAX_ID_LINE_BYTES =
+  1024 + ID_MAX_PAIRS * (2 * ID_MAX_FIELD_BYTES + 2 + 1 + (2 * ID_MAX_VALUE_BYTES + 2) + 1);
+
+/**
+ * Deepest parenthesised list before login (ID needs one level). The parser recurses per level: a
+ * line of `(((…` must not exhaust the stack.
+ */
+export const MAX_LIST_DEPTH = 4;
+
 /**
  * Largest literal `{n}` / `{n+}` before login. Literals before login carry a user name, a password
  * or an RFC 2971 ID value (at most 1024 octets, §3.3). Dovecot's login process itself refuses more
@@ -28,7 +52,8 @@ export const MAX_LITERAL_BYTES = 4 * 1024;
 /**
  * Most literals in one command before login. LOGIN needs two; ID with every value a literal
  * would need 60 (RFC 2971 §3.3), which no client does. Bounds a command's total size at
- * MAX_LINE_BYTES + MAX_LITERALS_PER_COMMAND × MAX_LITERAL_BYTES (40 KiB).
+ * MAX_LINE_BYTES + MAX_LITERALS_PER_COMMAND × MAX_LITERAL_BYTES (40 KiB), and an ID's at
+ * MAX_ID_LINE_BYTES + 32 KiB: what one client can make us hold for a command before login.
  */
 export const MAX_LITERALS_PER_COMMAND = 8;
 
@@ -120,11 +145,6 @@ export const DIRECTORY_POOL_SIZE = 4;
  * log out in that time end cleanly; the rest are cut so that a restart is never blocked forever.
  */
 export const SHUTDOWN_GRACE_MS = 10_000;
-
-/** Most RFC 2971 ID field/value pairs (§3.3: 30), field length (30) and value length (1024). */
-export const ID_MAX_PAIRS = 30;
-export const ID_MAX_FIELD_BYTES = 30;
-export const ID_MAX_VALUE_BYTES = 1024;
 
 /**
  * POP3: longest command line before login (and in the spoof inbox), CRLF included. RFC 2449 §4

@@ -1,4 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import {
+  ID_MAX_FIELD_BYTES,
+  ID_MAX_PAIRS,
+  ID_MAX_VALUE_BYTES,
+  MAX_ID_LINE_BYTES,
+  MAX_LINE_BYTES,
+  MAX_LITERAL_BYTES,
+} from '../limits.js';
 import { type FrameEvent, ImapFramer } from './framer.js';
 
 /** Events in a comparable form; literal requests are accepted (the session would send `+`). */
@@ -147,7 +155,157 @@ describe('ImapFramer', () => {
 
   it('counts the line limit over all segments of a command', () => {
     const seg = 'x'.repeat(3000);
-    const input = Buffer.from(`a ID ("${seg}" {1+}\r\nx "${seg}" {1+}\r\ny "${seg}")\r\n`);
+    const input = Buffer.from(`a LOGIN ("${seg}" {1+}\r\nx "${seg}" {1+}\r\ny "${seg}")\r\n`);
     expect(allAtOnce(input)).toEqual(['error(line-too-long,false)']);
+    expect(byteByByte(input)).toEqual(['error(line-too-long,false)']);
+  });
+});
+
+/** Both ways of feeding must agree; returns the one result. */
+function framed(input: Buffer): Seen[] {
+  const once = allAtOnce(input);
+  expect(byteByByte(input)).toEqual(once);
+  return once;
+}
+
+/** The most `retainedBytes()` reaches while `input` is fed in chunks of `size`. */
+function peakRetained(
+  input: Buffer,
+  size: number,
+  framer = new ImapFramer({ allowNonSyncLiterals: true }),
+): number {
+  let peak = 0;
+  for (let pos = 0; pos < input.length; pos += size) {
+    const chunk = input.subarray(pos, pos + size);
+    let off = 0;
+    while (off < chunk.length) {
+      const step = framer.feed(chunk, off);
+      off += step.consumed;
+      peak = Math.max(peak, framer.retainedBytes());
+      if (step.event?.kind === 'error') return peak;
+      if (step.event?.kind === 'literal-request') framer.acceptLiteral();
+    }
+  }
+  return peak;
+}
+
+/** RFC 2971 §3.3 at its maximum: 30 pairs, 30-octet fields, 1024-octet values, quoted. */
+function maximalId(valueByte = 'v'): Buffer {
+  const pairs: string[] = [];
+  for (let i = 0; i < ID_MAX_PAIRS; i++) {
+    const field = `f${String(i).padStart(2, '0')}`.padEnd(ID_MAX_FIELD_BYTES, 'x');
+    const value =
+      valueByte === '"' ? '\\"'.repeat(ID_MAX_VALUE_BYTES) : valueByte.repeat(ID_MAX_VALUE_BYTES);
+    pairs.push(`"${field}" "${value}"`);
+  }
+  return Buffer.from(`a1 ID (${pairs.join(' ')})\r\n`);
+}
+
+describe('ImapFramer: every byte a client sends is counted', () => {
+  it('counts lone CRs in command text: `a NOOP` and megabytes of CR are refused at the limit', () => {
+    const flood = Buffer.concat([Buffer.from('a NOOP'), Buffer.alloc(2 * 1024 * 1024, 0x0d)]);
+    expect(framed(flood.subarray(0, 20_000))).toEqual(['error(line-too-long,false)']);
+    expect(allAtOnce(flood)).toEqual(['error(line-too-long,false)']);
+    // Held at most the line and its CR, whether the flood comes at once or byte by byte.
+    expect(peakRetained(flood, flood.length)).toBeLessThanOrEqual(MAX_LINE_BYTES + 1);
+    expect(peakRetained(flood.subarray(0, 20_000), 1)).toBeLessThanOrEqual(MAX_LINE_BYTES + 1);
+  });
+
+  it('counts lone CRs inside a quoted string and after a literal', () => {
+    const quoted = Buffer.concat([Buffer.from('a LOGIN "x'), Buffer.alloc(9000, 0x0d)]);
+    expect(framed(quoted)).toEqual(['error(line-too-long,false)']);
+    const afterLiteral = Buffer.concat([
+      Buffer.from('a LOGIN {1+}\r\nx'),
+      Buffer.alloc(9000, 0x0d),
+    ]);
+    expect(framed(afterLiteral)).toEqual(['error(line-too-long,false)']);
+  });
+
+  it('counts lone CRs inside an AUTHENTICATE response line', () => {
+    const input = Buffer.concat([
+      Buffer.from('a AUTHENTICATE PLAIN\r\n'),
+      Buffer.from('AGFsaWNl'),
+      Buffer.alloc(9000, 0x0d),
+    ]);
+    expect(framed(input)).toEqual([
+      'command[text:a AUTHENTICATE PLAIN]',
+      'error(line-too-long,false)',
+    ]);
+    const framer = new ImapFramer({ allowNonSyncLiterals: true });
+    framer.expectLine();
+    expect(peakRetained(input.subarray(22), 1, framer)).toBeLessThanOrEqual(MAX_LINE_BYTES + 1);
+  });
+
+  it('takes the CR of the closing CRLF as no text: a line of exactly the limit is accepted', () => {
+    const text = `a NOOP ${'x'.repeat(MAX_LINE_BYTES - 7)}`;
+    expect(framed(Buffer.from(`${text}\r\n`))).toEqual([`command[text:${text}]`]);
+    expect(framed(Buffer.from(`${text}\n`))).toEqual([`command[text:${text}]`]);
+    // One lone CR more is text, and over the limit.
+    expect(framed(Buffer.from(`${text}\r\r\n`))).toEqual(['error(line-too-long,false)']);
+    expect(framed(Buffer.from(`${text}x\r\n`))).toEqual(['error(line-too-long,false)']);
+    const line = 'A'.repeat(MAX_LINE_BYTES);
+    const auth = Buffer.from(`a AUTHENTICATE PLAIN\r\n${line}\r\n`);
+    expect(framed(auth)).toEqual(['command[text:a AUTHENTICATE PLAIN]', `line[${line}]`]);
+  });
+
+  it('accepts ID at the RFC 2971 maximum (about 32 KB on one line), byte by byte and at once', () => {
+    const id = maximalId();
+    expect(id.length).toBeGreaterThan(31_000);
+    const seen = framed(id);
+    expect(seen).toEqual([`command[text:${id.subarray(0, id.length - 2).toString('latin1')}]`]);
+    // Lower-case verbs are the same command (RFC 3501 §9).
+    const lower = Buffer.from(id.toString('latin1').replace('a1 ID (', 'a1 id ('), 'latin1');
+    expect(framed(lower)[0]).toMatch(/^command\[/);
+  });
+
+  it('accepts ID with every value octet escaped, the bound MAX_ID_LINE_BYTES allows for', () => {
+    const id = maximalId('"');
+    expect(id.length).toBeGreaterThan(62_000);
+    expect(id.length - 2).toBeLessThanOrEqual(MAX_ID_LINE_BYTES);
+    expect(framed(id)[0]).toMatch(/^command\[/);
+  });
+
+  it('refuses an ID longer than MAX_ID_LINE_BYTES, and holds no more than that', () => {
+    const over = Buffer.from(`a1 ID ("f" "${'v'.repeat(MAX_ID_LINE_BYTES)}")\r\n`);
+    expect(framed(over)).toEqual(['error(line-too-long,false)']);
+    expect(peakRetained(over, 1)).toBeLessThanOrEqual(MAX_ID_LINE_BYTES + 1);
+    const justFits = Buffer.from(`a1 ID ${'x'.repeat(MAX_ID_LINE_BYTES - 6)}\r\n`);
+    expect(framed(justFits)[0]).toMatch(/^command\[/);
+  });
+
+  it('keeps every other command at the 8 KiB bound, whatever it looks like', () => {
+    for (const start of [
+      'a1 NOOP (',
+      'a1 LOGIN "',
+      'a1 IDX (',
+      'a1 XID (',
+      'ID (',
+      'a1  ID (',
+      '{2}\r\n',
+    ]) {
+      const input = Buffer.from(`${start}${'v'.repeat(MAX_LINE_BYTES)})\r\n`);
+      const seen = framed(input);
+      expect(seen.at(-1)).toBe('error(line-too-long,false)');
+    }
+    // The verb is read from the command's first text segment, not from a literal.
+    const inLiteral = Buffer.from(`a1 {2+}\r\nID ${'v'.repeat(MAX_LINE_BYTES)}\r\n`);
+    expect(framed(inLiteral)).toEqual(['error(line-too-long,false)']);
+  });
+
+  it('goes back to the 8 KiB bound for the command after a long ID', () => {
+    const input = Buffer.concat([
+      maximalId(),
+      Buffer.from(`a2 NOOP ${'x'.repeat(MAX_LINE_BYTES)}\r\n`),
+    ]);
+    const seen = framed(input);
+    expect(seen.map((e) => e.slice(0, 8))).toEqual(['command[', 'error(li']);
+  });
+
+  it('never holds more than its bound, for the longest command with every literal', () => {
+    const literals = `{${MAX_LITERAL_BYTES}+}\r\n${'l'.repeat(MAX_LITERAL_BYTES)} `.repeat(8);
+    const input = Buffer.from(`a1 ID (${literals}${'v'.repeat(MAX_ID_LINE_BYTES)})\r\n`);
+    const framer = new ImapFramer({ allowNonSyncLiterals: true });
+    expect(peakRetained(input, 977, framer)).toBeLessThanOrEqual(framer.maxRetainedBytes);
+    expect(framer.maxRetainedBytes).toBe(MAX_ID_LINE_BYTES + 1 + 8 * MAX_LITERAL_BYTES);
   });
 });

@@ -11,12 +11,26 @@
  * A bare LF is accepted as a line end (as Dovecot and nginx do); a lone CR is left in the text
  * and the parser refuses it.
  *
+ * Every byte a client sends is counted, in every state: text bytes (lone CRs included; only the
+ * LF and the CR just before it are not text) against the line limit, literal bytes against the
+ * literal limits. The line limit is MAX_LINE_BYTES for every command but ID, whose RFC 2971
+ * maximum needs MAX_ID_LINE_BYTES: the framer raises the limit only once the command's verb,
+ * read from its first text segment, is ID, so no other command can be longer. What it holds is
+ * therefore bounded by `maxRetainedBytes` whatever the input (`retainedBytes()` shows it).
+ *
  * It emits one event at a time and stops there, so the session can act (send `+`, refuse the
  * literal, start a login and stop reading) before any later byte is looked at: bytes the client
  * pipelined after a command are never consumed by accident.
  */
 
-import { MAX_LINE_BYTES, MAX_LITERAL_BYTES, MAX_LITERALS_PER_COMMAND } from '../limits.js';
+import { ByteAccumulator } from '../byteAccumulator.js';
+import {
+  MAX_ID_LINE_BYTES,
+  MAX_LINE_BYTES,
+  MAX_LITERAL_BYTES,
+  MAX_LITERALS_PER_COMMAND,
+} from '../limits.js';
+import { verbOf } from './parser.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -32,7 +46,7 @@ export type FramePart =
   { kind: 'text'; bytes: Buffer } | { kind: 'literal'; bytes: Buffer; nonSync: boolean };
 
 export type FrameError =
-  /** The command's text exceeded the line limit. */
+  /** The command's text exceeded the line limit (MAX_ID_LINE_BYTES for ID). */
   | 'line-too-long'
   /** A literal's announced size exceeded the literal limit (or overflowed). */
   | 'literal-too-large'
@@ -69,6 +83,8 @@ export interface FramerOptions {
   /** Whether `{n+}` is allowed: LITERAL+ or LITERAL- was advertised. */
   allowNonSyncLiterals: boolean;
   maxLineBytes?: number;
+  /** The line limit of an ID command (RFC 2971 §3.3 at its maximum); never below maxLineBytes. */
+  maxIdLineBytes?: number;
   maxLiteralBytes?: number;
   maxLiterals?: number;
 }
@@ -92,14 +108,19 @@ export class ImapFramer {
   private state: State = 'text';
   private readonly allowNonSync: boolean;
   private readonly maxLine: number;
+  private readonly maxIdLine: number;
   private readonly maxLiteral: number;
   private readonly maxLiterals: number;
+  /** The line limit of the command being framed: maxLine, or maxIdLine once it is known as ID. */
+  private lineLimit: number;
 
   /** Completed parts of the command being framed. */
   private parts: FramePart[] = [];
-  /** Pieces of the current text segment (copied out of the caller's buffers). */
-  private segment: Buffer[] = [];
-  private segmentBytes = 0;
+  private partsBytes = 0;
+  /** Bytes of the text parts among them (the segment may grow to the line limit minus these). */
+  private partsTextBytes = 0;
+  /** The current text segment (or line), copied out of the caller's buffers. */
+  private readonly segment: ByteAccumulator;
   /** Text bytes of the whole command so far (all segments), against the line limit. */
   private textBytes = 0;
   /** Offset in the current segment where a candidate literal header `{` started. */
@@ -115,8 +136,25 @@ export class ImapFramer {
   constructor(options: FramerOptions) {
     this.allowNonSync = options.allowNonSyncLiterals;
     this.maxLine = options.maxLineBytes ?? MAX_LINE_BYTES;
+    this.maxIdLine = Math.max(this.maxLine, options.maxIdLineBytes ?? MAX_ID_LINE_BYTES);
     this.maxLiteral = options.maxLiteralBytes ?? MAX_LITERAL_BYTES;
     this.maxLiterals = options.maxLiterals ?? MAX_LITERALS_PER_COMMAND;
+    this.lineLimit = this.maxLine;
+    // One CR beyond the limit may be held: it is the CR of the closing CRLF until shown otherwise.
+    this.segment = new ByteAccumulator(this.lineLimit + 1);
+  }
+
+  /**
+   * The most bytes the framer can hold for one command, whatever the client sends: the text of
+   * the longest command (ID) with its final CR, and every literal at its largest.
+   */
+  get maxRetainedBytes(): number {
+    return this.maxIdLine + 1 + this.maxLiterals * this.maxLiteral;
+  }
+
+  /** Bytes held now for the command being framed (text, literals, allocated literal space). */
+  retainedBytes(): number {
+    return this.segment.capacity + this.partsBytes + (this.literal?.length ?? 0);
   }
 
   /** Frame the next raw line instead of a command (AUTHENTICATE continuation responses). */
@@ -142,7 +180,7 @@ export class ImapFramer {
     return (
       (this.state === 'text' || this.state === 'line') &&
       this.parts.length === 0 &&
-      this.segmentBytes === 0
+      this.segment.length === 0
     );
   }
 
@@ -177,15 +215,17 @@ export class ImapFramer {
         case 'line-cr': {
           if (byte === LF) {
             this.keep(buf, segStart, i);
-            const bytes = this.takeSegment(this.state === 'line-cr' ? 1 : 0);
+            const trim = this.state === 'line-cr' ? 1 : 0;
+            const bytes = this.segment.take(this.segment.length - trim);
+            this.clear();
             this.state = 'text';
             return { consumed: i + 1 - start, event: { kind: 'line', bytes } };
           }
-          this.state = byte === CR ? 'line-cr' : 'line';
-          if (byte !== CR && ++this.textBytes > this.maxLine) {
+          if (!this.count(byte)) {
             this.keep(buf, segStart, i);
             return this.fail(start, i, 'line-too-long');
           }
+          this.state = byte === CR ? 'line-cr' : 'line';
           i++;
           continue;
         }
@@ -202,24 +242,51 @@ export class ImapFramer {
           const step = this.literalHeader(i + 1 - start);
           return step;
         }
-        const text = this.takeSegment(state === 'cr' ? 1 : 0);
+        const text = this.segment.take(this.segment.length - (state === 'cr' ? 1 : 0));
         if (text.length > 0 || this.parts.length === 0)
-          this.parts.push({ kind: 'text', bytes: text });
+          this.pushPart({ kind: 'text', bytes: text });
         const parts = this.parts;
         this.clear();
         this.state = 'text';
         return { consumed: i + 1 - start, event: { kind: 'command', parts } };
       }
-      if (byte !== CR && ++this.textBytes > this.maxLine) {
+      if (this.textBytes >= this.lineLimit) {
+        // At the limit (rare): move what this read added into the segment, where `count` looks
+        // for the verb.
         this.keep(buf, segStart, i);
-        return this.fail(start, i, 'line-too-long');
+        segStart = i;
       }
-      const offset = this.segmentBytes + (i - segStart);
+      if (!this.count(byte)) return this.fail(start, i, 'line-too-long');
+      const offset = this.segment.length + (i - segStart);
       this.state = this.next(this.state, byte, offset);
       i++;
     }
     this.keep(buf, segStart, end);
     return { consumed: end - start };
+  }
+
+  /**
+   * Count one more text byte against the line limit; false when it breaks the limit. Lone CRs
+   * count like any byte (else `a NOOP` and megabytes of CR would be held); one CR may stand just
+   * beyond the limit, because it is the CR of the closing CRLF if an LF follows.
+   */
+  private count(byte: number): boolean {
+    this.textBytes++;
+    if (this.textBytes > this.lineLimit && this.lineLimit < this.maxIdLine && this.framingId()) {
+      this.lineLimit = this.maxIdLine;
+      this.capSegment();
+    }
+    return (
+      this.textBytes <= this.lineLimit || (byte === CR && this.textBytes === this.lineLimit + 1)
+    );
+  }
+
+  /** Whether the command being framed is ID (RFC 2971), by the verb of its first text segment. */
+  private framingId(): boolean {
+    if (this.state === 'line' || this.state === 'line-cr') return false;
+    const first = this.parts[0];
+    const bytes = first === undefined ? this.segment.view() : first.bytes;
+    return verbOf([{ kind: 'text', bytes }]) === 'ID';
   }
 
   /** The state after `byte` in command text (everything except line ends and literal bodies). */
@@ -274,8 +341,7 @@ export class ImapFramer {
 
   /** A literal header ended with CRLF: decide what happens to its bytes. */
   private literalHeader(consumed: number): FrameStep {
-    const segment = this.takeSegment(0).subarray(0, this.headerAt);
-    this.parts.push({ kind: 'text', bytes: segment });
+    this.pushPart({ kind: 'text', bytes: this.segment.take(this.headerAt) });
     const sync = !this.literalNonSync;
     const parts = this.parts;
     const error: FrameError | undefined = this.literalTooLarge
@@ -306,45 +372,48 @@ export class ImapFramer {
   }
 
   private finishLiteral(): void {
-    this.parts.push({
-      kind: 'literal',
-      bytes: this.literal as Buffer,
-      nonSync: this.literalNonSync,
-    });
+    const bytes = this.literal as Buffer;
     this.literal = undefined;
+    this.pushPart({ kind: 'literal', bytes, nonSync: this.literalNonSync });
     this.state = 'text';
   }
 
   private fail(start: number, i: number, error: FrameError): FrameStep {
     const parts = this.parts;
-    const text = Buffer.concat(this.segment);
+    const text = this.segment.take();
     if (text.length > 0) parts.push({ kind: 'text', bytes: text });
     this.clear();
     this.state = 'failed';
     return { consumed: i + 1 - start, event: { kind: 'error', error, parts, sync: false } };
   }
 
-  /** Copy `buf[from, to)` into the current segment (callers' buffers are not retained). */
-  private keep(buf: Buffer, from: number, to: number): void {
-    if (to <= from) return;
-    this.segment.push(Buffer.from(buf.subarray(from, to)));
-    this.segmentBytes += to - from;
+  private pushPart(part: FramePart): void {
+    this.parts.push(part);
+    this.partsBytes += part.bytes.length;
+    if (part.kind === 'text') {
+      this.partsTextBytes += part.bytes.length;
+      this.capSegment();
+    }
   }
 
-  /** The current segment as one buffer, minus `trim` trailing bytes (a CR before LF). */
-  private takeSegment(trim: number): Buffer {
-    const all =
-      this.segment.length === 1 ? (this.segment[0] as Buffer) : Buffer.concat(this.segment);
-    this.segment = [];
-    this.segmentBytes = 0;
-    return trim > 0 ? all.subarray(0, all.length - trim) : all;
+  /** The segment may hold what is left of the line limit (and the CR of the closing CRLF). */
+  private capSegment(): void {
+    this.segment.setCap(this.lineLimit + 1 - this.partsTextBytes);
+  }
+
+  /** Copy `buf[from, to)` into the current segment (callers' buffers are not retained). */
+  private keep(buf: Buffer, from: number, to: number): void {
+    this.segment.push(buf, from, to);
   }
 
   private clear(): void {
     this.parts = [];
-    this.segment = [];
-    this.segmentBytes = 0;
+    this.partsBytes = 0;
+    this.partsTextBytes = 0;
+    this.segment.clear();
     this.textBytes = 0;
+    this.lineLimit = this.maxLine;
+    this.capSegment();
     this.literals = 0;
     this.literal = undefined;
     this.literalFilled = 0;

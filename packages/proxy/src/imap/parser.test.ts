@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FramePart } from './framer.js';
+import { type FramePart, ImapFramer } from './framer.js';
 import { type ImapArg, parseCommand, tagOf, verbOf } from './parser.js';
 
 const text = (s: string): FramePart => ({ kind: 'text', bytes: Buffer.from(s, 'latin1') });
@@ -80,5 +80,44 @@ describe('parseCommand', () => {
     expect(verbOf([text('a12 login ')])).toBe('LOGIN');
     expect(tagOf([text('{5}')])).toBeUndefined();
     expect(verbOf([text('a')])).toBeUndefined();
+  });
+});
+
+/** Frame `input` (fed in chunks of `size`, literals accepted) and parse each command. */
+function frameAndParse(input: Buffer, size: number): string[] {
+  const framer = new ImapFramer({ allowNonSyncLiterals: true });
+  const out: string[] = [];
+  for (let pos = 0; pos < input.length; pos += size) {
+    const chunk = input.subarray(pos, pos + size);
+    let off = 0;
+    while (off < chunk.length) {
+      const step = framer.feed(chunk, off);
+      off += step.consumed;
+      if (step.event?.kind === 'literal-request') framer.acceptLiteral();
+      if (step.event?.kind === 'command') out.push(parse(...step.event.parts));
+    }
+  }
+  return out;
+}
+
+describe('NUL before login (RFC 3501 §4.3: literals and quoted strings are NUL-free)', () => {
+  it('refuses NUL in a literal, a quoted string or an atom; the next command is read in step', () => {
+    const input = Buffer.from(
+      'a1 LOGIN {5}\r\nal\x00ce pw\r\n' +
+        'a2 LOGIN alice {3+}\r\np\x00w\r\n' +
+        'a3 LOGIN "al\x00ce" pw\r\n' +
+        'a4 LOGIN al\x00ce pw\r\n' +
+        'a5 LOGIN {5}\r\nalice {2+}\r\npw\r\n',
+      'latin1',
+    );
+    const expected = [
+      'error(a1): NUL is not allowed in a literal',
+      'error(a2): NUL is not allowed in a literal',
+      'error(a3): Invalid character in quoted string',
+      'error(a4): Invalid characters in atom',
+      'a5 LOGIN literal:alice literal:pw',
+    ];
+    expect(frameAndParse(input, input.length)).toEqual(expected);
+    expect(frameAndParse(input, 1)).toEqual(expected);
   });
 });

@@ -9,10 +9,12 @@
  *   arg      = atom / quoted / literal / "(" [arg *(SP arg)] ")"
  *   quoted   = DQUOTE *(QUOTED-CHAR / "\" DQUOTE / "\" "\") DQUOTE
  * 8-bit bytes are accepted in quoted strings (RFC 9051 utf8-quoted) and, leniently, in atoms, so
- * that a non-ASCII password typed as an atom still reaches the store unchanged.
+ * that a non-ASCII password typed as an atom still reaches the store unchanged. NUL is refused
+ * everywhere (RFC 3501 §4.3), in literals too.
  */
 
 import { type Result, err, ok } from '@mmp/config';
+import { MAX_LIST_DEPTH } from '../limits.js';
 import type { FramePart } from './framer.js';
 
 const SP = 0x20;
@@ -22,9 +24,6 @@ const PAREN_OPEN = 0x28;
 const PAREN_CLOSE = 0x29;
 const PLUS = 0x2b;
 const DEL = 0x7f;
-
-/** Deepest parenthesised list accepted before login (ID needs one level). */
-const MAX_LIST_DEPTH = 4;
 
 export type ImapArg =
   /** An atom (also NIL and SASL mechanism names); `bytes` as sent. */
@@ -171,7 +170,14 @@ export function parseCommand(parts: readonly FramePart[]): Result<ImapCommand, P
 }
 
 function parseArg(r: Reader, depth: number): Result<ImapArg, string> {
-  if (r.literalNext()) return ok({ kind: 'string', bytes: r.takeLiteral(), literal: true });
+  if (r.literalNext()) {
+    const bytes = r.takeLiteral();
+    // RFC 3501 §4.3, §9: a literal is CHAR8 (NUL excluded; only RFC 3516's literal8, never
+    // offered before login, may carry it). The whole command has been read, so a BAD keeps the
+    // stream in step.
+    if (bytes.includes(0x00)) return err('NUL is not allowed in a literal');
+    return ok({ kind: 'string', bytes, literal: true });
+  }
   const b = r.peek();
   if (b === undefined) return err('Missing argument');
   if (b === DQUOTE) return parseQuoted(r);

@@ -10,6 +10,8 @@
  * gives no way to resynchronise with a client that ignores the limit).
  */
 
+import { ByteAccumulator } from '../byteAccumulator.js';
+
 const CR = 0x0d;
 const LF = 0x0a;
 
@@ -26,22 +28,30 @@ export interface FeedStep {
 }
 
 export class Pop3LineReader {
-  private parts: Buffer[] = [];
-  private length = 0;
+  /** The partial line; it never holds the limit's worth, since then the LF could not fit. */
+  private readonly partial: ByteAccumulator;
   /** The rest of an over-long line, already reported, is skipped up to its LF. */
   private discarding = false;
 
   /** @param limit longest line, CRLF included */
-  constructor(private limit: number) {}
+  constructor(private limit: number) {
+    this.partial = new ByteAccumulator(limit);
+  }
 
   /** Change the limit for the next lines (a SASL response may be longer than a command). */
   setLimit(limit: number): void {
     this.limit = limit;
+    this.partial.setCap(Math.max(limit, this.partial.length));
   }
 
   /** Bytes of an incomplete line held. */
   get pending(): number {
-    return this.length;
+    return this.partial.length;
+  }
+
+  /** Bytes of memory held for the incomplete line (never more than the limit). */
+  retainedBytes(): number {
+    return this.partial.capacity;
   }
 
   /**
@@ -56,37 +66,33 @@ export class Pop3LineReader {
       return { consumed: lf - offset + 1 };
     }
     if (lf < 0) {
-      const chunk = buf.subarray(offset);
-      this.length += chunk.length;
+      const n = buf.length - offset;
       // Even the LF still to come would not fit: no need to wait for it.
-      if (this.length >= this.limit) {
+      if (this.partial.length + n >= this.limit) {
         this.discarding = true;
-        return { consumed: chunk.length, event: this.overflow() };
+        return { consumed: n, event: this.overflow() };
       }
-      if (chunk.length > 0) this.parts.push(Buffer.from(chunk));
-      return { consumed: chunk.length };
+      this.partial.push(buf, offset, buf.length);
+      return { consumed: n };
     }
     const consumed = lf - offset + 1;
-    const total = this.length + consumed;
-    if (total > this.limit) return { consumed, event: this.overflow() };
-    const tail = buf.subarray(offset, lf);
-    let line = this.parts.length === 0 ? Buffer.from(tail) : Buffer.concat([...this.parts, tail]);
-    this.parts = [];
-    this.length = 0;
+    if (this.partial.length + consumed > this.limit) return { consumed, event: this.overflow() };
+    this.partial.push(buf, offset, lf);
+    let line = this.partial.take();
     if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
     return { consumed, event: { kind: 'line', bytes: line } };
   }
 
   /** Forget a partial line (after the session gave up on the stream). */
   reset(): void {
-    this.parts = [];
-    this.length = 0;
+    this.partial.clear();
+    this.partial.setCap(this.limit);
     this.discarding = false;
   }
 
   private overflow(): LineEvent {
-    this.parts = [];
-    this.length = 0;
+    this.partial.clear();
+    this.partial.setCap(this.limit);
     return { kind: 'too-long' };
   }
 }
