@@ -226,6 +226,14 @@ describe('the table is consistent', () => {
     expect(d('BindDN')).toEqual({});
   });
 
+  it("logs in the guide's text shape unless JSON is asked for (ours, not the guide)", () => {
+    const spec = findParameter('LogFormat');
+    expect(spec?.kind).toBe('choice');
+    expect(spec?.choices).toEqual(['text', 'json']);
+    expect(spec?.defaults).toEqual({ imap: 'text', pop3: 'text' });
+    expect(spec?.since).toBe('later');
+  });
+
   it('forwards client addresses to the stores only when asked (ours, not the guide)', () => {
     const spec = findParameter('ForwardClientAddress');
     expect(spec?.kind).toBe('boolean');

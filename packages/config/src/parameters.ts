@@ -30,6 +30,8 @@ export interface ParameterSpec {
   readonly min?: number;
   /** integer: largest value; chars: longest length. */
   readonly max?: number;
+  /** choice: the accepted values, as written. */
+  readonly choices?: readonly string[];
   /** Textual default per protocol, parsed like user input. Absent: no default (unset). */
   readonly defaults: Partial<Record<Protocol, string>>;
   /** Table 13.4 command-line flag. */
@@ -114,6 +116,20 @@ export const PARAMETERS = [
     virtualDomain: false,
     secret: false,
     help: 'Log verbosity, 0 (quiet) to 10 (everything)',
+  },
+  {
+    name: 'LogFormat',
+    aliases: [],
+    kind: 'choice',
+    choices: ['text', 'json'],
+    // Decision: the guide's own record shape (`yyyymmdd hhmmss (sid 0x…) message`), which people
+    // read and the guide specifies for PreAuth; JSON lines, for log shippers, on request.
+    defaults: { imap: 'text', pop3: 'text' },
+    protocols: BOTH,
+    virtualDomain: false,
+    secret: false,
+    since: 'later',
+    help: 'Log records as text lines "yyyymmdd hhmmss (sid 0x…) message key=value…" or json',
   },
   {
     name: 'BindDN',

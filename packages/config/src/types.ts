@@ -55,6 +55,8 @@ export interface ValueKinds {
   hostList: HostPort[];
   /** A string of single characters, each one meaningful (delimiter sets). */
   chars: string;
+  /** One of the parameter's `choices` (any case on input; the table's spelling is kept). */
+  choice: string;
 }
 export type ValueKind = keyof ValueKinds;
 

@@ -16,6 +16,16 @@ function spec(name: string): ParameterSpec {
 const parse = (name: string, raw: string) => parseValue(spec(name), raw);
 
 describe('parseValue', () => {
+  it('reads a choice in any case, keeps the table spelling, and lists the choices', () => {
+    expect(parse('LogFormat', 'text')).toEqual({ ok: true, value: 'text' });
+    expect(parse('LogFormat', ' JSON ')).toEqual({ ok: true, value: 'json' });
+    expect(parse('LogFormat', 'xml')).toEqual({
+      ok: false,
+      error: "LogFormat: expected one of text, json, got 'xml'",
+    });
+    expect(formatValue(spec('LogFormat'), 'json')).toBe('json');
+  });
+
   it('reads ports and names the accepted form', () => {
     expect(parse('BacksidePort', '143')).toEqual({ ok: true, value: 143 });
     expect(parse('BacksidePort', '0')).toMatchObject({ ok: false });

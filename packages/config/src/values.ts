@@ -23,6 +23,7 @@ export const KIND_FORMS: Record<ValueKind, string> = {
   searchFormat: 'an LDAP filter with % escapes such as (uid=%s)',
   hostList: 'host[:port] (space-separated for several)',
   chars: 'a string of delimiter characters',
+  choice: 'one of the listed values',
 };
 
 const TRUE = new Set(['yes', 'y', 'true', 'on', '1']);
@@ -53,6 +54,8 @@ function formFor(spec: ParameterSpec): string {
     if (spec.min !== undefined) return `an integer ≥ ${spec.min}`;
   }
   if (spec.kind === 'chars' && spec.max === 1) return 'a single character';
+  if (spec.kind === 'choice' && spec.choices !== undefined)
+    return `one of ${spec.choices.join(', ')}`;
   return KIND_FORMS[spec.kind];
 }
 
@@ -107,6 +110,10 @@ function parseKind(spec: ParameterSpec, raw: string): Result<Parsed, string> {
       if (spec.min !== undefined && len < spec.min) return err(`at least ${spec.min}`);
       if (spec.max !== undefined && len > spec.max) return err(`at most ${spec.max}`);
       return ok(raw);
+    }
+    case 'choice': {
+      const choice = spec.choices?.find((c) => c.toLowerCase() === v.toLowerCase());
+      return choice === undefined ? err('') : ok(choice);
     }
   }
 }
