@@ -15,6 +15,9 @@ class RecordingLog implements Log {
   at(_level: string, _phase: string, msg: string, fields: LogFields = {}): void {
     this.records.push({ msg, fields });
   }
+  guide(level: string, phase: string, msg: string, fields: LogFields = {}): void {
+    this.at(level, phase, msg, fields);
+  }
   error(_phase: string, msg: string, fields: LogFields = {}): void {
     this.records.push({ msg, fields });
   }

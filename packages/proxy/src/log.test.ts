@@ -1,10 +1,19 @@
-import { chmod, mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { logFileName, msUntilMidnight, openLogFile } from './log.js';
+import {
+  type LogFile,
+  escapeText,
+  guideLine,
+  logFileName,
+  msUntilMidnight,
+  openLogFile,
+  textRecord,
+} from './log.js';
+import { preAuthMessage } from './preauth.js';
 
 const LOG_MODULE = fileURLToPath(new URL('../dist/log.js', import.meta.url));
 
@@ -51,6 +60,8 @@ describe('log file', () => {
     const after = await readFile(join(dir, 'MMP_20260106.log'), 'utf8');
     expect(after).toContain('after midnight');
     expect(after).not.toContain('before midnight');
+    // The file opened at midnight is as private as the first.
+    expect((await stat(join(dir, 'MMP_20260106.log'))).mode & 0o777).toBe(0o600);
   });
 
   it('is not written when LogDir does not exist, with one warning', () => {
@@ -88,5 +99,166 @@ describe('log file', () => {
     expect(r.stdout).toContain('is not writable by this user');
     expect(r.stdout).toContain('path=undefined');
     expect(await readdir(dir)).toEqual([]);
+  });
+});
+
+/** Open a log in a fresh directory, write with `write`, close, and return the file's lines. */
+async function written(
+  format: 'text' | 'json' | undefined,
+  write: (file: LogFile) => void,
+): Promise<string[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'mmp-log-format-'));
+  const file = openLogFile({ dir, level: 10, protocol: 'imap', format, warn: () => undefined });
+  write(file);
+  await file.close();
+  const text = await readFile(file.path ?? '', 'utf8');
+  expect(text.endsWith('\n')).toBe(true);
+  return text.slice(0, -1).split('\n');
+}
+
+const STAMP = '\\d{8} \\d{6}';
+const FORGED = '\r\n20261202 120000 (sid 0x1) admin pre-authenticated - 1.2.3.4';
+
+describe('text records (LogFormat=text, the default)', () => {
+  it("are the guide's `yyyymmdd hhmmss (sid 0x…) message`, then key=value fields", async () => {
+    const lines = await written(undefined, (f) => {
+      f.log.at('lifecycle', 'start', 'ImapProxy listening', { address: '127.0.0.1:143' });
+      const s = f.log.child({ sid: '0x2a' });
+      s.at('session', 'connect', 'client connected', {
+        client: '127.0.0.1:50000',
+        tls: false,
+        tag: null,
+        skipped: undefined,
+        note: 'two words',
+        empty: '',
+        quote: 'a"b=c',
+      });
+      s.error('store', 'store connection failed', { error: 'ECONNREFUSED' });
+    });
+    expect(lines).toHaveLength(3);
+    const pid = process.pid;
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^${STAMP} \\(sid -\\) ImapProxy listening phase=start address=127\\.0\\.0\\.1:143 proto=imap lvl=0 pid=${pid}$`,
+      ),
+    );
+    expect(lines[1]).toMatch(
+      new RegExp(
+        `^${STAMP} \\(sid 0x2a\\) client connected phase=connect client=127\\.0\\.0\\.1:50000 tls=false tag=- note="two words" empty="" quote="a\\\\"b=c" proto=imap lvl=1 pid=${pid}$`,
+      ),
+    );
+    expect(lines[2]).toMatch(
+      / store connection failed phase=store error=ECONNREFUSED proto=imap lvl=0 level=error pid=\d+$/,
+    );
+  });
+
+  it('writes the PreAuth record exactly as the guide gives it', async () => {
+    const lines = await written('text', (f) => {
+      f.log
+        .child({ sid: '0x1f00' })
+        .guide('session', 'pre-authentication', preAuthMessage('alice', '192.0.2.7'), {
+          cached: false,
+        });
+    });
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      new RegExp(`^${STAMP} \\(sid 0x1f00\\) alice pre-authenticated - 192\\.0\\.2\\.7$`),
+    );
+  });
+
+  it('escapes every control byte of a user name: no client can forge a record', async () => {
+    const user = FORGED;
+    const lines = await written('text', (f) => {
+      const s = f.log.child({ sid: '0x2' });
+      s.guide('session', 'pre-authentication', preAuthMessage(user, '127.0.0.1'));
+      s.at('session', 'login', 'login failed: unknown user', { user });
+      s.at('trace', 'command', 'C:', { verb: 'X\u0000\u001b[2J\u007f\u0085\u2028\\' });
+    });
+    // One record per line, and none begins as the forged one would.
+    expect(lines).toHaveLength(3);
+    for (const line of lines) {
+      expect(line).toMatch(new RegExp(`^${STAMP} \\(sid 0x2\\) `));
+      // eslint-disable-next-line no-control-regex -- no control character may remain
+      expect(line).not.toMatch(/[\x00-\x1f\x7f-\x9f\u2028\u2029]/);
+    }
+    expect(lines[0]).toContain(
+      '\\x0d\\x0a20261202 120000 (sid 0x1) admin pre-authenticated - 1.2.3.4 pre-authenticated - 127.0.0.1',
+    );
+    expect(lines[1]).toContain(
+      'user="\\x0d\\x0a20261202 120000 (sid 0x1) admin pre-authenticated - 1.2.3.4"',
+    );
+    expect(lines[2]).toContain('verb=X\\x00\\x1b[2J\\x7f\\x85\\u2028\\\\');
+  });
+
+  it('escapes unambiguously: a backslash is doubled, so `\\x0d` typed is not a CR', () => {
+    expect(escapeText('a\\x0d')).toBe('a\\\\x0d');
+    expect(escapeText('a\r')).toBe('a\\x0d');
+    const record = textRecord({
+      time: new Date(2026, 11, 2, 12, 0, 0),
+      sid: '0x9',
+      msg: 'm',
+      phase: 'p',
+      lvl: 1,
+      pid: 7,
+    });
+    expect(record).toBe('20261202 120000 (sid 0x9) m phase=p lvl=1 pid=7');
+    expect(guideLine(new Date(2026, 0, 2, 3, 4, 5), '0x1', 'x')).toBe(
+      '20260102 030405 (sid 0x1) x',
+    );
+  });
+});
+
+describe('JSON records (LogFormat=json)', () => {
+  it('are the pino lines log shippers read; the PreAuth line is the msg', async () => {
+    const lines = await written('json', (f) => {
+      const s = f.log.child({ sid: '0x2a' });
+      s.at('session', 'connect', 'client connected', { client: '127.0.0.1:50000' });
+      s.guide('session', 'pre-authentication', preAuthMessage(FORGED, '127.0.0.1'), {
+        cached: true,
+      });
+    });
+    expect(lines).toHaveLength(2);
+    const [connect, pre] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(connect).toMatchObject({
+      level: 'info',
+      pid: process.pid,
+      sid: '0x2a',
+      proto: 'imap',
+      lvl: 1,
+      phase: 'connect',
+      client: '127.0.0.1:50000',
+      msg: 'client connected',
+    });
+    expect(typeof connect?.['time']).toBe('string');
+    expect(pre).toMatchObject({ sid: '0x2a', phase: 'pre-authentication', cached: true });
+    expect(pre?.['msg']).toMatch(
+      new RegExp(
+        `^${STAMP} \\(sid 0x2a\\) \\r\\n20261202 120000 \\(sid 0x1\\) admin pre-authenticated - 1\\.2\\.3\\.4 pre-authenticated - 127\\.0\\.0\\.1$`,
+      ),
+    );
+  });
+});
+
+describe('log file mode', () => {
+  it('is 0600 even when the proxy runs with a permissive umask', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mmp-log-mode-'));
+    const script = `
+      const { openLogFile } = await import(${JSON.stringify(LOG_MODULE)});
+      const f = openLogFile({ dir: ${JSON.stringify(dir)}, level: 1, protocol: 'pop3', warn: console.log });
+      f.log.at('session', 'connect', 'a record');
+      await f.close();
+      console.log('umask=' + process.umask().toString(8));
+    `;
+    const r = await execa(
+      'sh',
+      ['-c', 'umask 000; exec "$0" --input-type=module -e "$1"', process.execPath, script],
+      { reject: false },
+    );
+    expect(r.exitCode).toBe(0);
+    expect(r.stdout).toContain('umask=0');
+    const [name] = await readdir(dir);
+    const info = await stat(join(dir, name ?? ''));
+    expect(info.mode & 0o777).toBe(0o600);
+    expect(await readFile(join(dir, name ?? ''), 'utf8')).toContain('a record');
   });
 });

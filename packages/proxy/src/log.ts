@@ -1,7 +1,19 @@
 /**
- * The multiplexor's log: `LogDir/MMP_yyyymmdd.log` (admin guide, LogDir), one JSON record per line
- * (pino), a new file at local midnight. If LogDir does not exist no log file is created (the
- * guide's rule), and one warning says so on stderr.
+ * The multiplexor's log: `LogDir/MMP_yyyymmdd.log` (admin guide, LogDir), one record per line, a
+ * new file at local midnight. If LogDir does not exist no log file is created (the guide's rule),
+ * and one warning says so on stderr.
+ *
+ * LogFormat chooses the record's shape:
+ * - `text` (default): the guide's `yyyymmdd hhmmss (sid 0x…) <message>`, then the record's fields
+ *   as `key=value` (quoted when needed), in a fixed order: the phase, the fields as the code names
+ *   them, then proto, lvl and pid. The PreAuth record is exactly the guide's line,
+ *   `yyyymmdd hhmmss (sid 0x…) user pre-authenticated - client-IP`. Every control byte, CR and LF
+ *   of a message or value (a user name is the client's) is escaped as `\xNN`, so one record is
+ *   always one line and no client can forge another.
+ * - `json`: one pino JSON object per line, for log shippers.
+ * Both go through one sonic-boom destination: writes are buffered and asynchronous (no I/O per
+ * record), and the same destination rolls over at midnight. Files are created mode 0600 whatever
+ * the umask: records name users and their addresses.
  *
  * LogLevel (0–10, the guide's verbosity; default 1). A record is written when its level is at
  * most the configured LogLevel:
@@ -28,6 +40,12 @@ import { join } from 'node:path';
 import pino from 'pino';
 import type { Protocol } from '@mmp/config';
 
+/** LogFormat: the guide's text lines (default) or JSON lines. */
+export type LogFormat = 'text' | 'json';
+
+/** Log files hold user names and client addresses: readable by the proxy's user only. */
+export const LOG_FILE_MODE = 0o600;
+
 /** Named LogLevel thresholds (see the table above). */
 export const LOG = {
   lifecycle: 0,
@@ -48,6 +66,11 @@ export interface Log {
   enabled(level: LogLevelName): boolean;
   /** Write a record of the named level, at this phase ("directory lookup", "store greeting"…). */
   at(level: LogLevelName, phase: string, msg: string, fields?: LogFields): void;
+  /**
+   * A record the guide gives a fixed shape (the PreAuth line): as text exactly
+   * `yyyymmdd hhmmss (sid 0x…) <msg>`, its fields only in JSON (whose `msg` is that line).
+   */
+  guide(level: LogLevelName, phase: string, msg: string, fields?: LogFields): void;
   /** An error; written at every LogLevel. */
   error(phase: string, msg: string, fields?: LogFields): void;
   /** A log whose records all carry these session fields. */
@@ -67,6 +90,66 @@ export function logFileName(date: Date): string {
   const m = String(date.getMonth() + 1).padStart(2, '0');
   const d = String(date.getDate()).padStart(2, '0');
   return `MMP_${y}${m}${d}.log`;
+}
+
+/** The guide's record time, local: `yyyymmdd hhmmss`. */
+export function guideTime(date: Date): string {
+  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
+  const d = `${p(date.getFullYear(), 4)}${p(date.getMonth() + 1)}${p(date.getDate())}`;
+  return `${d} ${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`;
+}
+
+/** The guide's record prefix and message: `yyyymmdd hhmmss (sid 0x…) <msg>` (msg not escaped). */
+export function guideLine(date: Date, sid: string, msg: string): string {
+  return `${guideTime(date)} (sid ${sid}) ${msg}`;
+}
+
+/**
+ * Control characters (C0, DEL, C1), the Unicode line and paragraph separators, and the backslash
+ * that introduces our escapes: what must never reach a text record as is.
+ */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it finds
+const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\\]/g;
+
+function escapeChar(c: string): string {
+  if (c === '\\') return '\\\\';
+  const code = c.charCodeAt(0);
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+}
+
+/** A message or value made safe for one text line: no byte of it can end or forge a record. */
+export function escapeText(text: string): string {
+  return text.replace(UNSAFE, escapeChar);
+}
+
+/** A field value as text: bare when it is a plain token, else quoted with `\"` inside. */
+export function textValue(value: string | number | boolean | null): string {
+  if (value === null) return '-';
+  if (typeof value !== 'string') return String(value);
+  const safe = escapeText(value);
+  return safe !== '' && /^[^\s"=]+$/.test(safe) ? safe : `"${safe.replace(/"/g, '\\"')}"`;
+}
+
+/** One text record: `yyyymmdd hhmmss (sid 0x…) msg phase=… key=value … proto=… lvl=… pid=…`. */
+export function textRecord(r: {
+  time: Date;
+  sid: string;
+  msg: string;
+  phase: string;
+  fields?: LogFields | undefined;
+  proto?: Protocol | undefined;
+  lvl: number;
+  error?: boolean;
+  pid: number;
+}): string {
+  let line = `${guideLine(r.time, r.sid, escapeText(r.msg))} phase=${textValue(r.phase)}`;
+  for (const [key, value] of Object.entries(r.fields ?? {})) {
+    if (value !== undefined) line += ` ${escapeText(key)}=${textValue(value)}`;
+  }
+  if (r.proto !== undefined) line += ` proto=${r.proto}`;
+  line += ` lvl=${r.lvl}`;
+  if (r.error === true) line += ' level=error';
+  return `${line} pid=${r.pid}`;
 }
 
 /** Milliseconds from `now` to the next local midnight. */
@@ -102,6 +185,12 @@ class PinoLog implements Log {
     this.root.info({ ...this.bindings, lvl: LOG[level], phase, ...fields }, msg);
   }
 
+  guide(level: LogLevelName, phase: string, msg: string, fields?: LogFields): void {
+    if (LOG[level] > this.verbosity) return;
+    const line = guideLine(new Date(), this.bindings.sid, msg);
+    this.root.info({ ...this.bindings, lvl: LOG[level], phase, ...fields }, line);
+  }
+
   error(phase: string, msg: string, fields?: LogFields): void {
     this.root.error({ ...this.bindings, lvl: 0, phase, ...fields }, msg);
   }
@@ -115,11 +204,74 @@ class PinoLog implements Log {
   }
 }
 
+/** Where text records go: the destination's buffered, asynchronous write. */
+interface LineSink {
+  write(line: string): void;
+}
+
+/** LogFormat=text. Like PinoLog, one sink for every session, the bindings merged per record. */
+class TextLog implements Log {
+  constructor(
+    private readonly sink: LineSink,
+    private readonly bindings: Bindings,
+    readonly verbosity: number,
+  ) {}
+
+  enabled(level: LogLevelName): boolean {
+    return LOG[level] <= this.verbosity;
+  }
+
+  at(level: LogLevelName, phase: string, msg: string, fields?: LogFields): void {
+    if (LOG[level] > this.verbosity) return;
+    this.write(LOG[level], phase, msg, fields, false);
+  }
+
+  guide(level: LogLevelName, phase: string, msg: string): void {
+    if (LOG[level] > this.verbosity) return;
+    this.sink.write(`${guideLine(new Date(), this.bindings.sid, escapeText(msg))}\n`);
+  }
+
+  error(phase: string, msg: string, fields?: LogFields): void {
+    this.write(0, phase, msg, fields, true);
+  }
+
+  child(bindings: { sid: string; proto?: Protocol }): Log {
+    return new TextLog(
+      this.sink,
+      { sid: bindings.sid, proto: bindings.proto ?? this.bindings.proto },
+      this.verbosity,
+    );
+  }
+
+  private write(
+    lvl: number,
+    phase: string,
+    msg: string,
+    fields: LogFields | undefined,
+    error: boolean,
+  ): void {
+    const { sid, proto } = this.bindings;
+    const line = textRecord({
+      time: new Date(),
+      sid,
+      msg,
+      phase,
+      fields,
+      proto,
+      lvl,
+      error,
+      pid: process.pid,
+    });
+    this.sink.write(`${line}\n`);
+  }
+}
+
 /** A log that writes nothing (LogDir missing, and unit tests). */
 export const silentLog: Log = {
   verbosity: 0,
   enabled: () => false,
   at: () => undefined,
+  guide: () => undefined,
   error: () => undefined,
   child: () => silentLog,
 };
@@ -131,6 +283,8 @@ export function openLogFile(opts: {
   dir: string;
   level: number;
   protocol: Protocol;
+  /** Default text. */
+  format?: LogFormat | undefined;
   warn: (message: string) => void;
   now?: () => Date;
 }): LogFile {
@@ -155,7 +309,15 @@ export function openLogFile(opts: {
   }
 
   let path = join(opts.dir, logFileName(now()));
-  const dest = pino.destination({ dest: path, sync: false, append: true, mkdir: false });
+  // sonic-boom opens (and reopens at midnight) with this mode: a new file is 0600 even under a
+  // permissive umask (`run`, systemd); the umask can only take bits away.
+  const dest = pino.destination({
+    dest: path,
+    sync: false,
+    append: true,
+    mkdir: false,
+    mode: LOG_FILE_MODE,
+  });
   // A failing log (disk full, file removed with its directory) must never stop the mail flowing:
   // say so once on stderr and go on without it.
   let failed = false;
@@ -164,15 +326,23 @@ export function openLogFile(opts: {
     failed = true;
     opts.warn(`log file ${path} cannot be written (${e.message}): logging stopped`);
   });
-  const logger = pino(
-    {
-      level: 'info',
-      base: { pid: process.pid },
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    dest,
-  );
+  const server: Bindings = { sid: '-', proto: opts.protocol };
+  const log: Log =
+    opts.format === 'json'
+      ? new PinoLog(
+          pino(
+            {
+              level: 'info',
+              base: { pid: process.pid },
+              timestamp: pino.stdTimeFunctions.isoTime,
+              formatters: { level: (label) => ({ level: label }) },
+            },
+            dest,
+          ),
+          server,
+          opts.level,
+        )
+      : new TextLog(dest, server, opts.level);
 
   // Roll over at local midnight; re-armed each day (a timer, not a check per record).
   let timer: NodeJS.Timeout | undefined;
@@ -187,7 +357,7 @@ export function openLogFile(opts: {
   arm();
 
   return {
-    log: new PinoLog(logger, { sid: '-', proto: opts.protocol }, opts.level),
+    log,
     get path() {
       return path;
     },

@@ -14,7 +14,7 @@ import type { UserDirectory } from './directory.js';
 import { MAX_UNKNOWN_USER_HOLD_MS } from './limits.js';
 import type { Log } from './log.js';
 import type { Credentials } from './sasl.js';
-import { preAuthLine, preAuthenticate } from './preauth.js';
+import { preAuthMessage, preAuthenticate } from './preauth.js';
 import type { ProxySettings } from './settings.js';
 import { type MappedName, mapUserName } from './vdomain/names.js';
 import {
@@ -180,12 +180,9 @@ async function attemptLogin(
     if (pre.kind === 'refused')
       return { kind: 'unknown-user', reason: `pre-authentication: ${pre.detail}` };
     // Guide: the pre-authentication line's "user name includes the virtual domain (if any)".
-    log.at(
-      'session',
-      'pre-authentication',
-      preAuthLine(new Date(), ctx.sessionId ?? '-', names.canonical, ctx.clientIp),
-      { cached: pre.cached },
-    );
+    log.guide('session', 'pre-authentication', preAuthMessage(names.canonical, ctx.clientIp), {
+      cached: pre.cached,
+    });
   }
 
   const failures: string[] = [];

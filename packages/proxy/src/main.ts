@@ -91,6 +91,7 @@ export async function main(
   const logFile = openLogFile({
     dir: settings.logDir,
     level: settings.logLevel,
+    format: settings.logFormat,
     protocol,
     warn: (m) => io.stderr(`${program}: warning: ${m}`),
   });

@@ -15,7 +15,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { Client, InvalidCredentialsError, ResultCodeError } from 'ldapts';
 import type { HostPort } from '@mmp/config';
 import { DIRECTORY_CONNECT_TIMEOUT_MS, DIRECTORY_OPERATION_TIMEOUT_MS } from './limits.js';
-import type { Log } from './log.js';
+import { type Log, guideLine } from './log.js';
 
 export type PreAuthResult =
   | { kind: 'accepted'; cached: boolean }
@@ -118,10 +118,12 @@ export async function preAuthenticate(
   return { kind: 'unavailable', detail: lastFailure };
 }
 
+/** The PreAuth record's message; the log puts the guide's `yyyymmdd hhmmss (sid 0x…)` before it. */
+export function preAuthMessage(user: string, clientIp: string): string {
+  return `${user} pre-authenticated - ${clientIp}`;
+}
+
 /** The guide's log line: `yyyymmdd hhmmss (sid 0x…) user pre-authenticated - client-IP`. */
 export function preAuthLine(date: Date, sid: string, user: string, clientIp: string): string {
-  const p = (n: number, w = 2): string => String(n).padStart(w, '0');
-  const d = `${p(date.getFullYear(), 4)}${p(date.getMonth() + 1)}${p(date.getDate())}`;
-  const t = `${p(date.getHours())}${p(date.getMinutes())}${p(date.getSeconds())}`;
-  return `${d} ${t} (sid ${sid}) ${user} pre-authenticated - ${clientIp}`;
+  return guideLine(date, sid, preAuthMessage(user, clientIp));
 }

@@ -10,6 +10,7 @@
 
 import { type ConfigValues, type ListenAddress, type Protocol, parseLdapUrls } from '@mmp/config';
 import type { DirectoryHost, DirectorySettings } from './directory.js';
+import type { LogFormat } from './log.js';
 import type { SpoofMessage } from './pop3/spoof.js';
 import { type SecuritySettings, securitySettingsFrom } from './tls/settings.js';
 import { type UserNameRules, userNameRulesFrom } from './vdomain/names.js';
@@ -34,6 +35,8 @@ export interface ProxySettings {
   storeConnectTimeoutMs: number;
   logDir: string;
   logLevel: number;
+  /** LogFormat; unset: text (unit tests). */
+  logFormat?: LogFormat | undefined;
   /** POP3: SpoofMessageFile, the path as configured. */
   spoofMessageFile?: string | undefined;
   /** POP3: that file's message, read and validated once at start-up (`main.ts`). */
@@ -78,6 +81,7 @@ export function settingsFrom(config: { protocol: Protocol; values: ConfigValues 
     storeConnectTimeoutMs: v.StoreConnectTimeout * 1000,
     logDir: v.LogDir,
     logLevel: v.LogLevel,
+    logFormat: v.LogFormat === 'json' ? 'json' : 'text',
     spoofMessageFile: v.SpoofMessageFile,
     security: securitySettingsFrom(v),
     numThreads: v.NumThreads,

@@ -24,20 +24,34 @@ export interface ProxyProcess {
   logs(): Promise<string>;
 }
 
+/**
+ * Start `program` on a free port of 127.0.0.1 (or, with `bareListenPort`, on that port of every
+ * address, dual-stack, as `ListenPort 143` does) with a fresh LogDir.
+ *
+ * Records are JSON here (`jsonLogs`, default true) unless `env` says otherwise: these tests look
+ * for fields in them. What an operator reads by default, the text format, has its own tests
+ * (`log.test.ts`, `bin/logs.e2e.test.ts`, which passes `jsonLogs: false`).
+ */
 export async function startProxyProcess(
   args: readonly string[],
   env: Record<string, string> = {},
   program: string = IMAP_PROXY,
+  options: { bareListenPort?: boolean; jsonLogs?: boolean } = {},
 ): Promise<ProxyProcess> {
   const port = await freePort('127.0.0.1');
   const logDir = await mkdtemp(join(tmpdir(), 'mmp-proxy-log-'));
-  const child = execa('node', [program, '-p', `127.0.0.1:${port}`, '-o', logDir, ...args], {
+  const listen = options.bareListenPort === true ? String(port) : `127.0.0.1:${port}`;
+  const child = execa('node', [program, '-p', listen, '-o', logDir, ...args], {
     reject: false,
     all: true,
     buffer: true,
     // Only what we give: the test runner's environment must not configure the proxy.
     extendEnv: false,
-    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
+    env: {
+      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      ...(options.jsonLogs === false ? {} : { LogFormat: 'json' }),
+      ...env,
+    },
   });
   let out = '';
   let signalled = false;

@@ -67,7 +67,8 @@ async function startProxy(
       all: true,
       buffer: true,
       extendEnv: false,
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', ...env },
+      // JSON records: the tests below look for their fields.
+      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LogFormat: 'json', ...env },
     },
   );
   let out = '';
