@@ -6,6 +6,7 @@
  */
 
 import { isIP } from 'node:net';
+import { normalizeAddress } from '@mmp/config';
 
 export interface ConnectionAddresses {
   clientIp: string;
@@ -15,16 +16,24 @@ export interface ConnectionAddresses {
   serverPort: number;
 }
 
-const MAPPED_V4 = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i;
+/**
+ * A socket's address as the multiplexor uses it everywhere (log records, UidSearch `%C`/`%S`, the
+ * vdmap, what is forwarded to the store): IPv4 in dot-quad, as the guide's PreAuth line asks.
+ * A dual-stack listener (ListenPort a bare port) reports IPv4 clients as IPv4-mapped IPv6
+ * (`::ffff:192.0.2.7`, RFC 4291 §2.5.5.2): unmapped here, once, where the connection is
+ * accepted. IPv6 is put in its RFC 5952 form; anything else (a zone id) is kept as given.
+ */
+export function plainAddress(address: string | undefined): string {
+  if (address === undefined) return '';
+  return normalizeAddress(address) ?? address;
+}
 
 /**
- * An address fit to be forwarded, or undefined. A dual-stack listener reports IPv4 clients as
- * `::ffff:a.b.c.d`; the store should log, and match its networks against, the plain IPv4 form.
- * Anything that is not an IP literal is refused rather than sent, though the socket only ever
- * gives literals.
+ * An address fit to be forwarded, or undefined. Anything that is not an IP literal is refused
+ * rather than sent, though the socket only ever gives literals.
  */
 export function forwardableIp(ip: string): string | undefined {
-  const plain = MAPPED_V4.exec(ip)?.[1] ?? ip;
+  const plain = plainAddress(ip);
   return isIP(plain) === 0 ? undefined : plain;
 }
 

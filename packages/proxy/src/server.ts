@@ -10,6 +10,7 @@
 
 import { type Server, type Socket, createServer } from 'node:net';
 import type { ListenAddress, Protocol } from '@mmp/config';
+import { plainAddress } from './clientAddress.js';
 import type { UserDirectory } from './directory.js';
 import { TLSSocket } from 'node:tls';
 import { SHUTDOWN_GRACE_MS } from './limits.js';
@@ -223,7 +224,7 @@ export class ProxyServer {
       socket.destroy();
       return;
     }
-    const serverIp = socket.localAddress ?? '';
+    const serverIp = plainAddress(socket.localAddress);
     const settings = this.options.settingsFor?.(serverIp) ?? this.options.settings;
     const id = this.nextId();
     const ctx: Omit<SessionContext, 'handOff'> = {
@@ -231,7 +232,7 @@ export class ProxyServer {
       log: this.options.log.child({ sid: id, proto: this.options.protocol }),
       settings,
       directory: this.options.directoryFor?.(settings) ?? this.options.directory,
-      clientIp: socket.remoteAddress ?? '',
+      clientIp: plainAddress(socket.remoteAddress),
       clientPort: socket.remotePort ?? 0,
       serverIp,
       serverPort: socket.localPort ?? 0,

@@ -10,6 +10,7 @@
 import { type Server, type Socket } from 'node:net';
 import { type TLSSocket, createServer } from 'node:tls';
 import { type Result, err, ok } from '@mmp/config';
+import { plainAddress } from '../clientAddress.js';
 import type { Log } from '../log.js';
 import type { ProxySettings } from '../settings.js';
 import { alpnFor } from './clientTls.js';
@@ -92,7 +93,7 @@ export async function listenImplicitTls(
   );
   server.on('tlsClientError', (e: Error, socket: TLSSocket) => {
     log.at('refusal', 'tls handshake', 'TLS handshake failed', {
-      client: `${socket.remoteAddress ?? ''}:${socket.remotePort ?? 0}`,
+      client: `${plainAddress(socket.remoteAddress)}:${socket.remotePort ?? 0}`,
       error: e.message,
     });
   });
