@@ -32,8 +32,9 @@ import {
   recordedRoot,
   userExists,
 } from './instances.js';
-import { planInstance, reportText } from './plan.js';
+import { planInstance } from './plan.js';
 import { type Prompter, terminalPrompter } from './prompter.js';
+import { reportText } from './report.js';
 import { findProxyBins } from './proxyBin.js';
 import { pidFileName } from './scripts.js';
 import { PROTOCOL_LABEL } from './table.js';

@@ -7,6 +7,7 @@ export * from './dialogue.js';
 export * from './instances.js';
 export * from './plan.js';
 export * from './prompter.js';
+export * from './report.js';
 export * from './proxyBin.js';
 export * from './scripts.js';
 export * from './table.js';
