@@ -38,6 +38,9 @@ function startProxy(program, port, testbed, logDir) {
     ),
     LogDir: logDir,
     LogLevel: '1',
+    // Started as root, a proxy serves clients as RunAsUser once it listens (README, "Install on
+    // a server"); the sample needs no dedicated user.
+    ...(process.getuid() === 0 ? { RunAsUser: 'nobody' } : {}),
   };
   const child = spawn(process.execPath, [join(root, 'packages/proxy/dist/bin', `${program}.js`)], {
     env,

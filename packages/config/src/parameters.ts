@@ -749,6 +749,20 @@ export const PARAMETERS = [
     since: 'later',
     help: "Tell the store the client's address (IMAP ID x-originating-ip, POP3 XCLIENT)",
   },
+  {
+    name: 'RunAsUser',
+    aliases: [],
+    kind: 'string',
+    // No default: a proxy started as root must be told whom to serve clients as (mmp-setup
+    // writes the installer's "user to run as" answer here); `root` is the explicit opt-in.
+    defaults: {},
+    metavar: 'user',
+    protocols: BOTH,
+    virtualDomain: false,
+    secret: false,
+    since: 'later',
+    help: 'User the proxy serves clients as when started by root (it listens and reads its files first)',
+  },
 ] as const satisfies readonly ParameterSpec[];
 
 type Spec = (typeof PARAMETERS)[number];

@@ -36,7 +36,12 @@ const proxy = spawn(
   // A cap above the batch size: this measures memory, not the attempt limiter.
   {
     stdio: ['ignore', 'inherit', 'pipe'],
-    env: { PATH: process.env.PATH, MaxConcurrentConnectionAttempts: '1000' },
+    env: {
+      PATH: process.env.PATH,
+      MaxConcurrentConnectionAttempts: '1000',
+      // A root proxy must be told whom to serve as (privileges.ts); this measurement runs as is.
+      ...(process.getuid() === 0 ? { RunAsUser: 'root' } : {}),
+    },
   },
 );
 await new Promise((resolve) =>

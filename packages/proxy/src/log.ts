@@ -38,7 +38,7 @@
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
-import type { Protocol } from '@mmp/config';
+import { type Protocol, type Result, ok } from '@mmp/config';
 
 /** LogFormat: the guide's text lines (default) or JSON lines. */
 export type LogFormat = 'text' | 'json';
@@ -81,9 +81,19 @@ export interface LogFile {
   log: Log;
   /** The file now written, or undefined when LogDir does not exist. */
   readonly path: string | undefined;
+  /** Open the day's file again by its name (SIGUSR1: logrotate moved it; nginx's USR1). */
+  reopen(): void;
   /** Flush and close (at shutdown). */
   close(): Promise<void>;
 }
+
+/**
+ * How a file is opened when the plain path must not be (a root process writing where the run-as
+ * user can plant links, `privileges.ts`): the path to give open(2) instead, released once open.
+ */
+export type LogOpener = (
+  path: string,
+) => Result<{ readonly path: string; release(): void }, string>;
 
 export function logFileName(date: Date): string {
   const y = date.getFullYear();
@@ -276,6 +286,13 @@ export const silentLog: Log = {
   child: () => silentLog,
 };
 
+const noLogFile: LogFile = {
+  log: silentLog,
+  path: undefined,
+  reopen: () => undefined,
+  close: () => Promise.resolve(),
+};
+
 /**
  * Open the day's log file in `dir`. `warn` receives the one warning about a missing LogDir.
  */
@@ -287,6 +304,7 @@ export function openLogFile(opts: {
   format?: LogFormat | undefined;
   warn: (message: string) => void;
   now?: () => Date;
+  open?: LogOpener;
 }): LogFile {
   const now = opts.now ?? (() => new Date());
   let isDir: boolean;
@@ -297,7 +315,7 @@ export function openLogFile(opts: {
   }
   if (!isDir) {
     opts.warn(`LogDir '${opts.dir}' does not exist or is not a directory: no log file is written`);
-    return { log: silentLog, path: undefined, close: () => Promise.resolve() };
+    return noLogFile;
   }
   // The proxy often runs as an unprivileged user (mmp-setup's default is nobody) in a directory
   // owned by root: refuse to log rather than crash at the first record.
@@ -305,19 +323,43 @@ export function openLogFile(opts: {
     accessSync(opts.dir, constants.W_OK);
   } catch {
     opts.warn(`LogDir '${opts.dir}' is not writable by this user: no log file is written`);
-    return { log: silentLog, path: undefined, close: () => Promise.resolve() };
+    return noLogFile;
   }
 
   let path = join(opts.dir, logFileName(now()));
+  const first = opts.open?.(path) ?? ok({ path, release: () => undefined });
+  if (!first.ok) {
+    opts.warn(`log file ${first.error}: no log file is written`);
+    return noLogFile;
+  }
+  const opened = first.value;
   // sonic-boom opens (and reopens at midnight) with this mode: a new file is 0600 even under a
   // permissive umask (`run`, systemd); the umask can only take bits away.
   const dest = pino.destination({
-    dest: path,
+    dest: opened.path,
     sync: false,
     append: true,
     mkdir: false,
     mode: LOG_FILE_MODE,
   });
+  /** Open `p` (through the opener), keeping the current file when the opener refuses it. */
+  const releaseWhenOpen = (opened: { path: string; release(): void }): void => {
+    const onReady = (): void => {
+      // Only the open of this path (an earlier open may still be pending when a reopen comes).
+      if ((dest as { file?: unknown }).file !== opened.path) return;
+      dest.off('ready', onReady);
+      opened.release();
+    };
+    dest.on('ready', onReady);
+  };
+  releaseWhenOpen(opened);
+  const openAgain = (p: string): void => {
+    const o = opts.open?.(p) ?? ok({ path: p, release: () => undefined });
+    if (!o.ok) return opts.warn(`log file ${o.error}: still writing ${path}`);
+    path = p;
+    releaseWhenOpen(o.value);
+    dest.reopen(o.value.path);
+  };
   // A failing log (disk full, file removed with its directory) must never stop the mail flowing:
   // say so once on stderr and go on without it.
   let failed = false;
@@ -348,8 +390,7 @@ export function openLogFile(opts: {
   let timer: NodeJS.Timeout | undefined;
   const arm = (): void => {
     timer = setTimeout(() => {
-      path = join(opts.dir, logFileName(now()));
-      dest.reopen(path);
+      openAgain(join(opts.dir, logFileName(now())));
       arm();
     }, msUntilMidnight(now()));
     timer.unref();
@@ -361,6 +402,7 @@ export function openLogFile(opts: {
     get path() {
       return path;
     },
+    reopen: () => openAgain(join(opts.dir, logFileName(now()))),
     close: () =>
       new Promise<void>((resolve) => {
         if (timer !== undefined) clearTimeout(timer);

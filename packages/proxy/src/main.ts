@@ -13,6 +13,7 @@ import { startImapSession } from './imap/session.js';
 import { openLogFile } from './log.js';
 import { startPopSession } from './pop3/session.js';
 import { loadSpoofMessage } from './pop3/spoof.js';
+import { logOpener, privilegesFor, serving } from './privileges.js';
 import { loadSecurity } from './tls/listener.js';
 import { ProxyServer, type StartSession } from './server.js';
 import { type ProxySettings, settingsFrom } from './settings.js';
@@ -88,14 +89,27 @@ export async function main(
   }
   for (const w of vdmap?.value.warnings ?? [])
     io.stderr(`${program}: warning: ${formatProblem(w)}`);
+  // RunAsUser (privileges.ts): whom clients are served as, decided before anything is opened.
+  const privileges = privilegesFor(action.config.values.RunAsUser);
+  if (!privileges.ok) {
+    io.stderr(`${program}: ${privileges.error}`);
+    return 2;
+  }
+  if (privileges.value.kind === 'unprivileged' && privileges.value.ignored !== undefined)
+    io.stderr(
+      `${program}: warning: RunAsUser ${privileges.value.ignored} ignored: not started as root`,
+    );
   const logFile = openLogFile({
     dir: settings.logDir,
     level: settings.logLevel,
     format: settings.logFormat,
     protocol,
     warn: (m) => io.stderr(`${program}: warning: ${m}`),
+    ...logOpener(privileges.value),
   });
   const log = logFile.log;
+  // SIGUSR1 reopens the log (logrotate); a listener also keeps Node's inspector shut (bin/).
+  process.on('SIGUSR1', () => logFile.reopen());
   if ((settings.numThreads ?? 0) > 0 && cluster.isPrimary) {
     // NumThreads: this process only watches the workers (workers.ts), which run this function
     // again, with the same arguments and environment, as workers.
@@ -131,12 +145,13 @@ export async function main(
     await logFile.close();
     return 2;
   }
+  const serve = serving(privileges.value, startSession, { isWorker: cluster.isWorker, log });
   const server = new ProxyServer({
     protocol,
     settings,
     directory,
     log,
-    startSession,
+    startSession: serve.start,
     ...(vdomains === undefined
       ? {}
       : {
@@ -144,6 +159,12 @@ export async function main(
           directoryFor: (s: ProxySettings) => cached(vdomains.directoryFor(s)),
         }),
   });
+  const before = serve.beforeListen();
+  if (!before.ok) {
+    io.stderr(`${program}: ${before.error}`);
+    await logFile.close();
+    return 1;
+  }
   try {
     const bound = await server.listen();
     const tlsBound = await server.listenTls();
@@ -154,6 +175,13 @@ export async function main(
       // The main listener is up: close it, or the process would not exit.
       log.error('start', 'cannot listen on a vdmap address', { error: extra.error });
       io.stderr(`${program}: cannot listen on a vdmap address: ${extra.error}`);
+      await server.stop();
+      await logFile.close();
+      return 1;
+    }
+    const dropped = serve.afterListen();
+    if (!dropped.ok) {
+      io.stderr(`${program}: ${dropped.error}`);
       await server.stop();
       await logFile.close();
       return 1;

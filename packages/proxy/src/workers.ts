@@ -15,7 +15,8 @@
  * Logs: every process (primary and workers) opens the day's log file in append mode (O_APPEND
  * writes of whole records do not interleave within a record) and every record carries its pid.
  *
- * Signals: SIGHUP is passed to every worker (each reloads its vdmap); SIGTERM or SIGINT is passed
+ * Signals: SIGHUP is passed to every worker (each reloads its vdmap), SIGUSR1 too (each reopens
+ * its log file); SIGTERM or SIGINT is passed
  * on as a stop request over the cluster channel (each worker stops accepting and lets its sessions
  * finish within the grace period), and the primary exits when the last worker has; a second
  * signal becomes an abort request (workers then close every session at once). Requests rather
@@ -131,7 +132,7 @@ export function runPrimary(o: {
     const live = (): Worker[] => slots.flatMap((s) => (s.worker === undefined ? [] : [s.worker]));
     const finishIfDone = (): void => {
       if (!stopping || live().length > 0) return;
-      for (const s of ['SIGHUP', 'SIGTERM', 'SIGINT'] as const) process.off(s, onSignal);
+      for (const s of ['SIGHUP', 'SIGUSR1', 'SIGTERM', 'SIGINT'] as const) process.off(s, onSignal);
       log.at('lifecycle', 'stop', `${program} stopped (all workers gone)`);
       resolve(failed ? 1 : 0);
     };
@@ -204,13 +205,19 @@ export function runPrimary(o: {
         for (const w of listening) w.process.kill('SIGHUP');
         return;
       }
+      if (signal === 'SIGUSR1') {
+        // logrotate signals the pid file's process: the workers reopen their logs too. Only
+        // running ones: a worker still loading could not yet keep Node's inspector shut.
+        for (const w of listening) w.process.kill('SIGUSR1');
+        return;
+      }
       signals++;
       log.at('lifecycle', 'stop', `${signal}: stopping the workers`, { second: signals > 1 });
       if (signals === 1) stopAll();
       // A second signal: the workers close every session now (main.ts).
       else for (const w of live()) request(w, listening.has(w), { kind: 'mmp-abort' });
     };
-    for (const s of ['SIGHUP', 'SIGTERM', 'SIGINT'] as const) process.on(s, onSignal);
+    for (const s of ['SIGHUP', 'SIGUSR1', 'SIGTERM', 'SIGINT'] as const) process.on(s, onSignal);
     slots.forEach((slot, i) => fork(slot, i));
   });
 }

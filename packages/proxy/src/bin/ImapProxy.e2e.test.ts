@@ -12,6 +12,7 @@ import { SPECIAL_PASSWORD, type Testbed, curl, markerSubject, startTestbed } fro
 import {
   IMAP_PROXY,
   type ProxyProcess,
+  proxyEnv,
   startProxyProcess,
   testbedArgs,
 } from '../test-support/proxyProcess.js';
@@ -397,9 +398,7 @@ describe('the executable', () => {
     const r = await execa(
       'node',
       [IMAP_PROXY, '-p', `127.0.0.1:${proxy.port}`, '-o', proxy.logDir],
-      {
-        reject: false,
-      },
+      { reject: false, extendEnv: false, env: proxyEnv() },
     );
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/cannot listen on ListenPort: .*EADDRINUSE/);

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** ImapProxy: the IMAP multiplexor (admin guide ch. 13). `ImapProxy [install] [options]`. */
+// First: SIGUSR1 must never open the inspector, not even while the rest loads.
+import './noInspector.js';
 import cluster from 'node:cluster';
 import { main } from '../main.js';
 

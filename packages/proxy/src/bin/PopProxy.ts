@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** PopProxy: the POP3 multiplexor (admin guide ch. 13). `PopProxy [install] [options]`. */
+// First: SIGUSR1 must never open the inspector, not even while the rest loads.
+import './noInspector.js';
 import cluster from 'node:cluster';
 import { main } from '../main.js';
 

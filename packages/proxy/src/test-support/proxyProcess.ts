@@ -10,6 +10,19 @@ import { type Testbed, freePort } from '@mmp/testbed';
 export const IMAP_PROXY = fileURLToPath(new URL('../../dist/bin/ImapProxy.js', import.meta.url));
 export const POP_PROXY = fileURLToPath(new URL('../../dist/bin/PopProxy.js', import.meta.url));
 
+/**
+ * The environment a test proxy starts with: PATH, and, when the tests run as root (CI does),
+ * RunAsUser=root, the explicit opt-in without which a root proxy refuses to start
+ * (privileges.ts; privileges.e2e.test.ts starts proxies that drop to another user).
+ */
+export function proxyEnv(env: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    ...(process.getuid?.() === 0 ? { RunAsUser: 'root' } : {}),
+    ...env,
+  };
+}
+
 export interface ProxyProcess {
   port: number;
   logDir: string;
@@ -47,11 +60,7 @@ export async function startProxyProcess(
     buffer: true,
     // Only what we give: the test runner's environment must not configure the proxy.
     extendEnv: false,
-    env: {
-      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
-      ...(options.jsonLogs === false ? {} : { LogFormat: 'json' }),
-      ...env,
-    },
+    env: proxyEnv({ ...(options.jsonLogs === false ? {} : { LogFormat: 'json' }), ...env }),
   });
   let out = '';
   let signalled = false;

@@ -15,6 +15,7 @@ import {
   IMAP_PROXY,
   POP_PROXY,
   type ProxyProcess,
+  proxyEnv,
   startProxyProcess,
   testbedArgs,
 } from '../test-support/proxyProcess.js';
@@ -65,14 +66,13 @@ async function startFails(
   const r = await execa('node', [IMAP_PROXY, '-p', `127.0.0.1:${port}`], {
     reject: false,
     extendEnv: false,
-    env: {
-      PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    env: proxyEnv({
       SSLEnable: 'yes',
       SSLListenPort: `127.0.0.1:${port + 1}`,
       SSLCertFile: tls.certFile,
       SSLKeyFile: tls.keyFile,
       ...env,
-    },
+    }),
     timeout: 20_000,
   });
   return { exitCode: r.exitCode, stderr: String(r.stderr) };

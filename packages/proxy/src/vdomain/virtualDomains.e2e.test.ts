@@ -18,7 +18,7 @@ import {
   markerSubject,
   startTestbed,
 } from '@mmp/testbed';
-import { IMAP_PROXY, POP_PROXY, testbedArgs } from '../test-support/proxyProcess.js';
+import { IMAP_PROXY, POP_PROXY, proxyEnv, testbedArgs } from '../test-support/proxyProcess.js';
 
 const ONE = '127.0.0.4';
 const TWO = '127.0.0.5';
@@ -68,7 +68,7 @@ async function startProxy(
       buffer: true,
       extendEnv: false,
       // JSON records: the tests below look for their fields.
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', LogFormat: 'json', ...env },
+      env: proxyEnv({ LogFormat: 'json', ...env }),
     },
   );
   let out = '';
@@ -371,14 +371,13 @@ describe('with SSLEnable', () => {
       reject: false,
       all: true,
       extendEnv: false,
-      env: {
-        PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+      env: proxyEnv({
         ...sslEnv(2),
         SSLCAFile: tls.caFile,
         StoreAdmin: bed.masterUser.name,
         StoreAdminPass: bed.masterUser.password,
         CertMapFile: goodMap,
-      },
+      }),
       timeout: 15_000,
     });
     expect(r.exitCode, r.all).toBe(2);
