@@ -9,3 +9,4 @@ export * from './commandLine.js';
 export * from './resolve.js';
 export * from './vdmap.js';
 export * from './certmap.js';
+export * from './runtime.js';

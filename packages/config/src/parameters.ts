@@ -789,6 +789,15 @@ export type ConfigValues = { [N in RequiredName]: ParamValue<N> } & {
   [N in OptionalName]?: ParamValue<N> | undefined;
 };
 
+/**
+ * Parameters the installer gives a part of its own (mmp-setup): RunAsUser holds its "user to run
+ * as" answer, and a new instance's LogDir defaults to a directory it makes for that user.
+ */
+export const INSTALLER_PARAMETERS = {
+  runAsUser: 'RunAsUser',
+  logDir: 'LogDir',
+} as const satisfies Record<string, ParamName>;
+
 const byName = new Map<string, ParameterSpec>();
 for (const spec of PARAMETERS as readonly ParameterSpec[]) {
   for (const n of [spec.name, ...spec.aliases]) byName.set(n, spec);

@@ -250,6 +250,8 @@ export type CliAction =
   | { kind: 'run'; config: ResolvedConfig; warnings: ConfigProblem[] }
   | { kind: 'list'; text: string }
   | { kind: 'install'; text: string }
+  /** `install -n NAME`: write the options into that instance (mmp-setup's writer). */
+  | { kind: 'apply'; instance: string; values: Partial<Record<ParamName, string>> }
   | { kind: 'fail'; message: string; exitCode: 2 };
 
 const fail = (problems: readonly ConfigProblem[]): CliAction => ({
@@ -280,6 +282,10 @@ export function cliAction(
     // on the command line"); validate it so the printed lines are usable.
     const checked = resolveConfig({ protocol, commandLine: cl, env: {} });
     if (!checked.ok) return fail(checked.error);
+    // Table 13.4: "-n instance: if the instance exists the options are applied to it; if not, a
+    // new one is created".
+    if (cl.instance !== undefined)
+      return { kind: 'apply', instance: cl.instance, values: cl.values };
     const header = [
       `${configFileName(protocol)} lines from ${programName(protocol)} install` +
         (cl.instance !== undefined ? ` for instance ${cl.instance}` : ''),

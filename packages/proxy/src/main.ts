@@ -54,6 +54,11 @@ export async function main(
     case 'fail':
       io.stderr(`${program}: ${action.message}`);
       return action.exitCode;
+    case 'apply': {
+      // `install -n NAME`: the installer's writer, loaded only for this (setup/src/options.ts).
+      const { applyOptions } = await import('@mmp/setup');
+      return applyOptions({ protocol, ...action }, { env, cwd: process.cwd(), ...io });
+    }
     case 'run':
       break;
   }

@@ -5,7 +5,14 @@
  * runs the very same dialogue, so the same validators produce the same messages.
  */
 import { readFileSync } from 'node:fs';
-import { type Protocol, type Result, err, ok, suggestName } from '@mmp/config';
+import {
+  INSTALLER_PARAMETERS,
+  type Protocol,
+  type Result,
+  err,
+  ok,
+  suggestName,
+} from '@mmp/config';
 import { parse as parseYaml } from 'yaml';
 import {
   type DialogueStart,
@@ -88,6 +95,10 @@ export function parseAnswers(text: string, fileName: string): Result<AnswersFile
 
   const take = (key: string, raw: unknown, protocols: readonly Protocol[]): void => {
     const name = canonicalName(key);
+    if (name === INSTALLER_PARAMETERS.runAsUser) {
+      problems.push(`${name}: one user runs both services: give it as "user:" at the top`);
+      return;
+    }
     if (name === undefined) {
       const hint = suggestName(key);
       problems.push(`unknown parameter '${key}'${hint ? ` (did you mean ${hint}?)` : ''}`);
@@ -101,7 +112,9 @@ export function parseAnswers(text: string, fileName: string): Result<AnswersFile
     for (const p of protocols) values[p][name] = text;
   };
 
-  for (const [key, raw] of Object.entries(doc)) {
+  for (const [given, raw] of Object.entries(doc)) {
+    // The config files' name for the installer's "user to run as".
+    const key = given === INSTALLER_PARAMETERS.runAsUser ? 'user' : given;
     if (key === 'imap' || key === 'pop3') {
       if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
         problems.push(`${key}: expected a mapping of ${PROTOCOL_LABEL[key]} answers`);

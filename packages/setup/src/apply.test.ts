@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { applyPlan } from './apply.js';
 import type { Answers } from './dialogue.js';
 import { type Plan, planInstance } from './plan.js';
-import { FAKE_BINS, type TempDir, tempDir } from './test-support/fixtures.js';
+import { FAKE_RUNTIME, type TempDir, tempDir } from './test-support/fixtures.js';
 
 let tmp: TempDir;
 beforeEach(() => {
@@ -46,7 +46,13 @@ function answers(root: string, over: Partial<Answers> = {}): Answers {
     instance: 'mx',
     services: ['imap', 'pop3'],
     values: {
-      imap: { BaseDN: 'o=example.com', ListenPort: '1143', BindPass: 'secret' },
+      // A log directory that does not exist yet: made by the apply, taken back by a rollback.
+      imap: {
+        BaseDN: 'o=example.com',
+        ListenPort: '1143',
+        BindPass: 'secret',
+        LogDir: `${root}-log/mx`,
+      },
       pop3: { BaseDN: 'o=example.com', ListenPort: '1110' },
     },
     ...over,
@@ -55,8 +61,7 @@ function answers(root: string, over: Partial<Answers> = {}): Answers {
 
 function plan(a: Answers): Plan {
   return planInstance(a, {
-    node: '/usr/bin/node',
-    proxyBins: FAKE_BINS,
+    runtime: FAKE_RUNTIME,
     confPath: join(tmp.path, 'etc', 'netscape.mmp.conf'),
   });
 }
@@ -110,6 +115,10 @@ describe('applyPlan', () => {
       'MMP_mx/PopMMP.config',
       'MMP_mx/mmp-mx-imap.service',
       'MMP_mx/mmp-mx-pop3.service',
+      'bin/',
+      'bin/ImapProxy',
+      'bin/PopProxy',
+      'mmp-setup',
     ]);
     expect(files['MMP_mx/']).toBe('755');
     expect(files['MMP_mx/ImapMMP.config']).toMatch(/^600 /);
@@ -119,6 +128,16 @@ describe('applyPlan', () => {
     expect(readFileSync(join(tmp.path, 'etc', 'netscape.mmp.conf'), 'utf8')).toContain(
       `MMPRoot='${root}'`,
     );
+    // Table 13.6: MMPRoot/bin/ImapProxy, bin/PopProxy and mmp-setup run the installed runtime.
+    const layout = snapshot(join(root, '..'));
+    expect(layout['mmp/bin/ImapProxy']).toMatch(
+      /^755 #!\/bin\/sh\n[^]*\nexec node '--max-semi-space-size=2' '\/opt\/test\/ImapProxy\.mjs' "\$@"\n$/,
+    );
+    expect(layout['mmp/bin/PopProxy']).toContain('\'/opt/test/PopProxy.mjs\' "$@"');
+    expect(layout['mmp/mmp-setup']).toMatch(/\nexec node '\/opt\/test\/mmp-setup\.mjs' "\$@"\n$/);
+    // The new log directory, private to its user.
+    expect(layout['mmp-log/']).toBe('755');
+    expect(layout['mmp-log/mx/']).toBe('750');
   });
 
   it('an abort or a failure at any step of a new instance leaves nothing behind', async () => {
@@ -135,7 +154,8 @@ describe('applyPlan', () => {
       });
       expect(steps).toContain('stage ImapMMP.config');
       expect(steps).toContain('instance directory');
-      expect(steps).toContain('conf file');
+      expect(steps).toContain(`directory ${root}-log/mx`);
+      expect(steps).toContain(`file ${join(tmp.path, 'etc', 'netscape.mmp.conf')}`);
       // The run that got through created it: remove it for the next kind of interruption.
       tmp.cleanup();
       mkdirSync(tmp.path);
@@ -173,7 +193,10 @@ describe('applyPlan', () => {
       'remove PopMMP.config',
       'remove PopMMP',
       'remove mmp-mx-pop3.service',
-      'conf file',
+      `file ${root}/bin/ImapProxy`,
+      `file ${root}/bin/PopProxy`,
+      `file ${root}/mmp-setup`,
+      `file ${conf}`,
     ]);
     expect(readFileSync(join(root, 'MMP_mx', 'ImapMMP.config'), 'utf8')).toContain(
       "BaseDN='o=changed'",
@@ -198,7 +221,9 @@ describe('applyPlan', () => {
     expect(readFileSync(join(root, 'MMP_mx', 'ImapMMP.config'), 'utf8')).toContain(
       "BaseDN='o=changed'",
     );
-    expect(readFileSync(join(root, 'MMP_mx', 'ImapMMP'), 'utf8')).toContain("MMP_USER='nsmmp'");
+    expect(readFileSync(join(root, 'MMP_mx', 'ImapMMP.config'), 'utf8')).toContain(
+      "RunAsUser='nsmmp'",
+    );
     expect(readFileSync(join(root, 'MMP_mx', 'ImapMMP.out'), 'utf8')).toBe('log\n');
     expect(readFileSync(conf, 'utf8')).toContain(`MMPRoot='${root}'`);
   });

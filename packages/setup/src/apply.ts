@@ -10,6 +10,7 @@ import { constants } from 'node:fs';
 import {
   access,
   chmod,
+  chown,
   link,
   mkdir,
   open,
@@ -61,11 +62,16 @@ const exists = async (path: string): Promise<boolean> =>
     () => false,
   );
 
-/** Create missing parents of `dir`, returning the ones created (deepest last). */
-async function mkdirs(dir: string): Promise<string[]> {
+/** Create `dir` and its missing parents (0755; `dir` itself `mode`), returning the ones
+ * created (deepest last). */
+async function mkdirs(dir: string, mode = 0o755): Promise<string[]> {
   const missing: string[] = [];
   for (let d = dir; !(await exists(d)); d = dirname(d)) missing.unshift(d);
-  for (const d of missing) await mkdir(d, { mode: 0o755 });
+  for (const d of missing) {
+    await mkdir(d, { mode: 0o755 });
+    // The umask may have narrowed it; the plan's mode is the one we promise.
+    if (d === dir) await chmod(d, mode);
+  }
   return missing;
 }
 
@@ -80,7 +86,7 @@ export async function applyPlan(
   const undo: Undo[] = [];
   // Backups and temporaries to delete once everything is in place.
   const cleanup: string[] = [];
-  // Parent directories we made (MMPRoot, the conf file's), removed last on failure.
+  // Directories we made (MMPRoot, log directories, the conf file's), removed last on failure.
   const createdDirs: string[] = [];
   const step = async (name: string): Promise<void> => {
     if (options.signal?.aborted) throw new Aborted('interrupted');
@@ -153,12 +159,25 @@ export async function applyPlan(
       }
     }
 
-    const confTmp = `${plan.conf.path}.${tag}.tmp`;
-    createdDirs.push(...(await mkdirs(dirname(plan.conf.path))));
-    cleanup.push(confTmp);
-    await writeNew(confTmp, plan.conf.content, plan.conf.mode);
-    await replace(confTmp, plan.conf.path);
-    await step('conf file');
+    // The directories the proxy writes (LogDir), given to the run-as user; an existing one is
+    // the operator's and left as it is.
+    for (const d of plan.dirs) {
+      const made = await mkdirs(d.path, d.mode);
+      createdDirs.push(...made);
+      if (made.length > 0 && d.owner !== undefined) await chown(d.path, d.owner.uid, d.owner.gid);
+      await step(`directory ${d.path}`);
+    }
+
+    // MMPRoot's launchers, then the conf file recording MMPRoot: each written whole, then
+    // renamed into place.
+    for (const f of [...plan.launchers, plan.conf]) {
+      const tmp = `${f.path}.${tag}.tmp`;
+      createdDirs.push(...(await mkdirs(dirname(f.path))));
+      cleanup.push(tmp);
+      await writeNew(tmp, f.content, f.mode);
+      await replace(tmp, f.path);
+      await step(`file ${f.path}`);
+    }
   } catch (e) {
     const problems: string[] = [];
     for (const u of undo.reverse()) {

@@ -71,6 +71,8 @@ describe('mmp-setup --answers FILE --yes', () => {
       MailHostAttrs: 'mailHost,mailRoutingAddress',
       SSLEnable: 'no',
       LdapCacheSize: '500',
+      // The installer's "user to run as".
+      RunAsUser: 'nobody',
     };
     expect(configOf('mail1', 'ImapMMP.config')).toEqual({ ...shared, ListenPort: '1143' });
     expect(configOf('mail1', 'PopMMP.config')).toEqual({ ...shared, ListenPort: '1110' });

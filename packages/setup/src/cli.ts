@@ -16,7 +16,7 @@ import {
   readAnswersFile,
 } from './answers.js';
 import { type ApplyOptions, applyPlan } from './apply.js';
-import { directoryWarnings } from './checks.js';
+import { account, directoryWarnings } from './checks.js';
 import {
   type DialogueEnv,
   DialogueError,
@@ -34,8 +34,9 @@ import {
 } from './instances.js';
 import { planInstance } from './plan.js';
 import { type Prompter, terminalPrompter } from './prompter.js';
+import { logRoot } from './layout.js';
 import { reportText } from './report.js';
-import { findProxyBins } from './proxyBin.js';
+import { type Runtime, findRuntime } from './runtime.js';
 import { pidFileName } from './scripts.js';
 import { PROTOCOL_LABEL } from './table.js';
 
@@ -51,9 +52,10 @@ export interface CliIo {
   readonly signal?: AbortSignal;
   readonly hostName?: string;
   readonly passwdFile?: string;
-  /** Overrides for tests: the proxy executables and node written into the scripts. */
-  readonly proxyBins?: Readonly<Record<Protocol, string>>;
-  readonly node?: string;
+  /** Answers already parsed (`ImapProxy install -n`, options.ts), as if from --answers. */
+  readonly answers?: AnswersFile;
+  /** Override for tests: the runtime MMPRoot's launchers run. */
+  readonly runtime?: Runtime;
   readonly onApplyStep?: ApplyOptions['onStep'];
 }
 
@@ -182,7 +184,7 @@ export async function main(io: CliIo): Promise<number> {
     return EXIT.ok;
   }
 
-  let file: AnswersFile | undefined;
+  let file: AnswersFile | undefined = io.answers;
   if (o.answers !== undefined) {
     const a = readAnswersFile(o.answers);
     if (!a.ok) return fail(EXIT.usage, ...a.error);
@@ -224,6 +226,7 @@ export async function main(io: CliIo): Promise<number> {
     cwd: io.cwd,
     hostName: io.hostName ?? hostname(),
     userExists: (u) => userExists(u, io.passwdFile),
+    logRoot: logRoot(io.env),
     listInstances,
     loadInstance,
   };
@@ -241,18 +244,15 @@ export async function main(io: CliIo): Promise<number> {
     throw e;
   }
 
-  let bins = io.proxyBins;
-  if (bins === undefined) {
-    const found = findProxyBins();
-    if (!found.ok) return fail(EXIT.failed, found.error);
-    for (const m of found.value.missing)
-      io.stderr(`mmp-setup: warning: ${m} does not exist yet (build @mmp/proxy)\n`);
-    bins = found.value.bins;
-  }
+  const runtime = io.runtime ?? findRuntime();
+  for (const m of runtime.missing)
+    io.stderr(`mmp-setup: warning: ${m} does not exist yet (pnpm build in the checkout)\n`);
+  // Root gives the log directories it makes to the run-as user; anyone else keeps them.
+  const who = process.getuid?.() === 0 ? account(answers.user, io.passwdFile) : undefined;
   const plan = planInstance(answers, {
-    node: io.node ?? process.execPath,
-    proxyBins: bins,
+    runtime,
     confPath,
+    ...(who !== undefined ? { owner: who } : {}),
   });
   for (const p of ['imap', 'pop3'] as const) {
     const pid = answers.services.includes(p) ? undefined : runningPid(plan.instanceDir, p);

@@ -57,7 +57,7 @@ describe('the dialogue, driven through the Prompter interface', () => {
         imap: {
           LDAPHost: 'ldap.example.com:389',
           BaseDN: 'o=example.com',
-          LogDir: '.',
+          LogDir: '/var/log/mmp/mail1',
           LogLevel: '3',
           BindDN: 'cn=Directory Manager',
           BindPass: 's3cret',

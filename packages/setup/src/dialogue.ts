@@ -3,7 +3,8 @@
  * Table 13.7), asked through an injected Prompter. Pure apart from the DialogueEnv it is given:
  * it decides nothing about files, it only returns the answers.
  */
-import { type Protocol, type Result, configFileName } from '@mmp/config';
+import { INSTALLER_PARAMETERS, type Protocol, type Result, configFileName } from '@mmp/config';
+import { defaultLogDir } from './layout.js';
 import type { Prompter } from './prompter.js';
 import {
   PROTOCOL_LABEL,
@@ -44,6 +45,8 @@ export interface DialogueEnv {
   /** Default instance name (guide step 5: the host name). */
   readonly hostName: string;
   userExists(name: string): boolean;
+  /** Where a new instance's log directory goes (layout.ts). */
+  readonly logRoot: string;
   listInstances(root: string): readonly string[];
   loadInstance(root: string, name: string): Result<LoadedInstance, string>;
 }
@@ -76,7 +79,14 @@ export const QUESTIONS = {
   confirm: 'Is this information correct (y/n):',
 } as const;
 
-export const DEFAULT_USER = 'nobody';
+/** The package's own system user (scripts/package creates it), the default run-as user. */
+export const PACKAGE_USER = 'mmp';
+/** Where that user does not exist (a checkout): the guide's usual choice. */
+export const FALLBACK_USER = 'nobody';
+
+export function defaultUser(env: Pick<DialogueEnv, 'userExists'>): string {
+  return env.userExists(PACKAGE_USER) ? PACKAGE_USER : FALLBACK_USER;
+}
 
 /** The menu numbers of guide step 7. */
 export const SERVICE_MENU: Record<'1' | '2' | '3', readonly Protocol[]> = {
@@ -182,7 +192,7 @@ async function onePass(p: Prompter, env: DialogueEnv, state: DialogueStart): Pro
   let user = (
     await p.input({
       message: QUESTIONS.user,
-      default: state.user ?? DEFAULT_USER,
+      default: state.user ?? defaultUser(env),
       validate: asValidate(checkUser),
     })
   ).trim();
@@ -253,6 +263,10 @@ async function onePass(p: Prompter, env: DialogueEnv, state: DialogueStart): Pro
     }
   }
   if (instance === undefined) throw new DialogueError('no instance name');
+  if (state.modify !== true && !env.listInstances(root).includes(instance))
+    // A new instance logs where its user can write (issue 12), unless told otherwise.
+    for (const pr of ['imap', 'pop3'] as const)
+      current[pr][INSTALLER_PARAMETERS.logDir] ??= defaultLogDir(env.logRoot, instance);
 
   const menu = await p.input({
     message: QUESTIONS.services,

@@ -1,90 +1,91 @@
 /**
- * End to end: mmp-setup (the built executable) writes an instance pointing at the test bed's real
- * slapd and Dovecot stores, the instance's own `ImapMMP start` runs the real ImapProxy, imapflow
- * logs in through it and lands on the right store, and `ImapMMP stop` leaves nothing running;
- * an instance for both services does the same with PopMMP and a real POP3 client (curl).
+ * End to end, as root (CI runs as root): mmp-setup (the built executable) writes an instance
+ * pointing at the test bed's real slapd and Dovecot stores, with its defaults for the user and
+ * the log directory; the instance's own `ImapMMP start` runs the real ImapProxy through
+ * `MMPRoot/bin/ImapProxy` on ports below 1024, which serves as the run-as user with no secret in
+ * its environment or command line; a misspelt name, a bad value and a csh line behave as with
+ * `-f`; `reload` reaches the proxy; `ImapProxy install -n` applies options to an instance.
+ *
+ * Fixed ports on 127.0.5.30–33 (this task's loopback range).
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { ImapFlow } from 'imapflow';
-import {
-  type Testbed,
-  canConnect,
-  findProcesses,
-  freePort,
-  markerSubject,
-  startTestbed,
-  waitUntil,
-} from '@mmp/testbed';
+import { type Testbed, canConnect, markerSubject, startTestbed, waitUntil } from '@mmp/testbed';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findProxyBins } from './proxyBin.js';
+import { account } from './checks.js';
 import { type TempDir, tempDir } from './test-support/fixtures.js';
+
+if (process.getuid?.() !== 0) throw new Error('e2e.test.ts must run as root (CI does)');
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = join(here, '..', 'dist', 'bin', 'mmp-setup.js');
+const NOBODY = account('nobody');
 
 let bed: Testbed;
 let tmp: TempDir;
-let script: string;
-let port: number;
-let proxyPath: string;
-/** Start scripts of the both-services instance, stopped in afterAll whatever failed. */
-const bothScripts: string[] = [];
-
-/** Root drops to nobody (what an operator does); anyone else runs the proxy as themselves. */
-const RUN_AS =
-  process.getuid?.() === 0 ? 'nobody' : execFileSync('id', ['-un'], { encoding: 'utf8' }).trim();
+/** Start scripts to stop in afterAll whatever failed. */
+const scripts: string[] = [];
 
 beforeAll(async () => {
-  // The executable under test, up to date (tsc -b is incremental).
+  // The executables under test, up to date (tsc -b is incremental).
   execFileSync('pnpm', ['run', 'build'], { cwd: join(here, '..') });
-  const bins = findProxyBins();
-  if (!bins.ok) throw new Error(bins.error);
-  proxyPath = bins.value.bins.imap;
-  if (!existsSync(proxyPath)) {
-    execFileSync('pnpm', ['--filter', '@mmp/proxy', 'run', 'build'], { cwd: join(here, '..') });
-  }
+  execFileSync('pnpm', ['--filter', '@mmp/proxy', 'run', 'build'], { cwd: join(here, '..') });
   bed = await startTestbed({ tls: false, stores: 2, bulkUsers: 4 });
   tmp = tempDir('mmp-setup-e2e-');
   execFileSync('chmod', ['755', tmp.path]);
-  port = await freePort();
-}, 180_000);
+}, 240_000);
 
 afterAll(async () => {
-  // Whatever failed, stop what we started.
-  for (const s of [script, ...bothScripts]) {
-    if (s !== undefined && existsSync(s)) await execa(s, ['stop'], { reject: false });
-  }
+  for (const s of scripts) if (existsSync(s)) await execa(s, ['stop'], { reject: false });
   await bed?.stop();
   tmp?.cleanup();
 });
 
-function cwdOf(pid: number): string | undefined {
-  try {
-    return readlinkSync(`/proc/${pid}/cwd`);
-  } catch {
-    return undefined;
-  }
+/** mmp-setup's environment: its conf file and log root inside the temporary directory. */
+const setupEnv = (): Record<string, string> => ({
+  MMP_CONF_FILE: join(tmp.path, 'netscape.mmp.conf'),
+  MMP_LOG_ROOT: join(tmp.path, 'log'),
+});
+
+async function setup(name: string, lines: readonly string[]): Promise<string> {
+  const answers = join(tmp.path, `${name}.yaml`);
+  await writeFile(
+    answers,
+    [
+      `root: ${join(tmp.path, 'mmp')}`,
+      `instance: ${name}`,
+      `LDAPHost: ${bed.ldap.host}:${bed.ldap.port}`,
+      `BaseDN: ${bed.ldap.baseDn}`,
+      `BindDN: ${JSON.stringify(bed.ldap.bindDn)}`,
+      `BindPass: ${JSON.stringify(bed.ldap.bindPassword)}`,
+      ...lines,
+      '',
+    ].join('\n'),
+  );
+  const r = await execa(process.execPath, [BIN, '--answers', answers, '--yes'], {
+    env: setupEnv(),
+    reject: false,
+  });
+  expect(r.stderr).toBe('');
+  expect(r.exitCode).toBe(0);
+  return join(tmp.path, 'mmp', `MMP_${name}`);
 }
 
-/** Gone or a zombie (PID 1 may reap the detached proxy a moment later). */
-function running(pid: number): boolean {
-  try {
-    return !/^State:\s*Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+const statusOf = async (pid: number): Promise<string> =>
+  readFileSync(`/proc/${pid}/status`, 'utf8');
 
-async function loginMarker(uid: string, password: string): Promise<string | undefined> {
+async function imapMarker(host: string, port: number, uid: string): Promise<string | undefined> {
+  const u = bed.user(uid);
   const c = new ImapFlow({
-    host: '127.0.0.1',
+    host,
     port,
     secure: false,
-    auth: { user: uid, pass: password },
+    auth: { user: u.uid, pass: u.password },
     logger: false,
     disableAutoIdle: true,
   });
@@ -99,157 +100,200 @@ async function loginMarker(uid: string, password: string): Promise<string | unde
 }
 
 describe('an instance made by mmp-setup, against the test bed', () => {
-  it('setup, ImapMMP start, log in to the right store, ImapMMP stop', async () => {
-    const root = join(tmp.path, 'mmp');
-    const answers = join(tmp.path, 'answers.yaml');
-    const logDir = join(tmp.path, 'log');
-    execFileSync('install', ['-d', '-o', RUN_AS, logDir]);
-    writeFileSync(
-      answers,
-      [
-        `user: ${RUN_AS}`,
-        `root: ${root}`,
-        'instance: e2e',
-        'services: imap',
-        `LDAPHost: ${bed.ldap.host}:${bed.ldap.port}`,
-        `BaseDN: ${bed.ldap.baseDn}`,
-        `BindDN: ${JSON.stringify(bed.ldap.bindDn)}`,
-        `BindPass: ${JSON.stringify(bed.ldap.bindPassword)}`,
-        `ListenPort: 127.0.0.1:${port}`,
-        `BacksidePort: ${bed.backsidePorts.imap}`,
-        'LogLevel: 5',
-        // What the operator does: a log directory the proxy's user can write.
-        `LogDir: ${logDir}`,
-        '',
-      ].join('\n'),
-    );
-    const setup = await execa(process.execPath, [BIN, '--answers', answers, '--yes'], {
-      env: { MMP_CONF_FILE: join(tmp.path, 'netscape.mmp.conf') },
-      reject: false,
-    });
-    expect(setup.stderr).toBe('');
-    expect(setup.exitCode).toBe(0);
-    script = join(root, 'MMP_e2e', 'ImapMMP');
-    expect(setup.stdout).toContain(`start:   ${script} start`);
-    // The script runs the proxy the setup found, with the node that ran the setup.
+  it('defaults to a log directory of its own and a user; ImapMMP start serves port 143 as that user, with no secret in environ or cmdline; reload; stop', async () => {
+    if (NOBODY === undefined) throw new Error('no user nobody');
+    const dir = await setup('e2e', [
+      'user: nobody',
+      'services: imap',
+      'ListenPort: 127.0.5.30:143',
+      `BacksidePort: ${bed.backsidePorts.imap}`,
+      'LogLevel: 1',
+    ]);
+    const script = join(dir, 'ImapMMP');
+    scripts.push(script);
+    // The default LogDir, made for the run-as user.
+    const logDir = join(tmp.path, 'log', 'e2e');
+    const st = statSync(logDir);
+    expect([st.uid, st.gid, st.mode & 0o777]).toEqual([NOBODY.uid, NOBODY.gid, 0o750]);
+    const config = readFileSync(join(dir, 'ImapMMP.config'), 'utf8');
+    expect(config).toContain(`LogDir='${logDir}'`);
+    expect(config).toContain("RunAsUser='nobody'");
+    // Table 13.6: the script runs MMPRoot/bin/ImapProxy, never the build tree nor a node path.
     const text = readFileSync(script, 'utf8');
-    expect(text).toContain(`MMP_PROXY='${proxyPath}'`);
-    expect(text).toContain(`MMP_NODE='${process.execPath}'`);
+    expect(text).toContain(`MMP_PROXY='${join(tmp.path, 'mmp', 'bin', 'ImapProxy')}'`);
+    expect(text).not.toContain(process.execPath);
+    expect(text).not.toContain('dist/bin');
 
     expect((await execa(script, ['status'], { reject: false })).exitCode).toBe(3);
     const start = await execa(script, ['start'], { reject: false });
     expect(start.stderr).toBe('');
     expect(start.exitCode).toBe(0);
     expect(start.stdout).toMatch(/^ImapMMP \(e2e\): started \(pid \d+\)$/);
-    const pid = Number(readFileSync(join(root, 'MMP_e2e', 'ImapMMP.pid'), 'utf8'));
-    await waitUntil('the proxy listening', () => canConnect('127.0.0.1', port));
+    const pid = Number(readFileSync(join(dir, 'ImapMMP.pid'), 'utf8'));
 
+    expect(await statusOf(pid)).toMatch(
+      new RegExp(`^Uid:\\s+${NOBODY.uid}\\s+${NOBODY.uid}\\s`, 'm'),
+    );
     const alice = bed.userOn('A');
     const bob = bed.userOn('B');
-    expect(await loginMarker(alice.uid, alice.password)).toBe(markerSubject('A', alice.uid));
-    expect(await loginMarker(bob.uid, bob.password)).toBe(markerSubject('B', bob.uid));
+    expect(await imapMarker('127.0.5.30', 143, alice.uid)).toBe(markerSubject('A', alice.uid));
+    expect(await imapMarker('127.0.5.30', 143, bob.uid)).toBe(markerSubject('B', bob.uid));
 
-    // It runs as the chosen user.
-    const uid = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)?.[1];
-    const expected = execFileSync('id', ['-u', RUN_AS], { encoding: 'utf8' }).trim();
-    expect(uid).toBe(expected);
-    expect((await execa(script, ['status'], { reject: false })).exitCode).toBe(0);
+    // No secret where other users can read it (ps, /proc).
+    const environ = readFileSync(`/proc/${pid}/environ`);
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`);
+    for (const secret of [bed.ldap.bindPassword, 'BindPass']) {
+      expect(environ.includes(secret)).toBe(false);
+      expect(cmdline.includes(secret)).toBe(false);
+    }
+    expect(cmdline.toString().split('\0')).toContain(join(dir, 'ImapMMP.config'));
 
-    // The proxy logged the logins in its LogDir.
-    const logs = readdirSync(logDir).filter((f) => /^MMP_\d{8}\.log$/.test(f));
-    expect(logs.length).toBe(1);
+    // The login lines in the default log directory.
+    const [log] = readdirSync(logDir).filter((f) => /^MMP_\d{8}\.log$/.test(f));
+    expect(log).toBeDefined();
+    await waitUntil('the logins in the log', () =>
+      Promise.resolve(readFileSync(join(logDir, log ?? ''), 'utf8').includes(bob.uid)),
+    );
+
+    const reload = await execa(script, ['reload'], { reject: false });
+    expect(reload.exitCode).toBe(0);
+    expect(reload.stdout).toBe(`ImapMMP (e2e): reload requested (SIGHUP sent to pid ${pid})`);
+    await waitUntil('SIGHUP seen by the proxy', () =>
+      Promise.resolve(readFileSync(join(logDir, log ?? ''), 'utf8').includes('SIGHUP')),
+    );
 
     const stop = await execa(script, ['stop'], { reject: false });
     expect(stop.exitCode).toBe(0);
     expect(stop.stdout).toBe('ImapMMP (e2e): stopped');
-    // No proxy left running in this instance (other tests may run their own ImapProxy).
-    expect(findProcesses(proxyPath).filter((p) => cwdOf(p.pid) === dirname(script))).toEqual([]);
-    expect(running(pid)).toBe(false);
-    expect(await canConnect('127.0.0.1', port)).toBe(false);
+    expect(await canConnect('127.0.5.30', 143)).toBe(false);
     expect((await execa(script, ['status'], { reject: false })).exitCode).toBe(3);
   });
-  it('both services: ImapMMP and PopMMP start, IMAP and POP3 logins reach the right stores, both stop', async () => {
-    const root = join(tmp.path, 'mmp-both');
-    const answers = join(tmp.path, 'answers-both.yaml');
-    const logDir = join(tmp.path, 'log-both');
-    execFileSync('install', ['-d', '-o', RUN_AS, logDir]);
-    const imapPort = await freePort();
-    const pop3Port = await freePort();
-    writeFileSync(
-      answers,
-      [
-        `user: ${RUN_AS}`,
-        `root: ${root}`,
-        'instance: both',
-        'services: both',
-        `LDAPHost: ${bed.ldap.host}:${bed.ldap.port}`,
-        `BaseDN: ${bed.ldap.baseDn}`,
-        `BindDN: ${JSON.stringify(bed.ldap.bindDn)}`,
-        `BindPass: ${JSON.stringify(bed.ldap.bindPassword)}`,
-        `LogDir: ${logDir}`,
-        'imap:',
-        `  ListenPort: 127.0.0.1:${imapPort}`,
-        `  BacksidePort: ${bed.backsidePorts.imap}`,
-        'pop3:',
-        `  ListenPort: 127.0.0.1:${pop3Port}`,
-        `  BacksidePort: ${bed.backsidePorts.pop3}`,
-        '',
-      ].join('\n'),
-    );
-    const setup = await execa(process.execPath, [BIN, '--answers', answers, '--yes'], {
-      env: { MMP_CONF_FILE: join(tmp.path, 'netscape-both.mmp.conf') },
-      reject: false,
-    });
-    expect(setup.stderr).toBe('');
-    expect(setup.exitCode).toBe(0);
-    const imapScript = join(root, 'MMP_both', 'ImapMMP');
-    const popScript = join(root, 'MMP_both', 'PopMMP');
-    bothScripts.push(imapScript, popScript);
-    for (const s of [imapScript, popScript]) {
+
+  it('the proxy reads the file itself: a misspelt name and a bad value stop the start with its message, a csh setenv line is read', async () => {
+    const dir = await setup('checks', [
+      'user: nobody',
+      'services: imap',
+      'ListenPort: 127.0.5.31:143',
+      `BacksidePort: ${bed.backsidePorts.imap}`,
+    ]);
+    const script = join(dir, 'ImapMMP');
+    scripts.push(script);
+    const file = join(dir, 'ImapMMP.config');
+    const good = readFileSync(file, 'utf8');
+
+    for (const [line, message] of [
+      ["ListenPrt='127.0.5.31:1143'\n", 'did you mean ListenPort?'],
+      ["LogLevel='eleven'\n", 'LogLevel'],
+    ] as const) {
+      await writeFile(file, good + line, { mode: 0o600 });
+      const r = await execa(script, ['start'], { reject: false });
+      expect(r.exitCode).toBe(1);
+      expect(r.stderr).toContain('ImapMMP (checks): failed to start');
+      expect(r.stderr).toContain(message);
+      expect(existsSync(join(dir, 'ImapMMP.pid'))).toBe(false);
+    }
+
+    // csh syntax, which /bin/sh would have dropped when it sourced the file.
+    await writeFile(file, good + 'setenv ListenPort 127.0.5.31:110\n', { mode: 0o600 });
+    const r = await execa(script, ['start'], { reject: false });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
+    expect(await canConnect('127.0.5.31', 110)).toBe(true);
+    expect(await canConnect('127.0.5.31', 143)).toBe(false);
+    expect((await execa(script, ['stop'], { reject: false })).exitCode).toBe(0);
+  });
+
+  it('both services: ImapMMP and PopMMP on 143 and 110, IMAP and POP3 logins reach the right stores', async () => {
+    const dir = await setup('both', [
+      'user: nobody',
+      'services: both',
+      'imap:',
+      '  ListenPort: 127.0.5.32:143',
+      `  BacksidePort: ${bed.backsidePorts.imap}`,
+      'pop3:',
+      '  ListenPort: 127.0.5.32:110',
+      `  BacksidePort: ${bed.backsidePorts.pop3}`,
+    ]);
+    const imap = join(dir, 'ImapMMP');
+    const pop = join(dir, 'PopMMP');
+    scripts.push(imap, pop);
+    for (const s of [imap, pop]) {
       const start = await execa(s, ['start'], { reject: false });
       expect(start.stderr).toBe('');
       expect(start.exitCode).toBe(0);
     }
-    await waitUntil('ImapProxy listening', () => canConnect('127.0.0.1', imapPort));
-    await waitUntil('PopProxy listening', () => canConnect('127.0.0.1', pop3Port));
-
     const alice = bed.userOn('A');
     const bob = bed.userOn('B');
-    // A POP3 client we did not write: curl RETR of message 1, the store's marker message.
     const retr = await execa('curl', [
       '-s',
       '--user',
       `${bob.uid}:${bob.password}`,
-      `pop3://127.0.0.1:${pop3Port}/1`,
+      'pop3://127.0.5.32:110/1',
     ]);
     expect(retr.stdout).toContain(`Subject: ${markerSubject('B', bob.uid)}`);
-    const imapLogin = new ImapFlow({
-      host: '127.0.0.1',
-      port: imapPort,
-      secure: false,
-      auth: { user: alice.uid, pass: alice.password },
-      logger: false,
-      disableAutoIdle: true,
-    });
-    await imapLogin.connect();
-    try {
-      await imapLogin.mailboxOpen('INBOX');
-      const msg = await imapLogin.fetchOne('1', { envelope: true });
-      expect(msg ? msg.envelope?.subject : undefined).toBe(markerSubject('A', alice.uid));
-    } finally {
-      await imapLogin.logout();
-    }
-
+    expect(await imapMarker('127.0.5.32', 143, alice.uid)).toBe(markerSubject('A', alice.uid));
     for (const [s, name] of [
-      [imapScript, 'ImapMMP'],
-      [popScript, 'PopMMP'],
+      [imap, 'ImapMMP'],
+      [pop, 'PopMMP'],
     ] as const) {
       const stop = await execa(s, ['stop'], { reject: false });
       expect(stop.exitCode).toBe(0);
       expect(stop.stdout).toBe(`${name} (both): stopped`);
-      expect((await execa(s, ['status'], { reject: false })).exitCode).toBe(3);
     }
-    expect(await canConnect('127.0.0.1', imapPort)).toBe(false);
-    expect(await canConnect('127.0.0.1', pop3Port)).toBe(false);
+  });
+
+  it('ImapProxy install -n NAME applies options to an instance, creating it; a bad value changes nothing', async () => {
+    const launcher = join(tmp.path, 'mmp', 'bin', 'ImapProxy');
+    const pop = join(tmp.path, 'mmp', 'bin', 'PopProxy');
+    const run = (program: string, args: readonly string[]): ReturnType<typeof execa> =>
+      execa(program, args, { reject: false, env: setupEnv() });
+
+    // A new instance, with mmp-setup's defaults and the given options.
+    const made = await run(launcher, [
+      'install',
+      '-n',
+      'byflag',
+      '-p',
+      '127.0.5.33:143',
+      '-v',
+      '3',
+    ]);
+    expect(made.stderr).toBe('');
+    expect(made.exitCode).toBe(0);
+    const dir = join(tmp.path, 'mmp', 'MMP_byflag');
+    expect(made.stdout).toContain(`Created instance byflag in ${dir}:`);
+    const config = readFileSync(join(dir, 'ImapMMP.config'), 'utf8');
+    expect(config).toContain("ListenPort='127.0.5.33:143'");
+    expect(config).toContain("LogLevel='3'");
+    expect(config).toContain(`LogDir='${join(tmp.path, 'log', 'byflag')}'`);
+    expect(existsSync(join(dir, 'PopMMP.config'))).toBe(false);
+
+    // Applied to the existing instance: what is not given stays; PopProxy adds its service.
+    const changed = await run(launcher, ['install', '-n', 'byflag', '-b', 'o=changed']);
+    expect(changed.exitCode).toBe(0);
+    const after = readFileSync(join(dir, 'ImapMMP.config'), 'utf8');
+    expect(after).toContain("BaseDN='o=changed'");
+    expect(after).toContain("LogLevel='3'");
+    const added = await run(pop, ['install', '-n', 'byflag', '-p', '127.0.5.33:110']);
+    expect(added.exitCode).toBe(0);
+    expect(readFileSync(join(dir, 'PopMMP.config'), 'utf8')).toContain(
+      "ListenPort='127.0.5.33:110'",
+    );
+    expect(readFileSync(join(dir, 'ImapMMP.config'), 'utf8')).toBe(after);
+
+    // Bad input: one clear line, exit 2, nothing written.
+    const bad = await run(launcher, ['install', '-n', 'byflag', '-v', 'eleven']);
+    expect(bad.exitCode).toBe(2);
+    expect(String(bad.stderr).trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain('LogLevel');
+    expect(readFileSync(join(dir, 'ImapMMP.config'), 'utf8')).toBe(after);
+    const none = await run(launcher, ['install', '-n', 'ghost', '-v', 'eleven']);
+    expect(none.exitCode).toBe(2);
+    expect(existsSync(join(tmp.path, 'mmp', 'MMP_ghost'))).toBe(false);
+
+    // Without install, -n runs the instance's file as before (here: -h lists it).
+    const list = await run(launcher, ['-n', 'byflag', '-h']);
+    expect(list.exitCode).toBe(0);
+    expect(list.stdout).toMatch(/BaseDN\s+"o=changed"\s+\[ImapMMP\.config:\d+\]/);
   });
 });

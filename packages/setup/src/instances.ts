@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import {
   DEFAULT_MMP_CONF_FILE,
   DEFAULT_MMP_ROOT,
+  INSTALLER_PARAMETERS,
   PROTOCOLS,
   type Protocol,
   type Result,
@@ -66,7 +67,7 @@ export function listInstances(root: string): readonly string[] {
     .sort();
 }
 
-/** The user recorded in a start script we wrote (`MMP_USER='name'`). */
+/** The user recorded in a start script written before RunAsUser (`MMP_USER='name'`). */
 export function scriptUser(text: string): string | undefined {
   const m = /^MMP_USER='([^']*)'$/m.exec(text);
   return m?.[1];
@@ -92,7 +93,11 @@ export function loadInstance(root: string, name: string): Result<LoadedInstance,
     if (!parsed.ok) return err(parsed.error.map(formatProblem).join('\n'));
     services.push(p);
     for (const [n, entry] of parsed.value) values[p][n] = entry.raw;
+    // The installer's "user to run as" is RunAsUser; it is asked as such, not as a parameter.
+    user ??= values[p][INSTALLER_PARAMETERS.runAsUser];
+    delete values[p][INSTALLER_PARAMETERS.runAsUser];
     try {
+      // Instances written before RunAsUser recorded it in the start script only.
       user ??= scriptUser(readFileSync(join(dir, scriptName(p)), 'utf8'));
     } catch {
       // A hand-made instance without our start script: the user is asked with its default.

@@ -17,8 +17,12 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { parseConfigFile } from '@mmp/config';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { FALLBACK_USER, PACKAGE_USER } from './dialogue.js';
+import { userExists } from './instances.js';
 import { type TempDir, tempDir } from './test-support/fixtures.js';
 
+// The package's user when it is installed on this machine, else nobody (dialogue.ts).
+const MACHINE_DEFAULT_USER = userExists(PACKAGE_USER) ? PACKAGE_USER : FALLBACK_USER;
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = join(here, '..', 'dist', 'bin', 'mmp-setup.js');
 const DRIVER = join(here, 'test-support', 'pty-driver.py');
@@ -53,7 +57,11 @@ async function drive(
   writeFileSync(script, JSON.stringify(steps));
   const r = await execa('python3', [DRIVER, script, '--', process.execPath, BIN, ...args], {
     cwd: tmp.path,
-    env: { MMP_CONF_FILE: join(tmp.path, 'netscape.mmp.conf'), TERM: 'xterm' },
+    env: {
+      MMP_CONF_FILE: join(tmp.path, 'netscape.mmp.conf'),
+      MMP_LOG_ROOT: join(tmp.path, 'log'),
+      TERM: 'xterm',
+    },
     reject: false,
     timeout: 120_000,
   });
@@ -65,14 +73,17 @@ describe('mmp-setup in a terminal', () => {
     const root = join(tmp.path, 'mmp');
     // Every question of the dialogue, in order: inquirer waits at each one.
     const steps: Step[] = [
-      { expect: q('What user should the MMP run as: (nobody)'), send: `nsmmp${ENTER}` },
+      {
+        expect: q(`What user should the MMP run as: (${MACHINE_DEFAULT_USER})`),
+        send: `nsmmp${ENTER}`,
+      },
       { expect: q('Installation directory (MMPRoot): (/opt/mmp)'), send: `${root}${ENTER}` },
       { expect: q('Name of the new instance:'), send: `tty1${ENTER}` },
       { expect: q('Enter 1, 2 or 3: (1)'), send: `3${ENTER}` },
       { expect: q('LDAP Host: (localhost:389)'), send: `ldap.example.com${ENTER}` },
       { expect: q('Base DN: (o=mcom.com)'), send: `o=example.com${ENTER}` },
-      enter('IMAP4 MMP LogDir: (.)'),
-      enter('POP3 MMP LogDir: (.)'),
+      enter(`IMAP4 MMP LogDir: (${tmp.path}/log/tty1)`),
+      enter(`POP3 MMP LogDir: (${tmp.path}/log/tty1)`),
       enter('Log Level: (1)'),
       {
         expect: q('Should the MMP bind to LDAP as someone in particular (y/n): (n)'),
@@ -142,19 +153,23 @@ describe('mmp-setup in a terminal', () => {
     expect(Object.fromEntries([...imap.value].map(([k, v]) => [k, v.raw]))).toEqual({
       LDAPHost: 'ldap.example.com',
       BaseDN: 'o=example.com',
-      LogDir: '.',
+      LogDir: `${tmp.path}/log/tty1`,
       LogLevel: '1',
       BindDN: 'cn=Directory Manager',
       BindPass: 'tty secret',
       NumThreads: '0',
       ListenPort: '1143',
       SSLEnable: 'no',
+      RunAsUser: 'nsmmp',
     });
     expect(readFileSync(join(dir, 'PopMMP.config'), 'utf8')).toContain("ListenPort='1110'");
     expect(readFileSync(join(tmp.path, 'netscape.mmp.conf'), 'utf8')).toContain(
       `MMPRoot='${root}'`,
     );
-    expect(readFileSync(join(dir, 'ImapMMP'), 'utf8')).toContain("MMP_USER='nsmmp'");
+    // The start script runs MMPRoot's launcher on the file, which names the user.
+    expect(readFileSync(join(dir, 'ImapMMP'), 'utf8')).toContain(
+      `MMP_PROXY='${root}/bin/ImapProxy'`,
+    );
   });
 
   it('Ctrl-C at a prompt stops with 130 and writes nothing', async () => {
@@ -177,7 +192,10 @@ describe('mmp-setup in a terminal', () => {
     );
     const created = await execa(process.execPath, [BIN, '--answers', 'a.yaml', '--yes'], {
       cwd: tmp.path,
-      env: { MMP_CONF_FILE: join(tmp.path, 'netscape.mmp.conf') },
+      env: {
+        MMP_CONF_FILE: join(tmp.path, 'netscape.mmp.conf'),
+        MMP_LOG_ROOT: join(tmp.path, 'log'),
+      },
       reject: false,
     });
     expect(created.exitCode).toBe(0);
@@ -188,7 +206,7 @@ describe('mmp-setup in a terminal', () => {
         enter('Enter 1, 2 or 3: (1)'),
         enter('LDAP Host: (localhost:389)'),
         { expect: q('Base DN: (o=before)'), send: `o=after${ENTER}` },
-        enter('IMAP4 MMP LogDir: (.)'),
+        enter(`IMAP4 MMP LogDir: (${tmp.path}/log/m)`),
         enter('Log Level: (1)'),
         enter('Should the MMP bind to LDAP as someone in particular (y/n): (n)'),
         enter('Number of Threads: (0)'),
@@ -225,7 +243,11 @@ describe('mmp-setup and signals', () => {
     execFileSync('mkfifo', [fifo]);
     const child = spawn(process.execPath, [BIN, '--answers', fifo, '--yes'], {
       cwd: tmp.path,
-      env: { ...process.env, MMP_CONF_FILE: join(tmp.path, 'netscape.mmp.conf') },
+      env: {
+        ...process.env,
+        MMP_CONF_FILE: join(tmp.path, 'netscape.mmp.conf'),
+        MMP_LOG_ROOT: join(tmp.path, 'log'),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';

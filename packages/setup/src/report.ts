@@ -15,6 +15,8 @@ export function reportText(plan: Plan, report: ApplyReport): string {
   const lines = [
     `${created ? 'Created' : 'Updated'} instance ${a.instance} in ${dir}:`,
     ...plan.files.map((f) => `  ${dir}/${f.name}  (mode ${f.mode.toString(8).padStart(4, '0')})`),
+    ...plan.dirs.map((d) => `  ${d.path}/  (log directory)`),
+    ...plan.launchers.map((f) => `  ${f.path}`),
     `Recorded MMPRoot=${a.root} in ${plan.conf.path}.`,
   ];
   for (const p of a.services) {
@@ -26,6 +28,7 @@ export function reportText(plan: Plan, report: ApplyReport): string {
       `  start:   ${script} start`,
       `  stop:    ${script} stop`,
       `  check:   ${script} status     (exit 0: running, 3: stopped)`,
+      `  reload:  ${script} reload     (SIGHUP)`,
       `  pid file ${dir}/${pidFileName(p)}, output ${dir}/${outFileName(p)}`,
       `  at boot with systemd: systemctl link ${dir}/${unit} && systemctl enable --now ${unit}`,
       `  or from an init directory: ln -s ${script} /etc/init.d/mmp-${a.instance}-${p}`,

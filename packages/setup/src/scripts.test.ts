@@ -2,11 +2,12 @@
  * The generated start scripts, run for real with /bin/sh against stand-in proxies: a small Node
  * program that reports its environment and listens like the proxy would, and one that dies.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { waitUntil } from '@mmp/testbed';
 import { applyPlan } from './apply.js';
 import type { Answers } from './dialogue.js';
 import { planInstance } from './plan.js';
@@ -36,39 +37,43 @@ async function freePort(): Promise<number> {
   return addr.port;
 }
 
+// Stand-ins for ImapProxy: they read the -f file they are given (as the proxy does), report how
+// they were started, and listen or die like it.
 const FAKE_PROXY = `
 import { createServer } from 'node:net';
-import { writeFileSync } from 'node:fs';
-const port = Number(String(process.env.ListenPort).split(':').pop());
-writeFileSync('proxy-report.json', JSON.stringify({
-  uid: process.getuid(), cwd: process.cwd(), argv: process.argv.slice(1), execArgv: process.execArgv,
-  ListenPort: process.env.ListenPort, BindPass: process.env.BindPass, BaseDN: process.env.BaseDN,
-  sid: process.pid,
-}));
-const srv = createServer((s) => s.end('* OK fake\\r\\n')).listen(port, '127.0.0.1');
-console.log('fake proxy listening on', port);
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+const file = process.argv[process.argv.indexOf('-f') + 1];
+const text = readFileSync(file, 'utf8');
+const port = Number(/^ListenPort='(?:.*:)?(\\d+)'$/m.exec(text)[1]);
+process.on('SIGHUP', () => console.log('fake proxy got SIGHUP'));
+process.on('SIGUSR1', () => console.log('fake proxy got SIGUSR1'));
 process.on('SIGTERM', () => { console.log('fake proxy stopping'); srv.close(); process.exit(0); });
+writeFileSync('proxy-report.tmp', JSON.stringify({
+  uid: process.getuid(), cwd: process.cwd(), argv: process.argv.slice(1), execArgv: process.execArgv,
+  env: Object.keys(process.env).sort(), sid: process.pid,
+}));
+renameSync('proxy-report.tmp', 'proxy-report.json');
+const srv = createServer((s) => s.end('* OK fake\\r\\n')).listen(port, '127.0.0.1', () =>
+  console.error('ImapProxy: listening on 127.0.0.1:' + port));
 `;
 
-const DYING_PROXY = `console.error('ListenPort: cannot bind 127.0.0.1:1 (EACCES)'); process.exit(2);`;
+const DYING_PROXY = `console.error('ImapProxy: ImapMMP.config:3: unknown parameter ListenPrt (did you mean ListenPort?)'); process.exit(2);`;
 
 async function install(
   proxySource: string,
-  user = 'root',
   values: Answers['values'] = { imap: {}, pop3: {} },
 ): Promise<string> {
   const bin = join(tmp.path, 'proxy.mjs');
   writeFileSync(bin, proxySource);
   const answers: Answers = {
-    user,
+    user: 'root',
     root: join(tmp.path, 'mmp'),
     instance: 't',
     services: ['imap'],
     values,
   };
   const plan = planInstance(answers, {
-    node: process.execPath,
-    proxyBins: { imap: bin, pop3: bin },
+    runtime: { proxies: { imap: bin, pop3: bin }, setup: bin, kind: 'checkout', missing: [] },
     confPath: join(tmp.path, 'conf'),
   });
   const r = await applyPlan(plan);
@@ -89,7 +94,10 @@ function running(pid: string): boolean {
 }
 
 const run = (script: string, verb: string): ReturnType<typeof execa> =>
-  execa(script, [verb], { reject: false, env: { MMP_START_WAIT: '1' } });
+  execa(script, [verb], { reject: false });
+
+const report = (dir: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(join(dir, 'proxy-report.json'), 'utf8')) as Record<string, unknown>;
 
 describe('the ImapMMP start script', () => {
   it('status reports "not running" with exit 3 before any start', async () => {
@@ -101,8 +109,7 @@ describe('the ImapMMP start script', () => {
 
   it('status is 1 with a stale pid file, and stop cleans it', async () => {
     const script = await install(FAKE_PROXY);
-    // A pid that is alive but is not our proxy (this test process) must not count.
-    writeFileSync(join(tmp.path, 'mmp', 'MMP_t', 'ImapMMP.pid'), `${process.pid}\n`);
+    writeFileSync(join(tmp.path, 'mmp', 'MMP_t', 'ImapMMP.pid'), '999999\n');
     const st = await run(script, 'status');
     expect(st.exitCode).toBe(1);
     expect(st.stdout).toContain('stale pid file');
@@ -112,34 +119,32 @@ describe('the ImapMMP start script', () => {
     expect(existsSync(join(tmp.path, 'mmp', 'MMP_t', 'ImapMMP.pid'))).toBe(false);
   });
 
-  it('start sources the config, detaches the proxy and writes its pid; stop ends it', async () => {
+  it('start runs MMPRoot/bin/ImapProxy on its file, detached, with a clean environment; stop ends it', async () => {
     const port = await freePort();
-    const script = await install(FAKE_PROXY, 'root', {
+    const script = await install(FAKE_PROXY, {
       imap: { ListenPort: `127.0.0.1:${port}`, BindPass: "pa$$ 'word'", BaseDN: 'o=x' },
       pop3: {},
     });
     const dir = join(tmp.path, 'mmp', 'MMP_t');
-    const start = await run(script, 'start');
+    // What an operator's shell may hold: none of it may reach the proxy.
+    const start = await execa(script, ['start'], {
+      reject: false,
+      env: { ListenPort: '1', NODE_OPTIONS: '--inspect', BindPass: 'from-env', TZ: 'UTC' },
+    });
     expect(start.stderr).toBe('');
     expect(start.exitCode).toBe(0);
     const pid = readFileSync(join(dir, 'ImapMMP.pid'), 'utf8').trim();
     expect(start.stdout).toBe(`ImapMMP (t): started (pid ${pid})`);
 
-    const report = JSON.parse(readFileSync(join(dir, 'proxy-report.json'), 'utf8')) as Record<
-      string,
-      unknown
-    >;
-    // The pid file names the proxy itself (exec all the way), running in the instance directory
-    // with the config file's values in its environment, quotes and dollars intact.
-    expect(String(report.sid)).toBe(pid);
-    expect(report.cwd).toBe(dir);
-    expect(report).toMatchObject({
-      ListenPort: `127.0.0.1:${port}`,
-      BindPass: "pa$$ 'word'",
-      BaseDN: 'o=x',
-    });
-    // Node runs it with the proxy's own flags (a bounded young generation).
-    expect(report.execArgv).toEqual(['--max-semi-space-size=2']);
+    const r = report(dir);
+    // The pid file names the proxy itself (exec all the way), in the instance directory.
+    expect(String(r.sid)).toBe(pid);
+    expect(r.cwd).toBe(dir);
+    expect(r.argv).toEqual([join(tmp.path, 'proxy.mjs'), '-f', join(dir, 'ImapMMP.config')]);
+    // (PWD: the launcher's /bin/sh sets it.)
+    expect(r.env).toEqual(['LANG', 'PATH', 'PWD', 'TZ']);
+    // Node runs it with the proxy's own flags (a bounded young generation), from the launcher.
+    expect(r.execArgv).toEqual(['--max-semi-space-size=2']);
     // Detached: its own session.
     const sid = (await execa('ps', ['-o', 'sid=', '-p', pid])).stdout.trim();
     expect(sid).toBe(pid);
@@ -155,13 +160,37 @@ describe('the ImapMMP start script', () => {
     expect(existsSync(join(dir, 'ImapMMP.pid'))).toBe(false);
     expect((await run(script, 'status')).exitCode).toBe(3);
     expect(readFileSync(join(dir, 'ImapMMP.out'), 'utf8')).toBe(
-      `fake proxy listening on ${port}\nfake proxy stopping\n`,
+      `ImapProxy: listening on 127.0.0.1:${port}\nfake proxy stopping\n`,
     );
+  });
+
+  it('reload sends SIGHUP and reopen SIGUSR1 to the running proxy; neither runs a stopped one', async () => {
+    const port = await freePort();
+    const script = await install(FAKE_PROXY, {
+      imap: { ListenPort: `127.0.0.1:${port}` },
+      pop3: {},
+    });
+    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    expect((await run(script, 'start')).exitCode).toBe(0);
+    const pid = readFileSync(join(dir, 'ImapMMP.pid'), 'utf8').trim();
+    const reload = await run(script, 'reload');
+    expect(reload.exitCode).toBe(0);
+    expect(reload.stdout).toBe(`ImapMMP (t): reload requested (SIGHUP sent to pid ${pid})`);
+    const reopen = await run(script, 'reopen');
+    expect(reopen.exitCode).toBe(0);
+    expect(reopen.stdout).toBe(`ImapMMP (t): log files reopened (SIGUSR1 sent to pid ${pid})`);
+    expect((await run(script, 'stop')).exitCode).toBe(0);
+    expect(readFileSync(join(dir, 'ImapMMP.out'), 'utf8')).toContain(
+      'fake proxy got SIGHUP\nfake proxy got SIGUSR1\nfake proxy stopping\n',
+    );
+    const stopped = await run(script, 'reload');
+    expect(stopped.exitCode).toBe(7);
+    expect(stopped.stdout).toBe('ImapMMP (t): not running');
   });
 
   it('restart gives a new process', async () => {
     const port = await freePort();
-    const script = await install(FAKE_PROXY, 'root', {
+    const script = await install(FAKE_PROXY, {
       imap: { ListenPort: `127.0.0.1:${port}` },
       pop3: {},
     });
@@ -176,58 +205,43 @@ describe('the ImapMMP start script', () => {
     expect(r.stdout).toBe(`ImapMMP (t): stopped\nImapMMP (t): started (pid ${second})`);
   });
 
-  it('start reports a proxy that dies at once, with the end of its output', async () => {
+  it('start reports a proxy that refuses its configuration, with its message, and exits 1', async () => {
     const script = await install(DYING_PROXY);
     const r = await run(script, 'start');
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain('ImapMMP (t): failed to start; the end of');
-    expect(r.stderr).toContain('ListenPort: cannot bind 127.0.0.1:1 (EACCES)');
+    expect(r.stderr).toContain('unknown parameter ListenPrt (did you mean ListenPort?)');
     expect(existsSync(join(tmp.path, 'mmp', 'MMP_t', 'ImapMMP.pid'))).toBe(false);
   });
 
-  it.runIf(process.getuid?.() === 0)(
-    'started by root for another user, the proxy runs as that user',
-    async () => {
-      const port = await freePort();
-      const script = await install(FAKE_PROXY, 'nobody', {
-        imap: { ListenPort: `127.0.0.1:${port}` },
-        pop3: {},
-      });
-      const dir = join(tmp.path, 'mmp', 'MMP_t');
-      // nobody must be able to reach the stand-in and write its report.
-      await execa('chmod', ['755', tmp.path]);
-      await execa('chmod', ['777', dir]);
-      const r = await run(script, 'start');
-      expect(r.stderr).toBe('');
-      expect(r.exitCode).toBe(0);
-      const report = JSON.parse(readFileSync(join(dir, 'proxy-report.json'), 'utf8')) as {
-        uid: number;
-      };
-      const nobody = Number((await execa('id', ['-u', 'nobody'])).stdout);
-      expect(report.uid).toBe(nobody);
-      expect((await run(script, 'stop')).exitCode).toBe(0);
-    },
-  );
+  it('a missing launcher is named, with how to write it again (exit 5)', async () => {
+    const script = await install(FAKE_PROXY);
+    rmSync(join(tmp.path, 'mmp', 'bin', 'ImapProxy'));
+    const r = await run(script, 'start');
+    expect(r.exitCode).toBe(5);
+    expect(r.stderr).toBe(
+      `ImapMMP (t): ${join(tmp.path, 'mmp', 'bin', 'ImapProxy')} is missing: run mmp-setup --modify t to write it again`,
+    );
+  });
 
   it('run (for systemd) execs the proxy in the foreground under the same pid', async () => {
     const port = await freePort();
-    const script = await install(FAKE_PROXY, 'root', {
+    const script = await install(FAKE_PROXY, {
       imap: { ListenPort: `127.0.0.1:${port}` },
       pop3: {},
     });
     const dir = join(tmp.path, 'mmp', 'MMP_t');
     const child = execa(script, ['run'], { reject: false });
-    const report = join(dir, 'proxy-report.json');
-    for (let i = 0; i < 100 && !existsSync(report); i++)
-      await new Promise((r) => setTimeout(r, 50));
-    const seen = JSON.parse(readFileSync(report, 'utf8')) as { sid: number; cwd: string };
+    const file = join(dir, 'proxy-report.json');
+    await waitUntil('the stand-in started', () => Promise.resolve(existsSync(file)));
+    const seen = report(dir);
     // systemd's main pid is the proxy itself, so its SIGTERM reaches the proxy.
     expect(seen.sid).toBe(child.pid);
     expect(seen.cwd).toBe(dir);
     child.kill('SIGTERM');
     const r = await child;
     expect(r.exitCode).toBe(0);
-    expect(r.stdout).toContain(`fake proxy listening on ${port}`);
+    expect(r.stderr).toContain(`listening on 127.0.0.1:${port}`);
     expect(existsSync(join(dir, 'ImapMMP.pid'))).toBe(false);
   });
 
@@ -235,20 +249,41 @@ describe('the ImapMMP start script', () => {
     const script = await install(FAKE_PROXY);
     const r = await run(script, 'frob');
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/Usage: .*ImapMMP \{start\|stop\|restart\|status\|run\}/);
+    expect(r.stderr).toMatch(
+      /Usage: .*ImapMMP \{start\|stop\|restart\|reload\|reopen\|status\|run\}/,
+    );
   });
+});
 
-  it('the systemd unit runs the script in the foreground, quoted for systemd', () => {
+describe('the systemd unit', () => {
+  it('runs the script in the foreground, reloads with SIGHUP, restarts on failure, hardened, quoted for systemd', () => {
     const unit = systemdUnit({
       protocol: 'pop3',
       instance: 'a',
+      root: '/srv/mail 100%',
       instanceDir: '/srv/mail 100%/MMP_a',
-      user: 'nobody',
-      node: '/usr/bin/node',
-      proxy: '/x/PopProxy.js',
+      logDir: '/var/log/mmp/a',
     });
     expect(unit).toContain('ExecStart="/srv/mail 100%%/MMP_a/PopMMP" run\n');
-    expect(unit).toContain('Type=simple\n');
+    expect(unit).toContain('ExecReload=/bin/kill -HUP $MAINPID\n');
+    expect(unit).toContain('Restart=on-failure\n');
+    for (const line of [
+      'NoNewPrivileges=yes',
+      'ProtectSystem=strict',
+      'ProtectHome=yes',
+      'PrivateTmp=yes',
+      'ReadWritePaths="-/var/log/mmp/a"',
+    ])
+      expect(unit).toContain(`\n${line}\n`);
+    expect(unit).not.toMatch(/^User=/m);
     expect(unit).toContain('WantedBy=multi-user.target\n');
+  });
+
+  it('is accepted by systemd-analyze verify', async () => {
+    const script = await install(FAKE_PROXY);
+    const unit = join(dirname(script), 'mmp-t-imap.service');
+    const r = await execa('systemd-analyze', ['verify', unit], { reject: false });
+    expect(r.stderr).toBe('');
+    expect(r.exitCode).toBe(0);
   });
 });

@@ -4,7 +4,7 @@
  * per protocol. POSIX sh only (dash on Debian), LSB init-script verbs and exit codes.
  */
 import { type Protocol, configFileName, programName, shellQuote } from '@mmp/config';
-import { NODE_FLAGS } from '@mmp/proxy/runtime';
+import { launcherPath } from './layout.js';
 import { PROTOCOL_LABEL } from './table.js';
 
 /** `ImapMMP` / `PopMMP`: the config file's name without `.config` (Table 13.6). */
@@ -28,27 +28,26 @@ export function unitName(instance: string, protocol: Protocol): string {
 export interface ScriptInput {
   readonly protocol: Protocol;
   readonly instance: string;
+  readonly root: string;
   readonly instanceDir: string;
-  readonly user: string;
-  /** Absolute path of node (process.execPath at setup time). */
-  readonly node: string;
-  /** Absolute path of ImapProxy.js / PopProxy.js. */
-  readonly proxy: string;
+  /** The LogDir the proxy writes (systemd: the one path it may write). */
+  readonly logDir: string;
 }
 
 /**
  * The start script. Design points, each for a reason:
- * - The config file is sourced with `set -a` so every parameter is exported even if a hand edit
- *   forgot `export`, then the proxy is exec'd: no wrapper process sits between the pid file and
- *   the proxy, so `kill` reaches the proxy itself.
- * - Started by root for another user, it drops privileges with setpriv (util-linux, present on
- *   Debian 12), which execs in place and keeps the pid; runuser is the fallback. The config file
- *   (mode 0600, passwords) is read by root before the switch, so the proxy user never needs to
- *   read it.
- * - `start` detaches with setsid (a new session: no terminal, no SIGHUP, no Ctrl-C). nohup would
- *   not help, Node resets ignored signals to their defaults at start-up.
- * - A pid is trusted only if /proc shows our proxy's path in its command line: a stale pid file
- *   after a reboot must not make us signal an unrelated process.
+ * - The proxy reads its own file (`-f`), as root, and drops to RunAsUser itself once it listens
+ *   (issue 12): a misspelt name, a bad value or a csh `setenv` line is read exactly as with `-f`
+ *   by hand, the 0600 file and the keys are read by root, ports below 1024 need nothing more.
+ * - The proxy starts with an empty environment but PATH, LANG and TZ: a parameter exported in the
+ *   caller's shell must not outrank the instance's file (it would, by the guide's precedence),
+ *   and NODE_OPTIONS must not reach it (`--inspect`). No secret is ever on a command line.
+ * - It runs `MMPRoot/bin/ImapProxy` (layout.ts), which execs node: no wrapper process sits
+ *   between the pid file and the proxy, so signals reach the proxy itself.
+ * - `start` detaches with setsid (a new session: no terminal, no SIGHUP, no Ctrl-C), waits until
+ *   the proxy says it listens or dies, and reports a refusal with the end of its output.
+ * - A pid is trusted only if /proc shows this instance's config file in its command line: a stale
+ *   pid file after a reboot must not make us signal an unrelated process.
  */
 export function startScript(s: ScriptInput): string {
   const name = scriptName(s.protocol);
@@ -57,9 +56,12 @@ export function startScript(s: ScriptInput): string {
 # ${name}: start script of the ${label} Messaging Multiplexor, instance ${s.instance}.
 # Written by mmp-setup; change the configuration with: mmp-setup --modify ${s.instance}
 #
-# Usage: ${name} {start|stop|restart|status|run}
+# Usage: ${name} {start|stop|restart|reload|reopen|status|run}
 #   start    run ${programName(s.protocol)} in the background (pid in ${pidFileName(s.protocol)}, output in ${outFileName(s.protocol)})
 #   stop     send SIGTERM and wait for it to exit
+#   restart  stop, then start
+#   reload   send SIGHUP (the proxy re-reads what it can without a restart)
+#   reopen   send SIGUSR1 (the proxy reopens its log files, after logrotate)
 #   status   exit 0 when running, 1 when dead with a stale pid file, 3 when not running (LSB)
 #   run      run in the foreground (for systemd and other supervisors)
 #
@@ -74,17 +76,13 @@ export function startScript(s: ScriptInput): string {
 
 MMP_INSTANCE=${shellQuote(s.instance)}
 MMP_INSTANCE_DIR=${shellQuote(s.instanceDir)}
-MMP_USER=${shellQuote(s.user)}
-MMP_NODE=${shellQuote(s.node)}
-MMP_PROXY=${shellQuote(s.proxy)}
-# Node.js flags of the proxy (a bounded young generation: memory per idle session).
-MMP_NODE_FLAGS=${shellQuote(NODE_FLAGS.join(' '))}
+MMP_PROXY=${shellQuote(launcherPath(s.root, s.protocol))}
 MMP_NAME=${shellQuote(name)}
 MMP_CONFIG="$MMP_INSTANCE_DIR/${configFileName(s.protocol)}"
 MMP_PIDFILE="$MMP_INSTANCE_DIR/${pidFileName(s.protocol)}"
 MMP_OUTFILE="$MMP_INSTANCE_DIR/${outFileName(s.protocol)}"
-# Seconds to wait after starting (to catch an immediate failure) and for a stop.
-: "\${MMP_START_WAIT:=2}"
+# Seconds to wait for the proxy to listen (or fail) after starting, and for a stop.
+: "\${MMP_START_WAIT:=30}"
 : "\${MMP_STOP_TIMEOUT:=15}"
 
 say() { printf '%s\\n' "$MMP_NAME ($MMP_INSTANCE): $*"; }
@@ -99,11 +97,12 @@ read_pid() {
   case "$pid" in '' | *[!0-9]*) pid= ;; esac
 }
 
-# True when $1 is a live process running our proxy (zombies have an empty command line).
+# True when $1 is a live process running this instance's proxy (zombies have an empty command
+# line): its arguments hold our config file.
 is_ours() {
   [ -n "$1" ] || return 1
   if [ -r "/proc/$1/cmdline" ]; then
-    tr '\\000' '\\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qxF -- "$MMP_PROXY"
+    tr '\\000' '\\n' <"/proc/$1/cmdline" 2>/dev/null | grep -qxF -- "$MMP_CONFIG"
   else
     kill -0 "$1" 2>/dev/null
   fi
@@ -120,37 +119,35 @@ alive() {
 }
 
 may_run() {
-  if [ "$(id -u)" != 0 ] && [ "$(id -un)" != "$MMP_USER" ]; then
-    say "must be run by root or by $MMP_USER" >&2
+  if [ ! -r "$MMP_CONFIG" ]; then
+    say "cannot read $MMP_CONFIG (run this as root)" >&2
     exit 4
   fi
-  if [ ! -r "$MMP_CONFIG" ]; then
-    say "cannot read $MMP_CONFIG" >&2
-    exit 6
+  if [ ! -x "$MMP_PROXY" ]; then
+    say "$MMP_PROXY is missing: run mmp-setup --modify $MMP_INSTANCE to write it again" >&2
+    exit 5
   fi
 }
 
-# Replace this (sub)shell with the proxy, as MMP_USER, in the instance directory. $1: "detach"
-# to start a new session.
+# Replace this (sub)shell with the proxy, in the instance directory, on its own file and with
+# only PATH, LANG and TZ of the caller's environment. $1: "detach" to start a new session.
 launch() {
   cd "$MMP_INSTANCE_DIR" || exit 1
-  set -a
-  . "$MMP_CONFIG" || exit 1
-  set +a
-  detach=$1
-  # shellcheck disable=SC2086 # the flags are words
-  set -- "$MMP_NODE" $MMP_NODE_FLAGS "$MMP_PROXY"
-  if [ "$(id -un)" != "$MMP_USER" ]; then
-    if command -v setpriv >/dev/null 2>&1; then
-      set -- setpriv --reuid="$MMP_USER" --regid="$(id -g "$MMP_USER")" --init-groups -- "$@"
-    else
-      set -- runuser -u "$MMP_USER" -- "$@"
-    fi
+  detach=
+  if [ "$1" = detach ] && command -v setsid >/dev/null 2>&1; then detach=setsid; fi
+  exec $detach env -i "PATH=\${PATH:-/usr/local/bin:/usr/bin:/bin}" "LANG=\${LANG:-C.UTF-8}" \\
+    \${TZ:+"TZ=$TZ"} "$MMP_PROXY" -f "$MMP_CONFIG"
+}
+
+# Signal the running proxy: $1 signal, $2 what it means.
+signal_proxy() {
+  read_pid
+  if ! is_ours "$pid"; then
+    say "not running"
+    return 7
   fi
-  if [ "$detach" = detach ] && command -v setsid >/dev/null 2>&1; then
-    set -- setsid "$@"
-  fi
-  exec "$@"
+  kill "-$1" "$pid" || return 1
+  say "$2 (SIG$1 sent to pid $pid)"
 }
 
 do_start() {
@@ -162,23 +159,29 @@ do_start() {
   fi
   # The output may hold addresses and user names: private. The pid file is not.
   umask 077
+  size=0
+  [ -f "$MMP_OUTFILE" ] && size=$(wc -c <"$MMP_OUTFILE")
   launch detach </dev/null >>"$MMP_OUTFILE" 2>&1 &
   pid=$!
   umask 022
   printf '%s\\n' "$pid" >"$MMP_PIDFILE.tmp" && mv -f "$MMP_PIDFILE.tmp" "$MMP_PIDFILE"
   i=0
-  # An immediate failure (bad configuration, port in use) shows within MMP_START_WAIT seconds.
+  # Until the proxy says it listens, or dies (a refused configuration, a port in use).
   while [ "$i" -lt $((MMP_START_WAIT * 10)) ] && alive "$pid"; do
+    if tail -c +$((size + 1)) "$MMP_OUTFILE" 2>/dev/null | grep -q 'listening on'; then
+      say "started (pid $pid)"
+      return 0
+    fi
     nap
     i=$((i + 1))
   done
   if ! is_ours "$pid"; then
     rm -f "$MMP_PIDFILE"
     say "failed to start; the end of $MMP_OUTFILE:" >&2
-    tail -n 20 "$MMP_OUTFILE" >&2
+    tail -c +$((size + 1)) "$MMP_OUTFILE" | tail -n 20 >&2
     return 1
   fi
-  say "started (pid $pid)"
+  say "started (pid $pid), not listening yet after \${MMP_START_WAIT}s: see $MMP_OUTFILE"
 }
 
 do_stop() {
@@ -220,13 +223,15 @@ case "$1" in
   start) do_start ;;
   stop) do_stop ;;
   restart) do_stop && do_start ;;
+  reload) signal_proxy HUP "reload requested" ;;
+  reopen) signal_proxy USR1 "log files reopened" ;;
   status) do_status ;;
   run)
     may_run
     launch
     ;;
   *)
-    echo "Usage: $0 {start|stop|restart|status|run}" >&2
+    echo "Usage: $0 {start|stop|restart|reload|reopen|status|run}" >&2
     exit 2
     ;;
 esac
@@ -234,10 +239,42 @@ esac
 }
 
 /**
- * A systemd unit running the start script's foreground verb. Not `EnvironmentFile=`: our config
- * file is shell syntax (quotes, `export`), which systemd reads differently; sourcing it through
- * the script keeps one reader. The unit stays root so the script can read the 0600 config file
- * before dropping to the MMP user.
+ * The hardening both our units share (systemd.exec(5)), for a service started as root that drops
+ * to RunAsUser itself. Root keeps only what the proxy does as root: bind ports below 1024, change
+ * its ids, create log files in the run-as user's directory and give them to that user
+ * (DAC_OVERRIDE, CHOWN), and, with NumThreads, signal its unprivileged workers (KILL).
+ * NoNewPrivileges holds: setuid() gives privileges up, it never gains any. ProtectSystem=strict
+ * makes the whole file system read-only but the log directory; no MemoryDenyWriteExecute, which
+ * V8's JIT cannot run under.
+ */
+export function hardening(logDirs: readonly string[]): string {
+  return `NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+${logDirs.map((d) => `ReadWritePaths=${systemdQuote(`-${d}`)}`).join('\n')}
+CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_KILL
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6
+RestrictNamespaces=yes
+RestrictRealtime=yes
+RestrictSUIDSGID=yes
+LockPersonality=yes
+SystemCallArchitectures=native`;
+}
+
+/**
+ * A systemd unit running the start script's foreground verb: the same launcher, file and
+ * environment as `start`. Started as root, not `User=` with AmbientCapabilities: the proxy
+ * must read its 0600 file and keys as root, and a NumThreads primary keeps root for the reload
+ * (it re-reads root-only files and may open new listeners); the serving processes drop to
+ * RunAsUser before their first client, as under `start`.
  */
 export function systemdUnit(s: ScriptInput): string {
   const label = PROTOCOL_LABEL[s.protocol];
@@ -252,10 +289,12 @@ After=network-online.target
 [Service]
 Type=simple
 ExecStart=${systemdQuote(`${s.instanceDir}/${scriptName(s.protocol)}`)} run
+ExecReload=/bin/kill -HUP $MAINPID
 Restart=on-failure
 RestartSec=2
 KillSignal=SIGTERM
 TimeoutStopSec=20
+${hardening([s.logDir])}
 
 [Install]
 WantedBy=multi-user.target
@@ -263,6 +302,6 @@ WantedBy=multi-user.target
 }
 
 /** systemd.syntax(7): double quotes keep spaces together; `%` starts a specifier, so `%%`. */
-function systemdQuote(path: string): string {
+export function systemdQuote(path: string): string {
   return `"${path.replaceAll('%', '%%')}"`;
 }

@@ -1,11 +1,12 @@
 /** Temporary directories, a fake machine for the dialogue, and in-process CLI runs. */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { DialogueEnv, LoadedInstance } from '../dialogue.js';
 import { type CliIo, main } from '../cli.js';
 import { listInstances, loadInstance } from '../instances.js';
 import type { Prompter } from '../prompter.js';
+import type { Runtime } from '../runtime.js';
 
 export interface TempDir {
   readonly path: string;
@@ -27,6 +28,7 @@ export function fakeEnv(
     cwd,
     hostName: 'mx1.example.com',
     userExists: (u) => users.includes(u),
+    logRoot: '/var/log/mmp',
     listInstances: (root) => [...new Set([...listInstances(root), ...Object.keys(extra)])].sort(),
     loadInstance: (root, name) => {
       const e = extra[name];
@@ -41,8 +43,13 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-/** Fake proxy executables: the scripts only need absolute paths. */
-export const FAKE_BINS = { imap: '/opt/test/ImapProxy.js', pop3: '/opt/test/PopProxy.js' };
+/** A fake runtime: the launchers only need absolute paths. */
+export const FAKE_RUNTIME: Runtime = {
+  proxies: { imap: '/opt/test/ImapProxy.mjs', pop3: '/opt/test/PopProxy.mjs' },
+  setup: '/opt/test/mmp-setup.mjs',
+  kind: 'bundle',
+  missing: [],
+};
 
 export async function runCli(
   argv: readonly string[],
@@ -59,13 +66,13 @@ export async function runCli(
   let stderr = '';
   const code = await main({
     argv,
-    env: { MMP_CONF_FILE: opts.confFile },
+    // New instances' log directories go beside the conf file, not into /var/log.
+    env: { MMP_CONF_FILE: opts.confFile, MMP_LOG_ROOT: join(dirname(opts.confFile), 'log') },
     cwd: opts.cwd,
     stdout: (t) => (stdout += t),
     stderr: (t) => (stderr += t),
     hostName: 'mx1.example.com',
-    proxyBins: FAKE_BINS,
-    node: process.execPath,
+    runtime: FAKE_RUNTIME,
     ...(opts.prompter !== undefined ? { prompter: opts.prompter } : {}),
     ...(opts.signal !== undefined ? { signal: opts.signal } : {}),
     ...(opts.onApplyStep !== undefined ? { onApplyStep: opts.onApplyStep } : {}),
