@@ -239,21 +239,21 @@ esac
 }
 
 /**
- * The hardening both our units share (systemd.exec(5)), for a service started as root that drops
+ * The hardening all our units share (systemd.exec(5)), for a service started as root that drops
  * to RunAsUser itself. Root keeps only what the proxy does as root: bind ports below 1024, change
  * its ids, create log files in the run-as user's directory and give them to that user
  * (DAC_OVERRIDE, CHOWN), and, with NumThreads, signal its unprivileged workers (KILL).
  * NoNewPrivileges holds: setuid() gives privileges up, it never gains any. ProtectSystem=strict
  * makes the whole file system read-only but the log directory; no MemoryDenyWriteExecute, which
- * V8's JIT cannot run under.
+ * V8's JIT cannot run under. `writable`: ReadWritePaths words, quoted for systemd.
  */
-export function hardening(logDirs: readonly string[]): string {
+export function hardening(writable: readonly string[]): string {
   return `NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=yes
 PrivateTmp=yes
 PrivateDevices=yes
-${logDirs.map((d) => `ReadWritePaths=${systemdQuote(`-${d}`)}`).join('\n')}
+${writable.map((w) => `ReadWritePaths=${w}`).join('\n')}
 CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_CHOWN CAP_DAC_OVERRIDE CAP_KILL
 ProtectKernelTunables=yes
 ProtectKernelModules=yes
@@ -294,7 +294,7 @@ Restart=on-failure
 RestartSec=2
 KillSignal=SIGTERM
 TimeoutStopSec=20
-${hardening([s.logDir])}
+${hardening([systemdQuote(`-${s.logDir}`)])}
 
 [Install]
 WantedBy=multi-user.target
