@@ -48,16 +48,18 @@ async function logDirFor(uid: number, gid: number): Promise<string> {
   return dir;
 }
 
+/** Start the proxy (`command`: node and its entry file, or that behind setpriv). */
 async function start(
-  program: string,
+  command: readonly string[],
   listen: string,
   env: Record<string, string>,
   logDir: string,
   backsidePort: number,
 ): Promise<Started> {
+  const [program = 'node', ...before] = command;
   const child = execa(
-    'node',
-    [program, '-p', listen, '-o', logDir, ...testbedArgs(bed, backsidePort, { logLevel: 1 })],
+    program,
+    [...before, '-p', listen, '-o', logDir, ...testbedArgs(bed, backsidePort, { logLevel: 1 })],
     {
       reject: false,
       all: true,
@@ -146,7 +148,7 @@ describe('started as root', () => {
     if (NOBODY === undefined) throw new Error('no user nobody on this machine');
     const dir = await logDirFor(NOBODY.uid, NOBODY.gid);
     const p = await start(
-      IMAP_PROXY,
+      ['node', IMAP_PROXY],
       '127.0.5.10:143',
       { RunAsUser: 'nobody' },
       dir,
@@ -170,7 +172,7 @@ describe('started as root', () => {
     if (NOBODY === undefined) throw new Error('no user nobody on this machine');
     const dir = await logDirFor(NOBODY.uid, NOBODY.gid);
     const p = await start(
-      POP_PROXY,
+      ['node', POP_PROXY],
       '127.0.5.11:110',
       { RunAsUser: 'nobody', NumThreads: '2' },
       dir,
@@ -206,6 +208,22 @@ describe('started as root', () => {
     expect((await stat(join(dir, file))).uid).toBe(NOBODY.uid);
   });
 
+  it('started by an unprivileged user, works as that user on a high port (RunAsUser unset)', async () => {
+    if (NOBODY === undefined) throw new Error('no user nobody on this machine');
+    const dir = await logDirFor(NOBODY.uid, NOBODY.gid);
+    const setpriv = ['setpriv', `--reuid=${NOBODY.uid}`, `--regid=${NOBODY.gid}`, '--clear-groups'];
+    const p = await start(
+      [...setpriv, 'node', IMAP_PROXY],
+      '127.0.5.13:1143',
+      {},
+      dir,
+      bed.backsidePorts.imap,
+    );
+    expect((await ids(p.pid)).uids).toEqual([NOBODY.uid, NOBODY.uid, NOBODY.uid, NOBODY.uid]);
+    expect(await imapLogin('127.0.5.13', 1143, 'alice')).toMatch(/^a OK/);
+    expect(p.output()).not.toContain('RunAsUser');
+  });
+
   it('refuses to start without RunAsUser, or with an unknown one: one line, exit 2', async () => {
     for (const [env, message] of [
       [
@@ -234,7 +252,7 @@ describe('SIGUSR1', () => {
     if (NOBODY === undefined) throw new Error('no user nobody on this machine');
     const dir = await logDirFor(NOBODY.uid, NOBODY.gid);
     const p = await start(
-      IMAP_PROXY,
+      ['node', IMAP_PROXY],
       '127.0.5.12:143',
       { RunAsUser: 'nobody' },
       dir,

@@ -9,7 +9,8 @@
  *
  * - NumThreads 0: the one process binds every listener as root, drops, then serves. Connections
  *   accepted in between (a listener is open while the next one binds) are held, unread, until the
- *   drop (`holdSessions`).
+ *   drop (`holdSessions`); an implicit-TLS handshake in that window is the one thing done before
+ *   it (the TLS server completes it before handing the connection over).
  * - NumThreads > 0: the primary stays root (node:cluster binds the workers' sockets in the
  *   primary; a reload will re-read root-only files and may open new listeners there), and each
  *   worker reads its files as root and drops before it asks for its listeners.
