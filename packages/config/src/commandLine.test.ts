@@ -150,14 +150,119 @@ describe('parseCommandLine (Table 13.4)', () => {
   });
 });
 
+describe('long options (--Name=value, derived from the table)', () => {
+  it('gives every parameter a long form, by its name and by each alias', () => {
+    for (const p of allParameters()) {
+      const value = p.kind === 'boolean' ? 'no' : 'VALUE';
+      for (const n of [p.name, ...p.aliases]) {
+        expect(parseCommandLine('imap', [`--${n}=${value}`])).toEqual({
+          ok: true,
+          value: {
+            install: false,
+            list: false,
+            values: { [p.name]: value },
+            flags: { [p.name]: `--${n}` },
+          },
+        });
+        // `--Name value`; a boolean alone is yes.
+        const spaced = p.kind === 'boolean' ? [`--${n}`] : [`--${n}`, value];
+        expect(parseCommandLine('pop3', spaced)).toMatchObject({
+          ok: true,
+          value: { values: { [p.name]: p.kind === 'boolean' ? 'yes' : value } },
+        });
+      }
+    }
+  });
+
+  it('sets parameters that have no short flag, beside the short flags', () => {
+    const r = parseCommandLine('imap', [
+      '--UidAttr=mail',
+      '--SSLBacksidePort',
+      '993',
+      '-p',
+      '1143',
+      '--SearchFormat=(mail=%s)',
+      '--Banner=a=b',
+      '--SSLKeyPasswd=',
+    ]);
+    expect(r.ok && r.value.values).toEqual({
+      UidAttr: 'mail',
+      SSLBacksidePort: '993',
+      ListenPort: '1143',
+      UidSearch: '(mail=%s)',
+      Banner: 'a=b',
+      SSLKeyPasswd: '',
+    });
+    expect(r.ok && r.value.flags.UidSearch).toBe('--SearchFormat');
+  });
+
+  it('reads a boolean alone as yes, and its value only after =', () => {
+    expect(parseCommandLine('pop3', ['--PreAuth'])).toMatchObject({
+      ok: true,
+      value: { values: { PreAuth: 'yes' } },
+    });
+    expect(parseCommandLine('pop3', ['--PreAuth=no', '-v', '2'])).toMatchObject({
+      ok: true,
+      value: { values: { PreAuth: 'no', LogLevel: '2' } },
+    });
+    expect(parseCommandLine('pop3', ['--PreAuth', 'no'])).toEqual({
+      ok: false,
+      error: {
+        where: 'no',
+        message: "unexpected argument 'no' (write --PreAuth=no) (PopProxy -h lists the options)",
+      },
+    });
+  });
+
+  it('suggests the closest name for a misspelt or miscased one', () => {
+    expect(parseCommandLine('imap', ['--UidAtr=mail'])).toEqual({
+      ok: false,
+      error: {
+        where: '--UidAtr=mail',
+        message:
+          "unknown option '--UidAtr' (did you mean --UidAttr?) (ImapProxy -h lists the options)",
+      },
+    });
+    expect(parseCommandLine('imap', ['--listenport', '1'])).toMatchObject({
+      ok: false,
+      error: { message: expect.stringContaining('(did you mean --ListenPort?)') },
+    });
+    expect(parseCommandLine('imap', ['--Nonsense=1'])).toMatchObject({
+      ok: false,
+      error: { message: expect.not.stringContaining('did you mean') },
+    });
+  });
+
+  it('takes a following option as a forgotten value, short or long', () => {
+    expect(parseCommandLine('imap', ['--BindDN', '--BindPass=x'])).toMatchObject({
+      ok: false,
+      error: { where: '--BindDN', message: expect.stringContaining('--BindDN needs binddn') },
+    });
+    expect(parseCommandLine('imap', ['-D', '--BindPass', 'x'])).toMatchObject({
+      ok: false,
+      error: { where: '-D' },
+    });
+    expect(parseCommandLine('imap', ['--UidAttr'])).toMatchObject({
+      ok: false,
+      error: { message: expect.stringContaining('--UidAttr needs a single line of text') },
+    });
+  });
+});
+
 describe('usageText', () => {
-  it('lists the flags that apply to the protocol, from the table', () => {
+  it('lists the short flags and long forms that apply to the protocol, from the table', () => {
     const imap = usageText('imap');
     const pop = usageText('pop3');
     expect(imap).toMatch(/^Usage: ImapProxy \[install\] \[options\]/);
-    expect(imap).toContain('-x str');
-    expect(pop).not.toContain('-x str');
-    expect(pop).toContain('-m file');
+    expect(imap).toContain('-x, --Capability str');
+    expect(pop).not.toContain('--Capability');
+    expect(pop).toContain('-m, --SpoofMessageFile file');
+    expect(imap).toContain('--UidAttr str');
+    expect(imap).toContain('--PreAuth[=no]');
+    expect(imap).toContain('(also --SearchFormat)');
+    expect(imap).not.toContain('--VDomain');
+    for (const p of allParameters().filter((q) => q.protocols.includes('imap') && !q.vdmapOnly))
+      expect(imap).toContain(`--${p.name}`);
     expect(imap).toContain(
       '-s SSLSecmodFile SSLCertFile SSLKeyFile SSLKeyPasswd SSLCipherSpecs SSLCertNickname',
     );

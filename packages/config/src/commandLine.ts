@@ -2,9 +2,20 @@
  * `ImapProxy [install] [options]` / `PopProxy [install] [options]` (guide, Table 13.4). The flags
  * come from the parameter table; the only flags written here are the ones that are not
  * parameters: `-n instance`, our `-f FILE`, and bare `-h` (list).
+ *
+ * Beside the guide's short flags, every parameter has a long form derived from its name (the
+ * guide: any parameter can be given on the command line): `--UidAttr=mail`, `--UidAttr mail`,
+ * aliases too (`--SearchFormat`); a boolean alone means yes (`--PreAuth`), `--PreAuth=no` no.
  */
-import { allParameters, programName, type ParamName, type ParameterSpec } from './parameters.js';
-import type { ConfigProblem, Protocol } from './types.js';
+import {
+  allParameters,
+  findParameter,
+  programName,
+  suggestName,
+  type ParamName,
+  type ParameterSpec,
+} from './parameters.js';
+import type { ConfigProblem, Protocol, ValueKind } from './types.js';
 import { type Result, err, ok } from './types.js';
 import { KIND_FORMS } from './values.js';
 
@@ -19,8 +30,22 @@ export interface CommandLine {
   configFile?: string;
   /** Raw values by canonical name; validated by resolveConfig. */
   values: Partial<Record<ParamName, string>>;
-  /** The flag that set each value (`-p`, `-s`), for messages. */
+  /** The flag that set each value (`-p`, `-s`, `--UidAttr`), for messages. */
   flags: Partial<Record<ParamName, string>>;
+}
+
+/** `--Name` of a parameter: its canonical spelling or an alias, exactly (names are case-sensitive). */
+export const LONG_PREFIX = '--';
+
+/** The parameter a `--Name[=value]` argument names, and the value after `=` if any. */
+function splitLong(arg: string): { name: string; value?: string } {
+  const body = arg.slice(LONG_PREFIX.length);
+  const eq = body.indexOf('=');
+  return eq < 0 ? { name: body } : { name: body.slice(0, eq), value: body.slice(eq + 1) };
+}
+
+function isKnownLong(arg: string): boolean {
+  return arg.startsWith(LONG_PREFIX) && findParameter(splitLong(arg).name) !== undefined;
 }
 
 export const INSTANCE_FLAG = '-n';
@@ -62,10 +87,35 @@ export function parseCommandLine(
     const next = argv[i + 1];
     const takeValue = (): string | undefined => {
       // A known flag right after is a forgotten value, not a value (`-D -w secret`).
-      if (next === undefined || known.has(next)) return undefined;
+      if (next === undefined || known.has(next) || isKnownLong(next)) return undefined;
       i++;
       return next;
     };
+
+    if (arg.startsWith(LONG_PREFIX)) {
+      const { name, value } = splitLong(arg);
+      const named = findParameter(name);
+      if (named === undefined) {
+        const hint = name === '' ? undefined : suggestName(name);
+        return fail(
+          arg,
+          `unknown option '${LONG_PREFIX}${name}'${hint ? ` (did you mean ${LONG_PREFIX}${hint}?)` : ''}`,
+        );
+      }
+      const flag = `${LONG_PREFIX}${name}`;
+      let v = value;
+      // A boolean alone is yes (getopt's optional arguments also need `=`).
+      if (v === undefined && named.kind === 'boolean') v = 'yes';
+      if (v === undefined) v = takeValue();
+      if (v === undefined)
+        return fail(
+          flag,
+          `${flag} needs ${named.metavar ?? named.choices?.join('|') ?? KIND_FORMS[named.kind]}`,
+        );
+      cl.values[named.name] = v;
+      cl.flags[named.name] = flag;
+      continue;
+    }
 
     if (arg === INSTALL_WORD) {
       cl.install = true;
@@ -105,7 +155,14 @@ export function parseCommandLine(
         const hint = closestFlag(arg, [...known, LIST_FLAG]);
         return fail(arg, `unknown option '${arg}'${hint ? ` (did you mean ${hint}?)` : ''}`);
       }
-      return fail(arg, `unexpected argument '${arg}'`);
+      const prev = argv[i - 1];
+      const boolFlag =
+        prev !== undefined && prev.startsWith(LONG_PREFIX) && !prev.includes('=')
+          ? findParameter(splitLong(prev).name)
+          : undefined;
+      // `--PreAuth no`: a boolean's value needs `=`.
+      const hint = boolFlag?.kind === 'boolean' ? ` (write ${prev}=${arg})` : '';
+      return fail(arg, `unexpected argument '${arg}'${hint}`);
     }
     const positionals = positionalsOf(arg);
     if (spec.flagValue !== undefined) {
@@ -141,22 +198,50 @@ function closestFlag(arg: string, flags: readonly string[]): string | undefined 
   return flags.find((f) => f.length > 2 && (f.startsWith(arg) || arg.startsWith(f)));
 }
 
-/** Usage text: the flags of Table 13.4 with their help, generated from the table. */
+/** Placeholders for usage rows of parameters without a Table 13.4 metavar. */
+const KIND_METAVARS: Record<ValueKind, string> = {
+  string: 'str',
+  port: 'port',
+  listen: '[IP:]port',
+  integer: 'num',
+  boolean: 'yes|no',
+  path: 'file',
+  list: 'a,b,...',
+  dn: 'dn',
+  ldapUrl: 'url ...',
+  searchFormat: 'format',
+  hostList: 'host[:port] ...',
+  chars: 'chars',
+  choice: 'value',
+};
+
+/** The left column of a parameter's usage row: its short flag (if any) and its long form. */
+function usageLeft(p: Spec): string {
+  const arg = p.metavar ?? p.choices?.join('|') ?? KIND_METAVARS[p.kind];
+  const long =
+    p.kind === 'boolean' ? `${LONG_PREFIX}${p.name}[=no]` : `${LONG_PREFIX}${p.name} ${arg}`;
+  // `-s` takes six values: its own row shows them.
+  if (p.flag === undefined || p.positional !== undefined || positionalsOf(p.flag).length > 0)
+    return `    ${long}`;
+  return `${p.flag}, ${long}`;
+}
+
+/** Usage text: every parameter's short flag (Table 13.4) and long form, generated from the table. */
 export function usageText(protocol: Protocol): string {
   const prog = programName(protocol);
   const rows: [string, string][] = [];
   for (const p of allParameters()) {
-    if (p.flag === undefined || !p.protocols.includes(protocol)) continue;
-    const positionals = positionalsOf(p.flag);
-    const args =
-      positionals.length > 0
-        ? positionals.map((q) => q.name).join(' ')
-        : p.flagValue !== undefined
-          ? ''
-          : (p.metavar ?? KIND_FORMS[p.kind]);
+    if (!p.protocols.includes(protocol) || p.vdmapOnly) continue;
     const def = p.defaults[protocol];
     const extra = def !== undefined && !p.secret ? ` [${def}]` : '';
-    rows.push([`${p.flag}${args ? ' ' + args : ''}`, `${p.name}: ${p.help}${extra}`]);
+    const also = p.aliases.map((a) => `${LONG_PREFIX}${a}`).join(', ');
+    rows.push([usageLeft(p), `${p.help}${extra}${also ? ` (also ${also})` : ''}`]);
+    const positionals = p.flag === undefined ? [] : positionalsOf(p.flag);
+    if (positionals.length > 0)
+      rows.push([
+        `${p.flag} ${positionals.map((q) => q.name).join(' ')}`,
+        `${p.name}=yes and its ${positionals.length} values in Table 13.5 order ("" for none)`,
+      ]);
   }
   rows.push([
     `${INSTANCE_FLAG} instance`,
@@ -164,14 +249,15 @@ export function usageText(protocol: Protocol): string {
   ]);
   rows.push([`${CONFIG_FILE_FLAG} file`, "Read this config file instead of the instance's"]);
   rows.push([LIST_FLAG, 'List every parameter with its current value and where it came from']);
-  rows.sort((a, b) => a[0].localeCompare(b[0], 'en', { sensitivity: 'base' }));
-  const width = Math.min(28, Math.max(...rows.map((r) => r[0].length)) + 2);
+  const width = Math.min(34, Math.max(...rows.map((r) => r[0].length)) + 2);
   const lines = [
     `Usage: ${prog} [install] [options]`,
     '',
     'install  print config-file lines for the options instead of starting',
     '',
-    'Options (each parameter may also be set as an environment variable of the same name):',
+    'Options: -x VALUE, --Name=VALUE and --Name VALUE are equivalent; a --Name of a yes/no',
+    'parameter alone means yes. Each parameter may also be set as an environment variable of the',
+    'same name.',
   ];
   for (const [f, h] of rows) {
     lines.push(

@@ -165,6 +165,14 @@ describe('the parameter table covers the guide', () => {
     expect(findParameter('SSLCipherSecs')?.name).toBe('SSLCipherSpecs');
     expect(findParameter('SSLCertName')?.name).toBe('SSLCertNickname');
     expect(findParameter('SSLkeypass')?.name).toBe('SSLKeyPasswd');
+    // The successors' spelling (NOTES.md).
+    expect(findParameter('SearchFormat')?.name).toBe('UidSearch');
+  });
+
+  it("knows Table 13.7's LDAPAuth as a yes/no parameter without a static default", () => {
+    const spec = findParameter('LDAPAuth');
+    expect(spec?.kind).toBe('boolean');
+    expect(spec?.defaults).toEqual({});
   });
 
   it('is case-sensitive, as the guide says', () => {

@@ -249,7 +249,9 @@ export const PARAMETERS = [
   },
   {
     name: 'UidSearch',
-    aliases: [],
+    // SearchFormat: the same parameter in iPlanet 5 to Oracle 7 (NOTES.md), so migrated files and
+    // habits work; always written as UidSearch.
+    aliases: ['SearchFormat'],
     kind: 'searchFormat',
     defaults: { imap: '(uid=%s)', pop3: '(uid=%s)' },
     flag: '-us',
@@ -762,6 +764,19 @@ export const PARAMETERS = [
     secret: false,
     since: 'later',
     help: 'User the proxy serves clients as when started by root (it listens and reads its files first)',
+  },
+  {
+    name: 'LDAPAuth',
+    aliases: [],
+    kind: 'boolean',
+    // Table 13.7 names the y/n answer to "Should the MMP bind to LDAP as someone in particular"
+    // LDAPAuth. No static default: unset, it follows BindDN (yes when BindDN is set); `no` searches
+    // anonymously whatever BindDN says (resolve.ts, effectiveBind).
+    defaults: {},
+    protocols: BOTH,
+    virtualDomain: false,
+    secret: false,
+    help: 'Bind to the directory as BindDN (no: search anonymously; unset: yes when BindDN is set)',
   },
 ] as const satisfies readonly ParameterSpec[];
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from './commandLine.js';
 import { parseConfigFile, writeMmpConf } from './configFile.js';
-import { type ConfigFs, cliAction, resolveConfig } from './resolve.js';
+import { type ConfigFs, cliAction, effectiveBind, listText, resolveConfig } from './resolve.js';
 import type { Protocol } from './types.js';
 import { ok } from './types.js';
 
@@ -256,5 +256,136 @@ describe('cliAction', () => {
       exitCode: 2,
       message: expect.stringContaining('-c: BacksidePort'),
     });
+  });
+});
+
+describe('long options through cliAction', () => {
+  it('checks long-form values with the messages a config file gets', () => {
+    expect(cliAction('imap', ['--LogLevel=99'], {}, memFs({}))).toEqual({
+      kind: 'fail',
+      message: "--LogLevel: LogLevel: expected an integer 0–10, got '99' (above 10)",
+      exitCode: 2,
+    });
+    const fs = memFs({ '/tmp/f.config': 'LogLevel=99\n' });
+    expect(cliAction('imap', ['-f', '/tmp/f.config'], {}, fs)).toEqual({
+      kind: 'fail',
+      message: "f.config:1: LogLevel: expected an integer 0–10, got '99' (above 10)",
+      exitCode: 2,
+    });
+  });
+
+  it('install prints a line for every option given, short or long, aliases canonical', () => {
+    const argv = [
+      'install',
+      '--UidAttr=mail',
+      '--SSLBacksidePort',
+      '993',
+      '--SearchFormat=(mail=%s)',
+      '--PreAuth',
+      '--ForwardClientAddress=no',
+      '-v',
+      '3',
+    ];
+    const a = cliAction('imap', argv, {}, memFs({}));
+    if (a.kind !== 'install') throw new Error(JSON.stringify(a));
+    const lines = a.text.split('\n').filter((l) => !l.startsWith('#') && l !== '');
+    expect(lines).toEqual([
+      "LogLevel='3'",
+      'export LogLevel',
+      "UidSearch='(mail=%s)'",
+      'export UidSearch',
+      "UidAttr='mail'",
+      'export UidAttr',
+      "SSLBacksidePort='993'",
+      'export SSLBacksidePort',
+      "PreAuth='yes'",
+      'export PreAuth',
+      "ForwardClientAddress='no'",
+      'export ForwardClientAddress',
+    ]);
+    const viaFile = cliAction('imap', ['-f', '/x'], {}, memFs({ '/x': a.text }));
+    if (viaFile.kind !== 'run') throw new Error(JSON.stringify(viaFile));
+    expect(viaFile.config.values).toMatchObject({
+      UidAttr: 'mail',
+      SSLBacksidePort: 993,
+      UidSearch: '(mail=%s)',
+      PreAuth: true,
+      LogLevel: 3,
+    });
+  });
+});
+
+describe('SearchFormat, the successors’ name of UidSearch', () => {
+  it('is read from a config file, the environment and the command line as UidSearch', () => {
+    const fs = memFs({ '/tmp/f.config': "SearchFormat='(mail=%s)'\nexport SearchFormat\n" });
+    const fromFile = cliAction('pop3', ['-f', '/tmp/f.config'], {}, fs);
+    expect(fromFile.kind === 'run' && fromFile.config.values.UidSearch).toBe('(mail=%s)');
+    const fromEnv = cliAction('pop3', [], { SearchFormat: '(cn=%U)' }, fs);
+    expect(fromEnv.kind === 'run' && fromEnv.config.origins.UidSearch).toBe('env SearchFormat');
+    const bad = cliAction('pop3', ['--SearchFormat=uid=%s'], {}, fs);
+    expect(bad).toMatchObject({
+      kind: 'fail',
+      message: expect.stringMatching(/^--SearchFormat: UidSearch: expected an LDAP filter/),
+    });
+  });
+});
+
+describe('LDAPAuth (Table 13.7)', () => {
+  const run = (argv: string[], files: Record<string, string> = {}) => {
+    const a = cliAction('imap', argv, {}, memFs(files));
+    if (a.kind !== 'run') throw new Error(JSON.stringify(a));
+    return a.config;
+  };
+
+  it('is accepted in a file read with -f', () => {
+    const c = run(['-f', '/f'], { '/f': "LDAPAuth='no'\nBindDN='cn=mmp'\nBindPass='s'\n" });
+    expect(c.values.LDAPAuth).toBe(false);
+  });
+
+  it('no: an anonymous search whatever BindDN says, with a warning and the origin kept', () => {
+    const c = run(['-f', '/f', '--LDAPAuth=no'], { '/f': "BindDN='cn=mmp'\nBindPass='s'\n" });
+    expect(c.values.BindDN).toBeUndefined();
+    expect(c.values.BindPass).toBeUndefined();
+    expect(c.origins.BindDN).toBe('f:1, unused: LDAPAuth is no');
+    expect(c.warnings).toEqual([
+      {
+        where: '--LDAPAuth',
+        message: 'LDAPAuth is no: BindDN and BindPass not used; searching anonymously',
+      },
+    ]);
+    expect(listText(c)).toMatch(/BindDN +\(not set\) +\[f:1, unused: LDAPAuth is no\]/);
+  });
+
+  it('unset: yes when BindDN is set, no otherwise', () => {
+    const withDn = run(['-D', 'cn=mmp', '-w', 's']);
+    expect(withDn.values.LDAPAuth).toBe(true);
+    expect(withDn.values.BindDN).toBe('cn=mmp');
+    expect(withDn.origins.LDAPAuth).toBe('derived from BindDN');
+    expect(run([]).values.LDAPAuth).toBe(false);
+  });
+
+  it('yes without BindDN binds anonymously, with a warning', () => {
+    const c = run(['--LDAPAuth']);
+    expect(c.values.LDAPAuth).toBe(true);
+    expect(c.warnings).toEqual([
+      {
+        where: '--LDAPAuth',
+        message: 'LDAPAuth is yes but BindDN is not set; searching anonymously',
+      },
+    ]);
+  });
+
+  it('effectiveBind gives the identity the directory sees', () => {
+    expect(effectiveBind({ BindDN: 'cn=a', BindPass: 'p' })).toEqual({
+      bindDn: 'cn=a',
+      bindPassword: 'p',
+    });
+    expect(effectiveBind({ BindDN: 'cn=a', BindPass: 'p', LDAPAuth: true })).toEqual({
+      bindDn: 'cn=a',
+      bindPassword: 'p',
+    });
+    expect(effectiveBind({ BindDN: 'cn=a', BindPass: 'p', LDAPAuth: false })).toEqual({});
+    expect(effectiveBind({ BindDN: '', LDAPAuth: true })).toEqual({});
+    expect(effectiveBind({ BindDN: 'cn=a' })).toEqual({ bindDn: 'cn=a' });
   });
 });

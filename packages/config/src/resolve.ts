@@ -127,8 +127,10 @@ export function resolveConfig(input: ResolveInput): Result<ResolvedConfig, Confi
     values[spec.name] = parsed.value;
   }
 
-  if (problems.length === 0)
+  if (problems.length === 0) {
+    applyLdapAuth(values as unknown as ConfigValues, origins, warnings);
     crossChecks(values as unknown as ConfigValues, origins, problems, warnings);
+  }
   if (problems.length > 0) return err(problems);
   const resolved: ResolvedConfig = {
     protocol,
@@ -140,6 +142,58 @@ export function resolveConfig(input: ResolveInput): Result<ResolvedConfig, Confi
   if (input.commandLine.instance !== undefined) resolved.instance = input.commandLine.instance;
   if (input.fileName !== undefined) resolved.configFile = input.fileName;
   return ok(resolved);
+}
+
+/**
+ * The directory identity LDAPAuth (Table 13.7's answer to "Should the MMP bind to LDAP as someone
+ * in particular") leaves: `no` searches anonymously whatever BindDN says; unset, BindDN decides.
+ */
+export function effectiveBind(v: {
+  readonly BindDN?: string | undefined;
+  readonly BindPass?: string | undefined;
+  readonly LDAPAuth?: boolean | undefined;
+}): { bindDn?: string; bindPassword?: string } {
+  const dn = v.BindDN === '' ? undefined : v.BindDN;
+  if (v.LDAPAuth === false || dn === undefined) return {};
+  return v.BindPass === undefined ? { bindDn: dn } : { bindDn: dn, bindPassword: v.BindPass };
+}
+
+/**
+ * Resolve-time normalisation, so that every reader of `values` (the proxy's settings, `-h`) sees
+ * the effective bind: LDAPAuth gets its derived value, and with `no` BindDN/BindPass are removed
+ * (their origin says why).
+ */
+function applyLdapAuth(
+  v: ConfigValues,
+  origins: Record<ParamName, string>,
+  warnings: ConfigProblem[],
+): void {
+  const explicit = v.LDAPAuth !== undefined;
+  const bind = effectiveBind(v);
+  if (!explicit) {
+    v.LDAPAuth = bind.bindDn !== undefined;
+    origins.LDAPAuth = 'derived from BindDN';
+    return;
+  }
+  if (v.LDAPAuth === true && bind.bindDn === undefined) {
+    warnings.push({
+      where: origins.LDAPAuth,
+      message: 'LDAPAuth is yes but BindDN is not set; searching anonymously',
+    });
+    return;
+  }
+  if (v.LDAPAuth === false) {
+    const unused = (['BindDN', 'BindPass'] as const).filter((n) => v[n] !== undefined);
+    if (unused.length === 0) return;
+    warnings.push({
+      where: origins.LDAPAuth,
+      message: `LDAPAuth is no: ${unused.join(' and ')} not used; searching anonymously`,
+    });
+    for (const n of unused) {
+      v[n] = undefined;
+      origins[n] = `${origins[n]}, unused: LDAPAuth is no`;
+    }
+  }
 }
 
 /** Rules that span parameters. */
@@ -332,9 +386,10 @@ export function listText(config: ResolvedConfig): string {
     const value = (config.values as Record<string, ValueKinds[keyof ValueKinds] | undefined>)[
       p.name
     ];
+    const origin = config.origins[p.name];
     lines.push(
       value === undefined
-        ? `  ${p.name.padEnd(width)}(not set)`
+        ? `  ${p.name.padEnd(width)}(not set)${origin === 'not set' ? '' : `  [${origin}]`}`
         : `  ${p.name.padEnd(width)}${JSON.stringify(displayValue(p, value))}  [${config.origins[p.name]}]`,
     );
   }

@@ -47,6 +47,22 @@ describe('parseVdmap', () => {
     });
   });
 
+  it('reads SearchFormat (the successors’ vdmap.cfg name) as UidSearch', () => {
+    const r = parseVdmap(
+      'vdmap siroe 10.0.0.5\nsiroe:SearchFormat (&(uid=%U)(o=%V))\n',
+      'vdmap.cfg',
+    );
+    expect(r.ok && r.value[0]?.overrides).toEqual({ UidSearch: '(&(uid=%U)(o=%V))' });
+    const dup = parseVdmap(
+      'vdmap siroe 10.0.0.5\nsiroe:SearchFormat (uid=%U)\nsiroe:UidSearch (uid=%s)\n',
+      'vdmap.cfg',
+    );
+    expect(dup).toEqual({
+      ok: false,
+      error: [{ where: 'vdmap.cfg:3', message: 'siroe:UidSearch is already set at line 2' }],
+    });
+  });
+
   it('reports every bad line with its number', () => {
     const text = [
       'airius:VDomain a.com', // 1: before its vdmap line
