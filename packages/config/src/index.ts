@@ -10,3 +10,5 @@ export * from './resolve.js';
 export * from './vdmap.js';
 export * from './certmap.js';
 export * from './runtime.js';
+export * from './successors.js';
+export * from './migrate.js';
