@@ -26,6 +26,11 @@ function cfg(): CertMapConfig {
 }
 
 describe('parseCertmap', () => {
+  it('reads an issuer DN holding U+2028 (a line end only for JavaScript regexps)', () => {
+    const r = parseCertmap('certmap a cn=x\u2028y\na:FilterComps cn\n', 'certmap.conf');
+    expect(r.ok && r.value.maps[0]?.issuerDn).toBe('cn=x\u2028y');
+  });
+
   it('reads maps, comps, FROM=TO and keeps other properties', () => {
     const { maps } = cfg();
     expect(maps.map((m) => m.name)).toEqual(['default', 'airius', 'corp', 'nodn']);

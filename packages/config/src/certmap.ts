@@ -74,7 +74,8 @@ export function parseCertmap(
     const line = rawLine.replace(/\r$/, '').trim();
     if (line === '' || line.startsWith('#')) return;
 
-    const head = /^certmap\s+(\S+)\s+(.+)$/i.exec(line);
+    // `s`: U+2028/U+2029 are not line ends here, and `.` must match them.
+    const head = /^certmap\s+(\S+)\s+(.+)$/is.exec(line);
     if (head) {
       const [, name = '', issuer = ''] = head;
       if (maps.has(name)) {
@@ -111,7 +112,7 @@ export function parseCertmap(
       maps.set(name, map);
       return;
     }
-    const prop = /^([^:\s]+):(\S+)(?:\s+(.*))?$/.exec(line);
+    const prop = /^([^:\s]+):(\S+)(?:\s+(.*))?$/s.exec(line);
     if (!prop) {
       problems.push({
         where,

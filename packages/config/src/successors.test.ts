@@ -82,6 +82,13 @@ describe('parseSuccessorFile (ImapProxyAService.cfg, PopProxyAService.cfg, AServ
   });
 });
 
+describe('parseSuccessorFile and U+2028', () => {
+  it('reads a value holding U+2028 (a line end only for JavaScript regexps)', () => {
+    const r = parseSuccessorFile('default:Banner a\u2028b\n', 'x.cfg');
+    expect(r.ok && r.value.entries[0]?.value).toBe('a\u2028b');
+  });
+});
+
 describe('parseServiceList', () => {
   it('reads library paths and short names, with their ports in order', () => {
     const r = parseServiceList(

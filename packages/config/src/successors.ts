@@ -33,7 +33,8 @@ export interface SuccessorFile {
   warnings: (ConfigProblem & { name: string })[];
 }
 
-const ENTRY_RE = /^([^\s:#"]+):([A-Za-z][A-Za-z0-9_]*)(?:\s+(.*))?$/;
+// `s`: U+2028/U+2029 are not line ends in these files, and `.` must match them.
+const ENTRY_RE = /^([^\s:#"]+):([A-Za-z][A-Za-z0-9_]*)(?:\s+(.*))?$/s;
 
 /**
  * A quoted value: `\"` and `\\` are escapes, every other character (a Windows path's `\`)

@@ -47,6 +47,11 @@ describe('parseVdmap', () => {
     });
   });
 
+  it('reads a value holding U+2028 (a line end only for JavaScript regexps)', () => {
+    const r = parseVdmap('vdmap a 10.0.0.1\na:VDomain "x\u2028y"\n', 'vdmap');
+    expect(r.ok && r.value[0]?.overrides).toEqual({ VDomain: 'x\u2028y' });
+  });
+
   it('reads SearchFormat (the successors’ vdmap.cfg name) as UidSearch', () => {
     const r = parseVdmap(
       'vdmap siroe 10.0.0.5\nsiroe:SearchFormat (&(uid=%U)(o=%V))\n',

@@ -98,7 +98,8 @@ export function parseVdmap(
       return;
     }
 
-    const prop = /^([^:\s]+):(\S+)(?:\s+(.*))?$/.exec(line);
+    // `s`: a value may hold U+2028/U+2029, which `.` would not match (found by the property test).
+    const prop = /^([^:\s]+):(\S+)(?:\s+(.*))?$/s.exec(line);
     if (!prop) {
       problems.push({
         where,
