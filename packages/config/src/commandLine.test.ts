@@ -218,7 +218,7 @@ describe('long options (--Name=value, derived from the table)', () => {
     expect(parseCommandLine('imap', ['--UidAtr=mail'])).toEqual({
       ok: false,
       error: {
-        where: '--UidAtr=mail',
+        where: '--UidAtr',
         message:
           "unknown option '--UidAtr' (did you mean --UidAttr?) (ImapProxy -h lists the options)",
       },
@@ -227,6 +227,9 @@ describe('long options (--Name=value, derived from the table)', () => {
       ok: false,
       error: { message: expect.stringContaining('(did you mean --ListenPort?)') },
     });
+    const typo = parseCommandLine('imap', ['--BindPas=hunter2']);
+    expect(JSON.stringify(typo)).not.toContain('hunter2');
+    expect(typo).toMatchObject({ ok: false, error: { where: '--BindPas' } });
     expect(parseCommandLine('imap', ['--Nonsense=1'])).toMatchObject({
       ok: false,
       error: { message: expect.not.stringContaining('did you mean') },

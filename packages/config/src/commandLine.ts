@@ -95,14 +95,15 @@ export function parseCommandLine(
     if (arg.startsWith(LONG_PREFIX)) {
       const { name, value } = splitLong(arg);
       const named = findParameter(name);
+      const flag = `${LONG_PREFIX}${name}`;
       if (named === undefined) {
         const hint = name === '' ? undefined : suggestName(name);
+        // Never echo what follows `=`: a misspelt --BindPas=… carries a password.
         return fail(
-          arg,
-          `unknown option '${LONG_PREFIX}${name}'${hint ? ` (did you mean ${LONG_PREFIX}${hint}?)` : ''}`,
+          flag,
+          `unknown option '${flag}'${hint ? ` (did you mean ${LONG_PREFIX}${hint}?)` : ''}`,
         );
       }
-      const flag = `${LONG_PREFIX}${name}`;
       let v = value;
       // A boolean alone is yes (getopt's optional arguments also need `=`).
       if (v === undefined && named.kind === 'boolean') v = 'yes';
