@@ -315,6 +315,23 @@ describe('long options through cliAction', () => {
   });
 });
 
+describe('install -n with long options', () => {
+  it('hands every option given, short or long, to the instance writer by canonical name', () => {
+    expect(
+      cliAction(
+        'pop3',
+        ['install', '-n', 'mplex1', '--UidAttr=mail', '--SearchFormat', '(mail=%s)', '-p', '1110'],
+        {},
+        memFs({}),
+      ),
+    ).toEqual({
+      kind: 'apply',
+      instance: 'mplex1',
+      values: { UidAttr: 'mail', UidSearch: '(mail=%s)', ListenPort: '1110' },
+    });
+  });
+});
+
 describe('SearchFormat, the successors’ name of UidSearch', () => {
   it('is read from a config file, the environment and the command line as UidSearch', () => {
     const fs = memFs({ '/tmp/f.config': "SearchFormat='(mail=%s)'\nexport SearchFormat\n" });
