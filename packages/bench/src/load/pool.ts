@@ -1,7 +1,9 @@
 // The parent side of the load generator: forks worker processes (each under the 20,000 open
 // files a process may hold), hands them jobs, collects results; kills them on exit.
 import { fork, type ChildProcess } from 'node:child_process';
-import type { IdleJob, IdleProgress, Job, JobResult } from './scenarios.js';
+import { pinProcesses } from '../pin.js';
+import type { IdleJob, IdleProgress } from './scenarios.js';
+import type { AnyJob, AnyResult } from './jobs.js';
 
 const WORKER = new URL('./worker.js', import.meta.url);
 const live = new Set<ChildProcess>();
@@ -26,16 +28,26 @@ function spawnWorker(): ChildProcess {
   return child;
 }
 
+export interface RunOptions {
+  /** a job reached a mark of its measured window ('start', 'end') */
+  onMark?: (job: number, name: 'start' | 'end') => void;
+  /** pin the worker processes to these CPUs (taskset list) */
+  cpus?: string;
+}
+
 /** Run each job in a worker process of its own, all at once; resolves with every result. */
-export function runJobs<R extends JobResult>(
-  jobs: readonly Job[],
+export function runJobs<R extends AnyResult>(
+  jobs: readonly AnyJob[],
   timeoutMs: number,
+  options: RunOptions = {},
 ): Promise<R[]> {
   return Promise.all(
     jobs.map(
-      (job) =>
+      (job, index) =>
         new Promise<R>((resolve, reject) => {
           const child = spawnWorker();
+          if (options.cpus !== undefined && child.pid !== undefined)
+            pinProcesses([child.pid], options.cpus);
           let settled = false;
           const timer = setTimeout(() => {
             child.kill('SIGKILL');
@@ -48,10 +60,14 @@ export function runJobs<R extends JobResult>(
             if (error !== undefined) reject(error);
             else resolve(result as R);
           };
-          child.on('message', (m: { type: string; result?: R; message?: string }) => {
-            if (m.type === 'result') finish(undefined, m.result);
-            else if (m.type === 'error') finish(new Error(m.message));
-          });
+          child.on(
+            'message',
+            (m: { type: string; result?: R; message?: string; name?: 'start' | 'end' }) => {
+              if (m.type === 'result') finish(undefined, m.result);
+              else if (m.type === 'error') finish(new Error(m.message));
+              else if (m.type === 'mark' && m.name !== undefined) options.onMark?.(index, m.name);
+            },
+          );
           child.once('exit', (code, signal) =>
             finish(new Error(`load worker exited (${code ?? signal}) without a result`)),
           );

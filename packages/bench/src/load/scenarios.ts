@@ -50,6 +50,13 @@ export async function logout(conn: Conn, protocol: Protocol, timeoutMs: number):
 
 const now = (): number => performance.now();
 
+/**
+ * Tells the parent where the measured window of a job begins and ends ('start', 'end'), so that
+ * it samples the targets' CPU over the same window as the operations counted.
+ */
+export type Mark = (name: 'start' | 'end') => void;
+const noMark: Mark = () => undefined;
+
 /** One logged-in session for `use` (which logs out itself), destroyed whatever happens. */
 async function inSession<R>(
   endpoint: Endpoint,
@@ -80,6 +87,8 @@ export interface LoginsJob {
 export interface LoginsResult {
   kind: 'logins';
   cycles: number;
+  /** cycles that ended between the 'start' and 'end' marks (the CPU window) */
+  windowCycles: number;
   errors: number;
   seconds: number;
   perSecond: number;
@@ -87,11 +96,14 @@ export interface LoginsResult {
 }
 
 /** `concurrency` loops of connect, greeting, login, logout, close over random accounts. */
-export async function runLogins(job: LoginsJob): Promise<LoginsResult> {
+export async function runLogins(job: LoginsJob, mark: Mark = noMark): Promise<LoginsResult> {
   const start = now();
   const countFrom = start + job.warmupMs;
   const stopAt = countFrom + job.durationMs;
+  const startTimer = setTimeout(() => mark('start'), job.warmupMs);
+  const endTimer = setTimeout(() => mark('end'), job.warmupMs + job.durationMs);
   let cycles = 0;
+  let windowCycles = 0;
   let errors = 0;
   let next = 0;
   const sampleErrors: string[] = [];
@@ -112,6 +124,8 @@ export async function runLogins(job: LoginsJob): Promise<LoginsResult> {
         await login(conn, job.endpoint.protocol, account, job.timeoutMs);
         await logout(conn, job.endpoint.protocol, job.timeoutMs);
         if (began >= countFrom) cycles++;
+        const ended = now();
+        if (ended >= countFrom && ended <= stopAt) windowCycles++;
       } catch (error) {
         conn?.destroy();
         if (began >= countFrom) errors++;
@@ -122,8 +136,18 @@ export async function runLogins(job: LoginsJob): Promise<LoginsResult> {
     }
   };
   await Promise.all(Array.from({ length: job.concurrency }, loop));
+  clearTimeout(startTimer);
+  clearTimeout(endTimer);
   const seconds = (now() - countFrom) / 1000;
-  return { kind: 'logins', cycles, errors, seconds, perSecond: cycles / seconds, sampleErrors };
+  return {
+    kind: 'logins',
+    cycles,
+    windowCycles,
+    errors,
+    seconds,
+    perSecond: cycles / seconds,
+    sampleErrors,
+  };
 }
 
 export interface FetchJob {
@@ -146,7 +170,7 @@ export interface FetchResult {
 }
 
 /** One session fetching the 1 MiB message over and over (IMAP FETCH BODY[], POP3 RETR). */
-export async function runFetch(job: FetchJob): Promise<FetchResult> {
+export async function runFetch(job: FetchJob, mark: Mark = noMark): Promise<FetchResult> {
   const { endpoint, timeoutMs } = job;
   return inSession(endpoint, job.account, timeoutMs, async (conn) => {
     const fetchOnce =
@@ -160,11 +184,13 @@ export async function runFetch(job: FetchJob): Promise<FetchResult> {
     if (endpoint.protocol === 'imap') await conn.imap('s', 'EXAMINE INBOX', timeoutMs);
     await fetchOnce(0); // warm-up: caches, buffers
     const bytesBefore = conn.bytesIn;
+    mark('start');
     const start = now();
     const stopAt = start + job.durationMs;
     let fetches = 0;
     while (now() < stopAt) await fetchOnce(++fetches);
     const seconds = (now() - start) / 1000;
+    mark('end');
     const bytes = conn.bytesIn - bytesBefore;
     if (bytes < fetches * job.messageSize) {
       throw new Error(`received ${bytes} bytes for ${fetches} fetches of ${job.messageSize}`);
@@ -190,7 +216,7 @@ export interface NoopResult {
 }
 
 /** One IMAP session: NOOP after NOOP, each timed from write to the tagged OK. */
-export async function runNoop(job: NoopJob): Promise<NoopResult> {
+export async function runNoop(job: NoopJob, mark: Mark = noMark): Promise<NoopResult> {
   const { endpoint, timeoutMs } = job;
   return inSession(endpoint, job.account, timeoutMs, async (conn) => {
     const one =
@@ -199,11 +225,13 @@ export async function runNoop(job: NoopJob): Promise<NoopResult> {
         : () => conn.pop('NOOP', timeoutMs);
     for (let i = 0; i < job.warmup; i++) await one(i);
     const micros: number[] = [];
+    mark('start');
     for (let i = 0; i < job.count; i++) {
       const t0 = process.hrtime.bigint();
       await one(i);
       micros.push(Number(process.hrtime.bigint() - t0) / 1000);
     }
+    mark('end');
     await logout(conn, endpoint.protocol, timeoutMs);
     return { kind: 'noop', micros };
   });
@@ -315,13 +343,13 @@ export class IdleRamp {
 export type Job = LoginsJob | FetchJob | NoopJob;
 export type JobResult = LoginsResult | FetchResult | NoopResult;
 
-export function runJob(job: Job): Promise<JobResult> {
+export function runJob(job: Job, mark: Mark = noMark): Promise<JobResult> {
   switch (job.kind) {
     case 'logins':
-      return runLogins(job);
+      return runLogins(job, mark);
     case 'fetch':
-      return runFetch(job);
+      return runFetch(job, mark);
     case 'noop':
-      return runNoop(job);
+      return runNoop(job, mark);
   }
 }

@@ -1,9 +1,11 @@
 // A load-generator process: forked by pool.ts, runs one job and reports over IPC, then exits.
 // Messages in:  {type:'job', job} | {type:'stop'} (idle: stop opening) | {type:'release'}
 // Messages out: {type:'result', result} | {type:'progress', progress} | {type:'error', message}
-import { IdleRamp, type IdleJob, type Job, runJob } from './scenarios.js';
+// ({type:'mark', name}: a job's measured window begins or ends)
+import { IdleRamp, type IdleJob } from './scenarios.js';
+import { type AnyJob, runAnyJob } from './jobs.js';
 
-type Incoming = { type: 'job'; job: Job | IdleJob } | { type: 'stop' } | { type: 'release' };
+type Incoming = { type: 'job'; job: AnyJob | IdleJob } | { type: 'stop' } | { type: 'release' };
 
 function send(message: unknown): void {
   process.send?.(message);
@@ -30,7 +32,7 @@ process.on('message', (message: Incoming) => {
       );
       return;
     }
-    runJob(job).then(
+    runAnyJob(job, (name) => send({ type: 'mark', name })).then(
       (result) => {
         send({ type: 'result', result });
         process.disconnect?.();
