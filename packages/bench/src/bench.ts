@@ -1,16 +1,26 @@
 // One benchmark run: the test bed (slapd + two tuned Dovecot stores), the targets (Dovecot
-// direct, mmp N=0 and N=2, perdition, nginx) all started on loopback, the same load against
-// each, repetitions interleaved across targets (so that noise from the machine spreads evenly),
-// then the idle-session ramp target by target. Everything is stopped in `finally`.
-import { cpus, hostname, release, totalmem } from 'node:os';
-import { chmod, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+// direct, mmp N=0 and N=2, perdition, nginx, socat) all started on loopback, the same load
+// against each, repetitions interleaved across targets (so that noise from the machine spreads
+// evenly), the CPU each part of a target spent over each measured window, then the idle-session
+// ramp target by target. Everything is stopped in `finally`.
+import { cpus } from 'node:os';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { type Testbed, startTestbed } from '@mmp/testbed';
+import type { Testbed } from '@mmp/testbed';
+import { startBenchBed } from './bedSetup.js';
+import { commit, machine } from './machine.js';
 import { median } from './stats.js';
 import { summarizeLatencies } from './stats.js';
-import { type Cell, type MetricId, type Results, TARGET_LABELS, type TargetId } from './table.js';
+import {
+  type Cell,
+  type CpuOpId,
+  type CpuResults,
+  type MetricId,
+  type Results,
+  TARGET_LABELS,
+  type TargetId,
+} from './table.js';
 import { IdleFleet, runJobs } from './load/pool.js';
 import type {
   Account,
@@ -21,14 +31,25 @@ import type {
   NoopResult,
   Protocol,
 } from './load/scenarios.js';
-import { TUNING_MARK, dovecotOverrides } from './peers/dovecotTuning.js';
+import type { AnyJob, AnyResult } from './load/jobs.js';
 import {
-  type Backend,
+  CPU_PARTS,
+  type CpuGroups,
+  type CpuSample,
+  clockTicksPerSecond,
+  cpuBetween,
+  perOperation,
+  sampleCpu,
+} from './cpu.js';
+import { defined, dovecotGroup, slapdGroup } from './bedProcs.js';
+import { type Pinning, describePinning, pinGroups } from './pin.js';
+import {
   type Running,
   direct,
   startMmp,
   startNginx,
   startPerdition,
+  startSocat,
 } from './peers/targets.js';
 import { memAvailable, pssBytes, rssBytes } from './procs.js';
 import { widenLocalPorts } from './localPorts.js';
@@ -49,6 +70,8 @@ export interface BenchOptions {
   /** stop a ramp once the machine's available memory dropped by this much (bytes) */
   maxMemoryDrop: number;
   nginxProxyBuffer: string | undefined;
+  /** place the load generator, the proxies and the stores on these cores (taskset) */
+  pin?: Pinning;
   log: (line: string) => void;
 }
 
@@ -60,32 +83,6 @@ export function localAddresses(count: number): string[] {
 const SESSIONS_PER_LOAD_WORKER = 12_000;
 const SESSIONS_PER_PROXY_WORKER = 9_000;
 const MIN_FREE_MEMORY = 3 * 1024 ** 3;
-
-async function versionOf(cmd: string, args: string[], pattern: RegExp): Promise<string> {
-  try {
-    const r = await execa(cmd, args, { reject: false, all: true });
-    return pattern.exec(r.all ?? '')?.[1] ?? '?';
-  } catch {
-    return '?';
-  }
-}
-
-async function machine(): Promise<string> {
-  const [dovecot, nginx, perdition, slapd] = await Promise.all([
-    versionOf('dovecot', ['--version'], /^(\S+)/),
-    versionOf('nginx', ['-v'], /nginx\/(\S+)/),
-    versionOf('perdition', ['-h'], /perdition version (\S+)/i),
-    versionOf('slapd', ['-VV'], /slapd (\d[\d.]*)/),
-  ]);
-  const cpu = cpus();
-  return [
-    `${hostname()}: ${cpu[0]?.model.trim() ?? 'CPU'} × ${cpu.length}`,
-    `${Math.round(totalmem() / 1024 ** 3)} GiB`,
-    `Linux ${release()}`,
-    `Node ${process.version}`,
-    `Dovecot ${dovecot}, nginx ${nginx}, perdition ${perdition}, slapd ${slapd}`,
-  ].join(', ');
-}
 
 type Figures = Partial<Record<MetricId, number[]>>;
 
@@ -101,43 +98,30 @@ export async function runBench(o: BenchOptions): Promise<Results> {
   const protocolMissing = new Map<TargetId, Partial<Record<Protocol, string>>>();
   const figures = new Map<TargetId, Figures>();
   const cells: Results['cells'] = {};
+  const cpu: CpuResults = {};
+  const hz = clockTicksPerSecond();
   const notes: string[] = [];
   const caveats: string[] = [];
   let bed: Testbed | undefined;
   let restorePorts: (() => void) | undefined;
   try {
     log('starting the test bed (slapd, two Dovecot stores)…');
-    bed = await startTestbed({
-      stores: 2,
-      bulkUsers: o.quick ? 200 : 1000,
-      tls: false,
-      extraDovecotConfig: dovecotOverrides(),
-    });
-    for (const store of bed.stores) {
-      if (!(await readFile(store.configFile, 'utf8')).includes(TUNING_MARK)) {
-        throw new Error('the test bed ignored extraDovecotConfig: rebuild @mmp/testbed');
-      }
-    }
-    const b: Backend = {
-      ldap: {
-        host: bed.ldap.host,
-        port: bed.ldap.port,
-        baseDn: bed.ldap.baseDn,
-        bindDn: bed.ldap.bindDn,
-        bindPassword: bed.ldap.bindPassword,
-      },
-      imapPort: bed.backsidePorts.imap,
-      pop3Port: bed.backsidePorts.pop3,
-    };
-    const hostOf = new Map(bed.stores.map((s) => [s.name, s.host]));
-    const accounts: Account[] = bed.usersOfKind('bulk').map((u) => ({
-      user: u.uid,
-      pass: u.password,
-      host: u.store === null ? undefined : hostOf.get(u.store),
-    }));
+    const benchBed = await startBenchBed(o.quick ? 200 : 1000);
+    bed = benchBed.bed;
+    const b = benchBed.backend;
+    const accounts = benchBed.accounts;
     const one = accounts[0];
     if (one === undefined) throw new Error('no bulk users in the test bed');
     const sources = localAddresses(16);
+    const ldapConfig = bed.ldap.configFile;
+    const storeConfigs = bed.stores.map((s) => s.configFile);
+    const storeGroups = (): number[] => defined(storeConfigs.map(dovecotGroup));
+    const slapdGroups = (): number[] => defined([slapdGroup(ldapConfig)]);
+    if (o.pin !== undefined) {
+      pinGroups(storeGroups(), o.pin.stores);
+      pinGroups(slapdGroups(), o.pin.aux);
+      log(`pinned: ${describePinning(o.pin)}`);
+    }
 
     const start = async (id: TargetId, idleWorkers?: number): Promise<Running> => {
       const sub = join(dir, `${id}${idleWorkers === undefined ? '' : '-idle'}`);
@@ -154,13 +138,65 @@ export async function runBench(o: BenchOptions): Promise<Results> {
           return startPerdition(sub, b);
         case 'nginx':
           return startNginx(sub, b, idleWorkers ?? cpus().length, o.nginxProxyBuffer);
+        case 'socat':
+          return startSocat(sub, b, one.host ?? '127.0.0.2');
       }
+    };
+    const pinTarget = (r: Running): void => {
+      if (o.pin === undefined) return;
+      pinGroups(r.groups.proxy(), o.pin.proxy);
+      if (r.groups.auth !== undefined) pinGroups(r.groups.auth(), o.pin.aux);
+    };
+    /** The process groups of every part a target needs, for its CPU figures. */
+    const cpuGroups = (r: Running, id: TargetId): CpuGroups => ({
+      ...(id === 'direct' ? {} : { proxy: r.groups.proxy }),
+      ...(r.groups.auth === undefined ? {} : { auth: r.groups.auth }),
+      ...(r.usesDirectory ? { directory: slapdGroups } : {}),
+      stores: storeGroups,
+    });
+    const recordCpu = (id: TargetId, op: CpuOpId, perOp: CpuSample | undefined): void => {
+      if (perOp === undefined) return;
+      const byOp = (cpu[id] ??= {});
+      const runs = (byOp[op] ??= {});
+      for (const part of CPU_PARTS) {
+        const v = perOp[part];
+        if (v !== undefined) (runs[part] ??= []).push(v);
+      }
+    };
+    /**
+     * Run load jobs against one target and sample its parts' CPU when the first job's measured
+     * window begins and when the last one's ends.
+     */
+    const measured = async <R extends AnyResult>(
+      id: TargetId,
+      jobs: AnyJob[],
+      timeoutMs: number,
+    ): Promise<{ results: R[]; cpu: CpuSample | undefined }> => {
+      const r = running.get(id);
+      const groups: CpuGroups = r === undefined ? {} : cpuGroups(r, id);
+      let before: CpuSample | undefined;
+      let after: CpuSample | undefined;
+      let started = 0;
+      let ended = 0;
+      const results = await runJobs<R>(jobs, timeoutMs, {
+        cpus: o.pin?.load,
+        onMark: (_, name) => {
+          if (name === 'start' && started++ === 0) before = sampleCpu(groups);
+          if (name === 'end' && ++ended === jobs.length) after = sampleCpu(groups);
+        },
+      });
+      return {
+        results,
+        cpu:
+          before === undefined || after === undefined ? undefined : cpuBetween(before, after, hz),
+      };
     };
 
     for (const id of o.targets) {
       try {
         log(`starting ${TARGET_LABELS[id]}…`);
         const r = await start(id);
+        pinTarget(r);
         running.set(id, r);
         figures.set(id, {});
         protocolMissing.set(id, r.missing);
@@ -204,10 +240,11 @@ export async function runBench(o: BenchOptions): Promise<Results> {
         const metric: MetricId = protocol === 'imap' ? 'imapLogins' : 'popLogins';
         for (const id of o.targets) {
           const endpoint = endpointOf(id, protocol);
-          if (endpoint === undefined) continue;
+          if (endpoint === undefined || running.get(id)?.routesLogins === false) continue;
           await safely(`${TARGET_LABELS[id]} ${protocol} logins`, async () => {
             const per = Math.ceil(o.concurrency / loadWorkers);
-            const results = await runJobs<LoginsResult>(
+            const { results, cpu: spent } = await measured<LoginsResult>(
+              id,
               Array.from({ length: loadWorkers }, (_, i) => ({
                 kind: 'logins' as const,
                 endpoint,
@@ -231,6 +268,14 @@ export async function runBench(o: BenchOptions): Promise<Results> {
               throw new Error(results.flatMap((r) => r.sampleErrors)[0] ?? 'no cycle completed');
             log(`  ${TARGET_LABELS[id]} ${protocol} login+logout: ${rate.toFixed(0)}/s`);
             record(id, metric, rate);
+            const windowCycles = results.reduce((s, r) => s + r.windowCycles, 0);
+            if (spent !== undefined) {
+              recordCpu(
+                id,
+                protocol === 'imap' ? 'imapLogin' : 'popLogin',
+                perOperation(spent, windowCycles),
+              );
+            }
           });
         }
       }
@@ -240,7 +285,11 @@ export async function runBench(o: BenchOptions): Promise<Results> {
           const endpoint = endpointOf(id, protocol);
           if (endpoint === undefined) continue;
           await safely(`${TARGET_LABELS[id]} ${protocol} fetch`, async () => {
-            const [r] = await runJobs<FetchResult>(
+            const {
+              results: [r],
+              cpu: spent,
+            } = await measured<FetchResult>(
+              id,
               [
                 {
                   kind: 'fetch',
@@ -259,6 +308,13 @@ export async function runBench(o: BenchOptions): Promise<Results> {
               `  ${TARGET_LABELS[id]} ${protocol} 1 MiB fetch: ${r.mibPerSecond.toFixed(0)} MiB/s`,
             );
             record(id, metric, r.mibPerSecond);
+            if (spent !== undefined) {
+              recordCpu(
+                id,
+                protocol === 'imap' ? 'imapMiB' : 'popMiB',
+                perOperation(spent, r.bytes / 1048576),
+              );
+            }
           });
         }
       }
@@ -266,7 +322,11 @@ export async function runBench(o: BenchOptions): Promise<Results> {
         const endpoint = endpointOf(id, 'imap');
         if (endpoint === undefined) continue;
         await safely(`${TARGET_LABELS[id]} NOOP`, async () => {
-          const [r] = await runJobs<NoopResult>(
+          const {
+            results: [r],
+            cpu: spent,
+          } = await measured<NoopResult>(
+            id,
             [
               {
                 kind: 'noop',
@@ -286,6 +346,8 @@ export async function runBench(o: BenchOptions): Promise<Results> {
           );
           record(id, 'noopMedian', s.median);
           record(id, 'noopP99', s.p99);
+          if (spent !== undefined)
+            recordCpu(id, 'noop1000', perOperation(spent, r.micros.length, 1000));
         });
       }
     }
@@ -298,7 +360,8 @@ export async function runBench(o: BenchOptions): Promise<Results> {
         log(`local port range widened to ${ports.range.low}–${ports.range.high} for the ramps`);
       } else log(`local port range left as it is (${ports.unchanged})`);
       for (const id of o.targets) {
-        if (id === 'direct') continue;
+        // socat holds a process per session: no idle ramp (and nothing to learn from one)
+        if (id === 'direct' || id === 'socat') continue;
         const current = running.get(id);
         if (current === undefined) continue;
         await current.stop();
@@ -308,6 +371,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
           // perdition forks per connection: it has no worker count
           const workers = id === 'mmp0' || id === 'perdition' ? 0 : proxyWorkers;
           const target = await start(id, workers);
+          pinTarget(target);
           if (id === 'mmp2' && target.endpoints.imap === undefined) {
             await target.stop();
             throw new Error(target.missing.imap ?? 'not available');
@@ -363,6 +427,12 @@ export async function runBench(o: BenchOptions): Promise<Results> {
         for (const [metric, values] of Object.entries(f) as [MetricId, number[]][]) {
           own[metric] = { value: median(values), runs: values };
         }
+        if (running.get(id)?.routesLogins === false || id === 'socat') {
+          own.imapLogins ??= { missing: 'no directory' };
+          own.popLogins ??= { missing: 'no directory' };
+          own.idleSessions ??= { missing: '—' };
+          own.kibPerSession ??= { missing: '—' };
+        }
         const pm = protocolMissing.get(id) ?? {};
         const byProtocol: Record<Protocol, MetricId[]> = {
           imap: [
@@ -405,13 +475,21 @@ export async function runBench(o: BenchOptions): Promise<Results> {
   caveats.push(
     'Load generator, proxies, slapd and Dovecot share the same 2 cores: absolute figures are lower than on separate machines; the ratios are the point.',
   );
+  if (o.throughput) {
+    caveats.push(
+      `CPU from /proc/PID/stat in ticks of 1/${hz} s, sampled when each run's measured window begins and ends; socat relays to one store and has no directory, so it has no login figures.`,
+    );
+  }
   return {
     date: started.toISOString(),
     machine: await machine(),
+    commit: await commit(),
     quick: o.quick,
+    pinned: o.pin === undefined ? undefined : describePinning(o.pin),
     caveats,
     targets: o.targets,
     cells,
+    cpu,
     notes,
   };
 }

@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  COST_GOALS,
   GOALS,
   type Results,
+  costGoalsTable,
+  cpuTable,
+  formatCell,
+  formatSpread,
+  sumRuns,
   figuresTable,
   formatNumber,
   formatReport,
@@ -118,5 +124,87 @@ describe('formatReport', () => {
     expect(text).toContain('- shared machine');
     expect(text).toContain('- a note');
     expect(text.match(/^\|-/gm)).toHaveLength(3);
+  });
+});
+
+describe('spread', () => {
+  it('shows min–max of two or more repetitions beside the median', () => {
+    expect(formatSpread([3, 1, 2], 0)).toBe('1–3');
+    expect(formatSpread([1234.5, 999.4], 1)).toBe('999.4–1,234.5');
+    expect(formatSpread([5], 0)).toBe('');
+    expect(formatSpread(undefined, 0)).toBe('');
+    const metric = {
+      id: 'imapLogins',
+      label: '',
+      unit: '',
+      higherIsBetter: true,
+      digits: 0,
+    } as const;
+    expect(formatCell({ value: 1000, runs: [900, 1000, 1100] }, metric)).toBe('1,000 (900–1,100)');
+    expect(formatCell({ value: 7, runs: [7], note: 'target' }, metric)).toBe('7 (target)');
+  });
+});
+
+function withCpu(): Results {
+  const r = sample();
+  r.targets = ['direct', 'mmp0', 'nginx', 'socat'];
+  r.cells.socat = { noopMedian: { value: 70 } };
+  r.cells.mmp0 = { ...r.cells.mmp0, noopMedian: { value: 80 } };
+  r.pinned = 'load generator on CPU 0, proxy on CPU 1';
+  r.cpu = {
+    direct: { imapLogin: { stores: [1000, 1200] } },
+    mmp0: {
+      imapLogin: { proxy: [500, 700], directory: [100, 100], stores: [1000, 1000] },
+      imapMiB: { proxy: [4000], stores: [1500] },
+    },
+    nginx: { imapLogin: { proxy: [300, 300], auth: [300, 500], directory: [200, 200] } },
+    socat: { imapMiB: { proxy: [1000], stores: [1400] } },
+  };
+  return r;
+}
+
+describe('CPU per operation', () => {
+  it('sums parts repetition by repetition', () => {
+    expect(
+      sumRuns({ proxy: [1, 2], directory: [10, 20], stores: [100] }, ['proxy', 'directory']),
+    ).toEqual([11, 22]);
+    expect(sumRuns({ stores: [5] }, ['proxy'])).toEqual([]);
+  });
+  it('has a row per target with its parts, the proxy side and everything', () => {
+    const t = cpuTable(withCpu(), 'imapLogin') ?? '';
+    const lines = t.split('\n');
+    expect(lines[0]).toMatch(
+      /proxy .*\| slapd .*\| auth_http .*\| Dovecot .*\| proxy side .*\| everything/,
+    );
+    expect(lines.find((l) => l.startsWith('| mmp N=0'))).toMatch(
+      /600 \(500–700\) .*\| 100 \(100–100\) .*\| — .*\| 1,000 \(1,000–1,000\) .*\| 700 \(600–800\) .*\| 1,700 \(1,600–1,800\)/,
+    );
+    expect(lines.find((l) => l.startsWith('| Dovecot direct'))).toMatch(
+      /\| — .*\| 1,100 \(1,000–1,200\) *\|$/,
+    );
+    expect(cpuTable(withCpu(), 'noop1000')).toBeUndefined();
+  });
+  it('measures the cost goals: mmp’s side against nginx’s trio, bytes against socat, added latency', () => {
+    const r = withCpu();
+    const login = COST_GOALS.find((g) => g.description.startsWith('CPU per IMAP login'));
+    const mib = COST_GOALS.find((g) => g.description.startsWith('CPU per MiB (IMAP)'));
+    const noop = COST_GOALS.find((g) => g.description.startsWith('NOOP latency'));
+    // mmp 600 + 100 = 700 against nginx 300 + 400 + 200 = 900
+    expect(login?.measure(r, 'mmp0')).toBeCloseTo(700 / 900);
+    expect(mib?.measure(r, 'mmp0')).toBeCloseTo(4);
+    // (80 − 40) against (70 − 40)
+    expect(noop?.measure(r, 'mmp0')).toBeCloseTo(40 / 30);
+    const table = costGoalsTable(r);
+    expect(table).toMatch(/CPU per IMAP login.*0\.78×.*missed by 56%/);
+    expect(table).toMatch(/CPU per POP3 login.*—.*not measured/);
+  });
+  it('the report says whether it was pinned and has the CPU tables', () => {
+    const text = formatReport(withCpu());
+    expect(text).toContain('### Benchmark 2025-01-02 (--quick) (pinned)');
+    expect(text).toContain('Pinned (every figure below): load generator on CPU 0, proxy on CPU 1.');
+    expect(text).toContain('CPU µs per login, IMAP login+logout:');
+    expect(text).toContain('CPU µs per MiB forwarded, IMAP FETCH 1 MiB:');
+    expect(text).toContain('Cost targets (issue 18):');
+    expect(formatReport(sample())).toContain('Not pinned');
   });
 });

@@ -1,8 +1,10 @@
-// The results of one run as Markdown tables: figures per target, ratios of mmp to the others,
-// and the issue's targets with a verdict. Pure functions (unit-tested).
-import { ratio } from './stats.js';
+// The results of one run as Markdown tables: figures per target with their spread, CPU per
+// operation per part of each target, ratios of mmp to the others, and the issues' targets with a
+// verdict. Pure functions (unit-tested).
+import { CPU_PARTS, CPU_PART_LABELS, type CpuPart } from './cpu.js';
+import { median, ratio } from './stats.js';
 
-export const TARGET_IDS = ['direct', 'mmp0', 'mmp2', 'perdition', 'nginx'] as const;
+export const TARGET_IDS = ['direct', 'mmp0', 'mmp2', 'perdition', 'nginx', 'socat'] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 
 export const TARGET_LABELS: Record<TargetId, string> = {
@@ -11,6 +13,7 @@ export const TARGET_LABELS: Record<TargetId, string> = {
   mmp2: 'mmp N=2',
   perdition: 'perdition',
   nginx: 'nginx mail',
+  socat: 'socat',
 };
 
 export type MetricId =
@@ -51,15 +54,34 @@ export const METRICS: readonly MetricInfo[] = [
 /** A measured figure (the median of `runs` when there were repetitions), or why there is none. */
 export type Cell = { value: number; runs?: number[]; note?: string } | { missing: string };
 
+/** The operations CPU is divided by, each with its unit. */
+export const CPU_OPS = [
+  { id: 'imapLogin', label: 'IMAP login+logout', per: 'login' },
+  { id: 'popLogin', label: 'POP3 login+logout', per: 'login' },
+  { id: 'imapMiB', label: 'IMAP FETCH 1 MiB', per: 'MiB forwarded' },
+  { id: 'popMiB', label: 'POP3 RETR 1 MiB', per: 'MiB forwarded' },
+  { id: 'noop1000', label: 'IMAP NOOP', per: '1,000 round trips' },
+] as const;
+export type CpuOpId = (typeof CPU_OPS)[number]['id'];
+
+/** CPU microseconds per operation, one value per repetition, per part of a target. */
+export type CpuRuns = Partial<Record<CpuPart, number[]>>;
+export type CpuResults = Partial<Record<TargetId, Partial<Record<CpuOpId, CpuRuns>>>>;
+
 export interface Results {
   /** ISO date-time of the run */
   date: string;
   machine: string;
+  /** the commit measured */
+  commit?: string;
   quick: boolean;
+  /** how the processes were placed on cores (--pin), undefined when not pinned */
+  pinned?: string;
   caveats: string[];
   /** Which columns to show, in order */
   targets: TargetId[];
   cells: Partial<Record<TargetId, Partial<Record<MetricId, Cell>>>>;
+  cpu?: CpuResults;
   /** Free-form notes (footnotes under the tables) */
   notes: string[];
 }
@@ -78,11 +100,23 @@ export function formatNumber(value: number, digits: number): string {
   return frac === undefined ? grouped : `${grouped}.${frac}`;
 }
 
+/** `min–max` of the repetitions, or '' for fewer than two. */
+export function formatSpread(runs: readonly number[] | undefined, digits: number): string {
+  if (runs === undefined || runs.length < 2) return '';
+  const finite = runs.filter(Number.isFinite);
+  if (finite.length < 2) return '';
+  const lo = formatNumber(Math.min(...finite), digits);
+  const hi = formatNumber(Math.max(...finite), digits);
+  return `${lo}–${hi}`;
+}
+
+/** The median with the spread of its repetitions: `720 (690–750)`. */
 export function formatCell(cell: Cell | undefined, metric: MetricInfo): string {
   if (cell === undefined) return '—';
   if ('missing' in cell) return cell.missing;
   const text = formatNumber(cell.value, metric.digits);
-  return cell.note === undefined ? text : `${text} (${cell.note})`;
+  const extra = [formatSpread(cell.runs, metric.digits), cell.note ?? ''].filter((x) => x !== '');
+  return extra.length === 0 ? text : `${text} (${extra.join('; ')})`;
 }
 
 export function formatRatio(value: number | undefined): string {
@@ -115,7 +149,7 @@ export function figuresTable(results: Results): string {
 }
 
 const MMP_IDS: readonly TargetId[] = ['mmp0', 'mmp2'];
-const PEER_IDS: readonly TargetId[] = ['direct', 'perdition', 'nginx'];
+const PEER_IDS: readonly TargetId[] = ['direct', 'perdition', 'nginx', 'socat'];
 
 /** mmp ÷ each other target, per metric (for "lower is better" metrics a ratio < 1 is good). */
 export function ratiosTable(results: Results): string {
@@ -235,15 +269,148 @@ export function goalsTable(results: Results): string {
   return markdownTable(header, rows);
 }
 
+// ---------------------------------------------------------------- CPU per operation
+
+/** Parts that make up the proxy side of a target (what routing costs, the stores aside). */
+export const PROXY_SIDE: readonly CpuPart[] = ['proxy', 'directory', 'auth'];
+
+/** Per-repetition sums of some parts (repetitions where every one of them was measured). */
+export function sumRuns(runs: CpuRuns, parts: readonly CpuPart[]): number[] {
+  const present = parts.filter((p) => runs[p] !== undefined);
+  if (present.length === 0) return [];
+  const n = Math.min(...present.map((p) => runs[p]?.length ?? 0));
+  return Array.from({ length: n }, (_, i) =>
+    present.reduce((sum, p) => sum + (runs[p]?.[i] ?? 0), 0),
+  );
+}
+
+/** The median of a list of repetitions, or undefined for none. */
+export function medianOf(runs: readonly number[] | undefined): number | undefined {
+  if (runs === undefined || runs.length === 0) return undefined;
+  const m = median(runs);
+  return Number.isFinite(m) ? m : undefined;
+}
+
+function cpuText(runs: readonly number[] | undefined): string {
+  const m = medianOf(runs);
+  if (m === undefined) return '—';
+  const spread = formatSpread(runs, 0);
+  return spread === '' ? formatNumber(m, 0) : `${formatNumber(m, 0)} (${spread})`;
+}
+
+/** One table per operation: a row per target, a column per part, the proxy side and all. */
+export function cpuTable(results: Results, op: CpuOpId): string | undefined {
+  const rows = results.targets.filter((t) => results.cpu?.[t]?.[op] !== undefined);
+  if (rows.length === 0) return undefined;
+  const parts = CPU_PARTS.filter((p) =>
+    rows.some((t) => results.cpu?.[t]?.[op]?.[p] !== undefined),
+  );
+  const header = ['µs', ...parts.map((p) => CPU_PART_LABELS[p]), 'proxy side', 'everything'];
+  const body = rows.map((t) => {
+    const runs = results.cpu?.[t]?.[op] ?? {};
+    return [
+      TARGET_LABELS[t],
+      ...parts.map((p) => cpuText(runs[p])),
+      t === 'direct' ? '—' : cpuText(sumRuns(runs, PROXY_SIDE)),
+      cpuText(sumRuns(runs, CPU_PARTS)),
+    ];
+  });
+  return markdownTable(header, body);
+}
+
+export function cpuTables(results: Results): string[] {
+  const out: string[] = [];
+  for (const op of CPU_OPS) {
+    const table = cpuTable(results, op.id);
+    if (table !== undefined) out.push(`CPU µs per ${op.per}, ${op.label}:`, '', table, '');
+  }
+  return out;
+}
+
+/** A goal of issue 18 measured from CPU or latency, for one mmp target. */
+export interface CostGoal {
+  description: string;
+  kind: 'min' | 'max';
+  bound: number;
+  measure: (results: Results, mmp: TargetId) => number | undefined;
+}
+
+function proxySide(results: Results, t: TargetId, op: CpuOpId): number | undefined {
+  const runs = results.cpu?.[t]?.[op];
+  return runs === undefined ? undefined : medianOf(sumRuns(runs, PROXY_SIDE));
+}
+
+/** Latency a relay adds to a NOOP round trip: its median minus direct's. */
+function addedLatency(results: Results, t: TargetId): number | undefined {
+  const own = cellValue(results.cells[t]?.noopMedian);
+  const base = cellValue(results.cells.direct?.noopMedian);
+  return own === undefined || base === undefined ? undefined : own - base;
+}
+
+export const COST_GOALS: readonly CostGoal[] = [
+  ...(['imapLogin', 'popLogin'] as const).map((op): CostGoal => ({
+    description: `CPU per ${op === 'imapLogin' ? 'IMAP' : 'POP3'} login ≤ 0.5× nginx + auth_http + slapd`,
+    kind: 'max',
+    bound: 0.5,
+    measure: (r, m) => ratio(proxySide(r, m, op), proxySide(r, 'nginx', op)),
+  })),
+  ...(['imapMiB', 'popMiB'] as const).map((op): CostGoal => ({
+    description: `CPU per MiB (${op === 'imapMiB' ? 'IMAP' : 'POP3'}) ≤ 1.3× socat`,
+    kind: 'max',
+    bound: 1.3,
+    measure: (r, m) =>
+      ratio(medianOf(r.cpu?.[m]?.[op]?.proxy), medianOf(r.cpu?.socat?.[op]?.proxy)),
+  })),
+  {
+    description: 'NOOP latency added ≤ 1.1× socat’s',
+    kind: 'max',
+    bound: 1.1,
+    measure: (r, m) => ratio(addedLatency(r, m), addedLatency(r, 'socat')),
+  },
+];
+
+export function costGoalsTable(results: Results): string {
+  const mmps = MMP_IDS.filter((id) => results.targets.includes(id));
+  const header = ['goal (issue 18)', ...mmps.flatMap((m) => [TARGET_LABELS[m], 'verdict'])];
+  const rows = COST_GOALS.map((goal) => [
+    goal.description,
+    ...mmps.flatMap((m) => {
+      const measured = goal.measure(results, m);
+      return [
+        formatRatio(measured),
+        verdict(
+          { description: '', metric: 'imapLogins', kind: goal.kind, bound: goal.bound },
+          measured,
+        ),
+      ];
+    }),
+  ]);
+  return markdownTable(header, rows);
+}
+
 /** The whole report: heading, figures, ratios, targets, caveats and notes. */
 export function formatReport(results: Results): string {
+  const cpu = results.cpu === undefined ? [] : cpuTables(results);
   const parts = [
-    `### Benchmark ${results.date.slice(0, 10)}${results.quick ? ' (--quick)' : ''}`,
+    `### Benchmark ${results.date.slice(0, 10)}${results.quick ? ' (--quick)' : ''}${results.pinned === undefined ? '' : ' (pinned)'}`,
     '',
-    `Machine: ${results.machine}. Run at ${results.date}.`,
+    `Machine: ${results.machine}. Run at ${results.date}${results.commit === undefined ? '' : `, commit ${results.commit}`}.`,
+    '',
+    results.pinned === undefined
+      ? 'Not pinned: the scheduler places every process.'
+      : `Pinned (every figure below): ${results.pinned}.`,
+    '',
+    'Medians, with the spread of the repetitions (min–max) in parentheses.',
     '',
     figuresTable(results),
     '',
+    ...(cpu.length === 0
+      ? []
+      : [
+          'CPU per operation, from /proc/PID/stat over each measured window (utime + stime of every process of the part, children that exited included); "proxy side" is the proxy with its directory and auth service:',
+          '',
+          ...cpu,
+        ]),
     'Ratios (mmp ÷ other; for latency and memory lower is better):',
     '',
     ratiosTable(results),
@@ -251,6 +418,7 @@ export function formatReport(results: Results): string {
     'Targets (issue 8):',
     '',
     goalsTable(results),
+    ...(cpu.length === 0 ? [] : ['', 'Cost targets (issue 18):', '', costGoalsTable(results)]),
   ];
   if (results.caveats.length > 0) {
     parts.push('', 'Caveats:', '', ...results.caveats.map((c) => `- ${c}`));

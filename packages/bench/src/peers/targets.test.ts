@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { nginxConf, perditionArgs, perditionLdapUrl } from './targets.js';
+import { nginxConf, perditionArgs, perditionLdapUrl, socatArgs } from './targets.js';
 
 const directory = {
   host: '127.0.0.1',
@@ -64,5 +64,16 @@ describe('nginx', () => {
     const connections = Number(/worker_connections (\d+);/.exec(conf)?.[1]);
     expect(limit).toBeLessThanOrEqual(20_000);
     expect(connections).toBeLessThan(limit);
+  });
+});
+
+describe('socat', () => {
+  it('forks a relay per connection with 64 KiB buffers to the one store', () => {
+    expect(socatArgs(1143, '127.0.0.2', 2143)).toEqual([
+      '-b',
+      '65536',
+      'TCP-LISTEN:1143,bind=127.0.0.1,fork,reuseaddr,nodelay,backlog=1024',
+      'TCP:127.0.0.2:2143,nodelay',
+    ]);
   });
 });

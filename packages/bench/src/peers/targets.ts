@@ -1,6 +1,7 @@
 // The things under test, each reachable on loopback for IMAP and POP3: Dovecot itself, mmp
-// (ImapProxy / PopProxy), perdition (one process per protocol, LDAP popmap) and the nginx mail
-// proxy (with our auth_http service). Each knows its processes, for memory figures.
+// (ImapProxy / PopProxy), perdition (one process per protocol, LDAP popmap), the nginx mail
+// proxy (with our auth_http service) and socat (a byte relay to one store: the floor a relay
+// costs in C). Each knows its processes, for memory and CPU figures.
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -32,8 +33,17 @@ export interface Running {
   pids(protocol?: Protocol): number[];
   /** a short note for the report (worker count, buffer size …) */
   note?: string;
+  /** process groups whose CPU counts as the proxy's, and as its auth service's (nginx) */
+  groups: { proxy: () => number[]; auth?: () => number[] };
+  /** it looks users up in the directory (slapd's CPU is then part of its cost) */
+  usesDirectory: boolean;
+  /** it can route a login (socat relays to one store only: no login phases) */
+  routesLogins: boolean;
   stop(): Promise<void>;
 }
+
+const leaders = (servers: readonly Server[]): number[] =>
+  servers.filter((s) => s.running).map((s) => s.pid);
 
 const LISTEN = '127.0.0.1';
 
@@ -124,6 +134,9 @@ export async function startMmp(dir: string, b: Backend, threads: number): Promis
         .filter((s): s is Server => s !== undefined && s.running)
         .flatMap((s) => s.members()),
     note: threads > 0 ? `NumThreads=${threads}` : undefined,
+    groups: { proxy: () => leaders(servers) },
+    usesDirectory: true,
+    routesLogins: true,
     stop: async () => {
       await Promise.all(servers.map((s) => s.stop()));
     },
@@ -246,6 +259,9 @@ export async function startPerdition(dir: string, b: Backend): Promise<Running> 
         (s) => s?.members() ?? [],
       ),
     note: 'process per connection',
+    groups: { proxy: () => leaders(servers) },
+    usesDirectory: true,
+    routesLogins: true,
     stop: async () => {
       await Promise.all(servers.map((s) => s.stop()));
     },
@@ -367,6 +383,9 @@ export async function startNginx(
     // the auth_http service's memory does not grow per session: only nginx's processes count
     pids: () => nginx.members(),
     note: `${workers} workers, proxy_buffer ${proxyBuffer ?? 'default (one page)'}`,
+    groups: { proxy: () => leaders([nginx]), auth: () => leaders([auth]) },
+    usesDirectory: true,
+    routesLogins: true,
     stop: async () => {
       await Promise.all([nginx.stop(), auth.stop()]);
     },
@@ -384,6 +403,61 @@ export function direct(b: Backend): Running {
     },
     missing: {},
     pids: () => [],
+    groups: { proxy: () => [] },
+    usesDirectory: false,
+    routesLogins: true,
     stop: async () => undefined,
+  };
+}
+
+// ---------------------------------------------------------------- socat
+
+/** socat's arguments: a forking TCP relay with 64 KiB buffers, Nagle off on both sides. */
+export function socatArgs(listenPort: number, storeHost: string, storePort: number): string[] {
+  return [
+    '-b',
+    '65536',
+    `TCP-LISTEN:${listenPort},bind=${LISTEN},fork,reuseaddr,nodelay,backlog=1024`,
+    `TCP:${storeHost}:${storePort},nodelay`,
+  ];
+}
+
+/**
+ * socat relaying to one store (the one the fetch and NOOP account lives on): one process per
+ * connection, as a C relay without a directory costs. Only for the fetch and NOOP phases.
+ */
+export async function startSocat(dir: string, b: Backend, storeHost: string): Promise<Running> {
+  const servers: Server[] = [];
+  const byProtocol: Partial<Record<Protocol, Server>> = {};
+  const checks: [Server, number][] = [];
+  const endpoints: Running['endpoints'] = {};
+  for (const protocol of ['imap', 'pop3'] as const) {
+    const port = await freePort(LISTEN);
+    const server = Server.start({
+      name: `socat ${protocol}`,
+      command: 'socat',
+      args: socatArgs(port, storeHost, protocol === 'imap' ? b.imapPort : b.pop3Port),
+      logFile: join(dir, `socat-${protocol}.out`),
+    });
+    servers.push(server);
+    byProtocol[protocol] = server;
+    checks.push([server, port]);
+    endpoints[protocol] = { host: LISTEN, port };
+  }
+  await startAll(servers, checks);
+  return {
+    endpoints,
+    missing: {},
+    pids: (protocol) =>
+      (protocol === undefined ? servers : [byProtocol[protocol]]).flatMap(
+        (s) => s?.members() ?? [],
+      ),
+    note: `-b 65536, one process per connection, to store ${storeHost}`,
+    groups: { proxy: () => leaders(servers) },
+    usesDirectory: false,
+    routesLogins: false,
+    stop: async () => {
+      await Promise.all(servers.map((s) => s.stop()));
+    },
   };
 }
