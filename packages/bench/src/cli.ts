@@ -1,14 +1,25 @@
 #!/usr/bin/env node
 // mmp-bench: `node dist/cli.js [--quick] [--out FILE] [--sessions N] …` (see --help).
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { cpus } from 'node:os';
+import { ATTACK_TARGETS, type AttackTarget, runAttackBench } from './attack.js';
+import { ATTACK_KINDS, type AttackKind } from './attackParams.js';
+import { formatAttackReport } from './attackTable.js';
 import { type BenchOptions, runBench } from './bench.js';
+import { runChaosBench } from './chaos.js';
+import { FAULT_KINDS, type FaultKind, formatChaosReport } from './chaosTable.js';
+import { chartSvg } from './chart.js';
+import { parsePinning } from './pin.js';
 import { killAllServers } from './procs.js';
-import { TARGET_IDS, type TargetId, formatReport } from './table.js';
+import { type Results, TARGET_IDS, type TargetId, formatReport } from './table.js';
 
-const HELP = `mmp-bench: mmp against direct Dovecot, perdition and the nginx mail proxy, on loopback.
+const HELP = `mmp-bench: mmp against direct Dovecot, perdition, the nginx mail proxy and socat, on loopback.
 
-Usage: mmp-bench [options]   (as root: the test bed starts slapd and Dovecot)
+Usage: mmp-bench [options]            the side-by-side benchmark (rates, CPU per operation)
+       mmp-bench --attack [options]   hostile clients against one proxy (issue 13)
+       mmp-bench --chaos [options]    faults of slapd, a store, a worker under load (issue 14)
+(as root: the test bed starts slapd and Dovecot)
   --quick               fewer, shorter runs and 5,000 idle sessions (a smoke run)
   --out FILE            also write the report (Markdown) to FILE
   --reps N              repetitions of each measurement (default 3; the median is shown)
@@ -23,6 +34,24 @@ Usage: mmp-bench [options]   (as root: the test bed starts slapd and Dovecot)
   --max-memory-gib G    stop a ramp once the machine has G GiB less available (default 8)
   --targets LIST        comma-separated subset of ${TARGET_IDS.join(',')}
   --nginx-proxy-buffer SIZE   nginx proxy_buffer (default: nginx's own, one page)
+  --pin                 pin with taskset: load generator, proxy, slapd/auth_http, Dovecot (default
+                        on 2 cores: load on CPU 0, everything else on CPU 1)
+  --pin-cores SPEC      where, e.g. load=0,proxy=1,aux=1,stores=1 (implies --pin)
+  --chart FILE          also draw the table as an SVG chart (rates ÷ direct, CPU per operation)
+  --json FILE           also write the results as JSON
+  --render FILE         run nothing: print the report (and --chart) of a --json file again
+
+  --attack              legitimate clients with each attacker kind, alone and all together
+  --attack-target T     the proxy attacked: ${ATTACK_TARGETS.join(', ')} (default mmp0)
+  --attack-kinds LIST   subset of ${ATTACK_KINDS.join(',')}
+  --attack-seconds S    legitimate clients measured per phase (default 20, quick 8)
+  --attack-lead S       attackers ramp up before (default 8, quick 6)
+
+  --chaos               a steady load while slapd, store A and a proxy worker fail in turn
+  --chaos-faults LIST   subset of ${FAULT_KINDS.join(',')}
+  --chaos-threads N     the proxy's NumThreads (default 2; the worker fault needs ≥ 1)
+  --chaos-pre S         load before each fault (default 5)
+  --chaos-post S        load after each fault ends (default 15, quick 10)
   -h, --help
 `;
 
@@ -51,6 +80,21 @@ async function main(): Promise<number> {
       'max-memory-gib': { type: 'string' },
       targets: { type: 'string' },
       'nginx-proxy-buffer': { type: 'string' },
+      pin: { type: 'boolean', default: false },
+      'pin-cores': { type: 'string' },
+      chart: { type: 'string' },
+      json: { type: 'string' },
+      render: { type: 'string' },
+      attack: { type: 'boolean', default: false },
+      'attack-target': { type: 'string' },
+      'attack-kinds': { type: 'string' },
+      'attack-seconds': { type: 'string' },
+      'attack-lead': { type: 'string' },
+      chaos: { type: 'boolean', default: false },
+      'chaos-faults': { type: 'string' },
+      'chaos-threads': { type: 'string' },
+      'chaos-pre': { type: 'string' },
+      'chaos-post': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -59,11 +103,75 @@ async function main(): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  if (values.render !== undefined) {
+    const results = JSON.parse(await readFile(values.render, 'utf8')) as Results;
+    process.stdout.write(formatReport(results));
+    if (values.chart !== undefined) await writeFile(values.chart, chartSvg(results));
+    return 0;
+  }
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
     process.stderr.write('mmp-bench: run as root (Dovecot and perdition switch users)\n');
     return 2;
   }
   const quick = values.quick;
+  const log = (line: string): void => {
+    process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
+  };
+  const emit = async (report: string): Promise<void> => {
+    process.stdout.write(`\n${report}`);
+    if (values.out !== undefined) {
+      await writeFile(values.out, report);
+      process.stderr.write(`report written to ${values.out}\n`);
+    }
+  };
+  const list = <T extends string>(
+    value: string | undefined,
+    known: readonly T[],
+    what: string,
+  ): T[] => {
+    if (value === undefined) return [...known];
+    const items = value.split(',').map((t) => t.trim()) as T[];
+    for (const t of items) {
+      if (!known.includes(t)) throw new Error(`unknown ${what} ${t} (known: ${known.join(', ')})`);
+    }
+    return items;
+  };
+  if (values.attack && values.chaos) throw new Error('--attack and --chaos are separate runs');
+  if (values.attack) {
+    const target = (values['attack-target'] ?? 'mmp0') as AttackTarget;
+    if (!ATTACK_TARGETS.includes(target))
+      throw new Error(`--attack-target: one of ${ATTACK_TARGETS.join(', ')}`);
+    const report = await runAttackBench({
+      target,
+      kinds: list<AttackKind>(values['attack-kinds'], ATTACK_KINDS, 'attacker kind'),
+      phaseSeconds: number(values['attack-seconds'], quick ? 8 : 20, 'attack-seconds'),
+      leadSeconds: number(values['attack-lead'], quick ? 6 : 8, 'attack-lead'),
+      log,
+    });
+    await emit(formatAttackReport(report));
+    return 0;
+  }
+  if (values.chaos) {
+    const report = await runChaosBench({
+      faults: list<FaultKind>(values['chaos-faults'], FAULT_KINDS, 'fault'),
+      threads: Math.round(number(values['chaos-threads'], 2, 'chaos-threads')),
+      preSeconds: number(values['chaos-pre'], 5, 'chaos-pre'),
+      postSeconds: number(values['chaos-post'], quick ? 10 : 15, 'chaos-post'),
+      slapdDownSeconds: 5,
+      storeStopSeconds: 20,
+      concurrency: 8,
+      longSessions: 20,
+      log,
+    });
+    await emit(formatChaosReport(report));
+    return 0;
+  }
+  let pin: BenchOptions['pin'];
+  if (values.pin || values['pin-cores'] !== undefined) {
+    const parsed = parsePinning(values['pin-cores'] ?? '', cpus().length);
+    if (typeof parsed === 'string') throw new Error(parsed);
+    pin = parsed;
+  }
   const targets = (values.targets?.split(',').map((t) => t.trim()) ?? [
     ...TARGET_IDS,
   ]) as TargetId[];
@@ -85,14 +193,16 @@ async function main(): Promise<number> {
     maxMemoryDrop: number(values['max-memory-gib'], 8, 'max-memory-gib') * 1024 ** 3,
     targets,
     nginxProxyBuffer: values['nginx-proxy-buffer'],
-    log: (line) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`),
+    pin,
+    log,
   };
   const results = await runBench(options);
-  const report = formatReport(results);
-  process.stdout.write(`\n${report}`);
-  if (values.out !== undefined) {
-    await writeFile(values.out, report);
-    process.stderr.write(`report written to ${values.out}\n`);
+  await emit(formatReport(results));
+  if (values.json !== undefined)
+    await writeFile(values.json, `${JSON.stringify(results, null, 1)}\n`);
+  if (values.chart !== undefined) {
+    await writeFile(values.chart, chartSvg(results));
+    process.stderr.write(`chart written to ${values.chart}\n`);
   }
   return 0;
 }

@@ -1,0 +1,178 @@
+import { describe, expect, it } from 'vitest';
+import { attackJobs, mergeSummaries } from './attack.js';
+import { ATTACKS, LEGIT } from './attackParams.js';
+import {
+  type AttackPhase,
+  type AttackReport,
+  attackTable,
+  attackersTable,
+  describeOutcome,
+  formatAttackReport,
+  legitFigures,
+  timeSpread,
+} from './attackTable.js';
+import type { AttackSummary } from './load/hostile.js';
+import type { SteadyResult } from './load/steady.js';
+
+function summary(over: Partial<AttackSummary>): AttackSummary {
+  return {
+    kind: 'attack',
+    attack: 'slowloris',
+    connections: 0,
+    refusedAtConnect: 0,
+    pendingAtConnect: 0,
+    greetingDelayMs: [],
+    notGreeted: 0,
+    greetingRefused: 0,
+    closedByServer: 0,
+    closedAfterMs: [],
+    stillOpen: 0,
+    stalled: 0,
+    answerDelayMs: [],
+    unanswered: 0,
+    bytesSent: 0,
+    bytesReceived: 0,
+    reflected: 0,
+    answers: [],
+    errors: [],
+    cpuMicros: 0,
+    elapsedMs: 0,
+    ...over,
+  };
+}
+
+const steady: SteadyResult = {
+  kind: 'steady',
+  started: 0,
+  ended: 10_000,
+  attempts: [
+    [0, 1, 'ok', 'A'],
+    [0, 1, 'ok', 'A'],
+    [0, 1, 'dropped', 'A'],
+    [0, 1, 'temporary', 'B'],
+    [0, 1, 'timeout', 'B'],
+  ],
+  longSessions: [
+    { store: 'A', local: 'x:1', loggedIn: true },
+    { store: 'A', local: 'x:2', loggedIn: true, lostAt: 5 },
+    { store: 'B', local: '', loggedIn: false },
+  ],
+  sampleErrors: [],
+};
+
+describe('legitFigures', () => {
+  it('counts logins (a dropped session did log in), failures by kind and drops', () => {
+    expect(legitFigures(steady, 2)).toEqual({
+      logins: 3,
+      loginsPerSecond: 1.5,
+      failed: 2,
+      failedBy: { temporary: 1, timeout: 1 },
+      dropped: 2,
+      longSessions: 3,
+      longLost: 1,
+      longNotLoggedIn: 1,
+    });
+  });
+});
+
+describe('attacker outcomes', () => {
+  it('spreads slowloris over load processes of at most perProcess connections', () => {
+    const jobs = attackJobs('slowloris', { host: 'h', port: 1 }, 1000, 'u');
+    const total = jobs.reduce((s, j) => s + (j.connections ?? 0), 0);
+    expect(total).toBe(ATTACKS.slowloris.connections);
+    expect(jobs.every((j) => (j.connections ?? 0) <= ATTACKS.slowloris.perProcess)).toBe(true);
+    expect(attackJobs('wrongpass', { host: 'h', port: 1 }, 1000, 'u')).toHaveLength(1);
+  });
+  it('merges the summaries of several processes', () => {
+    const m = mergeSummaries([
+      summary({ connections: 2, stillOpen: 2, closedAfterMs: [5], answers: ['x'], cpuMicros: 3 }),
+      summary({ connections: 3, closedByServer: 1, closedAfterMs: [7], answers: ['x', 'y'] }),
+    ]);
+    expect(m).toMatchObject({
+      connections: 5,
+      stillOpen: 2,
+      closedByServer: 1,
+      closedAfterMs: [5, 7],
+      answers: ['x', 'y'],
+      cpuMicros: 3,
+    });
+    expect(mergeSummaries([])).toBeUndefined();
+  });
+  it('gives a median with its maximum, in seconds', () => {
+    expect(timeSpread([])).toBe('');
+    expect(timeSpread([2000])).toBe('2.0 s');
+    expect(timeSpread([1000, 2000, 12_000])).toBe('2.0 s (median; max 12 s)');
+    expect(timeSpread([30, 40])).toBe('0.04 s');
+  });
+  it('says what happened to each connection, in words', () => {
+    expect(
+      describeOutcome(
+        summary({
+          attack: 'slowloris',
+          connections: 5000,
+          refusedAtConnect: 10,
+          errors: ['ECONNREFUSED'],
+          pendingAtConnect: 5,
+          greetingDelayMs: [100, 3000],
+          greetingRefused: 20,
+          closedByServer: 3,
+          closedAfterMs: [180_000, 180_000, 180_000],
+          stillOpen: 4962,
+        }),
+      ),
+    ).toBe(
+      '5,000 connections; 10 refused at connect (ECONNREFUSED); 5 not yet accepted at the end; greeting delayed by 1.6 s (median; max 3.0 s); 20 greeting refused; 3 closed after 180 s; 4,962 still open at the end',
+    );
+    expect(
+      describeOutcome(
+        summary({ attack: 'wrongpass', connections: 3, answerDelayMs: [2000, 2000, 4000] }),
+      ),
+    ).toBe('3 connections; 3 answered after 2.0 s (median; max 4.0 s)');
+    expect(
+      describeOutcome(
+        summary({ attack: 'alpaca', connections: 1, reflected: 1, answers: ['POST BAD x'] }),
+      ),
+    ).toBe('1 connections; 1 answers echoed the request; answers: "POST BAD x"');
+  });
+});
+
+describe('the attack report', () => {
+  const phase = (p: AttackPhase['phase'], perSecond: number, dropped = 0): AttackPhase => ({
+    phase: p,
+    legit: { ...legitFigures(steady, 1), loginsPerSecond: perSecond, dropped },
+    rssStartMiB: 50,
+    rssPeakMiB: 80,
+    rssEndMiB: 60,
+    proxyCpuPercent: 42,
+    proxyProcessesGone: p === 'lonecr' ? 'all' : 0,
+    attackers: p === 'none' ? [] : [summary({ attack: 'slowloris', connections: 1 })],
+    sampleErrors: [],
+  });
+  const report: AttackReport = {
+    date: '2026-01-02T00:00:00.000Z',
+    machine: 'box',
+    commit: 'abc1234',
+    target: 'mmp N=0',
+    phaseSeconds: 20,
+    leadSeconds: 8,
+    params: ATTACKS,
+    legitParams: LEGIT,
+    phases: [phase('none', 100), phase('slowloris', 95), phase('lonecr', 50, 3)],
+  };
+  it('compares each phase with the one without attackers, against the goals', () => {
+    const lines = attackTable(report).split('\n');
+    expect(lines[2]).toMatch(/no attackers .*\| 100\.0 .*\| 1\.00×/);
+    expect(lines[3]).toMatch(
+      /slowloris .*\| 95\.0 .*\| 0\.95× met .*\| 0 met .*\| 50 → 80 .*\| 42 %/,
+    );
+    expect(lines[4]).toMatch(
+      /lone-CR flood .*\| 0\.50× missed .*\| 3 missed .*50 → 80 \(proxy died\)/,
+    );
+  });
+  it('lists the attackers of every phase with their parameters', () => {
+    expect(attackersTable(report).split('\n')).toHaveLength(2 + 2);
+    const text = formatAttackReport(report);
+    expect(text).toContain('commit abc1234');
+    expect(text).toContain('5,000 connections from 127.0.7.1');
+  });
+});
