@@ -87,7 +87,7 @@ export function chartSvg(results: Results): string {
   const panelW = 330;
   const leftX = 20;
   const rightX = leftX + labelW + panelW + 70;
-  const top = 82;
+  const top = 92;
   const out: string[] = [];
   const text = (x: number, y: number, s: string, extra = ''): void => {
     out.push(`<text x="${f(x)}" y="${f(y)}"${extra}>${escapeXml(s)}</text>`);
