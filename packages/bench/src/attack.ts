@@ -15,7 +15,7 @@ import {
   legitFigures,
 } from './attackTable.js';
 import { startBenchBed } from './bedSetup.js';
-import { commit, machine } from './machine.js';
+import { commit, loadAverage, machine } from './machine.js';
 import type { AttackJob, AttackSummary } from './load/hostile.js';
 import type { AnyJob, AnyResult } from './load/jobs.js';
 import { runJobs } from './load/pool.js';
@@ -118,6 +118,7 @@ async function startTarget(id: AttackTarget, dir: string, b: Backend): Promise<R
 export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
   const log = o.log;
   const started = new Date();
+  const loadAtStart = loadAverage();
   const dir = await mkdtemp(join(tmpdir(), 'mmp-attack-'));
   await chmod(dir, 0o755);
   let bed: Testbed | undefined;
@@ -224,6 +225,7 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
     date: started.toISOString(),
     machine: await machine(),
     commit: await commit(),
+    load: `${loadAtStart} at the start, ${loadAverage()} at the end`,
     target: TARGET_LABELS[o.target],
     phaseSeconds: o.phaseSeconds,
     leadSeconds: o.leadSeconds,

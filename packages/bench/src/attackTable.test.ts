@@ -152,6 +152,7 @@ describe('the attack report', () => {
     date: '2026-01-02T00:00:00.000Z',
     machine: 'box',
     commit: 'abc1234',
+    load: '1.0 / 1.0 / 1.0 at the start, 2.0 / 1.0 / 1.0 at the end',
     target: 'mmp N=0',
     phaseSeconds: 20,
     leadSeconds: 8,

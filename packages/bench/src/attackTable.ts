@@ -73,6 +73,8 @@ export interface AttackReport {
   date: string;
   machine: string;
   commit: string;
+  /** the machine's load average (1 / 5 / 15 min) at the start and the end */
+  load: string;
   target: string;
   phaseSeconds: number;
   leadSeconds: number;
@@ -226,7 +228,7 @@ export function formatAttackReport(r: AttackReport): string {
   return [
     `### Attack benchmark ${r.date.slice(0, 10)}: ${r.target}`,
     '',
-    `Machine: ${r.machine}. Run at ${r.date}, commit ${r.commit}.`,
+    `Machine: ${r.machine}. Run at ${r.date}, commit ${r.commit}. Load average ${r.load}.`,
     '',
     `Each phase starts a fresh proxy; attackers run ${r.leadSeconds} s before the legitimate clients start, then ${r.phaseSeconds} s with them. Legitimate clients: ${l.concurrency} loops of connect, LOGIN, EXAMINE, FETCH ${l.fetchMessage} BODY[], LOGOUT from ${l.sources[0]}–${l.sources[l.sources.length - 1]}, and ${l.longSessions} long sessions sending NOOP every ${l.noopIntervalMs / 1000} s. A session is dropped when it broke after its login.`,
     '',

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Testbed } from '@mmp/testbed';
 import { startBenchBed } from './bedSetup.js';
-import { commit, machine } from './machine.js';
+import { commit, loadAverage, machine } from './machine.js';
 import { median } from './stats.js';
 import { summarizeLatencies } from './stats.js';
 import {
@@ -89,6 +89,7 @@ type Figures = Partial<Record<MetricId, number[]>>;
 export async function runBench(o: BenchOptions): Promise<Results> {
   const log = o.log;
   const started = new Date();
+  const loadAtStart = loadAverage();
   const dir = await mkdtemp(join(tmpdir(), 'mmp-bench-'));
   // perdition and nginx workers run as nobody and write below it
   await chmod(dir, 0o755);
@@ -474,6 +475,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
   }
   caveats.push(
     'Load generator, proxies, slapd and Dovecot share the same 2 cores: absolute figures are lower than on separate machines; the ratios are the point.',
+    `Machine load average (1 / 5 / 15 min) at the start ${loadAtStart}, at the end ${loadAverage()}.`,
   );
   if (o.throughput) {
     caveats.push(

@@ -20,7 +20,7 @@ import {
   sessionOwners,
 } from './chaosTable.js';
 import { groupMembers, readAllStats } from './cpu.js';
-import { commit, machine } from './machine.js';
+import { commit, loadAverage, machine } from './machine.js';
 import { runJobs } from './load/pool.js';
 import type { Account } from './load/scenarios.js';
 import type { LongSession, SteadyJob, SteadyResult } from './load/steady.js';
@@ -55,6 +55,7 @@ function workersOf(primary: number): number[] {
 export async function runChaosBench(o: ChaosOptions): Promise<ChaosReport> {
   const log = o.log;
   const started = new Date();
+  const loadAtStart = loadAverage();
   const dir = await mkdtemp(join(tmpdir(), 'mmp-chaos-'));
   await chmod(dir, 0o755);
   let bed: Testbed | undefined;
@@ -203,6 +204,7 @@ export async function runChaosBench(o: ChaosOptions): Promise<ChaosReport> {
     date: started.toISOString(),
     machine: await machine(),
     commit: await commit(),
+    load: `${loadAtStart} at the start, ${loadAverage()} at the end`,
     target: 'mmp',
     threads: o.threads,
     preSeconds: o.preSeconds,

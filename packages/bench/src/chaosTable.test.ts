@@ -129,6 +129,7 @@ describe('faultResult', () => {
       date: '2026-01-02T00:00:00.000Z',
       machine: 'box',
       commit: 'abc1234',
+      load: '1.0 / 1.0 / 1.0 at the start, 2.0 / 1.0 / 1.0 at the end',
       target: 'mmp',
       threads: 2,
       preSeconds: 5,

@@ -136,6 +136,8 @@ export interface ChaosReport {
   date: string;
   machine: string;
   commit: string;
+  /** the machine's load average (1 / 5 / 15 min) at the start and the end */
+  load: string;
   target: string;
   threads: number;
   preSeconds: number;
@@ -175,7 +177,7 @@ export function formatChaosReport(r: ChaosReport): string {
   return [
     `### Chaos benchmark ${r.date.slice(0, 10)}: ${r.target}, NumThreads ${r.threads}`,
     '',
-    `Machine: ${r.machine}. Run at ${r.date}, commit ${r.commit}.`,
+    `Machine: ${r.machine}. Run at ${r.date}, commit ${r.commit}. Load average ${r.load}.`,
     '',
     `Each fault gets a fresh proxy and a steady load: ${r.concurrency} loops of connect, LOGIN, EXAMINE, FETCH, LOGOUT over every bulk user of both stores, and ${r.longSessions} long sessions (half on each store) sending NOOP every second; the fault comes after ${r.preSeconds} s, the load goes on ${r.postSeconds} s after it ends. "Healthy part": users of the other store (store fault), sessions in the other workers (worker fault), every session (slapd: logged-in sessions do not need the directory). Time to full service: from the end of the fault to the end of the last failed attempt (0: none failed after the fault ended).`,
     '',

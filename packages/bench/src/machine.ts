@@ -1,5 +1,5 @@
 // What a report says about where it ran: the machine with its peers' versions, and the commit.
-import { cpus, hostname, release, totalmem } from 'node:os';
+import { cpus, hostname, loadavg, release, totalmem } from 'node:os';
 import { execa } from 'execa';
 
 async function versionOf(cmd: string, args: string[], pattern: RegExp): Promise<string> {
@@ -41,4 +41,11 @@ export async function machine(): Promise<string> {
     `Node ${process.version}`,
     `Dovecot ${dovecot}, nginx ${nginx}, perdition ${perdition}, slapd ${slapd}, socat ${socat}`,
   ].join(', ');
+}
+
+/** The machine's load average now (1, 5, 15 min): how busy the shared machine was. */
+export function loadAverage(): string {
+  return loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' / ');
 }
