@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   type ProcStat,
   clockTicksPerSecond,
+  consistent,
   cpuBetween,
   groupMembers,
   parseStat,
@@ -120,10 +121,27 @@ describe('process groups and trees', () => {
   });
   it('samples each part from the groups it is given now', () => {
     const stats = [stat(5, 1, 5, { utime: 10, cutime: 5 }), stat(6, 5, 5, { stime: 1 })];
-    expect(sampleCpu({ proxy: () => [5], stores: () => [] }, stats)).toEqual({
+    expect(sampleCpu({ proxy: () => [5], stores: () => [] }, () => stats)).toEqual({
       proxy: 16,
       stores: 0,
     });
+  });
+  it('reads again when a child was reaped between two readings', () => {
+    // reading 1: the parent before the reap, the child already gone: its 4 ticks are nowhere
+    const torn = [stat(5, 1, 5, { utime: 10 })];
+    // readings 2 and 3: the parent has reaped it
+    const settled = [stat(5, 1, 5, { utime: 10, cutime: 4 })];
+    const readings = [torn, settled, settled];
+    let n = 0;
+    const read = (): ProcStat[] => readings[Math.min(n++, readings.length - 1)] ?? [];
+    expect(sampleCpu({ proxy: () => [5] }, read)).toEqual({ proxy: 14 });
+    expect(n).toBe(3);
+  });
+  it('sees readings that differ in members or reaped times as inconsistent', () => {
+    const a = { proxy: [stat(5, 1, 5), stat(6, 5, 5)] };
+    expect(consistent(a, { proxy: [stat(5, 1, 5), stat(6, 5, 5, { utime: 3 })] })).toBe(true);
+    expect(consistent(a, { proxy: [stat(5, 1, 5, { cutime: 1 })] })).toBe(false);
+    expect(consistent(a, { proxy: [stat(5, 1, 5), stat(7, 5, 5)] })).toBe(false);
   });
 });
 

@@ -158,17 +158,64 @@ export type CpuGroups = Partial<Record<CpuPart, () => number[]>>;
 /** Ticks per part at one moment. */
 export type CpuSample = Partial<Record<CpuPart, number>>;
 
-export function sampleCpu(
-  groups: CpuGroups,
-  stats: readonly ProcStat[] = readAllStats(),
-): CpuSample {
-  const out: CpuSample = {};
+/** The processes of each part at one reading of /proc. */
+export type CpuSnapshot = Partial<Record<CpuPart, ProcStat[]>>;
+
+export function snapshot(
+  pgids: Partial<Record<CpuPart, number[]>>,
+  stats: readonly ProcStat[],
+): CpuSnapshot {
+  const out: CpuSnapshot = {};
   for (const part of CPU_PARTS) {
-    const pgids = groups[part];
-    if (pgids === undefined) continue;
-    out[part] = sumTicks(groupMembers(stats, pgids()));
+    const groups = pgids[part];
+    if (groups !== undefined) out[part] = groupMembers(stats, groups);
   }
   return out;
+}
+
+/**
+ * Two readings agree when every part has the same processes with the same reaped-children
+ * times: no process exited or was reaped in between, so neither reading can have caught a
+ * child in the middle of being reaped (seen neither as itself nor in its parent's cutime).
+ */
+export function consistent(a: CpuSnapshot, b: CpuSnapshot): boolean {
+  for (const part of CPU_PARTS) {
+    const x = a[part] ?? [];
+    const y = b[part] ?? [];
+    if (x.length !== y.length) return false;
+    const reaped = new Map(x.map((p) => [p.pid, p.cutime + p.cstime]));
+    if (!y.every((p) => reaped.get(p.pid) === p.cutime + p.cstime)) return false;
+  }
+  return true;
+}
+
+export function totals(snap: CpuSnapshot): CpuSample {
+  const out: CpuSample = {};
+  for (const part of CPU_PARTS) {
+    const members = snap[part];
+    if (members !== undefined) out[part] = sumTicks(members);
+  }
+  return out;
+}
+
+/**
+ * Ticks per part now. /proc is read until two readings in a row agree (at most a few times):
+ * a per-connection process that exits while /proc is read would otherwise be lost or counted
+ * twice.
+ */
+export function sampleCpu(groups: CpuGroups, read: () => ProcStat[] = readAllStats): CpuSample {
+  const pgids: Partial<Record<CpuPart, number[]>> = {};
+  for (const part of CPU_PARTS) {
+    const of = groups[part];
+    if (of !== undefined) pgids[part] = of();
+  }
+  let previous = snapshot(pgids, read());
+  for (let i = 0; i < 5; i++) {
+    const next = snapshot(pgids, read());
+    if (consistent(previous, next)) return totals(next);
+    previous = next;
+  }
+  return totals(previous);
 }
 
 /**

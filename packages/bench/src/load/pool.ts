@@ -62,10 +62,19 @@ export function runJobs<R extends AnyResult>(
           };
           child.on(
             'message',
-            (m: { type: string; result?: R; message?: string; name?: 'start' | 'end' }) => {
+            (m: {
+              type: string;
+              result?: R;
+              message?: string;
+              name?: 'start' | 'end';
+              id?: number;
+            }) => {
               if (m.type === 'result') finish(undefined, m.result);
               else if (m.type === 'error') finish(new Error(m.message));
-              else if (m.type === 'mark' && m.name !== undefined) options.onMark?.(index, m.name);
+              else if (m.type === 'mark' && m.name !== undefined) {
+                options.onMark?.(index, m.name);
+                if (child.connected) child.send({ type: 'marked', id: m.id });
+              }
             },
           );
           child.once('exit', (code, signal) =>

@@ -52,10 +52,12 @@ const now = (): number => performance.now();
 
 /**
  * Tells the parent where the measured window of a job begins and ends ('start', 'end'), so that
- * it samples the targets' CPU over the same window as the operations counted.
+ * it samples the targets' CPU over the same window as the operations counted. Resolves once the
+ * parent has taken its sample: a session awaits it before it logs out, so that a proxy's
+ * per-connection process is still there to be read (see cpu.ts).
  */
-export type Mark = (name: 'start' | 'end') => void;
-const noMark: Mark = () => undefined;
+export type Mark = (name: 'start' | 'end') => Promise<void>;
+const noMark: Mark = () => Promise.resolve();
 
 /** One logged-in session for `use` (which logs out itself), destroyed whatever happens. */
 async function inSession<R>(
@@ -100,8 +102,9 @@ export async function runLogins(job: LoginsJob, mark: Mark = noMark): Promise<Lo
   const start = now();
   const countFrom = start + job.warmupMs;
   const stopAt = countFrom + job.durationMs;
-  const startTimer = setTimeout(() => mark('start'), job.warmupMs);
-  const endTimer = setTimeout(() => mark('end'), job.warmupMs + job.durationMs);
+  // many sessions begin and end around the marks: nothing to wait for
+  const startTimer = setTimeout(() => void mark('start'), job.warmupMs);
+  const endTimer = setTimeout(() => void mark('end'), job.warmupMs + job.durationMs);
   let cycles = 0;
   let windowCycles = 0;
   let errors = 0;
@@ -184,13 +187,13 @@ export async function runFetch(job: FetchJob, mark: Mark = noMark): Promise<Fetc
     if (endpoint.protocol === 'imap') await conn.imap('s', 'EXAMINE INBOX', timeoutMs);
     await fetchOnce(0); // warm-up: caches, buffers
     const bytesBefore = conn.bytesIn;
-    mark('start');
+    await mark('start');
     const start = now();
     const stopAt = start + job.durationMs;
     let fetches = 0;
     while (now() < stopAt) await fetchOnce(++fetches);
     const seconds = (now() - start) / 1000;
-    mark('end');
+    await mark('end');
     const bytes = conn.bytesIn - bytesBefore;
     if (bytes < fetches * job.messageSize) {
       throw new Error(`received ${bytes} bytes for ${fetches} fetches of ${job.messageSize}`);
@@ -225,13 +228,13 @@ export async function runNoop(job: NoopJob, mark: Mark = noMark): Promise<NoopRe
         : () => conn.pop('NOOP', timeoutMs);
     for (let i = 0; i < job.warmup; i++) await one(i);
     const micros: number[] = [];
-    mark('start');
+    await mark('start');
     for (let i = 0; i < job.count; i++) {
       const t0 = process.hrtime.bigint();
       await one(i);
       micros.push(Number(process.hrtime.bigint() - t0) / 1000);
     }
-    mark('end');
+    await mark('end');
     await logout(conn, endpoint.protocol, timeoutMs);
     return { kind: 'noop', micros };
   });

@@ -1,11 +1,27 @@
 // A load-generator process: forked by pool.ts, runs one job and reports over IPC, then exits.
 // Messages in:  {type:'job', job} | {type:'stop'} (idle: stop opening) | {type:'release'}
 // Messages out: {type:'result', result} | {type:'progress', progress} | {type:'error', message}
-// ({type:'mark', name}: a job's measured window begins or ends)
+// ({type:'mark', name, id}: a job's measured window begins or ends; the parent answers
+//  {type:'marked', id} once it has sampled)
 import { IdleRamp, type IdleJob } from './scenarios.js';
 import { type AnyJob, runAnyJob } from './jobs.js';
 
-type Incoming = { type: 'job'; job: AnyJob | IdleJob } | { type: 'stop' } | { type: 'release' };
+type Incoming =
+  | { type: 'job'; job: AnyJob | IdleJob }
+  | { type: 'stop' }
+  | { type: 'release' }
+  | { type: 'marked'; id: number };
+
+const markWaiters = new Map<number, () => void>();
+let nextMark = 0;
+
+function mark(name: 'start' | 'end'): Promise<void> {
+  const id = nextMark++;
+  return new Promise((resolve) => {
+    markWaiters.set(id, resolve);
+    send({ type: 'mark', name, id });
+  });
+}
 
 function send(message: unknown): void {
   process.send?.(message);
@@ -32,7 +48,7 @@ process.on('message', (message: Incoming) => {
       );
       return;
     }
-    runAnyJob(job, (name) => send({ type: 'mark', name })).then(
+    runAnyJob(job, mark).then(
       (result) => {
         send({ type: 'result', result });
         process.disconnect?.();
@@ -42,6 +58,9 @@ process.on('message', (message: Incoming) => {
         process.disconnect?.();
       },
     );
+  } else if (message.type === 'marked') {
+    markWaiters.get(message.id)?.();
+    markWaiters.delete(message.id);
   } else if (message.type === 'stop') {
     ramp?.stopOpening();
   } else if (message.type === 'release') {
