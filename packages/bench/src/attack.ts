@@ -7,7 +7,7 @@ import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Testbed } from '@mmp/testbed';
-import { ATTACKS, ATTACK_KINDS, type AttackKind, LEGIT } from './attackParams.js';
+import { ATTACKS, type AttackKind, LEGIT } from './attackParams.js';
 import {
   type AttackPhase,
   type AttackReport,
@@ -234,5 +234,3 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
     phases,
   };
 }
-
-export { ATTACK_KINDS };

@@ -14,26 +14,28 @@ const A = '127.0.0.2';
 const B = '127.0.0.3';
 
 describe('timeToFullService', () => {
-  it('is the end of the last failure after the fault, followed by a success', () => {
+  it('is the start of the last failed attempt after the fault, followed by a success', () => {
     const attempts: Attempt[] = [
       [0, 10, 'ok', A],
-      [50, 1200, 'temporary', A], // ends after the fault (1000)
+      [50, 1200, 'temporary', A], // started during the fault (it ends at 1000)
       [1100, 1500, 'closed', B],
       [1500, 1600, 'ok', A],
     ];
-    expect(timeToFullService(attempts, 1000)).toEqual({ ms: 500 });
+    expect(timeToFullService(attempts, 1000)).toEqual({ ms: 100 });
   });
-  it('is 0 when nothing failed after the fault ended', () => {
+  it('is 0 when every attempt that failed had started before the fault ended', () => {
     const attempts: Attempt[] = [
-      [0, 900, 'temporary', A],
+      [900, 31_000, 'timeout', A], // caught by the fault, waited out its time limit
       [950, 1100, 'ok', A],
+      [1200, 1300, 'ok', B],
     ];
     expect(timeToFullService(attempts, 1000)).toEqual({ ms: 0 });
   });
-  it('is not recovered when no success follows the last failure', () => {
+  it('is not recovered when no attempt started after the last failure succeeded', () => {
     const attempts: Attempt[] = [
       [1000, 1100, 'ok', A],
       [1100, 2000, 'timeout', A],
+      [1500, 1700, 'temporary', B],
     ];
     expect(timeToFullService(attempts, 1000)).toEqual({ notRecovered: true });
   });
@@ -41,8 +43,8 @@ describe('timeToFullService', () => {
     expect(
       timeToFullService(
         [
-          [900, 1300, 'dropped', B],
-          [1300, 1400, 'ok', B],
+          [1300, 1350, 'dropped', B],
+          [1400, 1500, 'ok', B],
         ],
         1000,
       ),
@@ -109,7 +111,7 @@ describe('faultResult', () => {
       longSessions: 3,
       lostHealthy: 1,
       lostFaulty: 1,
-      recovery: { ms: 2 },
+      recovery: { ms: 0 },
     });
     expect(failedText(r)).toBe('1 / 1 / 1 (1 timeout)');
   });

@@ -15,21 +15,23 @@ export const FAULT_LABELS: Record<FaultKind, string> = {
 };
 
 /**
- * The time from the end of a fault to full service: the end of the last failed attempt that
- * ended after the fault did (0 when none failed then), provided a successful one followed it.
+ * The time from the end of a fault to full service: to the start of the last login attempt that
+ * failed (an attempt that started then would still have failed; every one started later
+ * succeeded), 0 when none that failed started after the fault ended, provided one started later
+ * and succeeded. Starts, not ends: an attempt caught by the fault may take its whole time limit
+ * to fail while the service is whole again beside it.
  */
 export function timeToFullService(
   attempts: readonly Attempt[],
   faultEnd: number,
 ): { ms: number } | { notRecovered: true } {
   let lastFailure: number | undefined;
-  for (const [, end, outcome] of attempts) {
-    if (outcome !== 'ok' && end >= faultEnd && (lastFailure === undefined || end > lastFailure))
-      lastFailure = end;
+  for (const [start, , outcome] of attempts) {
+    if (outcome !== 'ok' && (lastFailure === undefined || start > lastFailure)) lastFailure = start;
   }
-  if (lastFailure === undefined) return { ms: 0 };
+  if (lastFailure === undefined || lastFailure < faultEnd) return { ms: 0 };
   const after = lastFailure;
-  if (!attempts.some(([, end, outcome]) => outcome === 'ok' && end > after)) {
+  if (!attempts.some(([start, , outcome]) => outcome === 'ok' && start > after)) {
     return { notRecovered: true };
   }
   return { ms: after - faultEnd };
@@ -179,7 +181,7 @@ export function formatChaosReport(r: ChaosReport): string {
     '',
     `Machine: ${r.machine}. Run at ${r.date}, commit ${r.commit}. Load average ${r.load}.`,
     '',
-    `Each fault gets a fresh proxy and a steady load: ${r.concurrency} loops of connect, LOGIN, EXAMINE, FETCH, LOGOUT over every bulk user of both stores, and ${r.longSessions} long sessions (half on each store) sending NOOP every second; the fault comes after ${r.preSeconds} s, the load goes on ${r.postSeconds} s after it ends. "Healthy part": users of the other store (store fault), sessions in the other workers (worker fault), every session (slapd: logged-in sessions do not need the directory). Time to full service: from the end of the fault to the end of the last failed attempt (0: none failed after the fault ended).`,
+    `Each fault gets a fresh proxy and a steady load: ${r.concurrency} loops of connect, LOGIN, EXAMINE, FETCH, LOGOUT over every bulk user of both stores, and ${r.longSessions} long sessions (half on each store) sending NOOP every second; the fault comes after ${r.preSeconds} s, the load goes on ${r.postSeconds} s after it ends. "Healthy part": users of the other store (store fault), sessions in the other workers (worker fault), every session (slapd: logged-in sessions do not need the directory). Time to full service: from the end of the fault to the start of the last login attempt that failed (0: none that started after the fault ended failed).`,
     '',
     chaosTable(r),
     '',

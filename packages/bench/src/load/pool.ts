@@ -25,6 +25,8 @@ function spawnWorker(): ChildProcess {
   });
   live.add(child);
   child.once('exit', () => live.delete(child));
+  // a message to a worker that has just exited (EPIPE) must not end the benchmark
+  child.on('error', () => undefined);
   return child;
 }
 
@@ -73,7 +75,8 @@ export function runJobs<R extends AnyResult>(
               else if (m.type === 'error') finish(new Error(m.message));
               else if (m.type === 'mark' && m.name !== undefined) {
                 options.onMark?.(index, m.name);
-                if (child.connected) child.send({ type: 'marked', id: m.id });
+                // a login job's worker may already be gone: its marks need no answer
+                if (child.connected) child.send({ type: 'marked', id: m.id }, () => undefined);
               }
             },
           );
