@@ -13,6 +13,7 @@ import {
   cellValue,
   formatNumber,
   medianOf,
+  sumRuns,
 } from './table.js';
 import { ratio } from './stats.js';
 
@@ -151,8 +152,12 @@ export function chartSvg(results: Results): string {
           r.parts !== undefined && Object.keys(r.parts).length > 0,
       );
     if (rows.length === 0) continue;
-    const totals = rows.map((r) => CPU_PARTS.reduce((s, p) => s + (r.parts[p] ?? 0), 0));
-    const scale = panelW / Math.max(1, ...totals);
+    const stacked = rows.map((r) => CPU_PARTS.reduce((s, p) => s + (r.parts[p] ?? 0), 0));
+    const scale = panelW / Math.max(1, ...stacked);
+    // the label is the table's "everything": the median of the per-repetition sums
+    const totals = rows.map(
+      (r, i) => medianOf(sumRuns(results.cpu?.[r.t]?.[op.id] ?? {}, CPU_PARTS)) ?? stacked[i] ?? 0,
+    );
     text(rightX, y + 12, `${op.label}, per ${op.per}`);
     y += 16;
     rows.forEach((r, i) => {

@@ -80,7 +80,9 @@ export function runJobs<R extends AnyResult>(
               }
             },
           );
-          child.once('exit', (code, signal) =>
+          // 'close', not 'exit': a worker exits right after sending a large result, and 'exit'
+          // can come before the last messages of its channel have been read
+          child.once('close', (code, signal) =>
             finish(new Error(`load worker exited (${code ?? signal}) without a result`)),
           );
           child.send({ type: 'job', job });

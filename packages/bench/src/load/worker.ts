@@ -23,8 +23,8 @@ function mark(name: 'start' | 'end'): Promise<void> {
   });
 }
 
-function send(message: unknown): void {
-  process.send?.(message);
+function send(message: unknown, then?: () => void): void {
+  process.send?.(message, undefined, {}, () => then?.());
 }
 
 let ramp: IdleRamp | undefined;
@@ -50,12 +50,12 @@ process.on('message', (message: Incoming) => {
     }
     runAnyJob(job, mark).then(
       (result) => {
-        send({ type: 'result', result });
-        process.disconnect?.();
+        // disconnect once the result is written, not while it is still queued
+        send({ type: 'result', result }, () => process.disconnect?.());
       },
       (error: unknown) => {
-        send({ type: 'error', message: error instanceof Error ? error.message : String(error) });
-        process.disconnect?.();
+        const text = error instanceof Error ? error.message : String(error);
+        send({ type: 'error', message: text }, () => process.disconnect?.());
       },
     );
   } else if (message.type === 'marked') {
