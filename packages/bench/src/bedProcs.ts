@@ -1,7 +1,7 @@
-// The test bed's server processes, found by their command lines (the test bed exposes each
-// server's config file, which its command line names: `slapd … -f slapd.conf`, `dovecot -F -c
-// dovecot.conf`). Each runs in a process group of its own (the test bed spawns them detached),
-// so a group id covers a Dovecot instance with every process its master forked.
+// The test bed's server process groups, for CPU figures: found by their command lines (the test
+// bed exposes each server's config file, which its command line names: `slapd … -f slapd.conf`,
+// `dovecot -F -c dovecot.conf`). Each runs in a process group of its own (the test bed spawns
+// them detached), so a group id covers a Dovecot instance with every process its master forked.
 import { findProcesses } from '@mmp/testbed';
 import { parseStat, type ProcStat } from './cpu.js';
 import { readFileSync } from 'node:fs';
@@ -33,14 +33,4 @@ export function dovecotGroup(storeConfigFile: string): number | undefined {
 
 export function defined<T>(xs: readonly (T | undefined)[]): T[] {
   return xs.filter((x): x is T => x !== undefined);
-}
-
-/** Send a signal to a whole process group (SIGSTOP / SIGCONT a store, SIGKILL slapd). */
-export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -1,15 +1,14 @@
 // `--chaos` (issue 14, "How it is shown"): a steady login+fetch load with long sessions on both
 // stores while, in turn, slapd is killed and restarted, store A is SIGSTOPped then SIGCONTed, and
-// one of the proxy's workers is SIGKILLed. The faults are signals to the pids the test bed's
-// processes have (found by their command lines, bedProcs.ts) and to the proxy's workers; which
-// worker holds which session is read from `ss` at the moment of the kill.
+// one of the proxy's workers is SIGKILLed. slapd and the store are faulted through the test bed's
+// own controls (kill / start, pause / resume: signals to their process groups); the worker by a
+// signal to its pid; which worker holds which session is read from `ss` at the moment of the kill.
 import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Testbed } from '@mmp/testbed';
 import { LEGIT } from './attackParams.js';
-import { defined, dovecotGroup, signalGroup, slapdGroup } from './bedProcs.js';
 import { startBenchBed } from './bedSetup.js';
 import {
   type ChaosReport,
@@ -60,7 +59,6 @@ export async function runChaosBench(o: ChaosOptions): Promise<ChaosReport> {
   await chmod(dir, 0o755);
   let bed: Testbed | undefined;
   let current: Running | undefined;
-  let stoppedStore: number | undefined;
   const faults: FaultResult[] = [];
   try {
     log('starting the test bed (slapd, two Dovecot stores)…');
@@ -116,25 +114,22 @@ export async function runChaosBench(o: ChaosOptions): Promise<ChaosReport> {
       let onFaultyPart: (s: LongSession) => boolean = () => false;
       let faultyStore: string | undefined;
       if (fault === 'slapd') {
-        const groups = defined([slapdGroup(bed.ldap.configFile)]);
-        if (groups.length === 0) throw new Error('slapd is not running');
         faultStart = Date.now();
-        for (const g of groups) signalGroup(g, 'SIGKILL');
-        await sleep(faultMs);
+        await bed.ldap.kill();
+        await sleep(Math.max(0, faultStart + faultMs - Date.now()));
         await bed.ldap.start();
         faultEnd = Date.now();
         notes.push(
           `slapd SIGKILLed, started again after ${o.slapdDownSeconds} s (up ${((faultEnd - faultStart) / 1000).toFixed(1)} s after the kill)`,
         );
       } else if (fault === 'store') {
-        const g = dovecotGroup(storeA.configFile);
-        if (g === undefined) throw new Error('store A is not running');
         faultStart = Date.now();
-        stoppedStore = g;
-        signalGroup(g, 'SIGSTOP');
-        await sleep(faultMs);
-        signalGroup(g, 'SIGCONT');
-        stoppedStore = undefined;
+        storeA.pause();
+        try {
+          await sleep(faultMs);
+        } finally {
+          storeA.resume();
+        }
         faultEnd = Date.now();
         faultyStore = storeA.host;
         onFaultyPart = (s) => s.store === storeA.host;
@@ -194,7 +189,6 @@ export async function runChaosBench(o: ChaosOptions): Promise<ChaosReport> {
       current = undefined;
     }
   } finally {
-    if (stoppedStore !== undefined) signalGroup(stoppedStore, 'SIGCONT');
     await current?.stop().catch(() => undefined);
     await bed?.stop();
     if (process.env.MMP_BENCH_KEEP === '1') log(`kept ${dir}`);

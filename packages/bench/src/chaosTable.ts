@@ -129,9 +129,10 @@ export function failedText(r: FaultResult): string {
   const auth = r.failedBy.auth ?? 0;
   const conn = CONNECTION_ERRORS.reduce((s, k) => s + (r.failedBy[k] ?? 0), 0);
   const detail = CONNECTION_ERRORS.filter((k) => (r.failedBy[k] ?? 0) > 0)
-    .map((k) => `${r.failedBy[k]} ${k}`)
+    .map((k) => `${formatNumber(r.failedBy[k] ?? 0, 0)} ${k}`)
     .join(', ');
-  return `${temporary} / ${auth} / ${conn}${detail === '' ? '' : ` (${detail})`}`;
+  const n = (x: number): string => formatNumber(x, 0);
+  return `${n(temporary)} / ${n(auth)} / ${n(conn)}${detail === '' ? '' : ` (${detail})`}`;
 }
 
 export interface ChaosReport {
