@@ -112,6 +112,8 @@ describe('faultResult', () => {
       lostHealthy: 1,
       lostFaulty: 1,
       recovery: { ms: 0 },
+      failedAfterEnd: 0,
+      lastFailureAfterEndMs: undefined,
     });
     expect(failedText(r)).toBe('1 / 1 / 1 (1 timeout)');
   });
@@ -127,6 +129,21 @@ describe('faultResult', () => {
     });
     expect(r.failedHealthy).toBeUndefined();
     expect(r.lostHealthy).toBe(2);
+    // with the fault ending at 8, the four failures of 10 all come after it
+    const late = faultResult({
+      fault: 'slapd',
+      faultStart: 0,
+      faultEnd: 8,
+      attempts,
+      longSessions: sessions,
+      onFaultyPart: () => false,
+      notes: [],
+    });
+    expect(late).toMatchObject({
+      failedAfterEnd: 4,
+      lastFailureAfterEndMs: 2,
+      recovery: { ms: 2 },
+    });
     const report: ChaosReport = {
       date: '2026-01-02T00:00:00.000Z',
       machine: 'box',
@@ -138,12 +155,15 @@ describe('faultResult', () => {
       postSeconds: 15,
       concurrency: 8,
       longSessions: 20,
-      faults: [r],
+      faults: [r, late],
     };
     const table = chaosTable(report);
     expect(table).toMatch(
       /slapd killed, restarted .*\| 0\.0 s .*\| 2 \/ 6 .*\| — .*\| 2 of 3 missed/,
     );
     expect(formatChaosReport(report)).toContain('- slapd killed, restarted: slapd down');
+    expect(formatChaosReport(report)).toContain(
+      '- slapd killed, restarted: 4 failed logins started after the fault ended, the last 0.0 s after it',
+    );
   });
 });

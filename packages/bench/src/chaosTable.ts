@@ -74,6 +74,9 @@ export interface FaultResult {
   lostHealthy: number;
   lostFaulty: number;
   recovery: { ms: number } | { notRecovered: true };
+  /** failed attempts that started after the fault had ended, and when the last one started */
+  failedAfterEnd: number;
+  lastFailureAfterEndMs: number | undefined;
   notes: string[];
 }
 
@@ -95,7 +98,13 @@ export function faultResult(i: FaultInput): FaultResult {
   let ok = 0;
   let dropped = 0;
   let failedHealthy: number | undefined = i.faultyStore === undefined ? undefined : 0;
-  for (const [, , outcome, store] of i.attempts) {
+  let failedAfterEnd = 0;
+  let lastFailureAfterEndMs: number | undefined;
+  for (const [start, , outcome, store] of i.attempts) {
+    if (outcome !== 'ok' && start >= i.faultEnd) {
+      failedAfterEnd++;
+      lastFailureAfterEndMs = Math.max(lastFailureAfterEndMs ?? 0, start - i.faultEnd);
+    }
     if (outcome === 'ok') ok++;
     else if (outcome === 'dropped') dropped++;
     else {
@@ -118,6 +127,8 @@ export function faultResult(i: FaultInput): FaultResult {
     lostHealthy: lost.length - lostFaulty,
     lostFaulty,
     recovery: timeToFullService(i.attempts, i.faultEnd),
+    failedAfterEnd,
+    lastFailureAfterEndMs,
     notes: i.notes,
   };
 }
@@ -186,7 +197,14 @@ export function formatChaosReport(r: ChaosReport): string {
     '',
     chaosTable(r),
     '',
-    ...r.faults.flatMap((f) => f.notes.map((n) => `- ${FAULT_LABELS[f.fault]}: ${n}`)),
+    ...r.faults.flatMap((f) => [
+      ...f.notes.map((n) => `- ${FAULT_LABELS[f.fault]}: ${n}`),
+      ...(f.lastFailureAfterEndMs === undefined
+        ? []
+        : [
+            `- ${FAULT_LABELS[f.fault]}: ${formatNumber(f.failedAfterEnd, 0)} failed logins started after the fault ended, the last ${(f.lastFailureAfterEndMs / 1000).toFixed(1)} s after it`,
+          ]),
+    ]),
     '',
   ].join('\n');
 }
