@@ -6,6 +6,7 @@ import {
   type MigrationPlan,
   SUCCESSOR_FILES,
   SUCCESSOR_NAME_RULES,
+  planMigrationFromConfigFiles,
   planMigrationFromText,
 } from './migrate.js';
 import { findParameter } from './parameters.js';
@@ -385,5 +386,109 @@ describe('planMigration: ServiceList', () => {
       'no-equivalent',
       'info',
     ]);
+  });
+});
+
+describe('planMigrationFromConfigFiles: a 4.x ImapMMP.config / PopMMP.config from another host', () => {
+  const FOUR_X = [
+    '# ImapMMP.config of a Messaging Server 4.x host',
+    'LDAPHost="ldap1.example.com:389 ldap2.example.com:389"; export LDAPHost',
+    "BaseDN='o=example.com'",
+    'export BaseDN',
+    'LDAPAuth=y',
+    'BindDN="cn=mmp, o=example.com"',
+    'BindPassword="s3cret"',
+    'NumThreads=16',
+    'SSLEnable=yes',
+    'SSLSecmodFile=/usr/netscape/suitespot4/alias/secmod.db',
+    'SSLCertFile=/usr/netscape/suitespot4/alias/cert7.db',
+    'SSLKeyFile=/usr/netscape/suitespot4/alias/key3.db',
+    'SSLCertName="Server-Cert"',
+    'SSLCipherSpecs=SSL_RSA_WITH_RC4_128_MD5',
+    'setenv UidSearch "(mail=%s)"',
+    'ListenPrt=1143',
+    '',
+  ].join('\n');
+
+  it('carries our names over, with the 4.x meanings noted: NSS files, ciphers, threads', () => {
+    const r = planMigrationFromConfigFiles({ imap: { text: FOUR_X, fileName: 'ImapMMP.config' } });
+    if (!r.ok) throw new Error(JSON.stringify(r.error));
+    expect(r.value.protocols.imap).toMatchObject({
+      enabled: true,
+      values: {
+        LDAPHost: 'ldap1.example.com:389 ldap2.example.com:389',
+        BaseDN: 'o=example.com',
+        LDAPAuth: 'y',
+        BindDN: 'cn=mmp, o=example.com',
+        BindPass: 's3cret',
+        SSLEnable: 'yes',
+        UidSearch: '(mail=%s)',
+      },
+      origins: { BindPass: 'ImapMMP.config:7 (BindPassword)', UidSearch: 'ImapMMP.config:15' },
+    });
+    expect(r.value.protocols.pop3).toBeUndefined();
+    const notes = r.value.notes.map((n) => `${n.where} ${n.name} ${n.kind}`);
+    expect(notes).toEqual([
+      'ImapMMP.config:8 NumThreads changed',
+      'ImapMMP.config:10 SSLSecmodFile no-equivalent',
+      'ImapMMP.config:11 SSLCertFile action',
+      'ImapMMP.config:12 SSLKeyFile action',
+      // The guide's other spelling follows the rule of SSLCertNickname.
+      'ImapMMP.config:13 SSLCertName no-equivalent',
+      'ImapMMP.config:14 SSLCipherSpecs changed',
+      'ImapMMP.config:16 ListenPrt unknown',
+      'ImapMMP.config:9 SSLEnable action',
+    ]);
+    expect(r.value.notes.find((n) => n.name === 'SSLCertFile')?.message).toContain(
+      "pk12util -d /usr/netscape/suitespot4/alias -n 'Server-Cert' -o server.p12",
+    );
+    expect(r.value.notes.find((n) => n.name === 'ListenPrt')?.message).toContain(
+      'did you mean ListenPort?',
+    );
+    expect(JSON.stringify(r.value.notes)).not.toContain('s3cret');
+  });
+
+  it('takes a file mmp-setup wrote (RunAsUser) whole: its NumThreads and ciphers are ours', () => {
+    const text = writeConfigFile('pop3', {
+      NumThreads: '2',
+      SSLCipherSpecs: 'ECDHE-RSA-AES128-GCM-SHA256',
+      RunAsUser: 'mmp',
+      ListenPort: '110',
+    });
+    const r = planMigrationFromConfigFiles({ pop3: { text, fileName: 'PopMMP.config' } });
+    if (!r.ok) throw new Error(JSON.stringify(r.error));
+    expect(r.value.protocols.pop3?.values).toEqual({
+      NumThreads: '2',
+      ListenPort: '110',
+      SSLCipherSpecs: 'ECDHE-RSA-AES128-GCM-SHA256',
+      RunAsUser: 'mmp',
+    });
+    expect(r.value.notes).toEqual([]);
+  });
+
+  it('refuses what the shell reader refuses and values our validators refuse, with their lines', () => {
+    expect(
+      planMigrationFromConfigFiles({
+        imap: { text: 'LogDir=$HOME/log\nLogLevel=eleven\n', fileName: 'ImapMMP.config' },
+      }),
+    ).toEqual({
+      ok: false,
+      error: [
+        {
+          where: 'ImapMMP.config:1',
+          message: "'$' is not supported outside quotes",
+        },
+      ],
+    });
+    expect(
+      planMigrationFromConfigFiles({
+        pop3: { text: 'LogLevel=eleven\n', fileName: 'PopMMP.config' },
+      }),
+    ).toEqual({
+      ok: false,
+      error: [
+        { where: 'PopMMP.config:1', message: "LogLevel: expected an integer 0–10, got 'eleven'" },
+      ],
+    });
   });
 });

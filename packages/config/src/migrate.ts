@@ -18,6 +18,7 @@ import {
   suggestName,
 } from './parameters.js';
 import { validateSearchFormat } from './searchFormat.js';
+import { parseShellAssignments } from './configFile.js';
 import {
   type ServiceListItem,
   type SuccessorEntry,
@@ -356,7 +357,9 @@ function ruleFor(name: string): NameRule | undefined {
   const rule = RULES.get(name.toLowerCase());
   if (rule !== undefined) return rule;
   const spec = findParameter(name);
-  return spec === undefined || spec.vdmapOnly ? undefined : { theirs: name, ours: spec.name };
+  if (spec === undefined || spec.vdmapOnly) return undefined;
+  // An alias of ours (the guide's SSLCertName) follows the rule of the name it stands for.
+  return RULES.get(spec.name.toLowerCase()) ?? { theirs: name, ours: spec.name };
 }
 
 // ---- The plan ----
@@ -449,6 +452,81 @@ export function planMigrationFromText(texts: {
   }
   if (problems.length > 0) return err(problems);
   return planMigration(input);
+}
+
+/** A config file's text and the name its problems and notes give it. */
+export interface ConfigFileText {
+  text: string;
+  fileName: string;
+}
+
+/**
+ * Plan the import of `ImapMMP.config` / `PopMMP.config` taken from another host. A 4.x file uses
+ * our names already, with the 4.x meanings: NSS databases, NSS cipher names, NumThreads as
+ * threads. The successors' rules for those names apply (SUCCESSOR_NAME_RULES); every other name
+ * of ours carries over as itself. A file that sets RunAsUser, which only mmp knows (mmp-setup
+ * writes it), was made for this proxy and carries over whole. A name the table does not know is
+ * noted, not imported: the 4.x proxy read its configuration from the environment and never saw
+ * it either. Shell syntax the reader refuses (`$HOME`) is an error with its line.
+ */
+export function planMigrationFromConfigFiles(
+  texts: Partial<Record<Protocol, ConfigFileText>>,
+): Result<MigrationPlan, ConfigProblem[]> {
+  const problems: ConfigProblem[] = [];
+  const notes: MigrationNote[] = [];
+  const protocols: Partial<Record<Protocol, ProtocolPlan>> = {};
+  for (const protocol of PROTOCOLS) {
+    const t = texts[protocol];
+    if (t === undefined) continue;
+    const parsed = parseShellAssignments(t.text, t.fileName);
+    if (!parsed.ok) {
+      problems.push(...parsed.error);
+      continue;
+    }
+    const entries: SuccessorEntry[] = parsed.value.map((a) => ({
+      section: 'default',
+      name: a.name,
+      value: a.raw,
+      line: a.line,
+    }));
+    const file: SuccessorFile = { fileName: t.fileName, entries, warnings: [] };
+    const ours = entries.some((e) => findParameter(e.name)?.name === 'RunAsUser');
+    const plan = ours
+      ? carryOver(protocol, file, notes)
+      : planProtocol(protocol, undefined, [], file, entries, notes);
+    plan.enabled = true;
+    sslNotes(protocol, plan, file, notes);
+    validate(plan, problems);
+    protocols[protocol] = plan;
+  }
+  if (problems.length > 0) return err(dedupeProblems(problems));
+  return ok({ protocols, notes: dedupeNotes(notes) });
+}
+
+/** mmp's own file: every known name as it is (later lines win, as when the shell reads it). */
+function carryOver(protocol: Protocol, file: SuccessorFile, notes: MigrationNote[]): ProtocolPlan {
+  const plan: ProtocolPlan = { enabled: true, values: {}, parsed: {}, origins: {} };
+  for (const e of file.entries) {
+    const where = `${file.fileName}:${e.line}`;
+    const spec = findParameter(e.name);
+    if (spec === undefined || spec.vdmapOnly || !spec.protocols.includes(protocol)) {
+      const hint = spec === undefined ? suggestName(e.name) : undefined;
+      notes.push({
+        where,
+        protocol,
+        name: e.name,
+        kind: 'unknown',
+        message:
+          spec === undefined
+            ? `not a parameter${hint ? ` (did you mean ${hint}?)` : ''}; not imported`
+            : `does not apply to ${protocol === 'imap' ? 'IMAP' : 'POP3'}; not imported`,
+      });
+      continue;
+    }
+    plan.values[spec.name] = e.value;
+    plan.origins[spec.name] = spec.name === e.name ? where : `${where} (${e.name})`;
+  }
+  return plan;
 }
 
 const defaults = (f: SuccessorFile | undefined): SuccessorEntry[] =>

@@ -213,10 +213,27 @@ describe('the table is consistent', () => {
     ]);
   });
 
-  it('dependsOn names a boolean parameter', () => {
+  it('dependsOn and records name a boolean parameter, unlessSet a parameter', () => {
     for (const s of specs) {
       if (s.prompt?.dependsOn) expect(findParameter(s.prompt.dependsOn)?.kind).toBe('boolean');
+      if (s.prompt?.records) expect(findParameter(s.prompt.records)?.kind).toBe('boolean');
+      if (s.prompt?.unlessSet) expect(findParameter(s.prompt.unlessSet)).toBeDefined();
     }
+    expect(findParameter('BindDN')?.prompt?.records).toBe('LDAPAuth');
+  });
+
+  it('asks for certificate login, PreAuth and SSLBacksidePort (issue 17)', () => {
+    const prompt = (n: string) => findParameter(n)?.prompt;
+    const certLogin = ['CertMapFile', 'SSLClientCAFile', 'StoreAdmin', 'StoreAdminPass'];
+    // One y/n for the four, asked after the SSL questions and only when SSL is on.
+    expect(new Set(certLogin.map((n) => prompt(n)?.branch)).size).toBe(1);
+    for (const n of certLogin) {
+      expect(prompt(n)?.dependsOn).toBe('SSLEnable');
+      expect(prompt(n)?.order).toBeGreaterThan(prompt('SSLStartTLS')?.order ?? Infinity);
+    }
+    expect(findParameter('CertMapFile')?.mustExist).toBe('file');
+    expect(prompt('PreAuth')?.question).toMatch(/\(y\/n\):$/);
+    expect(prompt('SSLBacksidePort')?.branch).toContain('[IMAP4/POP3]');
   });
 
   it('uses the guide defaults', () => {

@@ -18,6 +18,13 @@ export interface PromptSpec {
   readonly dependsOn?: string;
   /** Position in the dialogue, ascending. */
   readonly order: number;
+  /**
+   * The boolean parameter that records the branch's answer (Table 13.7 names the bind question's
+   * answer LDAPAuth): "n" writes it `no`; "y" leaves it unset (then it follows the values asked).
+   */
+  readonly records?: string;
+  /** Not asked while this parameter is set (LdapUrl replaces LDAPHost and BaseDN). */
+  readonly unlessSet?: string;
 }
 
 export interface ParameterSpec {
@@ -43,6 +50,12 @@ export interface ParameterSpec {
   /** Placeholder for the flag's argument in usage text. */
   readonly metavar?: string;
   readonly prompt?: PromptSpec;
+  /**
+   * A path that must name an existing file or directory when it is configured (the installer
+   * checks it). Unset on a path parameter: a file the operator points to when it has no default,
+   * a place the proxy copes with being absent when it has one (LogDir).
+   */
+  readonly mustExist?: 'file' | 'dir';
   readonly protocols: readonly Protocol[];
   /** May be set in a vdmap entry (Table 13.1). */
   readonly virtualDomain: boolean;
@@ -61,6 +74,10 @@ const POP3 = ['pop3'] as const;
 
 const LDAP_AUTH = 'Should the MMP bind to LDAP as someone in particular (y/n):';
 const SSL_FLAG = '-s';
+// Installer questions the guide does not print (it stops at the first SSL prompt), in its style.
+const CERT_LOGIN = 'Should the MMP accept certificate-based client authentication (y/n):';
+// LdapUrl (the successors' failover list, `mmp-setup --import`) replaces LDAPHost and BaseDN.
+const UNLESS_LDAP_URL = 'LdapUrl';
 
 export const PARAMETERS = [
   {
@@ -70,7 +87,7 @@ export const PARAMETERS = [
     defaults: { imap: 'localhost:389', pop3: 'localhost:389' },
     flag: '-h',
     metavar: 'host[:port]',
-    prompt: { question: 'LDAP Host:', order: 10 },
+    prompt: { question: 'LDAP Host:', order: 10, unlessSet: UNLESS_LDAP_URL },
     protocols: BOTH,
     virtualDomain: false,
     secret: false,
@@ -83,7 +100,7 @@ export const PARAMETERS = [
     defaults: { imap: 'o=mcom.com', pop3: 'o=mcom.com' },
     flag: '-b',
     metavar: 'basedn',
-    prompt: { question: 'Base DN:', order: 20 },
+    prompt: { question: 'Base DN:', order: 20, unlessSet: UNLESS_LDAP_URL },
     protocols: BOTH,
     virtualDomain: false,
     secret: false,
@@ -138,7 +155,12 @@ export const PARAMETERS = [
     defaults: {},
     flag: '-D',
     metavar: 'binddn',
-    prompt: { question: 'What user should the MMP authenticate as:', branch: LDAP_AUTH, order: 50 },
+    prompt: {
+      question: 'What user should the MMP authenticate as:',
+      branch: LDAP_AUTH,
+      records: 'LDAPAuth',
+      order: 50,
+    },
     protocols: BOTH,
     virtualDomain: true,
     secret: false,
@@ -151,7 +173,12 @@ export const PARAMETERS = [
     defaults: {},
     flag: '-w',
     metavar: 'pass',
-    prompt: { question: 'What\'s the password for "BindDN":', branch: LDAP_AUTH, order: 51 },
+    prompt: {
+      question: 'What\'s the password for "BindDN":',
+      branch: LDAP_AUTH,
+      records: 'LDAPAuth',
+      order: 51,
+    },
     protocols: BOTH,
     virtualDomain: true,
     secret: true,
@@ -529,6 +556,11 @@ export const PARAMETERS = [
     aliases: [],
     kind: 'port',
     defaults: {},
+    prompt: {
+      question: 'Which SSL port:',
+      branch: 'Should the MMP connect to your main [IMAP4/POP3] servers with SSL (y/n):',
+      order: 85,
+    },
     protocols: BOTH,
     virtualDomain: false,
     secret: false,
@@ -563,6 +595,13 @@ export const PARAMETERS = [
     // Decision: client certificates are verified against a CA bundle the operator names (this,
     // else SSLCAFile), never the system CAs: any public CA could otherwise vouch for a user.
     defaults: {},
+    prompt: {
+      question:
+        'Please type in the location of the CA file (PEM) that issues client certificates, and hit return:',
+      branch: CERT_LOGIN,
+      dependsOn: 'SSLEnable',
+      order: 261,
+    },
     protocols: BOTH,
     virtualDomain: false,
     secret: false,
@@ -576,6 +615,14 @@ export const PARAMETERS = [
     defaults: { imap: 'certmap.conf', pop3: 'certmap.conf' },
     flag: '-cm',
     metavar: 'cmfile',
+    prompt: {
+      question: 'Please type in the location of the certmap.conf file, and hit return:',
+      branch: CERT_LOGIN,
+      dependsOn: 'SSLEnable',
+      order: 260,
+    },
+    // The default names a file too: certificate login cannot start without it.
+    mustExist: 'file',
     protocols: BOTH,
     virtualDomain: true,
     secret: false,
@@ -588,6 +635,12 @@ export const PARAMETERS = [
     defaults: {},
     flag: '-d',
     metavar: 'storeadmin',
+    prompt: {
+      question: 'What store administrator should the MMP log in to the stores as:',
+      branch: CERT_LOGIN,
+      dependsOn: 'SSLEnable',
+      order: 262,
+    },
     protocols: BOTH,
     virtualDomain: true,
     secret: false,
@@ -600,6 +653,12 @@ export const PARAMETERS = [
     defaults: {},
     flag: '-W',
     metavar: 'pass',
+    prompt: {
+      question: 'What\'s the password for "StoreAdmin":',
+      branch: CERT_LOGIN,
+      dependsOn: 'SSLEnable',
+      order: 263,
+    },
     protocols: BOTH,
     virtualDomain: true,
     secret: true,
@@ -612,6 +671,10 @@ export const PARAMETERS = [
     defaults: { imap: 'no', pop3: 'no' },
     flag: '-pre',
     flagValue: 'yes',
+    prompt: {
+      question: 'Should the MMP pre-authenticate users by binding to LDAP as them (y/n):',
+      order: 135,
+    },
     protocols: BOTH,
     virtualDomain: true,
     secret: false,

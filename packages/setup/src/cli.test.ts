@@ -69,6 +69,7 @@ describe('mmp-setup --answers FILE --yes', () => {
       BindPass: "it's secret",
       NumThreads: '0',
       MailHostAttrs: 'mailHost,mailRoutingAddress',
+      PreAuth: 'no',
       SSLEnable: 'no',
       LdapCacheSize: '500',
       // The installer's "user to run as".

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { QUESTIONS, runDialogue } from './dialogue.js';
@@ -28,12 +28,14 @@ const imapWalk = (root: string): Line[] => [
   ['Should the MMP listen on a non-default port (y/n):', 'y'],
   ['Which port:', '1143'],
   ['Do your main IMAP4 servers listen on non-default ports (y/n):', ''],
+  ['Should the MMP connect to your main IMAP4 servers with SSL (y/n):', ''],
   ["Would you like to override the IMAP4 MMP's CAPABILITY response (y/n):", ''],
   ["Would you like to override the MMP's banner (y/n):", 'y'],
   ['Please type in the new banner, and hit return.', 'Example mail ready'],
   ["Would you like to override the MMP's LDAP search string (y/n):", ''],
   ['Would you like MMP to use a particular attribute for auth replay (y/n):', ''],
   ['Would you like the MMP to use a non-default attribute for the mailhost? (y/n):', ''],
+  ['Should the MMP pre-authenticate users by binding to LDAP as them (y/n):', ''],
   ['Should this MMP do virtual domain mapping(y/n):', ''],
   ['Do you want to specify a list of virtual domain delimiters? (y/n)', ''],
   ['Do you want to specify a canonical virtual domain delimiter? (y/n)', ''],
@@ -64,6 +66,7 @@ describe('the dialogue, driven through the Prompter interface', () => {
           NumThreads: '0',
           ListenPort: '1143',
           Banner: 'Example mail ready',
+          PreAuth: 'no',
           SSLEnable: 'no',
         },
         pop3: {},
@@ -283,5 +286,203 @@ describe('the dialogue, driven through the Prompter interface', () => {
       BindPass: 'kept',
       LdapCacheSize: '5',
     });
+  });
+});
+
+describe('certificate login, PreAuth, SSLBacksidePort and LDAPAuth (issue 17)', () => {
+  /** PEM-named files the SSL and certificate questions accept (they must exist). */
+  function files(): Record<'cert' | 'key' | 'certmap' | 'ca', string> {
+    // Not in the directory the dialogue runs in, where the default certmap.conf is looked for.
+    const pki = join(tmp.path, 'pki');
+    mkdirSync(pki);
+    const out = {
+      cert: join(pki, 'server.pem'),
+      key: join(pki, 'server.key'),
+      certmap: join(pki, 'certmap.conf'),
+      ca: join(pki, 'client-ca.pem'),
+    };
+    for (const f of Object.values(out)) writeFileSync(f, 'x');
+    return out;
+  }
+
+  it('asks for certificate login after the SSL questions, only where SSL is on, in one y/n', async () => {
+    const f = files();
+    const person = new ScriptedPerson([
+      [QUESTIONS.root, join(tmp.path, 'mmp')],
+      [QUESTIONS.name, 'certs'],
+      [/^1 - /, '3'],
+      ['Should the IMAP4 MMP do SSL (y/n):', 'y'],
+      ['Should the POP3 MMP do SSL (y/n):', 'n'],
+      ['server certificate file', f.cert],
+      ['private key file', f.key],
+      ['Should the MMP offer STARTTLS', ''],
+      ['Should the MMP accept certificate-based client authentication (y/n):', 'y'],
+      // The default certmap.conf is looked for where mmp-setup runs: not there, refused.
+      ['Please type in the location of the certmap.conf file', ''],
+      ['Please type in the location of the certmap.conf file', f.certmap],
+      ['Please type in the location of the CA file (PEM) that issues client certificates', ''],
+      ['Please type in the location of the CA file (PEM) that issues client certificates', f.ca],
+      ['What store administrator should the MMP log in to the stores as:', 'mmpstore'],
+      ['What\'s the password for "StoreAdmin":', ''],
+      ['What\'s the password for "StoreAdmin":', 'master secret'],
+    ]);
+    const answers = await runDialogue(person, fakeEnv(tmp.path), { root: '/opt/mmp' });
+    expect(person.remaining).toEqual([]);
+    const asked = person.transcript.asked;
+    const at = (text: string): number => asked.findIndex((a) => a.startsWith(text));
+    // After the last SSL question, asked once (not per protocol: POP3 has no SSL).
+    expect(at('Should the MMP accept certificate-based')).toBeGreaterThan(
+      at('Should the MMP offer STARTTLS'),
+    );
+    expect(asked.filter((a) => a.includes('certificate-based')).length).toBe(1);
+    expect(person.transcript.refusals).toEqual([
+      `CertMapFile: ${join(tmp.path, 'certmap.conf')} does not exist`,
+      'SSLClientCAFile: a value is required',
+      'StoreAdminPass: a value is required',
+    ]);
+    expect(answers.values.imap).toMatchObject({
+      CertMapFile: f.certmap,
+      SSLClientCAFile: f.ca,
+      StoreAdmin: 'mmpstore',
+      StoreAdminPass: 'master secret',
+    });
+    for (const n of ['CertMapFile', 'SSLClientCAFile', 'StoreAdmin', 'StoreAdminPass'] as const)
+      expect(answers.values.pop3[n]).toBeUndefined();
+    expect(person.transcript.said.join('\n')).toContain('StoreAdminPass=******');
+    expect(person.transcript.said.join('\n')).not.toContain('master secret');
+  });
+
+  it('n to certificate login removes what an instance had; without SSL it is not asked', async () => {
+    const f = files();
+    const env = fakeEnv(tmp.path, ['nobody'], {
+      old: {
+        services: ['imap', 'pop3'],
+        values: {
+          imap: {
+            SSLEnable: 'yes',
+            SSLCertFile: f.cert,
+            SSLKeyFile: f.key,
+            CertMapFile: f.certmap,
+            SSLClientCAFile: f.ca,
+            StoreAdmin: 'mmpstore',
+            StoreAdminPass: 'kept',
+          },
+          pop3: { SSLEnable: 'no', StoreAdmin: 'unused' },
+        },
+      },
+    });
+    const person = new ScriptedPerson([
+      [QUESTIONS.root, join(tmp.path, 'mmp')],
+      [QUESTIONS.existing, 'Configure instance old'],
+      // The two protocols' values differ: asked per protocol, and only IMAP4 has SSL.
+      ['(IMAP4) Should the MMP accept certificate-based client authentication (y/n):', 'n'],
+    ]);
+    const answers = await runDialogue(person, env, { root: '/opt/mmp' });
+    // The current values made "y" the default.
+    expect(person.transcript.asked).toContain(
+      '(IMAP4) Should the MMP accept certificate-based client authentication (y/n): [y] => n',
+    );
+    expect(person.transcript.asked.join('\n')).not.toContain('(POP3) Should the MMP accept');
+    expect(answers.values.imap).not.toHaveProperty('StoreAdmin');
+    expect(answers.values.imap).not.toHaveProperty('CertMapFile');
+    expect(answers.values.imap).not.toHaveProperty('StoreAdminPass');
+    // POP3 has no SSL: not asked for it, and its file is left as it was.
+    expect(answers.values.pop3.StoreAdmin).toBe('unused');
+  });
+
+  it('asks PreAuth after the directory questions and SSLBacksidePort per protocol after BacksidePort', async () => {
+    const person = new ScriptedPerson([
+      [QUESTIONS.root, join(tmp.path, 'mmp')],
+      [QUESTIONS.name, 'pre'],
+      [/^1 - /, '3'],
+      ['Do your main IMAP4 servers listen on non-default ports (y/n):', ''],
+      ['Do your main POP3 servers listen on non-default ports (y/n):', ''],
+      ['Should the MMP connect to your main IMAP4 servers with SSL (y/n):', 'y'],
+      ['(IMAP4) Which SSL port:', 'imaps'],
+      ['(IMAP4) Which SSL port:', '993'],
+      ['Should the MMP connect to your main POP3 servers with SSL (y/n):', 'n'],
+      ['Would you like the MMP to use a non-default attribute for the mailhost?', ''],
+      ['Should the MMP pre-authenticate users by binding to LDAP as them (y/n):', 'y'],
+      ['Should this MMP do virtual domain mapping(y/n):', ''],
+    ]);
+    const answers = await runDialogue(person, fakeEnv(tmp.path), { root: '/opt/mmp' });
+    expect(person.remaining).toEqual([]);
+    expect(person.transcript.refusals).toEqual([
+      "SSLBacksidePort: expected a port 1–65535, got 'imaps'",
+    ]);
+    expect(answers.values.imap).toMatchObject({ SSLBacksidePort: '993', PreAuth: 'yes' });
+    expect(answers.values.pop3).toMatchObject({ PreAuth: 'yes' });
+    expect(answers.values.pop3.SSLBacksidePort).toBeUndefined();
+  });
+
+  it('n to the bind question writes LDAPAuth=no; LDAPAuth=no in a file makes n the default', async () => {
+    const env = fakeEnv(tmp.path, ['nobody'], {
+      bound: {
+        services: ['imap'],
+        values: { imap: { BindDN: 'cn=mmp,o=x', BindPass: 'old' }, pop3: {} },
+      },
+      anon: { services: ['imap'], values: { imap: { LDAPAuth: 'no' }, pop3: {} }, user: 'nobody' },
+    });
+    const bound = new ScriptedPerson([
+      [QUESTIONS.root, join(tmp.path, 'mmp')],
+      [QUESTIONS.existing, 'Configure instance bound'],
+      ['Should the MMP bind to LDAP as someone in particular (y/n):', 'n'],
+    ]);
+    const a = await runDialogue(bound, env, { root: '/opt/mmp' });
+    expect(bound.transcript.asked).toContain(
+      'Should the MMP bind to LDAP as someone in particular (y/n): [y] => n',
+    );
+    expect(a.values.imap.LDAPAuth).toBe('no');
+    expect(a.values.imap.BindDN).toBeUndefined();
+    expect(a.values.imap.BindPass).toBeUndefined();
+
+    const anon = new ScriptedPerson([
+      [QUESTIONS.root, join(tmp.path, 'mmp')],
+      [QUESTIONS.existing, 'Configure instance anon'],
+      ['Should the MMP bind to LDAP as someone in particular (y/n):', ''],
+    ]);
+    expect((await runDialogue(anon, env, { root: '/opt/mmp' })).values.imap.LDAPAuth).toBe('no');
+    expect(anon.transcript.asked).toContain(
+      'Should the MMP bind to LDAP as someone in particular (y/n): [n] => ',
+    );
+
+    // "y" leaves LDAPAuth to follow BindDN, which it then asks for.
+    const yes = new ScriptedPerson([
+      [QUESTIONS.root, join(tmp.path, 'mmp')],
+      [QUESTIONS.existing, 'Configure instance anon'],
+      ['Should the MMP bind to LDAP as someone in particular (y/n):', 'y'],
+      ['What user should the MMP authenticate as:', 'cn=mmp,o=x'],
+      ['What\'s the password for "BindDN":', 'pw'],
+    ]);
+    const y = await runDialogue(yes, env, { root: '/opt/mmp' });
+    expect(y.values.imap).toMatchObject({ BindDN: 'cn=mmp,o=x', BindPass: 'pw' });
+    expect(y.values.imap.LDAPAuth).toBeUndefined();
+  });
+
+  it('does not ask LDAP Host and Base DN where LdapUrl replaces them, and says so', async () => {
+    const env = fakeEnv(tmp.path, ['nobody'], {
+      url: {
+        services: ['imap'],
+        values: { imap: { LdapUrl: 'ldap://a/o=x ldap://b/o=x', BaseDN: 'o=kept' }, pop3: {} },
+        user: 'nobody',
+      },
+    });
+    const person = new ScriptedPerson([
+      [QUESTIONS.root, join(tmp.path, 'mmp')],
+      [QUESTIONS.existing, 'Configure instance url'],
+    ]);
+    const answers = await runDialogue(person, env, { root: '/opt/mmp' });
+    const asked = person.transcript.asked.join('\n');
+    expect(asked).not.toContain('LDAP Host:');
+    expect(asked).not.toContain('Base DN:');
+    expect(person.transcript.said).toContain(
+      'LDAP Host: not asked: LdapUrl is set and replaces it.',
+    );
+    expect(person.transcript.said).toContain('Base DN: not asked: LdapUrl is set and replaces it.');
+    expect(answers.values.imap).toMatchObject({
+      LdapUrl: 'ldap://a/o=x ldap://b/o=x',
+      BaseDN: 'o=kept',
+    });
+    expect(answers.values.imap.LDAPHost).toBeUndefined();
   });
 });

@@ -304,16 +304,38 @@ export async function askParameters(
   const result = copyValues(current);
   const effective = emptyValues();
   for (const step of dialogueSteps(services, current)) {
-    const protos = stepProtocols(step, result);
+    const protos = unlessSet(p, step, stepProtocols(step, result), result);
     if (protos.length === 0) continue;
+    // What the operator could set instead of answering (for --import --yes's refusal).
+    const avoidedBy: string[] = [];
+    if (step.dependsOn !== undefined) avoidedBy.push(`${step.dependsOn}=no`);
     if (step.branch !== undefined) {
-      const customised = step.params.some((s) =>
+      const customised = step.params.filter((s) =>
         protos.some((pr) => {
           const v = current[pr][s.name];
           return v !== undefined && v !== s.defaults[pr];
         }),
       );
-      if (!(await askYesNo(p, step.branch, customised))) {
+      avoidedBy.push(...customised.map((s) => `${s.name}=`));
+      // The branch's own parameter (Table 13.7's LDAPAuth), when the file sets it, decides.
+      const records = step.params[0]?.prompt?.records;
+      const recorded =
+        records === undefined
+          ? undefined
+          : protos.map((pr) => current[pr][findSpec(records).name]).find((v) => v !== undefined);
+      const dflt =
+        records !== undefined && recorded !== undefined
+          ? isYes(findSpec(records), recorded)
+          : customised.length > 0;
+      const yes = await askYesNo(p, step.branch, dflt);
+      if (records !== undefined)
+        for (const pr of protos) {
+          // "n" is written (LDAPAuth=no: an anonymous search whatever BindDN says); "y" leaves
+          // it to follow the values asked next (BindDN set: yes).
+          if (yes) delete result[pr][findSpec(records).name];
+          else result[pr][findSpec(records).name] = 'no';
+        }
+      if (!yes) {
         // "n" keeps the default (NOTES.md), so the file does not set it.
         for (const s of step.params)
           for (const pr of protos) {
@@ -334,6 +356,7 @@ export async function askParameters(
         protocols: applies,
         effective,
         cwd,
+        avoidedBy,
         // Behind a "yes", or with no default to fall back on (the certificate and key files
         // once SSL is on), an empty answer makes no sense; a password may be empty (none).
         required:
@@ -355,6 +378,31 @@ export async function askParameters(
   return result;
 }
 
+/**
+ * Leave out the protocols where the step's parameters are replaced by another one that is set
+ * (LdapUrl replaces LDAPHost and BaseDN), and say so: the file keeps what it has.
+ */
+function unlessSet(
+  p: Prompter,
+  step: Step,
+  protos: readonly Protocol[],
+  values: ProtocolValues,
+): readonly Protocol[] {
+  const replaced = (pr: Protocol): string | undefined => {
+    const names = step.params.map((s) => s.prompt?.unlessSet);
+    const first = names[0];
+    if (first === undefined || names.some((n) => n !== first)) return undefined;
+    return values[pr][findSpec(first).name] === undefined ? undefined : first;
+  };
+  const kept = protos.filter((pr) => replaced(pr) === undefined);
+  const by = protos.map(replaced).find((n) => n !== undefined);
+  if (by !== undefined) {
+    const asked = step.params.map((s) => questionText(s, step, protos)).join(' / ');
+    p.say(`${asked} not asked: ${by} is set and replaces it.`);
+  }
+  return kept;
+}
+
 /** The protocols a step is asked for: those whose guarding yes/no (SSLEnable) is yes. */
 function stepProtocols(step: Step, values: ProtocolValues): readonly Protocol[] {
   if (step.dependsOn === undefined) return step.protocols;
@@ -370,6 +418,8 @@ interface AskContext {
   readonly cwd: string;
   /** Behind a "yes": an empty answer makes no sense. */
   readonly required: boolean;
+  /** `Name=value` settings under which this question would not be asked. */
+  readonly avoidedBy: readonly string[];
 }
 
 /** One parameter's question; returns the text to write, or undefined for "leave unset". */
@@ -382,6 +432,7 @@ async function askValue(
 ): Promise<string | undefined> {
   const message = questionText(spec, step, services);
   const shown = ctx.current ?? ctx.dflt;
+  const param = { name: spec.name, protocols: ctx.protocols, avoidedBy: ctx.avoidedBy };
   const check = (raw: string): Result<string, string> => {
     const r = validateValue(spec, raw, { cwd: ctx.cwd });
     if (!r.ok) return r;
@@ -402,6 +453,7 @@ async function askValue(
     const keep = ctx.current !== undefined && ctx.current !== '';
     const raw = await p.password({
       message: keep ? `${message} (Enter keeps the current one)` : message,
+      param,
       validate: (v) => {
         if (v === '') return keep || !ctx.required ? true : `${spec.name}: a value is required`;
         const r = check(v);
@@ -414,6 +466,7 @@ async function askValue(
 
   const raw = await p.input({
     message,
+    param,
     ...(shown !== undefined ? { default: shown } : {}),
     validate: (v) => {
       if (v.trim() === '') {

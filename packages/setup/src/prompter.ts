@@ -4,20 +4,34 @@
  * with real inquirer prompts on the terminal.
  */
 import { input, password, select } from '@inquirer/prompts';
+import type { Protocol } from '@mmp/config';
 
 /** A validator returns true, or the message to show before asking again. */
 export type Validate = (value: string) => true | string;
+
+/**
+ * The parameter a question sets, so that a prompter that cannot ask (`--import --yes`) can say
+ * which option would have answered it.
+ */
+export interface QuestionParameter {
+  readonly name: string;
+  readonly protocols: readonly Protocol[];
+  /** `Name=value` settings under which the question is not asked at all (`SSLEnable=no`). */
+  readonly avoidedBy: readonly string[];
+}
 
 export interface InputQuestion {
   readonly message: string;
   /** Shown in brackets and taken when the operator just presses Enter. */
   readonly default?: string;
   readonly validate?: Validate;
+  readonly param?: QuestionParameter;
 }
 
 export interface PasswordQuestion {
   readonly message: string;
   readonly validate?: Validate;
+  readonly param?: QuestionParameter;
 }
 
 export interface Choice<T extends string> {

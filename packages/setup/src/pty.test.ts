@@ -112,11 +112,14 @@ describe('mmp-setup in a terminal', () => {
       { expect: q('(POP3) Which port: (110)'), send: `1110${ENTER}` },
       enter('Do your main IMAP4 servers listen on non-default ports (y/n): (n)'),
       enter('Do your main POP3 servers listen on non-default ports (y/n): (n)'),
+      enter('Should the MMP connect to your main IMAP4 servers with SSL (y/n): (n)'),
+      enter('Should the MMP connect to your main POP3 servers with SSL (y/n): (n)'),
       enter("Would you like to override the IMAP4 MMP's CAPABILITY response (y/n): (n)"),
       enter("Would you like to override the MMP's banner (y/n): (n)"),
       enter("Would you like to override the MMP's LDAP search string (y/n): (n)"),
       enter('Would you like MMP to use a particular attribute for auth replay (y/n): (n)'),
       enter('Would you like the MMP to use a non-default attribute for the mailhost? (y/n): (n)'),
+      enter('Should the MMP pre-authenticate users by binding to LDAP as them (y/n): (n)'),
       enter('Should this MMP do virtual domain mapping(y/n): (n)'),
       enter('Do you want to specify a list of virtual domain delimiters? (y/n) (n)'),
       enter('Do you want to specify a canonical virtual domain delimiter? (y/n) (n)'),
@@ -159,6 +162,7 @@ describe('mmp-setup in a terminal', () => {
       BindPass: 'tty secret',
       NumThreads: '0',
       ListenPort: '1143',
+      PreAuth: 'no',
       SSLEnable: 'no',
       RunAsUser: 'nsmmp',
     });
@@ -213,11 +217,13 @@ describe('mmp-setup in a terminal', () => {
         enter('Should the MMP listen on a non-default port (y/n): (y)'),
         enter('Which port: (2143)'),
         enter('Do your main IMAP4 servers listen on non-default ports (y/n): (n)'),
+        enter('Should the MMP connect to your main IMAP4 servers with SSL (y/n): (n)'),
         enter("Would you like to override the IMAP4 MMP's CAPABILITY response (y/n): (n)"),
         enter("Would you like to override the MMP's banner (y/n): (n)"),
         enter("Would you like to override the MMP's LDAP search string (y/n): (n)"),
         enter('Would you like MMP to use a particular attribute for auth replay (y/n): (n)'),
         enter('Would you like the MMP to use a non-default attribute for the mailhost? (y/n): (n)'),
+        enter('Should the MMP pre-authenticate users by binding to LDAP as them (y/n): (n)'),
         enter('Should this MMP do virtual domain mapping(y/n): (n)'),
         enter('Do you want to specify a list of virtual domain delimiters? (y/n) (n)'),
         enter('Do you want to specify a canonical virtual domain delimiter? (y/n) (n)'),
@@ -231,6 +237,89 @@ describe('mmp-setup in a terminal', () => {
     expect(r.code).toBe(0);
     const after = readFileSync(join(root, 'MMP_m', 'ImapMMP.config'), 'utf8');
     expect(after).toBe(before.replace("BaseDN='o=before'", "BaseDN='o=after'"));
+  });
+});
+
+describe('the questions of issue 17 in a terminal', () => {
+  it('SSLBacksidePort, PreAuth and certificate login after SSL, the StoreAdmin password unseen; n to the bind writes LDAPAuth=no', async () => {
+    const root = join(tmp.path, 'mmp');
+    const pki = (f: string): string => join(tmp.path, f);
+    for (const f of ['server.pem', 'server.key', 'certmap.conf', 'client-ca.pem'])
+      writeFileSync(pki(f), 'x');
+    const r = await drive([
+      enter(`What user should the MMP run as: (${MACHINE_DEFAULT_USER})`),
+      { expect: q('Installation directory (MMPRoot): (/opt/mmp)'), send: `${root}${ENTER}` },
+      { expect: q('Name of the new instance:'), send: `certs${ENTER}` },
+      enter('Enter 1, 2 or 3: (1)'),
+      enter('LDAP Host: (localhost:389)'),
+      enter('Base DN: (o=mcom.com)'),
+      enter(`IMAP4 MMP LogDir: (${tmp.path}/log/certs)`),
+      enter('Log Level: (1)'),
+      enter('Should the MMP bind to LDAP as someone in particular (y/n): (n)'),
+      enter('Number of Threads: (0)'),
+      enter('Should the MMP listen on a non-default port (y/n): (n)'),
+      enter('Do your main IMAP4 servers listen on non-default ports (y/n): (n)'),
+      {
+        expect: q('Should the MMP connect to your main IMAP4 servers with SSL (y/n): (n)'),
+        send: `y${ENTER}`,
+      },
+      { expect: q('Which SSL port:'), send: `993${ENTER}` },
+      enter("Would you like to override the IMAP4 MMP's CAPABILITY response (y/n): (n)"),
+      enter("Would you like to override the MMP's banner (y/n): (n)"),
+      enter("Would you like to override the MMP's LDAP search string (y/n): (n)"),
+      enter('Would you like MMP to use a particular attribute for auth replay (y/n): (n)'),
+      enter('Would you like the MMP to use a non-default attribute for the mailhost? (y/n): (n)'),
+      {
+        expect: q('Should the MMP pre-authenticate users by binding to LDAP as them (y/n): (n)'),
+        send: `y${ENTER}`,
+      },
+      enter('Should this MMP do virtual domain mapping(y/n): (n)'),
+      enter('Do you want to specify a list of virtual domain delimiters? (y/n) (n)'),
+      enter('Do you want to specify a canonical virtual domain delimiter? (y/n) (n)'),
+      enter('Would you like to override the Server Down Alert for the MMP? (y/n) (n)'),
+      { expect: q('Should the IMAP4 MMP do SSL (y/n): (n)'), send: `y${ENTER}` },
+      enter('Should the MMP listen for SSL on a non-default port (y/n) (n)'),
+      { expect: q('server certificate file (PEM)'), send: `${pki('server.pem')}${ENTER}` },
+      { expect: q('private key file (PEM)'), send: `${pki('server.key')}${ENTER}` },
+      enter("Please type in the private key's password (empty if none), and hit return:"),
+      enter('Please type in the list of ciphers (colon-separated, or all), and hit return: (all)'),
+      enter('Should the MMP offer STARTTLS (STLS for POP3) on its plain port (y/n): (y)'),
+      {
+        expect: q('Should the MMP accept certificate-based client authentication (y/n): (n)'),
+        send: `y${ENTER}`,
+      },
+      // The default certmap.conf is in the directory mmp-setup runs in: here it exists.
+      enter('Please type in the location of the certmap.conf file, and hit return: (certmap.conf)'),
+      {
+        expect: q('that issues client certificates, and hit return:'),
+        send: `${pki('client-ca.pem')}${ENTER}`,
+      },
+      {
+        expect: q('What store administrator should the MMP log in to the stores as:'),
+        send: `mmpstore${ENTER}`,
+      },
+      { expect: q('What\'s the password for "StoreAdmin":'), send: `tty master${ENTER}` },
+      enter('Is this information correct (y/n): (y)'),
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.screen).not.toContain('tty master');
+    expect(r.screen).toContain('StoreAdminPass=******');
+    const imap = parseConfigFile(
+      readFileSync(join(root, 'MMP_certs', 'ImapMMP.config'), 'utf8'),
+      'ImapMMP.config',
+    );
+    if (!imap.ok) throw new Error(JSON.stringify(imap.error));
+    expect(Object.fromEntries([...imap.value].map(([k, v]) => [k, v.raw]))).toMatchObject({
+      LDAPAuth: 'no',
+      SSLBacksidePort: '993',
+      PreAuth: 'yes',
+      SSLEnable: 'yes',
+      CertMapFile: pki('certmap.conf'),
+      SSLClientCAFile: pki('client-ca.pem'),
+      StoreAdmin: 'mmpstore',
+      StoreAdminPass: 'tty master',
+    });
   });
 });
 

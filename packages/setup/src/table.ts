@@ -159,14 +159,13 @@ export function tableDefault(spec: Spec, protocol: Protocol): string | undefined
 }
 
 /**
- * Whether the value is a file that must exist when the installer writes it. The table has no
- * field for it yet (requested: `mustExist?: 'file' | 'dir'`); until then: a path parameter without
- * a default is a file the operator points to (vdmap, spoof message, certificate, key), while a
- * path with a default (LogDir ".") names a place the proxy copes with being absent.
+ * Whether the value is a file that must exist when the installer writes it: what the table says
+ * (CertMapFile), else a path parameter without a default is a file the operator points to
+ * (vdmap, spoof message, certificate, key), while a path with a default (LogDir ".") names a
+ * place the proxy copes with being absent.
  */
 function mustExist(spec: Spec): 'file' | 'dir' | undefined {
-  const declared = (spec as { mustExist?: unknown }).mustExist;
-  if (declared === 'file' || declared === 'dir') return declared;
+  if (spec.mustExist !== undefined) return spec.mustExist;
   if (spec.kind !== 'path') return undefined;
   return Object.keys(spec.defaults).length === 0 ? 'file' : undefined;
 }
