@@ -3,7 +3,7 @@
  * and the written config files read back by the config package exactly as the proxy reads them.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { cliAction, parseConfigFile } from '@mmp/config';
@@ -365,5 +365,89 @@ describe('mmp-setup, other forms', () => {
     expect(r.code).toBe(130);
     expect(r.stderr).toBe('mmp-setup: interrupted; nothing was changed\n');
     expect(readdirSync(tmp.path).sort()).toEqual(['a.yaml']);
+  });
+});
+
+describe("the guide's other instance directory spellings (MMPRoot/mplex1, MMPRoot/MMP-name)", () => {
+  /** An instance directory as a 4.x installation or an operator's hand left it. */
+  function oldInstance(dirName: string, file: 'ImapMMP.config' | 'PopMMP.config', text: string) {
+    const dir = join(root, dirName);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, file), text, { mode: 0o600 });
+    return dir;
+  }
+
+  it('--list finds MMP_name, MMP-name and plain names holding a config file, with their directories', async () => {
+    writeFileSync(join(tmp.path, 'a.yaml'), `root: ${root}\ninstance: third\n`);
+    expect((await runCli(['--answers', join(tmp.path, 'a.yaml'), '--yes'], opts())).code).toBe(0);
+    oldInstance('mplex1', 'ImapMMP.config', 'LDAPHost=ldap1.example.com\nexport LDAPHost\n');
+    oldInstance('MMP-second', 'PopMMP.config', 'setenv BaseDN o=example.com\n');
+    // Not instances: no config file, a hidden (staging) directory, a name no instance can have.
+    mkdirSync(join(root, 'lib'));
+    oldInstance('.MMP_x.staging', 'ImapMMP.config', '');
+    oldInstance('bad name', 'ImapMMP.config', '');
+    const r = await runCli(['--list', '--root', root], opts());
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      [
+        `mplex1\tIMAP4\t${root}/mplex1`,
+        `second\tPOP3\t${root}/MMP-second`,
+        `third\tIMAP4\t${root}/MMP_third`,
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('--modify changes an instance in its own directory, whatever its spelling', async () => {
+    const dir = oldInstance(
+      'mplex1',
+      'ImapMMP.config',
+      "LDAPHost='ldap1.example.com'\nexport LDAPHost\nBaseDN='o=old'\nexport BaseDN\n",
+    );
+    const person = new ScriptedPerson([['Base DN:', 'o=new']]);
+    const r = await runCli(['--modify', 'mplex1', '--root', root], { ...opts(), prompter: person });
+    // The guide's default LogDir '.' is the instance directory, which the proxy's user cannot write.
+    expect(r.stderr).toBe(
+      `mmp-setup: Warning: LogDir '.' (${dir}) is not writable by nobody, who runs the proxy: ` +
+        'create a directory owned by nobody (e.g. install -d -o nobody /var/log/mmp) and give it as LogDir.\n',
+    );
+    expect(r.code).toBe(0);
+    expect(person.transcript.asked).toContain('LDAP Host: [ldap1.example.com] => ');
+    expect(r.stdout).toContain(`Updated instance mplex1 in ${dir}:`);
+    const config = readFileSync(join(dir, 'ImapMMP.config'), 'utf8');
+    expect(config).toContain("BaseDN='o=new'");
+    // The start script and unit are written beside the config, and point at it.
+    expect(readFileSync(join(dir, 'ImapMMP'), 'utf8')).toContain(`MMP_INSTANCE_DIR='${dir}'`);
+    expect(readFileSync(join(dir, 'mmp-mplex1-imap.service'), 'utf8')).toContain(
+      `ExecStart="${dir}/ImapMMP" run`,
+    );
+    expect(existsSync(join(root, 'MMP_mplex1'))).toBe(false);
+
+    // --answers naming it updates the same directory; so does the guide's MMP- spelling.
+    const pop = oldInstance(
+      'MMP-second',
+      'PopMMP.config',
+      'setenv BaseDN o=example.com\nsetenv LogDir /tmp\n',
+    );
+    writeFileSync(join(tmp.path, 'b.yaml'), `root: ${root}\ninstance: second\nLogLevel: 4\n`);
+    const b = await runCli(['--answers', join(tmp.path, 'b.yaml'), '--yes'], opts());
+    expect(b.stderr).toBe('');
+    expect(b.code).toBe(0);
+    expect(readFileSync(join(pop, 'PopMMP.config'), 'utf8')).toContain("LogLevel='4'");
+    expect(existsSync(join(root, 'MMP_second'))).toBe(false);
+  });
+
+  it('refuses an instance name two directories give, in one line, and writes nothing', async () => {
+    oldInstance('MMP_twice', 'ImapMMP.config', "BaseDN='o=a'\nexport BaseDN\n");
+    oldInstance('twice', 'ImapMMP.config', "BaseDN='o=b'\nexport BaseDN\n");
+    const before = readFileSync(join(root, 'twice', 'ImapMMP.config'), 'utf8');
+    const r = await runCli(['--modify', 'twice', '--root', root, '--yes'], opts());
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      `mmp-setup: instance twice: ${root}/MMP_twice and ${root}/twice both hold it; rename one\n`,
+    );
+    expect(readFileSync(join(root, 'twice', 'ImapMMP.config'), 'utf8')).toBe(before);
+    expect(readdirSync(join(root, 'twice'))).toEqual(['ImapMMP.config']);
   });
 });

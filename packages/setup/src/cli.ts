@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { type Protocol, instanceDir } from '@mmp/config';
+import type { Protocol } from '@mmp/config';
 import {
   AnswerError,
   type AnswersFile,
@@ -27,8 +27,11 @@ import {
 } from './dialogue.js';
 import {
   confFilePath,
+  findInstances,
   listInstances,
   loadInstance,
+  loadInstanceAt,
+  locateInstance,
   recordedRoot,
   userExists,
 } from './instances.js';
@@ -172,14 +175,14 @@ export async function main(io: CliIo): Promise<number> {
   }
 
   if (o.list) {
-    const names = listInstances(root);
-    if (names.length === 0) io.stdout(`No instances in ${root}.\n`);
-    for (const n of names) {
-      const loaded = loadInstance(root, n);
+    const entries = findInstances(root);
+    if (entries.length === 0) io.stdout(`No instances in ${root}.\n`);
+    for (const e of entries) {
+      const loaded = loadInstanceAt(e.dir, e.name);
       const what = loaded.ok
         ? loaded.value.services.map((s) => PROTOCOL_LABEL[s]).join('+')
         : `unreadable: ${loaded.error.split('\n')[0] ?? ''}`;
-      io.stdout(`${n}\t${what}\t${instanceDir(root, n)}\n`);
+      io.stdout(`${e.name}\t${what}\t${e.dir}\n`);
     }
     return EXIT.ok;
   }
@@ -249,9 +252,13 @@ export async function main(io: CliIo): Promise<number> {
     io.stderr(`mmp-setup: warning: ${m} does not exist yet (pnpm build in the checkout)\n`);
   // Root gives the log directories it makes to the run-as user; anyone else keeps them.
   const who = process.getuid?.() === 0 ? account(answers.user, io.passwdFile) : undefined;
+  // An existing instance stays where it is, in whichever of the guide's spellings.
+  const located = locateInstance(answers.root, answers.instance);
+  if (!located.ok) return fail(EXIT.usage, located.error);
   const plan = planInstance(answers, {
     runtime,
     confPath,
+    instanceDir: located.value,
     ...(who !== undefined ? { owner: who } : {}),
   });
   for (const p of ['imap', 'pop3'] as const) {

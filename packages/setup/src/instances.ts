@@ -1,7 +1,7 @@
 /**
- * What is on disk: the conf file recording MMPRoot, the `MMP_*` instance directories under it and
- * the files of one instance, read back with the config package's own parser so that `--modify`
- * sees exactly what the proxy will see.
+ * What is on disk: the conf file recording MMPRoot, the instance directories under it and the
+ * files of one instance, read back with the config package's own parser so that `--modify` sees
+ * exactly what the proxy will see.
  */
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,7 +20,7 @@ import {
   parseConfigFile,
   readMmpConf,
 } from '@mmp/config';
-import type { LoadedInstance } from './dialogue.js';
+import { type LoadedInstance, checkInstanceName } from './dialogue.js';
 import { scriptName } from './scripts.js';
 import { type ProtocolValues } from './table.js';
 
@@ -44,27 +44,78 @@ export function recordedRoot(confPath: string): Result<string, string> {
   return r.ok ? r : err(r.error.map(formatProblem).join('\n'));
 }
 
-const PREFIX = 'MMP_';
+/** An instance directory under MMPRoot and the instance name it gives. */
+export interface InstanceEntry {
+  readonly name: string;
+  readonly dir: string;
+}
 
-/** Instance names under MMPRoot, sorted (a missing MMPRoot has none). */
-export function listInstances(root: string): readonly string[] {
+/** Ours and the guide's Table 13.6 spelling; new instances are made so (instanceDir). */
+const PREFIX = 'MMP_';
+/** The guide's installation steps spell it `MMPRoot/MMP-instanceName/`. */
+const GUIDE_PREFIX = 'MMP-';
+
+const isDir = (path: string): boolean => {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+};
+
+const holdsConfig = (dir: string): boolean =>
+  PROTOCOLS.some((p) => existsSync(join(dir, configFileName(p))));
+
+/**
+ * The instance directories under MMPRoot, by name then directory (a missing MMPRoot has none).
+ * `MMP_<name>` is one whatever it holds; the guide's other spellings, `MMP-<name>` (its
+ * installation steps) and a plain `<name>` (its `MMPRoot/mplex1`), are one when they hold an
+ * ImapMMP.config or PopMMP.config. Hidden directories (mmp-setup's staging) never are.
+ */
+export function findInstances(root: string): readonly InstanceEntry[] {
   let names: string[];
   try {
     names = readdirSync(root);
   } catch {
     return [];
   }
-  return names
-    .filter((n) => n.startsWith(PREFIX) && n.length > PREFIX.length)
-    .filter((n) => {
-      try {
-        return statSync(join(root, n)).isDirectory();
-      } catch {
-        return false;
-      }
-    })
-    .map((n) => n.slice(PREFIX.length))
-    .sort();
+  const out: InstanceEntry[] = [];
+  for (const n of names) {
+    const dir = join(root, n);
+    if (n.startsWith('.') || !isDir(dir)) continue;
+    if (n.startsWith(PREFIX) && n.length > PREFIX.length) {
+      out.push({ name: n.slice(PREFIX.length), dir });
+      continue;
+    }
+    if (!holdsConfig(dir)) continue;
+    const name =
+      n.startsWith(GUIDE_PREFIX) && n.length > GUIDE_PREFIX.length
+        ? n.slice(GUIDE_PREFIX.length)
+        : n;
+    // The name goes into unit names and scripts: only names mmp-setup itself would accept.
+    if (checkInstanceName(name).ok) out.push({ name, dir });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name) || a.dir.localeCompare(b.dir));
+}
+
+/** Instance names under MMPRoot, sorted, each once. */
+export function listInstances(root: string): readonly string[] {
+  return [...new Set(findInstances(root).map((e) => e.name))];
+}
+
+/**
+ * The directory of instance `name`: the existing one in any spelling, else (a new instance)
+ * `MMPRoot/MMP_<name>`. Two directories giving the same name is an error, never a guess.
+ */
+export function locateInstance(root: string, name: string): Result<string, string> {
+  const found = findInstances(root).filter((e) => e.name === name);
+  const [first, second] = found;
+  if (first === undefined) return ok(instanceDir(root, name));
+  if (second !== undefined)
+    return err(
+      `instance ${name}: ${found.map((e) => e.dir).join(' and ')} both hold it; rename one`,
+    );
+  return ok(first.dir);
 }
 
 /** The user recorded in a start script written before RunAsUser (`MMP_USER='name'`). */
@@ -75,7 +126,13 @@ export function scriptUser(text: string): string | undefined {
 
 /** Read an instance's config files (and its run-as user) as dialogue defaults. */
 export function loadInstance(root: string, name: string): Result<LoadedInstance, string> {
-  const dir = instanceDir(root, name);
+  const located = locateInstance(root, name);
+  if (!located.ok) return located;
+  return loadInstanceAt(located.value, name);
+}
+
+/** Read the instance in `dir` (found by findInstances). */
+export function loadInstanceAt(dir: string, name: string): Result<LoadedInstance, string> {
   if (!existsSync(dir)) return err(`instance ${name}: ${dir} does not exist`);
   const values: ProtocolValues = { imap: {}, pop3: {} };
   const services: Protocol[] = [];

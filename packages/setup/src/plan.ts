@@ -62,6 +62,8 @@ export interface PlanContext {
   readonly confPath: string;
   /** The run-as user's ids, when the installer may give it the log directories. */
   readonly owner?: Owner;
+  /** An existing instance's directory in another spelling (instances.ts); else MMP_<name>. */
+  readonly instanceDir?: string;
 }
 
 // The config files hold passwords whenever BindPass or SSLKeyPasswd is set; always 0600 keeps
@@ -73,7 +75,7 @@ const PUBLIC_MODE = 0o644;
 const LOG_DIR_MODE = 0o750;
 
 export function planInstance(answers: Answers, ctx: PlanContext): Plan {
-  const dir = instanceDir(answers.root, answers.instance);
+  const dir = ctx.instanceDir ?? instanceDir(answers.root, answers.instance);
   const files: PlannedFile[] = [];
   const dirs: PlannedDir[] = [];
   for (const p of answers.services) {
