@@ -22,7 +22,7 @@ import {
   checkUser,
   emptyValues,
 } from './dialogue.js';
-import type { Prompter } from './prompter.js';
+import type { Prompter, QuestionParameter } from './prompter.js';
 import {
   PROTOCOL_LABEL,
   type ProtocolValues,
@@ -245,4 +245,136 @@ export function defaultsPrompter(say: (text: string) => void): Prompter {
       }),
     say,
   };
+}
+
+/**
+ * `--set [imap:|pop3:]Name=value`, repeatable: answers given on the command line, laid over an
+ * answers file or an import (`--set SSLCertFile=/etc/ssl/mail.pem`). An empty value unsets the
+ * parameter (its default applies), as null does in an answers file.
+ */
+export function parseSetOptions(items: readonly string[]): Result<AnswersFile, string[]> {
+  const problems: string[] = [];
+  const values: AnswersFile['values'] = { imap: {}, pop3: {} };
+  let user: string | undefined;
+  for (const item of items) {
+    const m = /^(?:(imap|pop3):)?([A-Za-z][A-Za-z0-9_]*)=(.*)$/s.exec(item);
+    if (m === null) {
+      problems.push(`--set ${item}: expected [imap:|pop3:]Name=value`);
+      continue;
+    }
+    const [, only, key = '', text = ''] = m;
+    const name = canonicalName(key);
+    if (name === undefined) {
+      const hint = suggestName(key);
+      problems.push(`--set: unknown parameter '${key}'${hint ? ` (did you mean ${hint}?)` : ''}`);
+      continue;
+    }
+    if (name === INSTALLER_PARAMETERS.runAsUser) {
+      const u = checkUser(text);
+      if (u.ok) user = u.value;
+      else problems.push(u.error);
+      continue;
+    }
+    const protocols = only === undefined ? (['imap', 'pop3'] as const) : [only as Protocol];
+    for (const p of protocols) values[p][name] = text === '' ? null : text;
+  }
+  if (problems.length > 0) return err(problems);
+  return ok({ values, ...(user !== undefined ? { user } : {}) });
+}
+
+/** `top` over `base`: its values per protocol, and its user, root, instance and services. */
+export function overlayAnswers(base: AnswersFile, top: AnswersFile): AnswersFile {
+  return {
+    ...base,
+    ...top,
+    values: {
+      imap: { ...base.values.imap, ...top.values.imap },
+      pop3: { ...base.values.pop3, ...top.values.pop3 },
+    },
+  };
+}
+
+/** A question the collecting prompter could not answer with its default. */
+export interface Refusal {
+  readonly message: string;
+  readonly param?: QuestionParameter;
+}
+
+/**
+ * Like defaultsPrompter, but a refused default is recorded and answered with nothing, which leaves
+ * the parameter unset and lets the dialogue go on, so that everything missing is reported at once,
+ * each with the option that answers it (`--import --yes`: the SSL files of an NSS-only
+ * configuration). Nothing is written after a refusal.
+ */
+export function collectingPrompter(
+  say: (text: string) => void,
+): Prompter & { readonly refusals: Refusal[] } {
+  const refusals: Refusal[] = [];
+  const take = (
+    v: string,
+    validate: ((v: string) => true | string) | undefined,
+    param: QuestionParameter | undefined,
+  ): string => {
+    const r = validate?.(v) ?? true;
+    if (r === true) return v;
+    refusals.push({ message: r, ...(param !== undefined ? { param } : {}) });
+    return '';
+  };
+  const defaults = defaultsPrompter(say);
+  return {
+    refusals,
+    input: (q) => Promise.resolve().then(() => take(q.default ?? '', q.validate, q.param)),
+    password: (q) => Promise.resolve().then(() => take('', q.validate, q.param)),
+    select: (q) => defaults.select(q),
+    say,
+  };
+}
+
+/** How to say "FILE" or "PORT" in an option a refusal asks for. */
+function placeholder(name: string): string {
+  const spec = findSpec(name);
+  if (spec.secret) return 'PASSWORD';
+  if (spec.kind === 'path') return 'FILE';
+  if (spec.kind === 'port' || spec.kind === 'listen') return 'PORT';
+  return 'VALUE';
+}
+
+/**
+ * One line for everything the collecting prompter could not answer: per question group, which
+ * parameters the proxy would miss, the `--set` options that give them, and those under which the
+ * group is not asked at all.
+ */
+export function refusalLine(refusals: readonly Refusal[], services: readonly Protocol[]): string {
+  const prefix = (protocols: readonly Protocol[]): string =>
+    services.every((s) => protocols.includes(s)) ? '' : `${protocols.join(',')}:`;
+  const unique = (xs: readonly string[]): string[] => [...new Set(xs)];
+  const parts = unique(refusals.filter((r) => r.param === undefined).map((r) => r.message));
+  const groups = new Map<string, QuestionParameter[]>();
+  for (const r of refusals) {
+    if (r.param === undefined) continue;
+    const key = `${r.param.protocols.join(',')} ${r.param.avoidedBy.join(' ')}`;
+    groups.set(key, [...(groups.get(key) ?? []), r.param]);
+  }
+  const clauses: string[] = [];
+  for (const params of groups.values()) {
+    const first = params[0];
+    if (first === undefined) continue;
+    const where = prefix(first.protocols);
+    const label =
+      where === '' ? '' : ` (${first.protocols.map((x) => PROTOCOL_LABEL[x]).join(', ')})`;
+    const names = unique(params.map((p) => p.name));
+    const add = names.map((n) => `--set ${where}${n}=${placeholder(n)}`);
+    const instead = first.avoidedBy.map((alt) =>
+      alt
+        .split(' ')
+        .map((a) => `--set ${where}${a}`)
+        .join(' '),
+    );
+    clauses.push(
+      `${names.join(', ')}${label}: add ${add.join(' ')}` +
+        (instead.length > 0 ? ` (or ${instead.join(', or ')})` : ''),
+    );
+  }
+  if (clauses.length > 0) parts.push(`the proxy would not start without ${clauses.join('; ')}`);
+  return parts.join('; ');
 }

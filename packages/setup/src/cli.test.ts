@@ -326,6 +326,29 @@ describe('mmp-setup, other forms', () => {
     expect(r.stdout).toBe(`mail1\tIMAP4+POP3\t${root}/MMP_mail1\nzeta\tPOP3\t${root}/MMP_zeta\n`);
   });
 
+  it('--instance names the instance of an answers file, or alone; it must agree with the file', async () => {
+    writeFileSync(join(tmp.path, 'a.yaml'), `root: ${root}\nLogLevel: 4\n`);
+    const r = await runCli(
+      ['--answers', join(tmp.path, 'a.yaml'), '--instance', 'named', '--yes'],
+      opts(),
+    );
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(configOf('named', 'ImapMMP.config').LogLevel).toBe('4');
+    // Alone, as an empty answers file: the existing instance's values, with --set over them.
+    const s = await runCli(['--instance', 'named', '--set', 'LogLevel=6', '--yes'], opts());
+    expect(s.code).toBe(0);
+    expect(configOf('named', 'ImapMMP.config').LogLevel).toBe('6');
+    writeFileSync(join(tmp.path, 'b.yaml'), `root: ${root}\ninstance: one\n`);
+    const bad = await runCli(
+      ['--answers', join(tmp.path, 'b.yaml'), '--instance', 'two', '--yes'],
+      opts(),
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe("mmp-setup: --instance two and the answers' instance one differ\n");
+    expect(existsSync(join(root, 'MMP_one'))).toBe(false);
+  });
+
   it('--help prints the usage; an unknown option exits 2', async () => {
     const h = await runCli(['--help'], opts());
     expect(h.code).toBe(0);
@@ -407,10 +430,11 @@ describe("the guide's other instance directory spellings (MMPRoot/mplex1, MMPRoo
     );
     const person = new ScriptedPerson([['Base DN:', 'o=new']]);
     const r = await runCli(['--modify', 'mplex1', '--root', root], { ...opts(), prompter: person });
-    // The guide's default LogDir '.' is the instance directory, which the proxy's user cannot write.
-    expect(r.stderr).toBe(
-      `mmp-setup: Warning: LogDir '.' (${dir}) is not writable by nobody, who runs the proxy: ` +
-        'create a directory owned by nobody (e.g. install -d -o nobody /var/log/mmp) and give it as LogDir.\n',
+    expect(r.stderr).toBe('');
+    // Without a LogDir (the guide's default '.', the instance directory, which the proxy's user
+    // cannot write) it is offered a log directory of its own, as a new instance gets.
+    expect(person.transcript.asked).toContain(
+      `IMAP4 MMP LogDir: [${join(tmp.path, 'log', 'mplex1')}] => `,
     );
     expect(r.code).toBe(0);
     expect(person.transcript.asked).toContain('LDAP Host: [ldap1.example.com] => ');

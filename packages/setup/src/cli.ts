@@ -11,9 +11,14 @@ import type { Protocol } from '@mmp/config';
 import {
   AnswerError,
   type AnswersFile,
+  type Refusal,
+  collectingPrompter,
   defaultsPrompter,
   mergeAnswers,
+  overlayAnswers,
+  parseSetOptions,
   readAnswersFile,
+  refusalLine,
 } from './answers.js';
 import { type ApplyOptions, applyPlan } from './apply.js';
 import { account, directoryWarnings } from './checks.js';
@@ -35,6 +40,7 @@ import {
   recordedRoot,
   userExists,
 } from './instances.js';
+import { importAnswers, planImport, planText, readImportSources } from './import.js';
 import { planInstance } from './plan.js';
 import { type Prompter, terminalPrompter } from './prompter.js';
 import { logRoot } from './layout.js';
@@ -73,7 +79,16 @@ PopMMP.config, the ImapMMP / PopMMP start scripts and systemd units).
   --modify NAME        change instance NAME: its current values are the defaults
   --list               list the instances under MMPRoot
   --answers FILE       take the answers from FILE (JSON or YAML) as the defaults
+  --import DIR|FILE    take them from another multiplexor's configuration: the successors'
+                       AService.cfg, ImapProxyAService.cfg, PopProxyAService.cfg, or a 4.x
+                       ImapMMP.config / PopMMP.config (a directory: the ones it holds);
+                       prints the plan, one line per setting not carried over or changed
+  --instance NAME      the instance to create or update (with --import, --answers or alone)
+  --set [imap:|pop3:]Name=value
+                       an answer on the command line, over the file's (repeatable; an empty
+                       value unsets it)
   --yes, -y            do not ask: accept the defaults (with --answers, the file's answers)
+  --dry-run            as --yes, but write nothing: print the plan and what would be written
   --root DIR           MMPRoot, instead of the one recorded in the conf file
   --help, -h           this text
 
@@ -89,6 +104,10 @@ key apply to that protocol only; null resets a parameter to its default. Example
   BaseDN: o=example.com
   imap: { ListenPort: 1143 }
 
+Import: mmp-setup --import /old/config --instance mail1 --dry-run, then --yes. A setting the
+proxy needs and the files cannot give (a PEM certificate for an NSS database) is asked for, or
+with --yes refused in one line naming the --set options to add.
+
 Exit status: 0 done, 1 failed (nothing changed), 2 refused answer or bad usage, 130 interrupted.
 `;
 
@@ -96,9 +115,13 @@ interface Options {
   help: boolean;
   list: boolean;
   yes: boolean;
+  dryRun: boolean;
   modify?: string;
   answers?: string;
   root?: string;
+  instance?: string;
+  import: readonly string[];
+  set: readonly string[];
 }
 
 function parseOptions(
@@ -114,6 +137,10 @@ function parseOptions(
         modify: { type: 'string' },
         answers: { type: 'string' },
         root: { type: 'string' },
+        instance: { type: 'string' },
+        import: { type: 'string', multiple: true },
+        set: { type: 'string', multiple: true },
+        'dry-run': { type: 'boolean' },
       },
       strict: true,
       allowPositionals: false,
@@ -124,9 +151,13 @@ function parseOptions(
         help: values.help ?? false,
         list: values.list ?? false,
         yes: values.yes ?? false,
+        dryRun: values['dry-run'] ?? false,
+        import: values.import ?? [],
+        set: values.set ?? [],
         ...(values.modify !== undefined ? { modify: values.modify } : {}),
         ...(values.answers !== undefined ? { answers: values.answers } : {}),
         ...(values.root !== undefined ? { root: values.root } : {}),
+        ...(values.instance !== undefined ? { instance: values.instance } : {}),
       },
     };
   } catch (e) {
@@ -187,6 +218,14 @@ export async function main(io: CliIo): Promise<number> {
     return EXIT.ok;
   }
 
+  const importing = o.import.length > 0;
+  const noPrompt = o.yes || o.dryRun;
+  if (importing && o.modify !== undefined)
+    return fail(
+      EXIT.usage,
+      '--import takes no --modify: --instance NAME names the instance to create or update',
+    );
+  const empty: AnswersFile = { values: { imap: {}, pop3: {} } };
   let file: AnswersFile | undefined = io.answers;
   if (o.answers !== undefined) {
     const a = readAnswersFile(o.answers);
@@ -194,8 +233,37 @@ export async function main(io: CliIo): Promise<number> {
     file = a.value;
     if (file.root !== undefined && o.root === undefined) root = file.root;
   }
+  const sets = parseSetOptions(o.set);
+  if (!sets.ok) return fail(EXIT.usage, ...sets.error);
 
-  // --modify NAME, or an answers file naming an instance that exists: its files are the start.
+  // --import: the plan is printed whatever follows; its values become the answers, under those
+  // of --answers and --set (a password is better in an answers file than on a command line).
+  if (importing) {
+    if (noPrompt && o.instance === undefined && file?.instance === undefined)
+      return fail(
+        EXIT.usage,
+        `--import with ${o.dryRun ? '--dry-run' : '--yes'} needs --instance NAME (the instance to create or update)`,
+      );
+    const sources = readImportSources(o.import);
+    if (!sources.ok) return fail(EXIT.usage, ...sources.error);
+    const given = overlayAnswers(file ?? empty, sets.value).values;
+    const planned = planImport(sources.value, given);
+    if (!planned.ok) return fail(EXIT.usage, ...planned.error);
+    io.stdout(planText(planned.value));
+    const imported = importAnswers(planned.value, undefined);
+    file = file === undefined ? imported : overlayAnswers(imported, file);
+  }
+  if (o.instance !== undefined) {
+    if (file?.instance !== undefined && file.instance !== o.instance)
+      return fail(
+        EXIT.usage,
+        `--instance ${o.instance} and the answers' instance ${file.instance} differ`,
+      );
+    file = { ...(file ?? empty), instance: o.instance };
+  }
+  if (o.set.length > 0) file = overlayAnswers(file ?? empty, sets.value);
+
+  // --modify NAME, or answers naming an instance that exists: its files are the start.
   let start: DialogueStart = { root };
   const target = o.modify ?? file?.instance;
   if (target !== undefined) {
@@ -217,6 +285,12 @@ export async function main(io: CliIo): Promise<number> {
         values: loaded.value.values,
         ...(loaded.value.user !== undefined ? { user: loaded.value.user } : {}),
       };
+      // An import adds its services to the instance's; it never drops one.
+      if (importing && file !== undefined)
+        file = {
+          ...file,
+          services: [...new Set([...loaded.value.services, ...(file.services ?? [])])].sort(),
+        };
     } else start = { root, instance: n.value };
   }
   if (file !== undefined) {
@@ -233,19 +307,37 @@ export async function main(io: CliIo): Promise<number> {
     listInstances,
     loadInstance,
   };
+  const say = (t: string): void => io.stdout(t.endsWith('\n') ? t : `${t}\n`);
+  // An import without prompts reports everything it lacks at once, with the options to add;
+  // what the dialogue says (the summary) is shown only when nothing was lacking.
+  const said: string[] = [];
+  const collector = importing && noPrompt ? collectingPrompter((t) => said.push(t)) : undefined;
   const prompter =
     io.prompter ??
-    (o.yes
-      ? defaultsPrompter((t) => io.stdout(t.endsWith('\n') ? t : `${t}\n`))
+    collector ??
+    (noPrompt
+      ? defaultsPrompter(say)
       : terminalPrompter(io.signal !== undefined ? { signal: io.signal } : {}));
+  const refused = (more: readonly Refusal[]): number =>
+    fail(EXIT.usage, refusalLine(more, start.services ?? file?.services ?? ['imap']));
   let answers;
   try {
     answers = await runDialogue(prompter, env, start);
   } catch (e) {
-    if (e instanceof AnswerError || e instanceof DialogueError) return fail(EXIT.usage, e.message);
+    if (e instanceof AnswerError || e instanceof DialogueError)
+      return collector !== undefined && collector.refusals.length > 0
+        ? refused([
+            ...collector.refusals,
+            ...(collector.refusals.some((r) => r.message === e.message)
+              ? []
+              : [{ message: e.message }]),
+          ])
+        : fail(EXIT.usage, e.message);
     if (isPromptExit(e)) return fail(EXIT.interrupted, 'interrupted; nothing was written');
     throw e;
   }
+  if (collector !== undefined && collector.refusals.length > 0) return refused(collector.refusals);
+  said.forEach(say);
 
   const runtime = io.runtime ?? findRuntime();
   for (const m of runtime.missing)
@@ -273,6 +365,20 @@ export async function main(io: CliIo): Promise<number> {
   const installer = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   for (const w of directoryWarnings(answers, plan.instanceDir, installer, io.passwdFile))
     io.stderr(`mmp-setup: ${w}\n`);
+
+  if (o.dryRun) {
+    const exists = listInstances(answers.root).includes(answers.instance);
+    io.stdout(
+      [
+        `Dry run: would ${exists ? 'update' : 'create'} instance ${answers.instance} in ${plan.instanceDir}:`,
+        ...plan.files.map((f) => `  ${plan.instanceDir}/${f.name}`),
+        ...plan.dirs.map((d) => `  ${d.path}/  (log directory)`),
+        'Nothing was written.',
+        '',
+      ].join('\n'),
+    );
+    return EXIT.ok;
+  }
 
   const applied = await applyPlan(plan, {
     ...(io.signal !== undefined ? { signal: io.signal } : {}),

@@ -3,7 +3,13 @@
  * Table 13.7), asked through an injected Prompter. Pure apart from the DialogueEnv it is given:
  * it decides nothing about files, it only returns the answers.
  */
-import { INSTALLER_PARAMETERS, type Protocol, type Result, configFileName } from '@mmp/config';
+import {
+  INSTALLER_PARAMETERS,
+  PROTOCOLS,
+  type Protocol,
+  type Result,
+  configFileName,
+} from '@mmp/config';
 import { defaultLogDir } from './layout.js';
 import type { Prompter } from './prompter.js';
 import {
@@ -274,6 +280,14 @@ async function onePass(p: Prompter, env: DialogueEnv, state: DialogueStart): Pro
     validate: (v) => (v.trim() in SERVICE_MENU ? true : 'Please enter 1, 2 or 3.'),
   });
   const chosen = SERVICE_MENU[menu.trim() as '1' | '2' | '3'];
+  // A protocol without a LogDir (added to an instance, or imported from another host's files)
+  // logs where the other one does, else where a new instance would: not in the root-owned
+  // instance directory, the guide's default, where the proxy's user cannot write.
+  const logDir = INSTALLER_PARAMETERS.logDir;
+  for (const pr of chosen)
+    current[pr][logDir] ??=
+      PROTOCOLS.map((o) => current[o][logDir]).find((d) => d !== undefined) ??
+      defaultLogDir(env.logRoot, instance);
   const values = await askParameters(p, chosen, current, env.cwd);
   return { user, root, instance, services: chosen, values };
 }
@@ -316,7 +330,7 @@ export async function askParameters(
           return v !== undefined && v !== s.defaults[pr];
         }),
       );
-      avoidedBy.push(...customised.map((s) => `${s.name}=`));
+      if (customised.length > 0) avoidedBy.push(customised.map((s) => `${s.name}=`).join(' '));
       // The branch's own parameter (Table 13.7's LDAPAuth), when the file sets it, decides.
       const records = step.params[0]?.prompt?.records;
       const recorded =

@@ -4,6 +4,7 @@ export * from './apply.js';
 export * from './checks.js';
 export * from './cli.js';
 export * from './dialogue.js';
+export * from './import.js';
 export * from './instances.js';
 export * from './layout.js';
 export * from './options.js';

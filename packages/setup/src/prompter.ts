@@ -16,7 +16,10 @@ export type Validate = (value: string) => true | string;
 export interface QuestionParameter {
   readonly name: string;
   readonly protocols: readonly Protocol[];
-  /** `Name=value` settings under which the question is not asked at all (`SSLEnable=no`). */
+  /**
+   * Settings under which the question is not asked at all, each alternative its space-separated
+   * `Name=value`s (`SSLEnable=no`; `StoreAdmin= StoreAdminPass=`).
+   */
   readonly avoidedBy: readonly string[];
 }
 

@@ -164,7 +164,7 @@ export function tableDefault(spec: Spec, protocol: Protocol): string | undefined
  * (vdmap, spoof message, certificate, key), while a path with a default (LogDir ".") names a
  * place the proxy copes with being absent.
  */
-function mustExist(spec: Spec): 'file' | 'dir' | undefined {
+export function mustExist(spec: Spec): 'file' | 'dir' | undefined {
   if (spec.mustExist !== undefined) return spec.mustExist;
   if (spec.kind !== 'path') return undefined;
   return Object.keys(spec.defaults).length === 0 ? 'file' : undefined;
