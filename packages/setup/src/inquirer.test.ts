@@ -3,6 +3,7 @@
  */
 import { input } from '@inquirer/prompts';
 import { render } from '@inquirer/testing';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { QUESTIONS, askYesNo, runDialogue } from './dialogue.js';
@@ -107,6 +108,47 @@ describe('the whole dialogue on inquirer prompts', () => {
     // The password is echoed as stars only.
     expect(screens).not.toMatch(/What's the password for "BindDN": pw/);
     expect(screens).toContain('BindPass=******');
+  });
+
+  it('certificate login on the screen: after SSL, a refused certmap path shown, the StoreAdmin password as stars', async () => {
+    const log: ScreenLog = { screens: [] };
+    const pki = join(tmp.path, 'pki');
+    mkdirSync(pki);
+    const f = (n: string): string => join(pki, n);
+    for (const n of ['server.pem', 'server.key', 'certmap.conf', 'ca.pem'])
+      writeFileSync(f(n), 'x');
+    const p = renderPrompter(
+      [
+        [QUESTIONS.root, join(tmp.path, 'mmp')],
+        [QUESTIONS.name, 'screen'],
+        ['Should the IMAP4 MMP do SSL (y/n):', 'y'],
+        ['server certificate file', f('server.pem')],
+        ['private key file', f('server.key')],
+        ['Should the MMP accept certificate-based client authentication (y/n):', 'y'],
+        ['certmap.conf file', f('nope.conf')],
+        ['certmap.conf file', f('certmap.conf')],
+        ['issues client certificates', f('ca.pem')],
+        ['What store administrator', 'mmpstore'],
+        ['password for "StoreAdmin"', 'seen-by-no-one'],
+      ],
+      log,
+    );
+    const answers = await runDialogue(p, fakeEnv(tmp.path), { root: '/opt/mmp' });
+    expect(answers.values.imap).toMatchObject({
+      CertMapFile: f('certmap.conf'),
+      SSLClientCAFile: f('ca.pem'),
+      StoreAdmin: 'mmpstore',
+      StoreAdminPass: 'seen-by-no-one',
+    });
+    const screens = log.screens.join('\n---\n');
+    expect(screens).toContain(
+      '? Should the MMP accept certificate-based client authentication (y/n): (n)',
+    );
+    expect(screens.replace(/\s+/g, ' ')).toContain(
+      `> CertMapFile: ${f('nope.conf')} does not exist`,
+    );
+    expect(screens).not.toContain('seen-by-no-one');
+    expect(screens).toContain('StoreAdminPass=******');
   });
 
   it('chooses an existing instance with the arrow keys', async () => {

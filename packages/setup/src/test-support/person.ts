@@ -147,7 +147,9 @@ export function renderPrompter(script: readonly Line[], log: ScreenLog): Prompte
     for (let i = 0; i < 20; i++) {
       const before = r.getScreen();
       log.screens.push(before);
-      if (!before.includes(message.split('\n')[0] ?? message))
+      // The virtual screen is 80 columns wide: a long question wraps.
+      const flat = (t: string): string => t.replace(/\s+/g, ' ');
+      if (!flat(before).includes(flat(message.split('\n')[0] ?? message)))
         throw new Error(`screen does not show '${message}':\n${before}`);
       r.events.type(typed);
       r.events.keypress('enter');
