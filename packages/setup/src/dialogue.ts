@@ -320,7 +320,8 @@ export async function askParameters(
   for (const step of dialogueSteps(services, current)) {
     const protos = unlessSet(p, step, stepProtocols(step, result), result);
     if (protos.length === 0) continue;
-    // What the operator could set instead of answering (for --import --yes's refusal).
+    // What the operator could set instead of answering (for --import --yes's refusal): each
+    // alternative turns the whole step off.
     const avoidedBy: string[] = [];
     if (step.dependsOn !== undefined) avoidedBy.push(`${step.dependsOn}=no`);
     if (step.branch !== undefined) {
@@ -432,7 +433,7 @@ interface AskContext {
   readonly cwd: string;
   /** Behind a "yes": an empty answer makes no sense. */
   readonly required: boolean;
-  /** `Name=value` settings under which this question would not be asked. */
+  /** Alternatives, each space-separated `Name=value`s, under which it would not be asked. */
   readonly avoidedBy: readonly string[];
 }
 
