@@ -1,10 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { testConfig } from '../../vitest.shared.js';
 
-export default defineConfig({
-  test: {
-    include: ['src/**/*.test.ts'],
-    // Building the package and a dpkg -i / --purge cycle on a shared 2-core machine.
-    testTimeout: 600_000,
-    hookTimeout: 600_000,
-  },
-});
+// Building the package and a dpkg -i / --purge cycle on a shared 2-core machine.
+export default testConfig([], { testTimeout: 600_000, hookTimeout: 600_000 });

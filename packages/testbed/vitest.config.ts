@@ -1,9 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { testConfig } from '../../vitest.shared.js';
 
-export default defineConfig({
-  test: {
-    include: ['src/**/*.test.ts'],
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
-  },
-});
+// Every test here starts real servers (the test bed, HAProxy), though not named *.e2e.test.ts.
+export default testConfig(['src/**/*.test.ts']);
