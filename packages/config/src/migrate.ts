@@ -17,7 +17,7 @@ import {
   findParameter,
   suggestName,
 } from './parameters.js';
-import { validateSearchFormat } from './searchFormat.js';
+import { parseSearchFormat } from './searchFormat.js';
 import { parseShellAssignments } from './configFile.js';
 import {
   type ServiceListItem,
@@ -191,7 +191,7 @@ function convertLdapUrl(raw: string): Converted {
 /** Their SearchFormat was also written without the parentheses RFC 4515 requires. */
 function convertSearchFormat(raw: string): Converted {
   const v = raw.trim();
-  if (validateSearchFormat(v).ok || !validateSearchFormat(`(${v})`).ok) return { raw: v };
+  if (parseSearchFormat(v).ok || !parseSearchFormat(`(${v})`).ok) return { raw: v };
   return {
     raw: `(${v})`,
     note: { kind: 'changed', message: `written as (${v}): a filter is parenthesised (RFC 4515)` },

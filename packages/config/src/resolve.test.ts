@@ -308,7 +308,7 @@ describe('long options through cliAction', () => {
     expect(viaFile.config.values).toMatchObject({
       UidAttr: 'mail',
       SSLBacksidePort: 993,
-      UidSearch: '(mail=%s)',
+      UidSearch: { text: '(mail=%s)' },
       PreAuth: true,
       LogLevel: 3,
     });
@@ -336,7 +336,7 @@ describe('SearchFormat, the successors’ name of UidSearch', () => {
   it('is read from a config file, the environment and the command line as UidSearch', () => {
     const fs = memFs({ '/tmp/f.config': "SearchFormat='(mail=%s)'\nexport SearchFormat\n" });
     const fromFile = cliAction('pop3', ['-f', '/tmp/f.config'], {}, fs);
-    expect(fromFile.kind === 'run' && fromFile.config.values.UidSearch).toBe('(mail=%s)');
+    expect(fromFile.kind === 'run' && fromFile.config.values.UidSearch.text).toBe('(mail=%s)');
     const fromEnv = cliAction('pop3', [], { SearchFormat: '(cn=%U)' }, fs);
     expect(fromEnv.kind === 'run' && fromEnv.config.origins.UidSearch).toBe('env SearchFormat');
     const bad = cliAction('pop3', ['--SearchFormat=uid=%s'], {}, fs);

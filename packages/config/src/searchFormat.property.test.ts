@@ -7,9 +7,16 @@
 import fc from 'fast-check';
 import { type Filter, FilterParser } from 'ldapts';
 import { describe, expect } from 'vitest';
-import { type SearchContext, expandSearchFormat, validateSearchFormat } from './searchFormat.js';
+import { type SearchContext, expandSearch, parseSearchFormat } from './searchFormat.js';
+import { type Result, ok } from './types.js';
 import { anyText, attrName, searchFormat, soup } from './test-support/arbitraries.js';
 import { fuzzTest } from './test-support/fuzz.js';
+
+/** What a login does with the configured UidSearch: the template parsed once, then expanded. */
+function expandSearchFormat(format: string, ctx: SearchContext): Result<string, string> {
+  const template = parseSearchFormat(format);
+  return template.ok ? ok(expandSearch(template.value, ctx)) : template;
+}
 
 const ESCAPES = ['%s', '%U', '%V', '%o', '%C', '%S', '%D'] as const;
 
@@ -109,7 +116,7 @@ describe('UidSearch expansion properties', () => {
   fuzzTest(
     'searchFormat expansion with any user input keeps the filter structure',
     fc.property(anyFormat, context, (format, ctx) => {
-      expect(validateSearchFormat(format).ok).toBe(true);
+      expect(parseSearchFormat(format).ok).toBe(true);
       const expanded = expandSearchFormat(format, ctx);
       const reference = expandSearchFormat(format, benign);
       if (!expanded.ok || !reference.ok) throw new Error(`${format} did not expand`);
@@ -147,7 +154,7 @@ describe('UidSearch expansion properties', () => {
       fc.oneof(soup(FORMAT_TOKENS, 12), anyText(40)),
       fc.record({ user: anyText(10), canonical: anyText(10), original: anyText(10) }),
       (format, ctx) => {
-        const v = validateSearchFormat(format);
+        const v = parseSearchFormat(format);
         const e = expandSearchFormat(format, ctx);
         expect(e.ok).toBe(v.ok);
       },

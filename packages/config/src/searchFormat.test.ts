@@ -2,10 +2,16 @@ import { describe, expect, it } from 'vitest';
 import {
   type SearchContext,
   escapeFilterValue,
-  expandSearchFormat,
-  searchContextFor,
-  validateSearchFormat,
+  expandSearch,
+  parseSearchFormat,
 } from './searchFormat.js';
+
+/** Parse, then expand: what a login does with the configured UidSearch. */
+function expand(format: string, context: SearchContext): string {
+  const template = parseSearchFormat(format);
+  if (!template.ok) throw new Error(template.error);
+  return expandSearch(template.value, context);
+}
 
 const ctx: SearchContext = {
   user: 'pilar',
@@ -17,49 +23,51 @@ const ctx: SearchContext = {
   subjectDn: 'cn=Pilar Lorca,ou=pilar,o=airius.com',
 };
 
-describe('expandSearchFormat', () => {
+describe('expandSearch', () => {
   it('expands the default and every escape of NOTES.md', () => {
-    expect(expandSearchFormat('(uid=%s)', ctx)).toEqual({
-      ok: true,
-      value: '(uid=pilar+airius.com)',
-    });
-    expect(
-      expandSearchFormat('(|(&(uid=%U)(dom=%V))(mail=%o)(c=%C)(s=%S)(dn=%D)(pct=100%%))', ctx),
-    ).toEqual({
-      ok: true,
-      value:
-        '(|(&(uid=pilar)(dom=airius.com))(mail=pilar@airius.com)(c=192.0.2.7)(s=198.51.100.1)' +
+    expect(expand('(uid=%s)', ctx)).toBe('(uid=pilar+airius.com)');
+    expect(expand('(|(&(uid=%U)(dom=%V))(mail=%o)(c=%C)(s=%S)(dn=%D)(pct=100%%))', ctx)).toBe(
+      '(|(&(uid=pilar)(dom=airius.com))(mail=pilar@airius.com)(c=192.0.2.7)(s=198.51.100.1)' +
         '(dn=cn=Pilar Lorca,ou=pilar,o=airius.com)(pct=100%))',
-    });
+    );
   });
 
   it('expands absent values to nothing', () => {
-    expect(
-      expandSearchFormat('(&(uid=%U)(dom=%V))', { user: 'u', canonical: 'u', original: 'u' }),
-    ).toEqual({
-      ok: true,
-      value: '(&(uid=u)(dom=))',
-    });
+    expect(expand('(&(uid=%U)(dom=%V))', { user: 'u', canonical: 'u', original: 'u' })).toBe(
+      '(&(uid=u)(dom=))',
+    );
   });
 
   it('cannot be steered by hostile user names (RFC 4515)', () => {
-    const hostile = (name: string) =>
-      expandSearchFormat('(uid=%s)', { user: name, canonical: name, original: name });
-    expect(hostile('*)(uid=*')).toEqual({ ok: true, value: '(uid=\\2a\\29\\28uid=\\2a)' });
-    expect(hostile('a\\29')).toEqual({ ok: true, value: '(uid=a\\5c29)' });
-    expect(hostile('a\0b')).toEqual({ ok: true, value: '(uid=a\\00b)' });
-    expect(hostile('*')).toEqual({ ok: true, value: '(uid=\\2a)' });
-    expect(hostile('%s')).toEqual({ ok: true, value: '(uid=%s)' });
-    expect(hostile('Jürgen')).toEqual({ ok: true, value: '(uid=Jürgen)' });
+    const hostile = (name: string): string =>
+      expand('(uid=%s)', { user: name, canonical: name, original: name });
+    expect(hostile('*)(uid=*')).toBe('(uid=\\2a\\29\\28uid=\\2a)');
+    expect(hostile('a\\29')).toBe('(uid=a\\5c29)');
+    expect(hostile('a\0b')).toBe('(uid=a\\00b)');
+    expect(hostile('*')).toBe('(uid=\\2a)');
+    expect(hostile('%s')).toBe('(uid=%s)');
+    expect(hostile('Jürgen')).toBe('(uid=Jürgen)');
   });
 });
 
-describe('validateSearchFormat', () => {
+describe('parseSearchFormat', () => {
   it('accepts known escapes and balanced filters', () => {
-    expect(validateSearchFormat('(uid=%s)').ok).toBe(true);
-    expect(validateSearchFormat('(&(objectClass=mailRecipient)(|(uid=%U)(mail=%o)))').ok).toBe(
-      true,
-    );
+    expect(parseSearchFormat('(uid=%s)')).toEqual({
+      ok: true,
+      value: {
+        text: '(uid=%s)',
+        parts: [
+          { kind: 'text', text: '(uid=' },
+          { kind: 'escape', name: 's' },
+          { kind: 'text', text: ')' },
+        ],
+      },
+    });
+    expect(parseSearchFormat('(&(objectClass=mailRecipient)(|(uid=%U)(mail=%o)))').ok).toBe(true);
+    // %% is text: a literal percent sign.
+    expect(parseSearchFormat('(pct=100%%)')).toMatchObject({
+      value: { parts: [{ kind: 'text', text: '(pct=100%)' }] },
+    });
   });
 
   it.each([
@@ -72,7 +80,7 @@ describe('validateSearchFormat', () => {
     ['(uid=x)%', 'lone %'],
     ['', 'empty'],
   ])('refuses %j', (format, message) => {
-    const r = validateSearchFormat(format);
+    const r = parseSearchFormat(format);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.error).toContain(message);
   });
@@ -91,46 +99,5 @@ describe('escapeFilterValue', () => {
     expect(escapeFilterValue(Buffer.from([0x80]))).toBe('\\80');
     expect(escapeFilterValue(Buffer.from([0xe2, 0x9c]))).toBe('\\e2\\9c');
     expect(escapeFilterValue(Buffer.from([0xed, 0xa0, 0x80]))).toBe('\\ed\\a0\\80');
-  });
-});
-
-describe('searchContextFor', () => {
-  it('splits at the last delimiter and joins with the canonical one', () => {
-    expect(
-      searchContextFor({ typed: 'a@b@airius.com', virtualDomainDelim: '@%', canonicalDelim: '+' }),
-    ).toEqual({
-      user: 'a@b',
-      domain: 'airius.com',
-      canonical: 'a@b+airius.com',
-      original: 'a@b@airius.com',
-    });
-    expect(
-      searchContextFor({ typed: 'x%dom', virtualDomainDelim: '@%', canonicalDelim: '+' }).canonical,
-    ).toBe('x+dom');
-  });
-
-  it("uses the vdmap's VDomain when the user typed none", () => {
-    expect(
-      searchContextFor({
-        typed: 'pilar',
-        virtualDomainDelim: '@',
-        canonicalDelim: '+',
-        vdomain: 'airius.com',
-        clientIp: '192.0.2.1',
-      }),
-    ).toEqual({
-      user: 'pilar',
-      domain: 'airius.com',
-      canonical: 'pilar+airius.com',
-      original: 'pilar',
-      clientIp: '192.0.2.1',
-    });
-    expect(
-      searchContextFor({ typed: 'pilar', virtualDomainDelim: '@', canonicalDelim: '+' }),
-    ).toEqual({
-      user: 'pilar',
-      canonical: 'pilar',
-      original: 'pilar',
-    });
   });
 });

@@ -1,9 +1,10 @@
 /**
- * UidSearch expansion. The 4.x list of escapes was lost; we use the later releases' SearchFormat
- * escapes (NOTES.md). Every substituted value is escaped as an LDAP filter value (RFC 4515 3), so
- * a user name can never change the structure of the filter: `*)(uid=*` stays one literal value.
+ * UidSearch: parsed into a template when the configuration is read, expanded per login. The 4.x
+ * list of escapes was lost; we use the later releases' SearchFormat escapes (NOTES.md). Every
+ * substituted value is escaped as an LDAP filter value (RFC 4515 3), so a user name can never
+ * change the structure of the filter: `*)(uid=*` stays one literal value.
  */
-import { type Result, err, ok } from './types.js';
+import { type Result, type SearchEscape, type SearchTemplate, err, ok } from './types.js';
 
 export interface SearchContext {
   /** %U: the user part. */
@@ -22,7 +23,7 @@ export interface SearchContext {
   subjectDn?: string;
 }
 
-const ESCAPES: Record<string, (ctx: SearchContext) => string | undefined> = {
+const ESCAPES: Readonly<Record<SearchEscape, (c: SearchContext) => string | undefined>> = {
   s: (c) => c.canonical,
   U: (c) => c.user,
   V: (c) => c.domain,
@@ -32,25 +33,39 @@ const ESCAPES: Record<string, (ctx: SearchContext) => string | undefined> = {
   D: (c) => c.subjectDn,
 };
 
+const isEscape = (e: string): e is SearchEscape => Object.hasOwn(ESCAPES, e);
+
 export const SEARCH_ESCAPES = ['%s', '%U', '%V', '%o', '%C', '%S', '%D', '%%'] as const;
 
 /**
- * Check a format once, at configuration time: only known escapes, and parentheses that balance
- * and enclose the whole filter (RFC 4515 3: a filter is parenthesised). Returns the format.
+ * Parse a format: only known escapes, and parentheses that balance and enclose the whole filter
+ * (RFC 4515 3: a filter is parenthesised).
  */
-export function validateSearchFormat(format: string): Result<string, string> {
+export function parseSearchFormat(format: string): Result<SearchTemplate, string> {
   if (format === '') return err('the search format is empty');
+  const parts: SearchTemplate['parts'][number][] = [];
+  let text = '';
   let depth = 0;
   let firstClose = -1;
   for (let i = 0; i < format.length; i++) {
-    const c = format[i];
+    const c = format[i] ?? '';
     if (c === '%') {
       const e = format[i + 1];
       if (e === undefined) return err('the search format ends with a lone %');
-      if (e !== '%' && !(e in ESCAPES))
-        return err(`unknown escape %${e} at offset ${i} (known: ${SEARCH_ESCAPES.join(' ')})`);
       i++;
-    } else if (c === '(') {
+      if (e === '%') {
+        text += '%';
+        continue;
+      }
+      if (!isEscape(e))
+        return err(`unknown escape %${e} at offset ${i - 1} (known: ${SEARCH_ESCAPES.join(' ')})`);
+      if (text !== '') parts.push({ kind: 'text', text });
+      text = '';
+      parts.push({ kind: 'escape', name: e });
+      continue;
+    }
+    text += c;
+    if (c === '(') {
       depth++;
     } else if (c === ')') {
       depth--;
@@ -58,37 +73,22 @@ export function validateSearchFormat(format: string): Result<string, string> {
       if (depth === 0 && firstClose < 0) firstClose = i;
     }
   }
+  if (text !== '') parts.push({ kind: 'text', text });
   if (depth !== 0) return err('unbalanced parentheses: missing )');
   if (!format.startsWith('('))
     return err('the search format must be a parenthesised LDAP filter such as (uid=%s)');
   if (firstClose !== format.length - 1)
     return err(`text after the filter's closing ')' at offset ${firstClose}`);
-  return ok(format);
+  return ok({ text: format, parts });
 }
 
-/** Expand a format; absent context values (no domain, no certificate) expand to nothing. */
-export function expandSearchFormat(format: string, ctx: SearchContext): Result<string, string> {
-  const valid = validateSearchFormat(format);
-  if (!valid.ok) return valid;
+/** The filter for one login; absent context values (no domain, no certificate) become nothing. */
+export function expandSearch(template: SearchTemplate, ctx: SearchContext): string {
   let out = '';
-  for (let i = 0; i < format.length; i++) {
-    const c = format[i] ?? '';
-    if (c !== '%') {
-      out += c;
-      continue;
-    }
-    const e = format[i + 1] ?? '';
-    i++;
-    if (e === '%') {
-      out += '%';
-      continue;
-    }
-    const get = ESCAPES[e];
-    // Unreachable after validation; kept as a Result so a bug cannot throw in a session.
-    if (get === undefined) return err(`unknown escape %${e}`);
-    out += escapeFilterValue(get(ctx) ?? '');
+  for (const part of template.parts) {
+    out += part.kind === 'text' ? part.text : escapeFilterValue(ESCAPES[part.name](ctx) ?? '');
   }
-  return ok(out);
+  return out;
 }
 
 const hex = (b: number): string => '\\' + b.toString(16).padStart(2, '0');
@@ -146,42 +146,4 @@ function utf8SequenceLength(bytes: Uint8Array, i: number): number {
     if (k === 1 ? b < lo || b > hi : b < 0x80 || b > 0xbf) return 0;
   }
   return len;
-}
-
-/**
- * Split a typed login name into user and domain the way the guide describes VirtualDomainDelim:
- * any delimiter character, searching from the end. Without one, the vdmap's VDomain (or
- * DefaultDomain) applies. `canonical` joins them with CanonicalVirtualDomainDelim.
- */
-export function searchContextFor(opts: {
-  typed: string;
-  virtualDomainDelim: string;
-  canonicalDelim: string;
-  vdomain?: string | undefined;
-  clientIp?: string | undefined;
-  serverIp?: string | undefined;
-  subjectDn?: string | undefined;
-}): SearchContext {
-  const { typed } = opts;
-  let cut = -1;
-  for (let k = typed.length - 1; k >= 0; k--) {
-    if (opts.virtualDomainDelim.includes(typed[k] ?? '')) {
-      cut = k;
-      break;
-    }
-  }
-  const user = cut >= 0 ? typed.slice(0, cut) : typed;
-  const typedDomain = cut >= 0 ? typed.slice(cut + 1) : undefined;
-  const domain =
-    typedDomain !== undefined && typedDomain !== '' ? typedDomain : opts.vdomain || undefined;
-  const ctx: SearchContext = {
-    user,
-    canonical: domain !== undefined ? `${user}${opts.canonicalDelim}${domain}` : user,
-    original: typed,
-  };
-  if (domain !== undefined) ctx.domain = domain;
-  if (opts.clientIp !== undefined) ctx.clientIp = opts.clientIp;
-  if (opts.serverIp !== undefined) ctx.serverIp = opts.serverIp;
-  if (opts.subjectDn !== undefined) ctx.subjectDn = opts.subjectDn;
-  return ctx;
 }

@@ -30,6 +30,21 @@ export interface HostPort {
   port?: number;
 }
 
+/** UidSearch's escapes, by letter (`%s` is `s`; searchFormat.ts says what each stands for). */
+export type SearchEscape = 's' | 'U' | 'V' | 'o' | 'C' | 'S' | 'D';
+
+/**
+ * A UidSearch format, parsed once when the configuration is read (searchFormat.ts): its text as
+ * written (for `-h`, `install` and messages) and the pieces that expansion joins.
+ */
+export interface SearchTemplate {
+  readonly text: string;
+  readonly parts: readonly (
+    | { readonly kind: 'text'; readonly text: string }
+    | { readonly kind: 'escape'; readonly name: SearchEscape }
+  )[];
+}
+
 /** The value kinds of the parameter table, and the TypeScript type each one parses to. */
 export interface ValueKinds {
   string: string;
@@ -49,8 +64,8 @@ export interface ValueKinds {
   dn: string;
   /** One or more `ldap[s]://HOST[:PORT]/BASEDN`, separated by spaces. */
   ldapUrl: string;
-  /** A UidSearch-style format with `%` escapes (see searchFormat.ts). */
-  searchFormat: string;
+  /** A UidSearch-style format with `%` escapes, parsed (see searchFormat.ts). */
+  searchFormat: SearchTemplate;
   /** One or more `host[:port]` separated by spaces (LDAPHost failover list). */
   hostList: HostPort[];
   /** A string of single characters, each one meaningful (delimiter sets). */

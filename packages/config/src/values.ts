@@ -5,8 +5,8 @@
 import { isIP } from 'node:net';
 import { parseDn } from './dn.js';
 import type { ParameterSpec } from './parameters.js';
-import { validateSearchFormat } from './searchFormat.js';
-import type { HostPort, ListenAddress, ValueKind, ValueKinds } from './types.js';
+import { parseSearchFormat } from './searchFormat.js';
+import type { HostPort, ListenAddress, SearchTemplate, ValueKind, ValueKinds } from './types.js';
 import { type Result, err, ok } from './types.js';
 
 /** What each kind accepts, for messages and usage text. */
@@ -98,10 +98,8 @@ function parseKind(spec: ParameterSpec, raw: string): Result<Parsed, string> {
       const urls = parseLdapUrls(v);
       return urls.ok ? ok(v.split(/\s+/).join(' ')) : err(urls.error);
     }
-    case 'searchFormat': {
-      const f = validateSearchFormat(v);
-      return f.ok ? ok(v) : err(f.error);
-    }
+    case 'searchFormat':
+      return parseSearchFormat(v);
     case 'hostList':
       return parseHostList(v);
     case 'chars': {
@@ -256,6 +254,8 @@ export function formatValue<S extends ParameterSpec>(
       return (v as string[]).join(',');
     case 'hostList':
       return (v as HostPort[]).map(formatHostPort).join(' ');
+    case 'searchFormat':
+      return (v as SearchTemplate).text;
     default:
       return String(v);
   }

@@ -8,7 +8,7 @@
  */
 
 import type { Socket } from 'node:net';
-import { expandSearchFormat } from '@mmp/config';
+import { expandSearch } from '@mmp/config';
 import { StoreAttempts } from './attemptLimiter.js';
 import type { UserDirectory } from './directory.js';
 import { MAX_UNKNOWN_USER_HOLD_MS } from './limits.js';
@@ -145,15 +145,14 @@ async function attemptLogin(
       canonical: names.canonical,
     });
   }
-  const filter = expandSearchFormat(settings.searchFormat, {
+  const filter = expandSearch(settings.searchFormat, {
     ...names,
     clientIp: ctx.clientIp,
     serverIp: ctx.serverIp,
     ...(ctx.subjectDn === undefined ? {} : { subjectDn: ctx.subjectDn }),
   });
-  if (!filter.ok) return { kind: 'directory-down', detail: `UidSearch: ${filter.error}` };
 
-  const entry = await ctx.directory.lookup(filter.value, log);
+  const entry = await ctx.directory.lookup(filter, log);
   if (!entry.ok) {
     const e = entry.error;
     if (e.kind === 'unavailable') return { kind: 'directory-down', detail: e.detail };
@@ -209,7 +208,7 @@ async function attemptLogin(
     if (!conn.ok) {
       slot.release(conn.error.kind === 'timeout' ? 'timeout' : 'answered');
       // A failed store connection: the cached answer may be stale (the user moved), ask again.
-      ctx.directory.forget?.(filter.value);
+      ctx.directory.forget?.(filter);
       failures.push(`${where} ${conn.error.detail}`);
       log.at('refusal', 'store connect', 'store unreachable', {
         store: where,
@@ -223,7 +222,7 @@ async function attemptLogin(
     slot.release(
       result.kind === 'failed' && result.failure.kind === 'timeout' ? 'timeout' : 'answered',
     );
-    if (result.kind === 'failed') ctx.directory.forget?.(filter.value);
+    if (result.kind === 'failed') ctx.directory.forget?.(filter);
     switch (result.kind) {
       case 'accepted': {
         const { socket, leftover } = conversation.release();

@@ -8,7 +8,13 @@
  * their address without touching anything else.
  */
 
-import { type ConfigValues, type ListenAddress, type Protocol, parseLdapUrls } from '@mmp/config';
+import {
+  type ConfigValues,
+  type ListenAddress,
+  type Protocol,
+  type SearchTemplate,
+  parseLdapUrls,
+} from '@mmp/config';
 import type { DirectoryHost, DirectorySettings } from './directory.js';
 import type { LogFormat } from './log.js';
 import type { SpoofMessage } from './pop3/spoof.js';
@@ -22,8 +28,8 @@ export interface ProxySettings {
   /** IMAP: the CAPABILITY list before login. */
   capability: string;
   serverDownAlert: string;
-  /** UidSearch, with `%` escapes (expanded by `@mmp/config`'s expandSearchFormat). */
-  searchFormat: string;
+  /** UidSearch, parsed when the configuration was read; `@mmp/config`'s expandSearch fills it in. */
+  searchFormat: SearchTemplate;
   /** Virtual-domain user names (`vdomain/names.ts`); undefined: the typed name is used as is. */
   userNames?: UserNameRules | undefined;
   directory: DirectorySettings;

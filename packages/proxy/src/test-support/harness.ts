@@ -42,7 +42,14 @@ export function testSettings(overrides: Partial<ProxySettings> = {}): ProxySetti
     banner: 'Test multiplexor ready',
     capability: 'IMAP4rev1 LITERAL+ SASL-IR ID AUTH=PLAIN AUTH=LOGIN',
     serverDownAlert: 'Your IMAP server appears to be temporarily out of service.',
-    searchFormat: '(uid=%s)',
+    searchFormat: {
+      text: '(uid=%s)',
+      parts: [
+        { kind: 'text', text: '(uid=' },
+        { kind: 'escape', name: 's' },
+        { kind: 'text', text: ')' },
+      ],
+    },
     directory: { hosts: [], baseDn: 'o=test', mailHostAttrs: ['mailHost'] },
     backsidePort: 143,
     idleTimeoutMs: 60_000,

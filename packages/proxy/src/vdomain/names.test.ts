@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { resolveConfig, parseCommandLine, expandSearchFormat } from '@mmp/config';
+import { expandSearch, parseCommandLine, parseSearchFormat, resolveConfig } from '@mmp/config';
 import { type UserNameRules, mapUserName, userNameRulesFrom } from './names.js';
 
 const at: UserNameRules = { delimiters: '@', canonicalDelim: '+' };
@@ -89,11 +89,11 @@ describe('mapUserName', () => {
   it('gives the UidSearch escapes their values', () => {
     const r = mapUserName('alice@one.example', at);
     if (!r.ok) throw new Error(r.error);
-    const f = expandSearchFormat('(&(uid=%s)(mail=%U@%V)(cn=%o))', r.value);
-    expect(f).toEqual({
-      ok: true,
-      value: '(&(uid=alice+one.example)(mail=alice@one.example)(cn=alice@one.example))',
-    });
+    const template = parseSearchFormat('(&(uid=%s)(mail=%U@%V)(cn=%o))');
+    if (!template.ok) throw new Error(template.error);
+    expect(expandSearch(template.value, r.value)).toBe(
+      '(&(uid=alice+one.example)(mail=alice@one.example)(cn=alice@one.example))',
+    );
   });
 });
 

@@ -196,7 +196,7 @@ describe('VirtualDomains', () => {
 
   it("gives a mapped address (any spelling) its entry's values over the global ones", () => {
     const s = table.settingsFor('::ffff:127.0.0.4');
-    expect(s.searchFormat).toBe('(mail=%U@%V)');
+    expect(s.searchFormat.text).toBe('(mail=%U@%V)');
     expect(s.userNames?.vdomain).toBe('one.example');
     expect(s.directory.mailHostAttrs).toEqual(['mmpAltMailHost', 'mailHost']);
     expect(s.directory.hosts).toEqual([
