@@ -13,12 +13,17 @@
 
 import { mapCertificate, parseDn } from '@mmp/config';
 import type { Log } from './log.js';
-import type { LoginContext, LoginOutcome, ReplayResult } from './login.js';
+import type { LoginContext, LoginOutcome } from './login.js';
 import { STORE_REPLY_TIMEOUT_MS } from './limits.js';
-import { StoreConversation, connectStore, formatAddress, storeAddress } from './store.js';
+import {
+  type ReplayResult,
+  StoreConversation,
+  connectStore,
+  formatAddress,
+  storeAddress,
+} from './store.js';
 import type { ClientCertificateInfo } from './tls/clientTls.js';
 import type { SessionSecurity } from './tls/security.js';
-import { certMapAt } from './tls/settings.js';
 import { type Protocol, type Result, err, ok } from '@mmp/config';
 
 /** Why EXTERNAL cannot be used on this connection, for the client (RFC 5530 text). */
@@ -43,11 +48,9 @@ export function certificateFilter(
   ctx: LoginContext,
   peer: ClientCertificateInfo,
 ): Result<string, string> {
-  const file = ctx.settings.security?.certMapFile;
-  if (file === undefined) return err('certificate login is not configured');
-  const cfg = certMapAt(file);
-  if (!cfg.ok) return err(cfg.error);
-  const mapping = mapCertificate(cfg.value, peer.issuer, peer.subject);
+  const certLogin = ctx.site.certLogin;
+  if (certLogin === undefined) return err('certificate login is not configured');
+  const mapping = mapCertificate(certLogin.map, peer.issuer, peer.subject);
   if (!mapping.ok) return err(mapping.error);
   if (mapping.value.filter === undefined) {
     return err(`certmap ${mapping.value.map} has no FilterComps: no search filter`);
@@ -67,9 +70,9 @@ export async function certLoginUpstream(
   authzid: Buffer,
   protocol: Protocol,
 ): Promise<LoginOutcome> {
-  const { settings, log } = ctx;
-  const sec = settings.security;
-  if (!peer.verified || sec?.storeAdmin === undefined || sec.storeAdminPass === undefined) {
+  const { site, log } = ctx;
+  const { settings, certLogin } = site;
+  if (!peer.verified || certLogin === undefined) {
     return { kind: 'unknown-user', reason: 'certificate not verified or login not configured' };
   }
   const filter = certificateFilter(ctx, peer);
@@ -79,7 +82,7 @@ export async function certLoginUpstream(
     issuer: peer.issuer,
     filter: filter.value,
   });
-  const entry = await ctx.directory.lookup(filter.value, log);
+  const entry = await site.directory.lookup(filter.value, log);
   if (!entry.ok) {
     const e = entry.error;
     if (e.kind === 'unavailable') return { kind: 'directory-down', detail: e.detail };
@@ -93,14 +96,14 @@ export async function certLoginUpstream(
   if (authzid.length > 0 && !authzid.equals(name)) {
     return { kind: 'unknown-user', reason: 'authorization identity is not the certificate user' };
   }
-  const admin = Buffer.from(sec.storeAdmin, 'utf8');
-  const adminPass = Buffer.from(sec.storeAdminPass, 'utf8');
+  const admin = certLogin.storeAdmin;
+  const adminPass = certLogin.storeAdminPass;
   const failures: string[] = [];
   for (const target of entry.value.mailHosts) {
     const address = storeAddress(target, settings.backsidePort);
     const where = formatAddress(address);
     log.at('dialogue', 'store connect', 'connecting to store', { store: where });
-    const conn = await connectStore(address, settings.storeConnectTimeoutMs, sec.storeTls);
+    const conn = await connectStore(address, settings.storeConnectTimeoutMs, site.storeTls);
     if (!conn.ok) {
       failures.push(`${where} ${conn.error.detail}`);
       log.at('refusal', 'store connect', 'store unreachable', {

@@ -11,7 +11,6 @@ import { MAX_PIPELINED_BYTES } from './limits.js';
 import { type Farewell, startPipe } from './pipe.js';
 import type { SessionContext } from './server.js';
 import { type ClientTlsInfo, upgradeToTls } from './tls/clientTls.js';
-import { serverTlsFor } from './tls/listener.js';
 import type { ServerTls } from './tls/serverTls.js';
 
 /** How long a closing connection may take to read our last words before it is cut. */
@@ -48,7 +47,7 @@ export class ClientConnection {
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
-    socket.setTimeout(ctx.settings.idleTimeoutMs);
+    socket.setTimeout(ctx.site.settings.idleTimeoutMs);
     this.attachReader(socket);
     socket.on('error', this.onError);
     socket.on('close', events.onClose);
@@ -126,9 +125,7 @@ export class ClientConnection {
 
   /** What STARTTLS/STLS would offer; undefined when TLS is not configured or cannot be loaded. */
   serverTls(): ServerTls | undefined {
-    const sec = this.ctx.settings.security;
-    const tls = sec === undefined ? undefined : serverTlsFor(sec.server);
-    return tls?.ok === true ? tls.value : undefined;
+    return this.ctx.runtime.serverTls;
   }
 
   /**
@@ -149,7 +146,8 @@ export class ClientConnection {
     plain.off('close', this.events.onClose);
     plain.setTimeout(0);
     this.send(okLine);
-    const { log, settings } = this.ctx;
+    const { log } = this.ctx;
+    const { settings } = this.ctx.site;
     const { socket, handshake } = upgradeToTls(
       plain,
       tls,

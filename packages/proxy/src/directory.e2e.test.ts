@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEAD_HOSTS, type Testbed, startTestbed } from '@mmp/testbed';
 import { Directory, type DirectorySettings } from './directory.js';
+import { testSettings } from './test-support/harness.js';
 import type { Log, LogFields } from './log.js';
 
 /** A Log that keeps what it is told, to see which LDAP hosts were tried. */
@@ -39,15 +40,15 @@ afterAll(async () => {
   await bed?.stop();
 });
 
+/** The test bed's directory, as the settings of a proxy pointed at it (the defaults otherwise). */
 function settings(overrides: Partial<DirectorySettings> = {}): DirectorySettings {
-  return {
-    hosts: [{ host: bed.ldap.host, port: bed.ldap.port }],
-    baseDn: bed.ldap.baseDn,
-    bindDn: bed.ldap.bindDn,
-    bindPassword: bed.ldap.bindPassword,
-    mailHostAttrs: ['mailHost'],
-    ...overrides,
-  };
+  const { directory } = testSettings({
+    LDAPHost: [{ host: bed.ldap.host, port: bed.ldap.port }],
+    BaseDN: bed.ldap.baseDn,
+    BindDN: bed.ldap.bindDn,
+    BindPass: bed.ldap.bindPassword,
+  });
+  return { ...directory, ...overrides };
 }
 
 describe('Directory against slapd', () => {

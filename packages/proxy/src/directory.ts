@@ -23,23 +23,23 @@ import {
 import type { Log } from './log.js';
 
 /** One directory server: LDAPHost's `host[:port]`, or an LdapUrl (which may be ldaps). */
-export interface DirectoryHost extends HostPort {
+export interface DirectoryHost extends Readonly<HostPort> {
   /** ldaps:// (TLS from the first byte; default port 636). */
-  secure?: boolean | undefined;
+  readonly secure?: boolean | undefined;
   /** The URL's own base DN, over `baseDn`. */
-  baseDn?: string | undefined;
+  readonly baseDn?: string | undefined;
 }
 
 export interface DirectorySettings {
   /** LDAPHost (or LdapUrl), in order of preference. */
-  hosts: readonly DirectoryHost[];
-  baseDn: string;
-  bindDn?: string | undefined;
-  bindPassword?: string | undefined;
+  readonly hosts: readonly DirectoryHost[];
+  readonly baseDn: string;
+  readonly bindDn: string | undefined;
+  readonly bindPassword: string | undefined;
   /** MailHostAttrs, in order. */
-  mailHostAttrs: readonly string[];
+  readonly mailHostAttrs: readonly string[];
   /** UidAttr: attribute whose value is the name replayed to the store. */
-  uidAttr?: string | undefined;
+  readonly uidAttr: string | undefined;
 }
 
 export interface UserEntry {

@@ -12,9 +12,15 @@ export {
   type LookupError,
   type UserEntry,
 } from './directory.js';
-export { loginUpstream, type LoginOutcome, type Replay, type ReplayResult } from './login.js';
+export { loginUpstream, type LoginOutcome } from './login.js';
 export { startPipe, type PipeOptions, type PipeResult } from './pipe.js';
-export { connectStore, StoreConversation, type StoreFailure } from './store.js';
+export {
+  connectStore,
+  StoreConversation,
+  type Replay,
+  type ReplayResult,
+  type StoreFailure,
+} from './store.js';
 export { settingsFrom, type ProxySettings } from './settings.js';
 export { openLogFile, silentLog, LOG, type Log } from './log.js';
 export * as limits from './limits.js';

@@ -9,39 +9,19 @@
 
 import type { Socket } from 'node:net';
 import { expandSearch } from '@mmp/config';
-import { StoreAttempts } from './attemptLimiter.js';
-import type { UserDirectory } from './directory.js';
-import { MAX_UNKNOWN_USER_HOLD_MS } from './limits.js';
 import type { Log } from './log.js';
 import type { Credentials } from './sasl.js';
 import { preAuthMessage, preAuthenticate } from './preauth.js';
-import type { ProxySettings } from './settings.js';
+import type { ProxyRuntime, Site } from './proxyRuntime.js';
 import { type MappedName, mapUserName } from './vdomain/names.js';
 import {
+  type Replay,
   type StoreAddress,
-  type StoreFailure,
   StoreConversation,
   connectStore,
   formatAddress,
   storeAddress,
 } from './store.js';
-
-/** What a protocol's replay concluded on one store. */
-export type ReplayResult =
-  /** Logged in. `answer`: the store's final response (e.g. IMAP `OK [CAPABILITY …] Logged in`). */
-  | { kind: 'accepted'; answer: Buffer }
-  /** The store refused the credentials; `answer` is its text, to pass to the client. */
-  | { kind: 'refused'; answer: Buffer }
-  /** The store failed before judging the credentials: try the next one. */
-  | { kind: 'failed'; failure: StoreFailure };
-
-/** Replays a login on a connected store (whose greeting has not been read yet). */
-export type Replay = (
-  conversation: StoreConversation,
-  name: Buffer,
-  password: Buffer,
-  log: Log,
-) => Promise<ReplayResult>;
 
 export type LoginOutcome =
   | {
@@ -59,8 +39,10 @@ export type LoginOutcome =
   | { kind: 'stores-down'; detail: string };
 
 export interface LoginContext {
-  settings: ProxySettings;
-  directory: UserDirectory;
+  /** The session's site: its settings, directory, certificate login and store TLS. */
+  site: Site;
+  /** The runtime's shared login state: attempt limiter, refusal timing, pre-authentication cache. */
+  shared: ProxyRuntime['shared'];
   log: Log;
   clientIp: string;
   serverIp: string;
@@ -72,43 +54,14 @@ export interface LoginContext {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-/**
- * How long stores take to refuse a wrong password, so that an unknown user is answered no sooner:
- * the answers' texts are the same, and their timing must not tell either which names exist (a
- * store adds its own failure delay, Dovecot's auth_failure_delay; the directory alone answers in
- * milliseconds). Per process, a level that jumps to the slowest recent refusal (whole login
- * duration) and decays towards faster ones: erring on the slow side is what hides the difference.
- */
-export class RefusalTiming {
-  private levelMs: number | undefined;
-
-  observe(ms: number): void {
-    this.levelMs = this.levelMs === undefined ? ms : Math.max(ms, this.levelMs * 0.8 + ms * 0.2);
-  }
-
-  /** How much longer to hold the answer for an unknown user that took `elapsedMs` so far. */
-  holdFor(elapsedMs: number, random: () => number = Math.random): number {
-    if (this.levelMs === undefined) return 0;
-    // ±10 % jitter, so that the hold itself is not a constant to subtract.
-    const target = Math.min(MAX_UNKNOWN_USER_HOLD_MS, this.levelMs * (0.9 + 0.2 * random()));
-    return Math.max(0, Math.round(target - elapsedMs));
-  }
-}
-
-const refusalTiming = new RefusalTiming();
-
-/** Connection attempts in flight per store, for the whole process (`attemptLimiter.ts`). */
-const storeAttempts = new StoreAttempts();
-
 export async function loginUpstream(
   ctx: LoginContext,
   credentials: Credentials,
   replay: Replay,
-  timing: RefusalTiming = refusalTiming,
-  attempts: StoreAttempts = storeAttempts,
 ): Promise<LoginOutcome> {
+  const timing = ctx.shared.refusalTiming;
   const started = Date.now();
-  const outcome = await attemptLogin(ctx, credentials, replay, attempts);
+  const outcome = await attemptLogin(ctx, credentials, replay);
   const elapsed = Date.now() - started;
   if (outcome.kind === 'refused') timing.observe(elapsed);
   if (outcome.kind === 'unknown-user') {
@@ -122,9 +75,10 @@ async function attemptLogin(
   ctx: LoginContext,
   credentials: Credentials,
   replay: Replay,
-  attempts: StoreAttempts,
 ): Promise<LoginOutcome> {
-  const { settings, log } = ctx;
+  const { site, log } = ctx;
+  const { settings } = site;
+  const { attempts } = ctx.shared;
   let typed: string;
   try {
     typed = utf8.decode(credentials.user);
@@ -152,7 +106,7 @@ async function attemptLogin(
     ...(ctx.subjectDn === undefined ? {} : { subjectDn: ctx.subjectDn }),
   });
 
-  const entry = await ctx.directory.lookup(filter, log);
+  const entry = await site.directory.lookup(filter, log);
   if (!entry.ok) {
     const e = entry.error;
     if (e.kind === 'unavailable') return { kind: 'directory-down', detail: e.detail };
@@ -164,16 +118,13 @@ async function attemptLogin(
     entry.value.replayName ??
     (settings.userNames === undefined ? credentials.user : Buffer.from(names.canonical, 'utf8'));
 
-  if (settings.security?.preAuth === true) {
+  if (settings.security.preAuth) {
     // PreAuth (guide, "User Pre-Authentication"): the directory judges the password first.
     const pre = await preAuthenticate(
       settings.directory.hosts,
       entry.value.dn,
       credentials.password,
-      {
-        cacheTtlMs: settings.security.preAuthCacheTtlMs,
-        log,
-      },
+      { cache: ctx.shared.preAuthCache, log },
     );
     if (pre.kind === 'unavailable') return { kind: 'directory-down', detail: pre.detail };
     if (pre.kind === 'refused')
@@ -191,7 +142,7 @@ async function attemptLogin(
     // MaxConcurrentConnectionAttempts: a hung store at its cap, or one marked down after a
     // timeout, is skipped like a down one, so users fail over (or get the temporary failure) at
     // once; a busy but healthy store makes them wait for a slot.
-    const slot = await attempts.acquire(where, settings.maxStoreAttempts ?? Infinity);
+    const slot = await attempts.acquire(where, settings.maxStoreAttempts);
     if (!slot.ok) {
       failures.push(`${where} ${slot.reason}`);
       // The cached answer stays: the store is busy, the user has not moved (and a directory
@@ -200,15 +151,11 @@ async function attemptLogin(
       continue;
     }
     log.at('dialogue', 'store connect', 'connecting to store', { store: where });
-    const conn = await connectStore(
-      address,
-      settings.storeConnectTimeoutMs,
-      settings.security?.storeTls,
-    );
+    const conn = await connectStore(address, settings.storeConnectTimeoutMs, site.storeTls);
     if (!conn.ok) {
       slot.release(conn.error.kind === 'timeout' ? 'timeout' : 'answered');
       // A failed store connection: the cached answer may be stale (the user moved), ask again.
-      ctx.directory.forget?.(filter);
+      site.directory.forget?.(filter);
       failures.push(`${where} ${conn.error.detail}`);
       log.at('refusal', 'store connect', 'store unreachable', {
         store: where,
@@ -222,7 +169,7 @@ async function attemptLogin(
     slot.release(
       result.kind === 'failed' && result.failure.kind === 'timeout' ? 'timeout' : 'answered',
     );
-    if (result.kind === 'failed') ctx.directory.forget?.(filter);
+    if (result.kind === 'failed') site.directory.forget?.(filter);
     switch (result.kind) {
       case 'accepted': {
         const { socket, leftover } = conversation.release();

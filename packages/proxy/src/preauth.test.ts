@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { silentLog } from './log.js';
-import { preAuthLine, preAuthenticate } from './preauth.js';
+import { PreAuthCache, preAuthLine, preAuthenticate } from './preauth.js';
 
 describe('pre-authentication', () => {
   it("the guide's line: yyyymmdd hhmmss (sid 0x…) user pre-authenticated - client-IP", () => {
@@ -13,10 +13,7 @@ describe('pre-authentication', () => {
       [{ host: '127.0.0.1', port: 1 }],
       'uid=a,o=t',
       Buffer.alloc(0),
-      {
-        cacheTtlMs: 0,
-        log: silentLog,
-      },
+      { cache: new PreAuthCache(0), log: silentLog },
     );
     expect(r).toEqual({ kind: 'refused', detail: 'empty password' });
   });
@@ -26,11 +23,22 @@ describe('pre-authentication', () => {
       [{ host: '127.0.0.1', port: 1 }],
       'uid=a,o=t',
       Buffer.from('x'),
-      {
-        cacheTtlMs: 0,
-        log: silentLog,
-      },
+      { cache: new PreAuthCache(0), log: silentLog },
     );
     expect(r.kind).toBe('unavailable');
+  });
+
+  it('PreAuthCacheTTL: a success is remembered for that long, by DN and password', () => {
+    let now = 1_000;
+    const cache = new PreAuthCache(60_000, () => now);
+    cache.add('uid=a,o=t', Buffer.from('right'));
+    expect(cache.has('uid=a,o=t', Buffer.from('right'))).toBe(true);
+    expect(cache.has('uid=a,o=t', Buffer.from('wrong'))).toBe(false);
+    expect(cache.has('uid=b,o=t', Buffer.from('right'))).toBe(false);
+    now += 60_000;
+    expect(cache.has('uid=a,o=t', Buffer.from('right'))).toBe(false);
+    const off = new PreAuthCache(0);
+    off.add('uid=a,o=t', Buffer.from('right'));
+    expect(off.has('uid=a,o=t', Buffer.from('right'))).toBe(false);
   });
 });

@@ -8,7 +8,8 @@
  * Each bind uses a connection of its own, closed at once: the shared service connections of
  * `directory.ts` keep BindDN's identity (binding one of them as a user would change the rights of
  * every search made on it afterwards). PreAuthCacheTTL (later releases) remembers a success for
- * that long, keyed by the entry and a hash of the password, never the password itself.
+ * that long (`PreAuthCache`), keyed by the entry and a hash of the password, never the password
+ * itself.
  */
 
 import { createHmac, randomBytes } from 'node:crypto';
@@ -16,6 +17,7 @@ import { Client, InvalidCredentialsError, ResultCodeError } from 'ldapts';
 import type { HostPort } from '@mmp/config';
 import { DIRECTORY_CONNECT_TIMEOUT_MS, DIRECTORY_OPERATION_TIMEOUT_MS } from './limits.js';
 import { type Log, guideLine } from './log.js';
+import { LruTtl } from './lookupCache.js';
 
 export type PreAuthResult =
   | { kind: 'accepted'; cached: boolean }
@@ -29,25 +31,43 @@ export interface PreAuthTarget extends HostPort {
   secure?: boolean | undefined;
 }
 
-/** Successful pre-authentications: key → expiry time. Bounded: oldest entries go first. */
-const cache = new Map<string, number>();
+/** Most successful pre-authentications remembered at once; the least recently used go first. */
 const CACHE_MAX_ENTRIES = 10_000;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * A random key per process: the cache holds HMAC-SHA256(key, DN, password), so that a memory dump
- * of the proxy does not hold values one could test guessed passwords against offline with a
- * precomputed table, nor compare between processes (issue 8: only a salted hash is cached).
+ * PreAuthCacheTTL: successful pre-authentications, for that long. Keyed by HMAC-SHA256(key, DN,
+ * password) under a random key of its own, so that a memory dump of the proxy does not hold
+ * values one could test guessed passwords against offline with a precomputed table, nor compare
+ * between processes (issue 8: only a salted hash is cached). One per runtime (`proxyRuntime.ts`).
  */
-const CACHE_KEY_SALT = randomBytes(32);
+export class PreAuthCache {
+  private readonly entries: LruTtl<true>;
+  private readonly salt = randomBytes(32);
+  /** PreAuthCacheTTL 0 (the default): nothing is remembered, no hash computed. */
+  private readonly on: boolean;
 
-function cacheKey(dn: string, password: Buffer): string {
-  return createHmac('sha256', CACHE_KEY_SALT)
-    .update(dn)
-    .update('\0')
-    .update(password)
-    .digest('base64');
+  constructor(ttlMs: number, now: () => number = Date.now) {
+    this.entries = new LruTtl(CACHE_MAX_ENTRIES, ttlMs, now);
+    this.on = ttlMs > 0;
+  }
+
+  has(dn: string, password: Buffer): boolean {
+    return this.on && this.entries.get(this.key(dn, password)) === true;
+  }
+
+  add(dn: string, password: Buffer): void {
+    if (this.on) this.entries.set(this.key(dn, password), true);
+  }
+
+  private key(dn: string, password: Buffer): string {
+    return createHmac('sha256', this.salt)
+      .update(dn)
+      .update('\0')
+      .update(password)
+      .digest('base64');
+  }
 }
 
 function url(h: PreAuthTarget): string {
@@ -60,10 +80,9 @@ export async function preAuthenticate(
   hosts: readonly PreAuthTarget[],
   dn: string,
   password: Buffer,
-  options: { cacheTtlMs: number; log: Log; now?: () => number },
+  options: { cache: PreAuthCache; log: Log },
 ): Promise<PreAuthResult> {
-  const { log } = options;
-  const now = options.now ?? Date.now;
+  const { log, cache } = options;
   // RFC 4513 §5.1.2: a simple bind with an empty password is an unauthenticated bind, which a
   // directory may accept for anyone. It proves nothing.
   if (password.length === 0) return { kind: 'refused', detail: 'empty password' };
@@ -73,12 +92,7 @@ export async function preAuthenticate(
   } catch {
     return { kind: 'refused', detail: 'password is not UTF-8' };
   }
-  const key = cacheKey(dn, password);
-  if (options.cacheTtlMs > 0) {
-    const until = cache.get(key);
-    if (until !== undefined && until > now()) return { kind: 'accepted', cached: true };
-    cache.delete(key);
-  }
+  if (cache.has(dn, password)) return { kind: 'accepted', cached: true };
   let lastFailure = 'no LDAPHost configured';
   for (const host of hosts) {
     const client = new Client({
@@ -92,13 +106,7 @@ export async function preAuthenticate(
         dn,
       });
       await client.bind(dn, text);
-      if (options.cacheTtlMs > 0) {
-        if (cache.size >= CACHE_MAX_ENTRIES) {
-          const oldest = cache.keys().next().value;
-          if (oldest !== undefined) cache.delete(oldest);
-        }
-        cache.set(key, now() + options.cacheTtlMs);
-      }
+      cache.add(dn, password);
       return { kind: 'accepted', cached: false };
     } catch (e) {
       const detail = e instanceof Error ? e.message : String(e);

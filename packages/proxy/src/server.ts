@@ -1,6 +1,7 @@
 /**
  * The listener, protocol-neutral: accepts connections on ListenPort (`[IP:]port`), gives each a
- * session id and its settings, and hands it to the protocol's session. On SIGTERM (see
+ * session id, the runtime current at that moment and the site of its local address, and hands it
+ * to the protocol's session. On SIGTERM (see
  * `runServer` in `main.ts`) it stops accepting, asks every session to finish (pre-login sessions
  * are told goodbye at once; logged-in ones keep running), and after SHUTDOWN_GRACE_MS closes the
  * rest.
@@ -11,22 +12,22 @@
 import { type Server, type Socket, createServer } from 'node:net';
 import type { ListenAddress, Protocol } from '@mmp/config';
 import { plainAddress } from './clientAddress.js';
-import type { UserDirectory } from './directory.js';
 import { TLSSocket } from 'node:tls';
 import { SHUTDOWN_GRACE_MS } from './limits.js';
 import { type ClientTlsInfo, describeTls } from './tls/clientTls.js';
 import { listenImplicitTls } from './tls/listener.js';
 import type { Log } from './log.js';
-import type { ProxySettings } from './settings.js';
+import type { ProxyRuntime, Site } from './proxyRuntime.js';
 
 /** Everything a session receives from the listener. */
 export interface SessionContext {
   /** `0x…`, unique within the process's life (the guide's "(sid 0x…)"). */
   id: string;
   log: Log;
-  /** This connection's settings (a virtual domain may override the global ones). */
-  settings: ProxySettings;
-  directory: UserDirectory;
+  /** The runtime current when the connection was accepted; the session keeps it to the end. */
+  runtime: ProxyRuntime;
+  /** This connection's site: its settings (a virtual domain's for its address), directory… */
+  site: Site;
   clientIp: string;
   clientPort: number;
   serverIp: string;
@@ -60,12 +61,8 @@ export function sessionIds(start = Math.floor(Math.random() * 0x10000) * 0x10000
 
 export interface ProxyServerOptions {
   protocol: Protocol;
-  settings: ProxySettings;
-  /** Settings for a connection arriving on this local address (virtual domains); default: global. */
-  settingsFor?: (localAddress: string) => ProxySettings;
-  directory: UserDirectory;
-  /** The directory for a connection's settings (a virtual domain's own LdapUrl); default: global. */
-  directoryFor?: (settings: ProxySettings) => UserDirectory;
+  /** The first runtime (`use` replaces it for later connections). */
+  runtime: ProxyRuntime;
   log: Log;
   startSession: StartSession;
   graceMs?: number;
@@ -80,17 +77,32 @@ export class ProxyServer {
   private tlsListener: Server | undefined;
   private readonly nextId = sessionIds();
   private stopping: Promise<void> | undefined;
+  private current: ProxyRuntime;
 
   constructor(private readonly options: ProxyServerOptions) {
+    this.current = options.runtime;
     // allowHalfOpen: a client may half-close after a pipelined LOGOUT and still read the answer.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
       this.accept(socket),
     );
   }
 
+  /** The runtime new connections get. */
+  get runtime(): ProxyRuntime {
+    return this.current;
+  }
+
+  /**
+   * Give connections accepted from now on this runtime; sessions already running keep the one
+   * they started with (a reload never changes a session in flight).
+   */
+  use(runtime: ProxyRuntime): void {
+    this.current = runtime;
+  }
+
   /** Start listening; resolves with the bound address, or rejects (EADDRINUSE, EACCES…). */
   listen(): Promise<{ host: string; port: number }> {
-    const { listen } = this.options.settings;
+    const { listen } = this.current.global.settings;
     return new Promise((resolve, reject) => {
       const onError = (e: Error): void => reject(e);
       this.server.once('error', onError);
@@ -118,13 +130,7 @@ export class ProxyServer {
     let server: Server;
     if (tls) {
       // The implicit-TLS listener of SSLListenPort (same certificate), on this address.
-      const { settings, log } = this.options;
-      if (settings.security === undefined) return;
-      const r = await listenImplicitTls(
-        { ...settings, security: { ...settings.security, listen: address } },
-        log,
-        (socket) => this.accept(socket),
-      );
+      const r = await this.listenImplicitTls(address);
       if (r === undefined) return;
       if (!r.ok) throw new Error(r.error);
       server = r.value.server;
@@ -162,9 +168,7 @@ export class ProxyServer {
    * SSL is off; on failure the plain listener is closed too, so the process can exit.
    */
   async listenTls(): Promise<{ host: string; port: number } | undefined> {
-    const r = await listenImplicitTls(this.options.settings, this.options.log, (socket) =>
-      this.accept(socket),
-    );
+    const r = await this.listenImplicitTls(this.current.global.settings.security.listen);
     if (r === undefined) return undefined;
     if (!r.ok) {
       this.server.close();
@@ -172,6 +176,21 @@ export class ProxyServer {
     }
     this.tlsListener = r.value.server;
     return r.value.address;
+  }
+
+  private listenImplicitTls(
+    listen: ListenAddress,
+  ): ReturnType<typeof listenImplicitTls> | Promise<undefined> {
+    const { serverTls, global } = this.current;
+    if (serverTls === undefined) return Promise.resolve(undefined);
+    return listenImplicitTls({
+      listen,
+      tls: serverTls,
+      protocol: this.options.protocol,
+      handshakeTimeoutMs: global.settings.idleTimeoutMs,
+      log: this.options.log,
+      onSecureSocket: (socket) => this.accept(socket),
+    });
   }
 
   get sessionCount(): number {
@@ -225,13 +244,13 @@ export class ProxyServer {
       return;
     }
     const serverIp = plainAddress(socket.localAddress);
-    const settings = this.options.settingsFor?.(serverIp) ?? this.options.settings;
+    const runtime = this.current;
     const id = this.nextId();
     const ctx: Omit<SessionContext, 'handOff'> = {
       id,
       log: this.options.log.child({ sid: id, proto: this.options.protocol }),
-      settings,
-      directory: this.options.directoryFor?.(settings) ?? this.options.directory,
+      runtime,
+      site: runtime.siteFor(serverIp),
       clientIp: plainAddress(socket.remoteAddress),
       clientPort: socket.remotePort ?? 0,
       serverIp,

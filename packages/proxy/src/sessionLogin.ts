@@ -8,10 +8,10 @@
 import { certLoginUpstream, certificateFilter, externalRefusal } from './certlogin.js';
 import { MAX_BAD_COMMANDS, MAX_FAILED_LOGINS } from './limits.js';
 import type { Log, LogFields } from './log.js';
-import { type LoginContext, type LoginOutcome, type Replay, loginUpstream } from './login.js';
+import { type LoginContext, type LoginOutcome, loginUpstream } from './login.js';
 import { type Credentials, decodeSaslResponse } from './sasl.js';
 import type { SessionContext } from './server.js';
-import { formatAddress } from './store.js';
+import { type Replay, formatAddress } from './store.js';
 import type { ClientCertificateInfo } from './tls/clientTls.js';
 import type { SessionSecurity } from './tls/security.js';
 import type { Protocol, Result } from '@mmp/config';
@@ -26,7 +26,7 @@ export interface LoginEnd {
 
 /** The address to forward to the store (ForwardClientAddress), when that is configured. */
 export function forwardedAddress(ctx: SessionContext): SessionContext | undefined {
-  return ctx.settings.forwardClientAddress === true ? ctx : undefined;
+  return ctx.site.settings.forwardClientAddress ? ctx : undefined;
 }
 
 /** Look the user up, connect to their store and replay the login there (`login.ts`). */
@@ -37,10 +37,10 @@ export function startPasswordLogin(
   replay: Replay,
   end: LoginEnd,
 ): void {
-  const { settings, directory, log, clientIp, serverIp } = ctx;
+  const { site, log, clientIp, serverIp } = ctx;
   const login: LoginContext = {
-    settings,
-    directory,
+    site,
+    shared: ctx.runtime.shared,
     log,
     clientIp,
     serverIp,
@@ -85,8 +85,8 @@ export function startCertificateLogin(
 }
 
 function certLoginContext(ctx: SessionContext): LoginContext {
-  const { settings, directory, log, clientIp, serverIp } = ctx;
-  return { settings, directory, log, clientIp, serverIp, sessionId: ctx.id };
+  const { site, log, clientIp, serverIp } = ctx;
+  return { site, shared: ctx.runtime.shared, log, clientIp, serverIp, sessionId: ctx.id };
 }
 
 function settle(log: Log, message: string, login: Promise<LoginOutcome>, end: LoginEnd): void {

@@ -10,7 +10,7 @@ import { silentLog } from './log.js';
 import { ProxyServer, type SessionHandle } from './server.js';
 import { startImapSession } from './imap/session.js';
 import { type FakeStore, startFakeStore } from './test-support/fakeStore.js';
-import { FakeDirectory, testSettings } from './test-support/harness.js';
+import { FakeDirectory, testRuntime } from './test-support/harness.js';
 import { RawClient } from './test-support/rawClient.js';
 
 setFlagsFromString('--expose-gc');
@@ -31,8 +31,7 @@ beforeAll(async () => {
   ]);
   server = new ProxyServer({
     protocol: 'imap',
-    settings: testSettings(),
-    directory,
+    runtime: testRuntime(directory),
     log: silentLog,
     graceMs: 1_000,
     startSession: (socket, ctx): SessionHandle => {

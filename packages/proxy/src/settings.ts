@@ -3,9 +3,9 @@
  * Names, types and defaults of parameters live in `@mmp/config` only; this maps them to the
  * runtime's units (milliseconds, one directory description).
  *
- * A session receives its settings from the server per connection, so that virtual domains
- * (vdmap entries chosen by the local address) can override values for the sessions accepted on
- * their address without touching anything else.
+ * A session receives its settings with its site (`proxyRuntime.ts`), chosen by the local address
+ * it was accepted on, so that virtual domains (vdmap entries) can override values for their
+ * address without touching anything else.
  */
 
 import {
@@ -17,51 +17,47 @@ import {
 } from '@mmp/config';
 import type { DirectoryHost, DirectorySettings } from './directory.js';
 import type { LogFormat } from './log.js';
-import type { SpoofMessage } from './pop3/spoof.js';
 import { type SecuritySettings, securitySettingsFrom } from './tls/settings.js';
 import { type UserNameRules, userNameRulesFrom } from './vdomain/names.js';
 
+/** Immutable: built once from the configuration; a virtual domain's are built from its merged
+ * values, never by changing another object. */
 export interface ProxySettings {
-  protocol: Protocol;
-  listen: ListenAddress;
-  banner: string;
+  readonly protocol: Protocol;
+  readonly listen: Readonly<ListenAddress>;
+  readonly banner: string;
   /** IMAP: the CAPABILITY list before login. */
-  capability: string;
-  serverDownAlert: string;
+  readonly capability: string;
+  readonly serverDownAlert: string;
   /** UidSearch, parsed when the configuration was read; `@mmp/config`'s expandSearch fills it in. */
-  searchFormat: SearchTemplate;
+  readonly searchFormat: SearchTemplate;
   /** Virtual-domain user names (`vdomain/names.ts`); undefined: the typed name is used as is. */
-  userNames?: UserNameRules | undefined;
-  directory: DirectorySettings;
+  readonly userNames: UserNameRules | undefined;
+  readonly directory: DirectorySettings;
   /** Store port when a mailHost value carries none. */
-  backsidePort: number;
+  readonly backsidePort: number;
   /** Pre-login idle time (Timeout). */
-  idleTimeoutMs: number;
+  readonly idleTimeoutMs: number;
   /** Time for a store to accept the TCP connection and greet (StoreConnectTimeout). */
-  storeConnectTimeoutMs: number;
-  logDir: string;
-  logLevel: number;
-  /** LogFormat; unset: text (unit tests). */
-  logFormat?: LogFormat | undefined;
-  /** POP3: SpoofMessageFile, the path as configured. */
-  spoofMessageFile?: string | undefined;
-  /** POP3: that file's message, read and validated once at start-up (`main.ts`). */
-  spoofMessage?: SpoofMessage | undefined;
-  /** TLS, plaintext refusal, certificate login, pre-authentication (`tls/settings.ts`);
-   * undefined: none of them (unit tests). */
-  security?: SecuritySettings | undefined;
-  /** NumThreads: worker processes sharing the listeners (`workers.ts`); 0 or unset: all in this
-   * process. */
-  numThreads?: number | undefined;
-  /** LdapCacheSize / LdapCacheTTL: the user-to-store answer cache (`lookupCache.ts`); unset, a TTL
-   * of 0 or a size of 0: no cache. */
-  lookupCache?: { entries: number; ttlMs: number } | undefined;
-  /** MaxConcurrentConnectionAttempts: login attempts in flight to one store (`attemptLimiter.ts`);
-   * unset: no cap (unit tests). */
-  maxStoreAttempts?: number | undefined;
+  readonly storeConnectTimeoutMs: number;
+  readonly logDir: string;
+  readonly logLevel: number;
+  /** LogFormat: the guide's text lines, or JSON. */
+  readonly logFormat: LogFormat;
+  /** POP3: SpoofMessageFile, the path as configured (the runtime holds the message read). */
+  readonly spoofMessageFile: string | undefined;
+  /** TLS, plaintext refusal, certificate login, pre-authentication (`tls/settings.ts`). */
+  readonly security: SecuritySettings;
+  /** NumThreads: worker processes sharing the listeners (`workers.ts`); 0: all in this process. */
+  readonly numThreads: number;
+  /** LdapCacheSize / LdapCacheTTL: the user-to-store answer cache (`lookupCache.ts`); a TTL or a
+   * size of 0: no cache. */
+  readonly lookupCache: { readonly entries: number; readonly ttlMs: number };
+  /** MaxConcurrentConnectionAttempts: login attempts in flight to one store (`attemptLimiter.ts`). */
+  readonly maxStoreAttempts: number;
   /** ForwardClientAddress: tell the store the client's address before the login (IMAP ID,
-   * POP3 XCLIENT); unset: no (unit tests). */
-  forwardClientAddress?: boolean | undefined;
+   * POP3 XCLIENT). */
+  readonly forwardClientAddress: boolean;
 }
 
 export function settingsFrom(config: { protocol: Protocol; values: ConfigValues }): ProxySettings {
@@ -105,10 +101,11 @@ function ldapTargets(v: ConfigValues): { hosts: DirectoryHost[]; baseDn: string 
   const urls = v.LdapUrl === undefined || v.LdapUrl === '' ? undefined : parseLdapUrls(v.LdapUrl);
   // The value was validated when the configuration was read; a failure here cannot happen.
   if (urls === undefined || !urls.ok) return { hosts: [...v.LDAPHost], baseDn: v.BaseDN };
-  const hosts = urls.value.map((u) => {
-    const h: DirectoryHost = { host: u.host, secure: u.secure, baseDn: u.baseDn };
-    if (u.port !== undefined) h.port = u.port;
-    return h;
-  });
+  const hosts = urls.value.map((u): DirectoryHost => ({
+    host: u.host,
+    secure: u.secure,
+    baseDn: u.baseDn,
+    ...(u.port === undefined ? {} : { port: u.port }),
+  }));
   return { hosts, baseDn: urls.value[0]?.baseDn ?? v.BaseDN };
 }

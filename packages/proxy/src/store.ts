@@ -10,7 +10,8 @@
 import { type Socket, connect } from 'node:net';
 import { type HostPort, type Result, err, ok } from '@mmp/config';
 import { MAX_STORE_LINE_BYTES } from './limits.js';
-import type { StoreTlsSettings } from './tls/settings.js';
+import type { Log } from './log.js';
+import type { StoreTls } from './tls/settings.js';
 import { connectStoreTls } from './tls/storeTls.js';
 
 export type StoreFailure =
@@ -39,7 +40,7 @@ export function formatAddress(a: StoreAddress): string {
 export function connectStore(
   address: StoreAddress,
   timeoutMs: number,
-  tls?: StoreTlsSettings,
+  tls?: StoreTls,
 ): Promise<Result<Socket, StoreFailure>> {
   if (tls !== undefined) return connectStoreTls(address, timeoutMs, tls);
   // allowHalfOpen: when the client half-closes after LOGOUT, the store's answer must still flow.
@@ -81,6 +82,24 @@ export function settleConnection<S extends Socket>(
     });
   });
 }
+
+/** What a protocol's replay concluded on one store. */
+export type ReplayResult =
+  /** Logged in. `answer`: the store's final response (e.g. IMAP `OK [CAPABILITY …] Logged in`). */
+  | { kind: 'accepted'; answer: Buffer }
+  /** The store refused the credentials; `answer` is its text, to pass to the client. */
+  | { kind: 'refused'; answer: Buffer }
+  /** The store failed before judging the credentials: try the next one. */
+  | { kind: 'failed'; failure: StoreFailure };
+
+/** Replays a login on a connected store (whose greeting has not been read yet): IMAP
+ * `imap/replay.ts`, POP3 `pop3/replay.ts`. */
+export type Replay = (
+  conversation: StoreConversation,
+  name: Buffer,
+  password: Buffer,
+  log: Log,
+) => Promise<ReplayResult>;
 
 const LF = 0x0a;
 const ignore = (): void => undefined;

@@ -13,14 +13,14 @@ import {
   MAX_ID_LINE_BYTES,
   MAX_LINE_BYTES,
 } from '../limits.js';
-import { FakeDirectory, startTestProxy } from '../test-support/harness.js';
+import { FakeDirectory, startTestProxy, testRuntime } from '../test-support/harness.js';
 import { RawClient } from '../test-support/rawClient.js';
 import type { ProxyServer } from '../server.js';
 
 let proxy: { server: ProxyServer; port: number };
 
 beforeAll(async () => {
-  proxy = await startTestProxy(new FakeDirectory([]));
+  proxy = await startTestProxy(testRuntime(new FakeDirectory([])));
 });
 
 afterAll(async () => {

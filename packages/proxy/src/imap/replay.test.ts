@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConnectionAddresses } from '../clientAddress.js';
 import { silentLog } from '../log.js';
-import type { ReplayResult } from '../login.js';
+import type { ReplayResult } from '../store.js';
 import { StoreConversation } from '../store.js';
 import { listenScripted } from '../test-support/scriptedServer.js';
 import { idCommand, imapReplay, quoted, takesNonSyncLiterals } from './replay.js';

@@ -39,9 +39,8 @@
 
 import { type ConnectionAddresses, forwardable } from '../clientAddress.js';
 import type { Log } from '../log.js';
-import type { Replay, ReplayResult } from '../login.js';
 import { STORE_REPLY_TIMEOUT_MS } from '../limits.js';
-import type { StoreConversation } from '../store.js';
+import type { Replay, ReplayResult, StoreConversation } from '../store.js';
 
 /** Our tag towards the store; the client's tag is put back on the answer. */
 export const REPLAY_TAG = 'mmp1';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FakeStore, startFakeStore } from '../test-support/fakeStore.js';
-import { FakeDirectory, startTestProxy, testSettings } from '../test-support/harness.js';
+import { FakeDirectory, startTestProxy, testRuntime } from '../test-support/harness.js';
 import { RawClient } from '../test-support/rawClient.js';
 import type { ProxyServer } from '../server.js';
 
@@ -46,7 +46,7 @@ beforeAll(async () => {
       replayName: 'store-a-alias',
     },
   ]);
-  proxy = await startTestProxy(directory, testSettings({ storeConnectTimeoutMs: 500 }));
+  proxy = await startTestProxy(testRuntime(directory, { StoreConnectTimeout: 1 }));
 });
 
 afterAll(async () => {
@@ -148,7 +148,7 @@ describe('before login', () => {
   });
 
   it('says goodbye to a client idle for Timeout', async () => {
-    const p = await startTestProxy(directory, testSettings({ idleTimeoutMs: 300 }));
+    const p = await startTestProxy(testRuntime(directory, { Timeout: 1 }));
     const c = await connect(p.port);
     const started = Date.now();
     expect(await c.rest()).toEqual(['* BYE Autologout; idle for too long']);
@@ -184,7 +184,7 @@ describe('LOGIN', () => {
     const dir = new FakeDirectory([
       { uid: 'special', mailHosts: [{ host: '127.0.0.1', port: plus.port }] },
     ]);
-    const p = await startTestProxy(dir, testSettings());
+    const p = await startTestProxy(testRuntime(dir));
     try {
       const c = await connect(p.port);
       c.send('p1 LOGIN "special" {' + SPECIAL.length + '}\r\n');
@@ -249,7 +249,7 @@ describe('LOGIN', () => {
     const dir = new FakeDirectory([
       { uid: 'slow', mailHosts: [{ host: '127.0.0.1', port: slow.port }] },
     ]);
-    const p = await startTestProxy(dir);
+    const p = await startTestProxy(testRuntime(dir));
     const timed = async (user: string): Promise<[string | undefined, number]> => {
       const c = await connect(p.port);
       const t0 = Date.now();
@@ -302,7 +302,7 @@ describe('LOGIN', () => {
     const dir = new FakeDirectory([
       { uid: 'slow', mailHosts: [{ host: '127.0.0.1', port: slow.port }] },
     ]);
-    const p = await startTestProxy(dir);
+    const p = await startTestProxy(testRuntime(dir));
     const c = await connect(p.port);
     // 4000 commands, ~200 KiB: more than MAX_PIPELINED_BYTES, so the proxy stops reading a while.
     const echoes = Array.from(
@@ -407,7 +407,7 @@ describe('AUTHENTICATE', () => {
 
 describe('shutdown', () => {
   it('says goodbye before login, lets piped sessions run for the grace period, then closes', async () => {
-    const p = await startTestProxy(directory, testSettings(), undefined, 700);
+    const p = await startTestProxy(testRuntime(directory), undefined, 700);
     const idle = await connect(p.port);
     const piped = await connect(p.port);
     piped.send('g1 LOGIN bob hunter2\r\n');

@@ -89,9 +89,9 @@ class ImapSession implements SessionHandle, PreAuthContext {
     socket: Socket,
     private readonly ctx: SessionContext,
   ) {
-    this.security = sessionSecurity(policyOf(ctx.settings), ctx.secure);
+    this.security = sessionSecurity(policyOf(ctx.site.settings), ctx.secure);
     this.capabilities = new Capabilities(
-      imapCapabilityText(ctx.settings.capability, this.security),
+      imapCapabilityText(ctx.site.settings.capability, this.security),
     );
     this.framer = new ImapFramer({ allowNonSyncLiterals: this.capabilities.nonSyncLiterals });
     this.conn = new ClientConnection(socket, ctx, {
@@ -104,7 +104,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
     this.closed = this.conn.closed;
     this.refusals = new RefusalCounts(ctx.log);
     // RFC 3501 §7.1.1: the greeting may carry CAPABILITY, sparing the client a round trip.
-    this.send(`* OK [CAPABILITY ${this.capabilities.text}] ${ctx.settings.banner}`);
+    this.send(`* OK [CAPABILITY ${this.capabilities.text}] ${ctx.site.settings.banner}`);
   }
 
   // ---- PreAuthContext (what command handlers may do) ----
@@ -379,7 +379,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
     }
     this.state = 'tls-handshake';
     this.framer.reset();
-    const { settings } = this.ctx;
+    const { settings } = this.ctx.site;
     this.conn.startTls(tls, 'starttls', `${tag} OK Begin TLS negotiation now`, (info) => {
       this.security = sessionSecurity(policyOf(settings), info);
       this.capabilities = new Capabilities(imapCapabilityText(settings.capability, this.security));
@@ -409,7 +409,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
     this.user = nameForLog(credentials.user);
     this.conn.socket.setTimeout(0); // the directory and store have their own time limits
     const replay = imapReplay({
-      greetingTimeoutMs: this.ctx.settings.storeConnectTimeoutMs,
+      greetingTimeoutMs: this.ctx.site.settings.storeConnectTimeoutMs,
       forwardAddress: forwardedAddress(this.ctx),
     });
     startPasswordLogin(this.ctx, this.security, credentials, replay, this.loginEnd(tag));
@@ -451,7 +451,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
         break;
       case 'stores-down':
         // RFC 3501 §7.1: ALERT text must be shown to the user (the guide's ServerDownAlert).
-        this.send(`${tag} NO [ALERT] ${this.ctx.settings.serverDownAlert}`);
+        this.send(`${tag} NO [ALERT] ${this.ctx.site.settings.serverDownAlert}`);
         break;
     }
     this.user = undefined;
@@ -470,7 +470,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
       this.closeWith('* BYE Server shutting down');
       return;
     }
-    this.conn.readQueued(this.ctx.settings.idleTimeoutMs);
+    this.conn.readQueued(this.ctx.site.settings.idleTimeoutMs);
     if (this.state === 'not-authenticated' || this.state === 'authenticating') {
       if (this.clientEnded) this.closeWith(undefined);
       else this.conn.socket.resume();

@@ -7,12 +7,13 @@
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLog } from '../log.js';
-import type { ReplayResult } from '../login.js';
+import type { ReplayResult } from '../store.js';
 import { type ConnectionAddresses, forwardable } from '../clientAddress.js';
 import { StoreConversation } from '../store.js';
 import { listenScripted } from '../test-support/scriptedServer.js';
 import type { LoginMethod } from './commands/types.js';
-import { StoreCapabilities, pop3Replay, xclientCommand } from './replay.js';
+import { pop3Replay, xclientCommand } from './replay.js';
+import { StoreCapabilities } from './storeCapa.js';
 
 interface ScriptedStore {
   port: number;

@@ -12,8 +12,8 @@
  *   C: base64(NUL name NUL password)
  *
  * A store whose CAPA lists PIPELINING (RFC 2449 §6.6; Dovecot does) gets USER and PASS in one
- * write, saving a round trip per login. Which stores do is learned per process by one CAPA at
- * the first login to each store, and again after STORE_CAPA_TTL_MS:
+ * write, saving a round trip per login. Which stores do is learned by one CAPA at the first
+ * login to each store (remembered by the runtime), and again after STORE_CAPA_TTL_MS:
  *
  *   C: CAPA                    S: +OK … PIPELINING … .     (first login to this store only)
  *   C: USER alice CRLF PASS secret
@@ -39,50 +39,17 @@
 import { type ConnectionAddresses, forwardable } from '../clientAddress.js';
 import { STORE_REPLY_TIMEOUT_MS } from '../limits.js';
 import type { Log } from '../log.js';
-import type { Replay, ReplayResult } from '../login.js';
-import type { StoreConversation } from '../store.js';
+import type { Replay, ReplayResult, StoreConversation } from '../store.js';
 import type { LoginMethod } from './commands/types.js';
+import type { StoreCapa, StoreCapabilities } from './storeCapa.js';
 
-/** How long what a store said to CAPA is believed. */
-export const STORE_CAPA_TTL_MS = 10 * 60_000;
 /** A CAPA answer longer than this is not a POP3 store's. */
 const MAX_CAPA_LINES = 64;
 
-/** What a store's CAPA listed, of what the replay uses. */
-export interface StoreCapa {
-  /** RFC 2449 §6.6: USER and PASS may go in one write. */
-  pipelining: boolean;
-  /** The store takes the client's address by XCLIENT. */
-  xclient: boolean;
-}
-
-/** What each store's CAPA said, by `host:port`. */
-export class StoreCapabilities {
-  private readonly known = new Map<string, { capa: StoreCapa; until: number }>();
-
-  constructor(
-    private readonly ttlMs = STORE_CAPA_TTL_MS,
-    private readonly now: () => number = Date.now,
-  ) {}
-
-  /** What the store said, or undefined when it was not asked yet (or too long ago). */
-  get(store: string): StoreCapa | undefined {
-    const entry = this.known.get(store);
-    if (entry === undefined || entry.until <= this.now()) return undefined;
-    return entry.capa;
-  }
-
-  set(store: string, capa: StoreCapa): void {
-    this.known.set(store, { capa, until: this.now() + this.ttlMs });
-  }
-}
-
-const processStores = new StoreCapabilities();
-
 export interface Pop3ReplayOptions {
   method: LoginMethod;
-  /** What is known of the stores' CAPA (default: this process's). */
-  stores?: StoreCapabilities;
+  /** What is known of the stores' CAPA (the runtime's, `proxyRuntime.ts`). */
+  stores: StoreCapabilities;
   /** Time for the store's greeting (StoreConnectTimeout). */
   greetingTimeoutMs: number;
   /** Time for each later answer. */
@@ -126,7 +93,7 @@ export function pop3Replay(options: Pop3ReplayOptions): Replay {
     // CAPA only when its answer is used: for PIPELINING (USER/PASS), or to learn of XCLIENT.
     let capa: StoreCapa | undefined;
     if (byUser || (forward !== undefined && !xclientInGreeting)) {
-      const stores = options.stores ?? processStores;
+      const { stores } = options;
       const store = `${conv.socket.remoteAddress ?? ''}:${conv.socket.remotePort ?? 0}`;
       capa = stores.get(store);
       if (capa === undefined) {

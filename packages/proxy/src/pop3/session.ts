@@ -108,8 +108,8 @@ class PopSession implements SessionHandle, Pop3Context {
     this.closed = this.conn.closed;
     this.refusals = new RefusalCounts(ctx.log);
     // RFC 1939 §4. No APOP timestamp: APOP cannot be offered (commands/apop.ts).
-    this.send(`+OK ${ctx.settings.banner}`);
-    this.security = sessionSecurity(policyOf(ctx.settings), ctx.secure);
+    this.send(`+OK ${ctx.site.settings.banner}`);
+    this.security = sessionSecurity(policyOf(ctx.site.settings), ctx.secure);
   }
 
   // ---- Pop3Context (what command handlers may do) ----
@@ -338,7 +338,7 @@ class PopSession implements SessionHandle, Pop3Context {
     this.pendingUser = undefined;
     this.reader.reset();
     this.conn.startTls(tls, 'stls', '+OK Begin TLS negotiation', (info) => {
-      this.security = sessionSecurity(policyOf(this.ctx.settings), info);
+      this.security = sessionSecurity(policyOf(this.ctx.site.settings), info);
       this.state = 'authorization';
       if (this.shuttingDown) this.closeWith('-ERR [SYS/TEMP] Server shutting down');
     });
@@ -366,7 +366,8 @@ class PopSession implements SessionHandle, Pop3Context {
     this.conn.socket.setTimeout(0); // the directory and the store have their own time limits
     const replay = pop3Replay({
       method,
-      greetingTimeoutMs: this.ctx.settings.storeConnectTimeoutMs,
+      stores: this.ctx.runtime.shared.storeCapabilities,
+      greetingTimeoutMs: this.ctx.site.settings.storeConnectTimeoutMs,
       forwardAddress: forwardedAddress(this.ctx),
     });
     startPasswordLogin(this.ctx, this.security, credentials, replay, this.loginEnd);
@@ -382,7 +383,7 @@ class PopSession implements SessionHandle, Pop3Context {
 
   private finishLogin(outcome: LoginOutcome): void {
     if (dropIfClosed(this.state === 'logging-in', outcome)) return;
-    const spoof = this.ctx.settings.spoofMessage;
+    const spoof = this.ctx.runtime.spoof;
     logLoginOutcome(this.ctx, this.user ?? '', outcome, { spoof: spoof !== undefined });
     switch (outcome.kind) {
       case 'logged-in':
@@ -409,7 +410,7 @@ class PopSession implements SessionHandle, Pop3Context {
           this.startSpoof(new SpoofInbox(spoof));
           return;
         }
-        this.send(`-ERR [SYS/TEMP] ${this.ctx.settings.serverDownAlert}`);
+        this.send(`-ERR [SYS/TEMP] ${this.ctx.site.settings.serverDownAlert}`);
         break;
     }
     this.user = undefined;
@@ -430,7 +431,7 @@ class PopSession implements SessionHandle, Pop3Context {
       return;
     }
     this.conn.readQueued(
-      state === 'transaction' ? POP3_TRANSACTION_IDLE_MS : this.ctx.settings.idleTimeoutMs,
+      state === 'transaction' ? POP3_TRANSACTION_IDLE_MS : this.ctx.site.settings.idleTimeoutMs,
     );
     if (this.reading()) {
       if (this.clientEnded) this.closeWith(undefined);

@@ -13,8 +13,8 @@
  */
 
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
 import { type Result, err, ok } from '@mmp/config';
+import { type ReadFile, readFromDisk } from '../files.js';
 import { MAX_SPOOF_MESSAGE_BYTES } from '../limits.js';
 
 export interface SpoofMessage {
@@ -98,31 +98,22 @@ export function parseSpoofMessage(file: Buffer): Result<SpoofMessage, string> {
   return ok({ bytes, lines: raw.map((l) => Buffer.from(l)), headerEnd, uid });
 }
 
-/** Read and check SpoofMessageFile at start-up. */
-export function loadSpoofMessage(path: string): Result<SpoofMessage, string> {
-  let size: number;
-  try {
-    const st = statSync(path);
-    if (!st.isFile()) return err('not a regular file');
-    size = st.size;
-  } catch (e) {
-    return err(`cannot read it: ${describeError(e)}`);
+/** Read and check SpoofMessageFile (when the runtime is built, `proxyRuntime.ts`). */
+export function loadSpoofMessage(
+  path: string,
+  read: ReadFile = readFromDisk,
+): Result<SpoofMessage, string> {
+  const file = read(path, MAX_SPOOF_MESSAGE_BYTES);
+  if (file.ok) return parseSpoofMessage(file.value);
+  const e = file.error;
+  switch (e.kind) {
+    case 'unreadable':
+      return err(`cannot read it: ${e.code}`);
+    case 'not-a-file':
+      return err('not a regular file');
+    case 'too-large':
+      return err(`it is ${e.size} bytes; at most ${MAX_SPOOF_MESSAGE_BYTES} are accepted`);
   }
-  if (size > MAX_SPOOF_MESSAGE_BYTES) {
-    return err(`it is ${size} bytes; at most ${MAX_SPOOF_MESSAGE_BYTES} are accepted`);
-  }
-  let file: Buffer;
-  try {
-    file = readFileSync(path);
-  } catch (e) {
-    return err(`cannot read it: ${describeError(e)}`);
-  }
-  return parseSpoofMessage(file);
-}
-
-function describeError(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  return code ?? (e instanceof Error ? e.message : String(e));
 }
 
 /** RFC 1939 §3: a line starting with `.` gets one more; the result ends with `.` CRLF. */

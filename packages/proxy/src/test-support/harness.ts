@@ -1,11 +1,22 @@
-/** An in-process ImapProxy with a fake directory, for the session's unit tests. */
+/** An in-process ImapProxy or PopProxy with a fake directory, for the sessions' tests. */
 
-import { type HostPort, type Result, err, ok } from '@mmp/config';
+import {
+  type ConfigValues,
+  type HostPort,
+  type Protocol,
+  type Result,
+  err,
+  ok,
+  parseCommandLine,
+  resolveConfig,
+} from '@mmp/config';
 import type { LookupError, UserDirectory, UserEntry } from '../directory.js';
 import { startImapSession } from '../imap/session.js';
 import { type Log, silentLog } from '../log.js';
+import { startPopSession } from '../pop3/session.js';
+import { type ProxyRuntime, buildRuntime } from '../proxyRuntime.js';
 import { ProxyServer } from '../server.js';
-import type { ProxySettings } from '../settings.js';
+import { type ProxySettings, settingsFrom } from '../settings.js';
 
 export interface FakeUser {
   uid: string;
@@ -35,43 +46,67 @@ export class FakeDirectory implements UserDirectory {
   }
 }
 
-export function testSettings(overrides: Partial<ProxySettings> = {}): ProxySettings {
-  return {
-    protocol: 'imap',
-    listen: { host: '127.0.0.1', port: 0 },
-    banner: 'Test multiplexor ready',
-    capability: 'IMAP4rev1 LITERAL+ SASL-IR ID AUTH=PLAIN AUTH=LOGIN',
-    serverDownAlert: 'Your IMAP server appears to be temporarily out of service.',
-    searchFormat: {
-      text: '(uid=%s)',
-      parts: [
-        { kind: 'text', text: '(uid=' },
-        { kind: 'escape', name: 's' },
-        { kind: 'text', text: ')' },
-      ],
-    },
-    directory: { hosts: [], baseDn: 'o=test', mailHostAttrs: ['mailHost'] },
-    backsidePort: 143,
-    idleTimeoutMs: 60_000,
-    storeConnectTimeoutMs: 2_000,
-    logDir: '/nonexistent',
-    logLevel: 0,
-    ...overrides,
-  };
+/** The parameter table's defaults for a protocol: what an operator gets who configures nothing. */
+export function defaultValues(protocol: Protocol = 'imap'): ConfigValues {
+  const commandLine = parseCommandLine(protocol, []);
+  if (!commandLine.ok) throw new Error(JSON.stringify(commandLine.error));
+  const r = resolveConfig({ protocol, commandLine: commandLine.value, env: {} });
+  if (!r.ok) throw new Error(JSON.stringify(r.error));
+  return r.value.values;
 }
 
-export async function startTestProxy(
+/**
+ * What these in-process tests change in the defaults: a free port on loopback, a banner to
+ * recognise, and no lookup cache, so that every login asks the fake directory (tests take it down).
+ */
+const TEST_VALUES: Partial<ConfigValues> = {
+  ListenPort: { host: '127.0.0.1', port: 0 },
+  Banner: 'Test multiplexor ready',
+  LdapCacheTTL: 0,
+};
+
+/** Settings as `main` makes them, from the defaults, TEST_VALUES and `values`. */
+export function testSettings(
+  values: Partial<ConfigValues> = {},
+  protocol: Protocol = 'imap',
+): ProxySettings {
+  return settingsFrom({
+    protocol,
+    values: { ...defaultValues(protocol), ...TEST_VALUES, ...values },
+  });
+}
+
+/** A runtime as `main` builds it, from the defaults, TEST_VALUES and `values`; every site's
+ * directory is `directory`. */
+export function testRuntime(
   directory: UserDirectory,
-  settings: ProxySettings = testSettings(),
+  values: Partial<ConfigValues> = {},
+  protocol: Protocol = 'imap',
+): ProxyRuntime {
+  const r = buildRuntime(
+    {
+      protocol,
+      values: { ...defaultValues(protocol), ...TEST_VALUES, ...values },
+      vdmap: undefined,
+    },
+    { openDirectory: () => directory },
+  );
+  if (!r.ok) throw new Error(r.error.join('; '));
+  return r.value;
+}
+
+/** An in-process proxy of `runtime`'s protocol on a free loopback port. */
+export async function startTestProxy(
+  runtime: ProxyRuntime,
   log: Log = silentLog,
   graceMs = 1_000,
 ): Promise<{ server: ProxyServer; port: number }> {
+  const { protocol } = runtime;
   const server = new ProxyServer({
-    protocol: 'imap',
-    settings,
-    directory,
+    protocol,
+    runtime,
     log,
-    startSession: startImapSession,
+    startSession: protocol === 'imap' ? startImapSession : startPopSession,
     graceMs,
   });
   const { port } = await server.listen();

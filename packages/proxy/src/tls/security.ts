@@ -46,9 +46,9 @@ export function sessionSecurity(
 export function policyOf(settings: ProxySettings): SecurityPolicy {
   const s = settings.security;
   return {
-    startTlsConfigured: s !== undefined && s.enable && s.startTls,
-    restrictPlainPasswords: s?.restrictPlainPasswords === true,
-    certLoginConfigured: s?.certMapFile !== undefined,
+    startTlsConfigured: s.enable && s.startTls,
+    restrictPlainPasswords: s.restrictPlainPasswords,
+    certLoginConfigured: s.certLogin !== undefined,
   };
 }
 

@@ -14,7 +14,6 @@
  */
 
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import {
   type SecureContext,
@@ -23,16 +22,17 @@ import {
   createSecureContext,
 } from 'node:tls';
 import { type Result, err, ok } from '@mmp/config';
+import { type ReadFile, fileErrorText } from '../files.js';
 import { cipherList } from './ciphers.js';
 
 export interface ServerTlsSettings {
-  certFiles: readonly string[];
-  keyFiles: readonly string[];
-  keyPassword?: string | undefined;
-  cipherSpecs?: string | undefined;
-  nickname?: string | undefined;
+  readonly certFiles: readonly string[];
+  readonly keyFiles: readonly string[];
+  readonly keyPassword: string | undefined;
+  readonly cipherSpecs: string | undefined;
+  readonly nickname: string | undefined;
   /** CA bundle verifying client certificates; undefined: no certificate is requested. */
-  clientCaFile?: string | undefined;
+  readonly clientCaFile: string | undefined;
 }
 
 export interface ServerCertificate {
@@ -67,14 +67,11 @@ function nssHint(param: string, file: string): string {
   );
 }
 
-function readPem(param: string, file: string): Result<string, string> {
+function readPem(param: string, file: string, read: ReadFile): Result<string, string> {
   if (NSS_DB.test(basename(file))) return err(nssHint(param, file));
-  let bytes: Buffer;
-  try {
-    bytes = readFileSync(file);
-  } catch (e) {
-    return err(`${param} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const r = read(file);
+  if (!r.ok) return err(`${param} ${file}: ${fileErrorText(r.error)}`);
+  const bytes = r.value;
   // Berkeley DB (cert7/key3) and SQLite (cert9/key4) files, whatever their name.
   if (bytes.subarray(0, 16).toString('latin1') === 'SQLite format 3\0')
     return err(nssHint(param, file));
@@ -115,10 +112,11 @@ function loadPair(
   settings: ServerTlsSettings,
   ciphers: string | undefined,
   ca: string | undefined,
+  read: ReadFile,
 ): Result<ServerCertificate, string> {
-  const certPem = readPem('SSLCertFile', certFile);
+  const certPem = readPem('SSLCertFile', certFile, read);
   if (!certPem.ok) return certPem;
-  const keyPem = readPem('SSLKeyFile', keyFile);
+  const keyPem = readPem('SSLKeyFile', keyFile, read);
   if (!keyPem.ok) return keyPem;
   let leaf: X509Certificate;
   try {
@@ -171,7 +169,11 @@ const splitList = (files: readonly string[]): string[] =>
     .map((f) => f.trim())
     .filter((f) => f !== '');
 
-export function loadServerTls(settings: ServerTlsSettings): Result<ServerTls, string> {
+/** Read and check the certificates, keys and client CA, and build the TLS contexts, once. */
+export function loadServerTls(
+  settings: ServerTlsSettings,
+  read: ReadFile,
+): Result<ServerTls, string> {
   const ciphers = cipherList(settings.cipherSpecs);
   if (!ciphers.ok) return ciphers;
   const certFiles = splitList(settings.certFiles);
@@ -185,13 +187,13 @@ export function loadServerTls(settings: ServerTlsSettings): Result<ServerTls, st
   }
   let ca: string | undefined;
   if (settings.clientCaFile !== undefined) {
-    const pem = readPem('SSLClientCAFile', settings.clientCaFile);
+    const pem = readPem('SSLClientCAFile', settings.clientCaFile, read);
     if (!pem.ok) return pem;
     ca = pem.value;
   }
   const certificates: ServerCertificate[] = [];
   for (const [i, certFile] of certFiles.entries()) {
-    const pair = loadPair(certFile, keyFiles[i] ?? '', settings, ciphers.value, ca);
+    const pair = loadPair(certFile, keyFiles[i] ?? '', settings, ciphers.value, ca, read);
     if (!pair.ok) return pair;
     certificates.push(pair.value);
   }

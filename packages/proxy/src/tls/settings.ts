@@ -1,12 +1,11 @@
 /**
  * The security parameters a session needs (TLS to clients and stores, plaintext refusal,
  * certificate login, pre-authentication), read from `config.values` in this one place, as
- * `settings.ts` does for the rest. Files (certmap.conf, CA bundles) are read and checked at
- * start-up by `loadSecurity` (exit 2 on a problem) and cached by path, so that a virtual domain's
- * own CertMapFile is read once too.
+ * `settings.ts` does for the rest; and the files they name besides the server's certificates
+ * (certmap.conf, the stores' CA bundle), read and checked when the runtime is built
+ * (`proxyRuntime.ts`): a problem is one line for the operator, and exit 2 at start-up.
  */
 
-import { readFileSync } from 'node:fs';
 import {
   type CertMapConfig,
   type ConfigValues,
@@ -16,42 +15,50 @@ import {
   ok,
   parseCertmap,
 } from '@mmp/config';
+import { type ReadFile, fileErrorText } from '../files.js';
 import type { ServerTlsSettings } from './serverTls.js';
 
 export interface StoreTlsSettings {
   /** SSLCAFile; undefined: the system CAs. */
-  caFile?: string | undefined;
+  readonly caFile: string | undefined;
   /** SSLBacksideVerify: certificate chain and host name (RFC 6125). */
-  verify: boolean;
+  readonly verify: boolean;
+}
+
+/** Certificate login's parameters (guide, "Certificate-Based Client Authentication"). */
+export interface CertLoginSettings {
+  /** CertMapFile. */
+  readonly mapFile: string;
+  /** StoreAdmin and StoreAdminPass: the store's master user, who logs in for the user. */
+  readonly storeAdmin: string;
+  readonly storeAdminPass: string | undefined;
 }
 
 export interface SecuritySettings {
   /** SSLEnable. */
-  enable: boolean;
+  readonly enable: boolean;
   /** SSLListenPort. */
-  listen: ListenAddress;
+  readonly listen: Readonly<ListenAddress>;
   /** SSLStartTLS (meaningful with SSLEnable). */
-  startTls: boolean;
-  server: ServerTlsSettings;
+  readonly startTls: boolean;
+  readonly server: ServerTlsSettings;
   /** RestrictPlainPasswords. */
-  restrictPlainPasswords: boolean;
+  readonly restrictPlainPasswords: boolean;
   /** Set when SSLBacksidePort is: stores are reached with implicit TLS. */
-  storeTls?: StoreTlsSettings | undefined;
-  /** CertMapFile, when certificate login is configured (SSLEnable, a client CA, StoreAdmin). */
-  certMapFile?: string | undefined;
-  storeAdmin?: string | undefined;
-  storeAdminPass?: string | undefined;
+  readonly storeTls: StoreTlsSettings | undefined;
+  /** Set when certificate login is configured: SSLEnable, a client CA and StoreAdmin. */
+  readonly certLogin: CertLoginSettings | undefined;
   /** PreAuth. */
-  preAuth: boolean;
+  readonly preAuth: boolean;
   /** PreAuthCacheTTL in milliseconds (0: no cache). */
-  preAuthCacheTtlMs: number;
+  readonly preAuthCacheTtlMs: number;
 }
 
 export function securitySettingsFrom(v: ConfigValues): SecuritySettings {
   const clientCaFile = v.SSLClientCAFile ?? v.SSLCAFile;
   const certLogin =
     v.SSLEnable && clientCaFile !== undefined && v.StoreAdmin !== undefined && v.StoreAdmin !== '';
-  const s: SecuritySettings = {
+  return {
     enable: v.SSLEnable,
     listen: v.SSLListenPort,
     startTls: v.SSLStartTLS,
@@ -65,54 +72,71 @@ export function securitySettingsFrom(v: ConfigValues): SecuritySettings {
       clientCaFile: certLogin ? clientCaFile : undefined,
     },
     restrictPlainPasswords: v.RestrictPlainPasswords,
+    storeTls:
+      v.SSLBacksidePort === undefined
+        ? undefined
+        : { caFile: v.SSLCAFile, verify: v.SSLBacksideVerify },
+    certLogin:
+      certLogin && v.StoreAdmin !== undefined
+        ? { mapFile: v.CertMapFile, storeAdmin: v.StoreAdmin, storeAdminPass: v.StoreAdminPass }
+        : undefined,
     preAuth: v.PreAuth,
     preAuthCacheTtlMs: v.PreAuthCacheTTL * 1000,
   };
-  if (v.SSLBacksidePort !== undefined) {
-    s.storeTls = { caFile: v.SSLCAFile, verify: v.SSLBacksideVerify };
-  }
-  if (certLogin) {
-    s.certMapFile = v.CertMapFile;
-    s.storeAdmin = v.StoreAdmin;
-    s.storeAdminPass = v.StoreAdminPass;
-  }
-  return s;
 }
 
-const certmaps = new Map<string, Result<CertMapConfig, string>>();
-
-/** The parsed certmap.conf at `path`, read once. */
-export function certMapAt(path: string): Result<CertMapConfig, string> {
-  const cached = certmaps.get(path);
-  if (cached !== undefined) return cached;
-  let result: Result<CertMapConfig, string>;
-  try {
-    const parsed = parseCertmap(readFileSync(path, 'utf8'), path);
-    result = parsed.ok
-      ? ok(parsed.value)
-      : err(parsed.error.map((p) => `${p.where}: ${p.message}`).join('; '));
-  } catch (e) {
-    result = err(`CertMapFile ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
-  certmaps.set(path, result);
-  return result;
+/** Certificate login, ready: the parsed certmap and the master user's credentials as bytes. */
+export interface CertLogin {
+  readonly map: CertMapConfig;
+  readonly storeAdmin: Buffer;
+  readonly storeAdminPass: Buffer;
 }
 
-const caFiles = new Map<string, Result<string, string>>();
+/** TLS to the stores, ready: the CA bundle's text (undefined: the system CAs). */
+export interface StoreTls {
+  readonly ca: string | undefined;
+  readonly verify: boolean;
+}
 
-/** A PEM CA bundle, read once. */
-export function caBundleAt(path: string): Result<string, string> {
-  const cached = caFiles.get(path);
-  if (cached !== undefined) return cached;
-  let result: Result<string, string>;
-  try {
-    const text = readFileSync(path, 'utf8');
-    result = text.includes('-----BEGIN CERTIFICATE-----')
-      ? ok(text)
-      : err(`SSLCAFile ${path} holds no PEM certificate`);
-  } catch (e) {
-    result = err(`SSLCAFile ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+/** Read and check certmap.conf and the master user's password; the first problem, worded for the
+ * operator. */
+export function loadCertLogin(s: CertLoginSettings, read: ReadFile): Result<CertLogin, string> {
+  const file = read(s.mapFile);
+  if (!file.ok)
+    return err(`certificate login: CertMapFile ${s.mapFile}: ${fileErrorText(file.error)}`);
+  const parsed = parseCertmap(file.value.toString('utf8'), s.mapFile);
+  if (!parsed.ok)
+    return err(
+      `certificate login: ${parsed.error.map((p) => `${p.where}: ${p.message}`).join('; ')}`,
+    );
+  // Netscape certmap options this multiplexor does not carry out: refusing them is safer than a
+  // weaker check than the operator asked for.
+  for (const m of parsed.value.maps) {
+    if (m.verifyCert === true)
+      return err(
+        `certificate login: ${s.mapFile}:${m.line}: certmap ${m.name}: verifycert on is not supported (the entry's userCertificate is not compared); set it off`,
+      );
+    if (m.cmapLdapAttr !== undefined)
+      return err(
+        `certificate login: ${s.mapFile}:${m.line}: certmap ${m.name}: CmapLdapAttr is not supported; map with FilterComps`,
+      );
   }
-  caFiles.set(path, result);
-  return result;
+  if (s.storeAdminPass === undefined || s.storeAdminPass === '')
+    return err('certificate login: StoreAdmin is set but StoreAdminPass is not');
+  return ok({
+    map: parsed.value,
+    storeAdmin: Buffer.from(s.storeAdmin, 'utf8'),
+    storeAdminPass: Buffer.from(s.storeAdminPass, 'utf8'),
+  });
+}
+
+/** Read the stores' CA bundle (SSLCAFile), when one is named. */
+export function loadStoreTls(s: StoreTlsSettings, read: ReadFile): Result<StoreTls, string> {
+  if (s.caFile === undefined) return ok({ ca: undefined, verify: s.verify });
+  const file = read(s.caFile);
+  if (!file.ok) return err(`SSLCAFile ${s.caFile}: ${fileErrorText(file.error)}`);
+  const text = file.value.toString('utf8');
+  if (!text.includes('-----BEGIN CERTIFICATE-----'))
+    return err(`SSLCAFile ${s.caFile} holds no PEM certificate`);
+  return ok({ ca: text, verify: s.verify });
 }

@@ -9,14 +9,14 @@
 
 import { isIP } from 'node:net';
 import { type ConnectionOptions, type TLSSocket, connect } from 'node:tls';
-import { type Result, err } from '@mmp/config';
+import type { Result } from '@mmp/config';
 import { type StoreAddress, type StoreFailure, settleConnection } from '../store.js';
-import { type StoreTlsSettings, caBundleAt } from './settings.js';
+import type { StoreTls } from './settings.js';
 
 export function connectStoreTls(
   address: StoreAddress,
   timeoutMs: number,
-  settings: StoreTlsSettings,
+  tls: StoreTls,
 ): Promise<Result<TLSSocket, StoreFailure>> {
   // tls.connect passes allowHalfOpen on to its socket; @types/node does not list it.
   const options: ConnectionOptions & { allowHalfOpen: boolean } = {
@@ -25,15 +25,11 @@ export function connectStoreTls(
     // allowHalfOpen: when the client half-closes after LOGOUT, the store's answer must still flow.
     allowHalfOpen: true,
     minVersion: 'TLSv1.2',
-    rejectUnauthorized: settings.verify,
+    rejectUnauthorized: tls.verify,
   };
   // RFC 6066 §3: no IP addresses in SNI; the identity check still uses `host`.
   if (isIP(address.host) === 0) options.servername = address.host;
-  if (settings.caFile !== undefined) {
-    const ca = caBundleAt(settings.caFile);
-    if (!ca.ok) return Promise.resolve(err({ kind: 'broken', detail: ca.error }));
-    options.ca = ca.value;
-  }
+  if (tls.ca !== undefined) options.ca = tls.ca;
   return settleConnection(connect(options), 'secureConnect', timeoutMs, 'TLS connection', (e) => {
     const code = e.code ?? '';
     // Refused or unreachable TCP is the usual dead store; anything else is the TLS layer.

@@ -1,39 +1,33 @@
 /**
- * Virtual domains at run time (admin guide, "Virtual Domains"): the vdmap file read and checked
- * at start-up, the settings of each mapped address (its properties over the global parameters),
- * one directory client per distinct directory, the listeners on the mapped addresses, and the
- * SIGHUP refresh.
+ * Virtual domains at run time (admin guide, "Virtual Domains"): the vdmap file read and checked,
+ * the listeners on the mapped addresses, and the SIGHUP refresh. Each mapped address's site (its
+ * properties over the global parameters, its directory, its certmap) is the runtime's
+ * (`proxyRuntime.ts`).
  *
  * Checked at start-up, each problem with its file and line: the syntax and property names
  * (`@mmp/config` parseVdmap), an unreadable file, addresses that are not this machine's, and
- * per-domain CertMapFile files that cannot be read. Start-up fails (exit 2) on any of them; a
- * refresh that finds one keeps the previous table and logs why.
- *
- * Decision: a refresh re-reads the vdmap only. Global parameters (the config file, the
- * environment, the command line) are read once at start; changing them needs a restart.
+ * per-domain CertMapFile files that cannot be read (then, when the runtime is built, that they
+ * parse). Start-up fails (exit 2) on any of them; a refresh that finds one keeps the previous
+ * table and logs why.
  */
 
-import { accessSync, constants, readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { basename } from 'node:path';
 import {
   type ConfigProblem,
-  type ConfigValues,
   type ListenAddress,
-  type Protocol,
   type Result,
   type VirtualDomain,
-  applyVirtualDomain,
   err,
   normalizeAddress,
   ok,
   parseVdmap,
   vdmapWarnings,
 } from '@mmp/config';
-import { Directory, type UserDirectory } from '../directory.js';
+import { type ReadFile, fileErrorText, readFromDisk } from '../files.js';
 import type { Log } from '../log.js';
+import { type ProxyRuntime, replaceVirtualDomains } from '../proxyRuntime.js';
 import type { ProxyServer } from '../server.js';
-import { type ProxySettings, settingsFrom } from '../settings.js';
 
 /** Addresses of this machine: the interfaces' own, and (on Linux) all of 127.0.0.0/8. */
 export function isLocalAddress(
@@ -60,15 +54,15 @@ export interface LoadedVdmap {
 export function loadVdmap(
   path: string,
   isLocal: (address: string) => boolean = (a) => isLocalAddress(a),
+  read: ReadFile = readFromDisk,
 ): Result<LoadedVdmap, ConfigProblem[]> {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(e)})`;
+  const file = read(path);
+  if (!file.ok) {
+    const code = fileErrorText(file.error);
+    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`;
     return err([{ where: `VirtualDomainFile ${path}`, message: `the file ${why}` }]);
   }
+  const text = file.value.toString('utf8');
   const name = basename(path);
   const parsed = parseVdmap(text, name);
   if (!parsed.ok) return parsed;
@@ -83,14 +77,12 @@ export function loadVdmap(
     const certMap = vd.values.CertMapFile;
     const certMapLine = vd.lines.CertMapFile;
     if (certMap !== undefined && certMapLine !== undefined) {
-      try {
-        accessSync(certMap, constants.R_OK);
-      } catch (e) {
+      const readable = read(certMap);
+      if (!readable.ok)
         problems.push({
           where: `${name}:${certMapLine}`,
-          message: `${vd.name}:CertMapFile ${certMap} cannot be read (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+          message: `${vd.name}:CertMapFile ${certMap} cannot be read (${fileErrorText(readable.error)})`,
         });
-      }
     }
     const nested = vd.lines.VirtualDomainFile;
     if (nested !== undefined)
@@ -102,206 +94,110 @@ export function loadVdmap(
   return problems.length > 0 ? err(problems) : ok({ domains: parsed.value, warnings });
 }
 
-export interface VirtualDomainsOptions {
-  protocol: Protocol;
-  /** The global parameters, as resolved at start-up. */
-  values: ConfigValues;
-  /** The global settings, as main.ts completed them (spoof message, …). */
-  settings: ProxySettings;
-  /** The global directory client (shared with unmapped connections). */
-  directory: UserDirectory;
-  path: string;
-  domains: readonly VirtualDomain[];
-  log: Log;
-  /**
-   * Checks of a domain's derived settings that need files or other modules (e.g. its TLS and
-   * certmap files, `tls/listener.ts` loadSecurity); run by `problems()` and before a reload.
-   */
-  check?: (settings: ProxySettings) => Result<true, string>;
+/** The listeners a runtime's virtual domains need besides ListenPort's and SSLListenPort's. */
+export function domainListeners(runtime: ProxyRuntime): DomainListener[] {
+  const { listen, security } = runtime.global.settings;
+  const out: DomainListener[] = [];
+  for (const { domain } of runtime.domains) {
+    // ListenPort on every address already receives the domain's connections; the local address
+    // tells them apart.
+    const apart = (host: string | undefined): boolean =>
+      host !== undefined && normalizeAddress(host) !== domain.address;
+    if (apart(listen.host))
+      out.push({ domain, address: { host: domain.address, port: listen.port }, tls: false });
+    if (runtime.serverTls !== undefined && apart(security.listen.host))
+      out.push({
+        domain,
+        address: { host: domain.address, port: security.listen.port },
+        tls: true,
+      });
+  }
+  return out;
 }
 
-/** The live table: what ProxyServer's settingsFor and directoryFor hooks ask. */
-export class VirtualDomains {
-  private byAddress = new Map<string, { vd: VirtualDomain; settings: ProxySettings }>();
-  /** Directory clients by their settings, so that domains sharing a directory share its pool. */
-  private readonly directories = new Map<string, UserDirectory>();
-  private server: ProxyServer | undefined;
+export interface DomainListener {
+  domain: VirtualDomain;
+  address: Required<ListenAddress>;
+  /** The implicit-TLS listener (SSLListenPort's port). */
+  tls: boolean;
+}
 
-  constructor(private readonly options: VirtualDomainsOptions) {
-    this.directories.set(JSON.stringify(options.settings.directory), options.directory);
-    this.install(options.domains);
+/** Open the listeners a runtime's virtual domains need (at start-up). */
+export async function listenForDomains(
+  server: ProxyServer,
+  runtime: ProxyRuntime,
+  log: Log,
+): Promise<Result<true, string>> {
+  for (const l of domainListeners(runtime)) {
+    const r = await listenFor(server, l, log);
+    if (!r.ok) return r;
   }
+  return ok(true);
+}
 
-  get domains(): VirtualDomain[] {
-    return [...this.byAddress.values()].map((e) => e.vd);
-  }
-
-  /** Settings for a connection accepted on this local address. */
-  settingsFor(localAddress: string): ProxySettings {
-    const a = normalizeAddress(localAddress);
-    return (a === undefined ? undefined : this.byAddress.get(a)?.settings) ?? this.options.settings;
-  }
-
-  /** The directory client for a connection's settings, created on first use. */
-  directoryFor(settings: ProxySettings): UserDirectory {
-    const key = JSON.stringify(settings.directory);
-    let d = this.directories.get(key);
-    if (d === undefined) {
-      d = new Directory(settings.directory);
-      this.directories.set(key, d);
-    }
-    return d;
-  }
-
-  /** What `check` finds in the current domains' settings, each at its `vdmap` line. */
-  problems(): ConfigProblem[] {
-    return this.problemsOf([...this.byAddress.values()]);
-  }
-
-  private problemsOf(
-    entries: readonly { vd: VirtualDomain; settings: ProxySettings }[],
-  ): ConfigProblem[] {
-    const { check, path } = this.options;
-    if (check === undefined) return [];
-    const out: ConfigProblem[] = [];
-    for (const { vd, settings } of entries) {
-      const r = check(settings);
-      if (!r.ok)
-        out.push({
-          where: `${basename(path)}:${vd.line}`,
-          message: `vdmap ${vd.name}: ${r.error}`,
-        });
-    }
-    return out;
-  }
-
-  /**
-   * Listen on every mapped address too, unless ListenPort binds every address already (then the
-   * one listener receives them all and the local address tells them apart).
-   */
-  async listen(server: ProxyServer): Promise<Result<true, string>> {
-    this.server = server;
-    for (const vd of this.domains) {
-      const r = await this.listenOn(vd);
-      if (!r.ok) return r;
-    }
-    return ok(true);
-  }
-
-  /**
-   * SIGHUP: read the vdmap again. New connections get the new table; established sessions keep
-   * the settings they started with. A file with problems changes nothing.
-   */
-  async reload(): Promise<Result<LoadedVdmap, ConfigProblem[]>> {
-    const { log, path } = this.options;
-    const loaded = loadVdmap(path);
-    if (!loaded.ok) {
-      for (const p of loaded.error)
-        log.error('reload', 'vdmap refused, keeping the previous one', {
-          where: p.where,
-          problem: p.message,
-        });
-      return loaded;
-    }
-    for (const w of loaded.value.warnings)
-      log.at('lifecycle', 'reload', 'vdmap warning', { where: w.where, problem: w.message });
-    const next = this.settingsOf(loaded.value.domains);
-    const problems = this.problemsOf([...next.values()]);
-    if (problems.length > 0) {
-      for (const p of problems)
-        log.error('reload', 'vdmap refused, keeping the previous one', {
-          where: p.where,
-          problem: p.message,
-        });
-      return err(problems);
-    }
-    const before = this.domains;
-    this.byAddress = next;
-    if (this.server !== undefined) {
-      for (const vd of loaded.value.domains) {
-        const r = await this.listenOn(vd);
-        if (!r.ok) log.error('reload', 'cannot listen on a mapped address', { error: r.error });
-      }
-      const kept = new Set(loaded.value.domains.map((d) => d.address));
-      for (const vd of before) {
-        if (kept.has(vd.address)) continue;
-        const extra = this.extraListener(vd);
-        if (extra !== undefined) await this.server.unlisten(extra);
-        const extraTls = this.extraTlsListener(vd);
-        if (extraTls !== undefined) await this.server.unlisten(extraTls, true);
-      }
-    }
-    log.at('lifecycle', 'reload', 'vdmap reloaded', {
-      file: path,
-      domains: loaded.value.domains.map((d) => `${d.name}=${d.address}`).join(' '),
+async function listenFor(
+  server: ProxyServer,
+  { domain, address, tls }: DomainListener,
+  log: Log,
+): Promise<Result<true, string>> {
+  try {
+    await server.listenAlso(address, tls);
+    log.at('lifecycle', 'start', 'listening for a virtual domain', {
+      vdmap: domain.name,
+      address: address.host,
+      port: address.port,
+      tls,
     });
-    return loaded;
-  }
-
-  /** Close every directory client this table opened (the global one belongs to main.ts). */
-  async close(): Promise<void> {
-    const own = [...this.directories.values()].filter((d) => d !== this.options.directory);
-    this.directories.clear();
-    await Promise.all(own.map((d) => d.close()));
-  }
-
-  private install(domains: readonly VirtualDomain[]): void {
-    this.byAddress = this.settingsOf(domains);
-  }
-
-  private settingsOf(
-    domains: readonly VirtualDomain[],
-  ): Map<string, { vd: VirtualDomain; settings: ProxySettings }> {
-    const { protocol, values, settings } = this.options;
-    const next = new Map<string, { vd: VirtualDomain; settings: ProxySettings }>();
-    for (const vd of domains) {
-      // Whatever main.ts added to the global settings (spoof message, TLS contexts…) carries over;
-      // everything read from parameters is recomputed from the merged values.
-      const own = settingsFrom({ protocol, values: applyVirtualDomain(values, vd) });
-      next.set(vd.address, { vd, settings: { ...settings, ...own } });
-    }
-    return next;
-  }
-
-  /** The listener a domain needs besides ListenPort's, if any. */
-  private extraListener(vd: VirtualDomain): Required<ListenAddress> | undefined {
-    const listen = this.options.settings.listen;
-    if (listen.host === undefined) return undefined;
-    if (normalizeAddress(listen.host) === vd.address) return undefined;
-    return { host: vd.address, port: listen.port };
-  }
-
-  /** The same for SSLListenPort, when SSL is on. */
-  private extraTlsListener(vd: VirtualDomain): Required<ListenAddress> | undefined {
-    const security = this.options.settings.security;
-    if (security === undefined || !security.enable) return undefined;
-    const listen = security.listen;
-    if (listen.host === undefined) return undefined;
-    if (normalizeAddress(listen.host) === vd.address) return undefined;
-    return { host: vd.address, port: listen.port };
-  }
-
-  private async listenOn(vd: VirtualDomain): Promise<Result<true, string>> {
-    const server = this.server;
-    if (server === undefined) return ok(true);
-    const wanted = [
-      { address: this.extraListener(vd), tls: false },
-      { address: this.extraTlsListener(vd), tls: true },
-    ];
-    for (const { address, tls } of wanted) {
-      if (address === undefined) continue;
-      try {
-        await server.listenAlso(address, tls);
-        this.options.log.at('lifecycle', 'start', 'listening for a virtual domain', {
-          vdmap: vd.name,
-          address: address.host,
-          port: address.port,
-          tls,
-        });
-      } catch (e) {
-        return err(`${address.host}:${address.port} (vdmap ${vd.name}): ${(e as Error).message}`);
-      }
-    }
     return ok(true);
+  } catch (e) {
+    return err(`${address.host}:${address.port} (vdmap ${domain.name}): ${(e as Error).message}`);
   }
+}
+
+/**
+ * SIGHUP: read the vdmap again. New connections get the new table, and listeners follow its
+ * addresses; established sessions keep the runtime they started with. A file with problems
+ * changes nothing (each problem logged).
+ *
+ * Decision: a refresh re-reads the vdmap only. Global parameters (the config file, the
+ * environment, the command line) and the files they name are read once at start; changing them
+ * needs a restart.
+ */
+export async function reloadVirtualDomains(
+  server: ProxyServer,
+  path: string,
+  log: Log,
+  read: ReadFile = readFromDisk,
+): Promise<Result<LoadedVdmap, ConfigProblem[]>> {
+  const refused = (problems: ConfigProblem[]): { ok: false; error: ConfigProblem[] } => {
+    for (const p of problems)
+      log.error('reload', 'vdmap refused, keeping the previous one', {
+        where: p.where,
+        problem: p.message,
+      });
+    return err(problems);
+  };
+  const loaded = loadVdmap(path, undefined, read);
+  if (!loaded.ok) return refused(loaded.error);
+  for (const w of loaded.value.warnings)
+    log.at('lifecycle', 'reload', 'vdmap warning', { where: w.where, problem: w.message });
+  const before = server.runtime;
+  const next = replaceVirtualDomains(before, { path, domains: loaded.value.domains }, read);
+  if (!next.ok) return refused(next.error);
+  server.use(next.value);
+  const key = (l: DomainListener): string =>
+    `${l.tls ? 'tls ' : ''}${l.address.host}:${l.address.port}`;
+  const wanted = domainListeners(next.value);
+  for (const l of wanted) {
+    const r = await listenFor(server, l, log);
+    if (!r.ok) log.error('reload', 'cannot listen on a mapped address', { error: r.error });
+  }
+  const kept = new Set(wanted.map(key));
+  for (const l of domainListeners(before))
+    if (!kept.has(key(l))) await server.unlisten(l.address, l.tls);
+  log.at('lifecycle', 'reload', 'vdmap reloaded', {
+    file: path,
+    domains: loaded.value.domains.map((d) => `${d.name}=${d.address}`).join(' '),
+  });
+  return loaded;
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_UNKNOWN_USER_HOLD_MS } from './limits.js';
-import { RefusalTiming } from './login.js';
+import { RefusalTiming } from './refusalTiming.js';
 
 describe('RefusalTiming', () => {
   it('holds nothing until a store refusal was seen', () => {

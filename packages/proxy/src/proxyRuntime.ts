@@ -1,0 +1,254 @@
+/**
+ * The runtime: everything sessions use that is made from the configuration and the files it
+ * names — the settings of each site (the global one and each virtual domain's), their directory
+ * clients with their connection pools and lookup caches, the loaded certmaps and CA bundles, the
+ * server's TLS contexts, the spoof message — and the state logins share (the attempt limiter,
+ * the refusal timing, the stores' POP3 capabilities, the pre-authentication cache).
+ *
+ * `main` builds one (buildRuntime) and gives it to the server; nothing in it is changed
+ * afterwards, and no module keeps state of its own. A session takes the runtime current when it
+ * was accepted and keeps it to the end, so that a newer runtime (a reload) serves new sessions
+ * only: replaceVirtualDomains makes one with the vdmap read again, sharing everything else.
+ */
+
+import { basename } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  type ConfigProblem,
+  type ConfigValues,
+  type Protocol,
+  type Result,
+  type VirtualDomain,
+  applyVirtualDomain,
+  err,
+  formatProblem,
+  normalizeAddress,
+  ok,
+} from '@mmp/config';
+import { StoreAttempts } from './attemptLimiter.js';
+import { Directory, type DirectorySettings, type UserDirectory } from './directory.js';
+import { type ReadFile, readFromDisk } from './files.js';
+import { CachingDirectory } from './lookupCache.js';
+import { StoreCapabilities } from './pop3/storeCapa.js';
+import { type SpoofMessage, loadSpoofMessage } from './pop3/spoof.js';
+import { PreAuthCache } from './preauth.js';
+import { RefusalTiming } from './refusalTiming.js';
+import { type ProxySettings, settingsFrom } from './settings.js';
+import { type ServerTls, loadServerTls } from './tls/serverTls.js';
+import { type CertLogin, type StoreTls, loadCertLogin, loadStoreTls } from './tls/settings.js';
+
+/**
+ * What a connection accepted on one local address works with: the settings for that address (the
+ * global ones, or a virtual domain's over them) and what they name, loaded.
+ */
+export interface Site {
+  readonly settings: ProxySettings;
+  /** Its directory client, shared by every site with the same directory settings. */
+  readonly directory: UserDirectory;
+  /** Certificate login (CertMapFile, StoreAdmin), ready; undefined when not configured. */
+  readonly certLogin: CertLogin | undefined;
+  /** TLS to the stores (SSLBacksidePort), ready; undefined: plain TCP. */
+  readonly storeTls: StoreTls | undefined;
+}
+
+/** A vdmap entry and its site. */
+export interface DomainSite {
+  readonly domain: VirtualDomain;
+  readonly site: Site;
+}
+
+/**
+ * One directory client per distinct directory settings (the global directory and each virtual
+ * domain's own LdapUrl), each behind its lookup cache (LdapCacheSize, LdapCacheTTL), so that
+ * sites and runtimes sharing a directory share its connections and cache. Closed at shutdown.
+ */
+export class Directories {
+  private readonly open: { settings: DirectorySettings; directory: UserDirectory }[] = [];
+
+  constructor(
+    private readonly cache: { readonly entries: number; readonly ttlMs: number },
+    private readonly connect: (settings: DirectorySettings) => UserDirectory,
+  ) {}
+
+  for(settings: DirectorySettings): UserDirectory {
+    const known = this.open.find((d) => isDeepStrictEqual(d.settings, settings));
+    if (known !== undefined) return known.directory;
+    const inner = this.connect(settings);
+    const { entries, ttlMs } = this.cache;
+    const directory =
+      entries > 0 && ttlMs > 0 ? new CachingDirectory(inner, { entries, ttlMs }) : inner;
+    this.open.push({ settings, directory });
+    return directory;
+  }
+
+  async close(): Promise<void> {
+    const all = this.open.splice(0);
+    await Promise.all(all.map((d) => d.directory.close()));
+  }
+}
+
+export class ProxyRuntime {
+  private readonly byAddress: ReadonlyMap<string, Site>;
+
+  constructor(
+    readonly protocol: Protocol,
+    /** The global parameters it was made from (a virtual domain's values are merged onto them). */
+    readonly values: ConfigValues,
+    /** Connections on addresses no vdmap entry names. */
+    readonly global: Site,
+    /** The vdmap's entries, in file order. */
+    readonly domains: readonly DomainSite[],
+    /** SSLEnable: the certificates, keys and contexts for SSLListenPort and STARTTLS. */
+    readonly serverTls: ServerTls | undefined,
+    /** SpoofMessageFile, read and checked (POP3). */
+    readonly spoof: SpoofMessage | undefined,
+    readonly shared: {
+      readonly directories: Directories;
+      /** MaxConcurrentConnectionAttempts, per store. */
+      readonly attempts: StoreAttempts;
+      /** How long unknown users are held (`refusalTiming.ts`). */
+      readonly refusalTiming: RefusalTiming;
+      /** What each store's CAPA said (POP3 replay). */
+      readonly storeCapabilities: StoreCapabilities;
+      /** PreAuthCacheTTL. */
+      readonly preAuthCache: PreAuthCache;
+    },
+  ) {
+    this.byAddress = new Map(domains.map((d) => [d.domain.address, d.site]));
+  }
+
+  /** The site of a connection accepted on this local address. */
+  siteFor(localAddress: string): Site {
+    const a = normalizeAddress(localAddress);
+    return (a === undefined ? undefined : this.byAddress.get(a)) ?? this.global;
+  }
+}
+
+export interface RuntimeInput {
+  readonly protocol: Protocol;
+  readonly values: ConfigValues;
+  /** The vdmap's entries (`vdomain/table.ts` loadVdmap) and its path, for messages. */
+  readonly vdmap: { readonly path: string; readonly domains: readonly VirtualDomain[] } | undefined;
+}
+
+export interface RuntimeSources {
+  /** Where files are read from (default: the disk). */
+  readonly read?: ReadFile;
+  /** Opens a directory client (default: LDAP, `directory.ts`). */
+  readonly openDirectory?: (settings: DirectorySettings) => UserDirectory;
+}
+
+/**
+ * Build the runtime: every file read and checked, every problem worded for the operator (one line
+ * each; `main` prints them and exits 2). Nothing listens or connects yet.
+ */
+export function buildRuntime(
+  input: RuntimeInput,
+  sources: RuntimeSources = {},
+): Result<ProxyRuntime, string[]> {
+  const read = sources.read ?? readFromDisk;
+  const { protocol, values } = input;
+  const settings = settingsFrom({ protocol, values });
+  let spoof: SpoofMessage | undefined;
+  if (settings.spoofMessageFile !== undefined) {
+    // Checked before listening: a broken file is an operator error to report now, not a surprise
+    // on the day a store goes down (admin guide, SpoofMessageFile).
+    const loaded = loadSpoofMessage(settings.spoofMessageFile, read);
+    if (!loaded.ok) return err([`SpoofMessageFile ${settings.spoofMessageFile}: ${loaded.error}`]);
+    spoof = loaded.value;
+  }
+  let serverTls: ServerTls | undefined;
+  if (settings.security.enable) {
+    const loaded = loadServerTls(settings.security.server, read);
+    if (!loaded.ok) return err([loaded.error]);
+    serverTls = loaded.value;
+  }
+  const directories = new Directories(
+    settings.lookupCache,
+    sources.openDirectory ?? ((s) => new Directory(s)),
+  );
+  const global = buildSite(settings, directories, read);
+  if (!global.ok) return err([global.error]);
+  const shared = {
+    directories,
+    attempts: new StoreAttempts(),
+    refusalTiming: new RefusalTiming(),
+    storeCapabilities: new StoreCapabilities(),
+    preAuthCache: new PreAuthCache(settings.security.preAuthCacheTtlMs),
+  };
+  const domains = domainSites(protocol, values, input.vdmap, directories, read);
+  if (!domains.ok) return err(domains.error.map(formatProblem));
+  return ok(
+    new ProxyRuntime(protocol, values, global.value, domains.value, serverTls, spoof, shared),
+  );
+}
+
+/**
+ * SIGHUP: a runtime like `runtime` whose virtual domains are those of a vdmap read again; the
+ * global site, TLS, caches and limiters are the same objects. The problems are each at its vdmap
+ * line; with any, nothing is made.
+ */
+export function replaceVirtualDomains(
+  runtime: ProxyRuntime,
+  vdmap: { readonly path: string; readonly domains: readonly VirtualDomain[] },
+  read: ReadFile = readFromDisk,
+): Result<ProxyRuntime, ConfigProblem[]> {
+  const { protocol, values, shared } = runtime;
+  const domains = domainSites(protocol, values, vdmap, shared.directories, read);
+  if (!domains.ok) return domains;
+  return ok(
+    new ProxyRuntime(
+      protocol,
+      values,
+      runtime.global,
+      domains.value,
+      runtime.serverTls,
+      runtime.spoof,
+      shared,
+    ),
+  );
+}
+
+function domainSites(
+  protocol: Protocol,
+  values: ConfigValues,
+  vdmap: RuntimeInput['vdmap'],
+  directories: Directories,
+  read: ReadFile,
+): Result<DomainSite[], ConfigProblem[]> {
+  if (vdmap === undefined) return ok([]);
+  const sites: DomainSite[] = [];
+  const problems: ConfigProblem[] = [];
+  for (const domain of vdmap.domains) {
+    // Everything read from parameters is recomputed from the merged values: a domain's settings
+    // are a new object, never the global ones changed.
+    const settings = settingsFrom({ protocol, values: applyVirtualDomain(values, domain) });
+    const site = buildSite(settings, directories, read);
+    if (site.ok) sites.push({ domain, site: site.value });
+    else
+      problems.push({
+        where: `${basename(vdmap.path)}:${domain.line}`,
+        message: `vdmap ${domain.name}: ${site.error}`,
+      });
+  }
+  return problems.length > 0 ? err(problems) : ok(sites);
+}
+
+/** A site's files (its certmap, the stores' CA bundle), read and checked; the first problem. */
+function buildSite(
+  settings: ProxySettings,
+  directories: Directories,
+  read: ReadFile,
+): Result<Site, string> {
+  const { certLogin, storeTls } = settings.security;
+  const cert = certLogin === undefined ? ok(undefined) : loadCertLogin(certLogin, read);
+  if (!cert.ok) return cert;
+  const store = storeTls === undefined ? ok(undefined) : loadStoreTls(storeTls, read);
+  if (!store.ok) return store;
+  return ok({
+    settings,
+    directory: directories.for(settings.directory),
+    certLogin: cert.value,
+    storeTls: store.value,
+  });
+}
