@@ -24,6 +24,7 @@ import {
 } from './store.js';
 import type { ClientCertificateInfo } from './tls/clientTls.js';
 import type { SessionSecurity } from './tls/security.js';
+import { connectStoreTls } from './tls/storeTls.js';
 import { type Protocol, type Result, err, ok } from '@mmp/config';
 
 /** Why EXTERNAL cannot be used on this connection, for the client (RFC 5530 text). */
@@ -103,7 +104,9 @@ export async function certLoginUpstream(
     const address = storeAddress(target, settings.backsidePort);
     const where = formatAddress(address);
     log.at('dialogue', 'store connect', 'connecting to store', { store: where });
-    const conn = await connectStore(address, settings.storeConnectTimeoutMs, site.storeTls);
+    const conn = await (site.storeTls === undefined
+      ? connectStore(address, settings.storeConnectTimeoutMs)
+      : connectStoreTls(address, settings.storeConnectTimeoutMs, site.storeTls));
     if (!conn.ok) {
       failures.push(`${where} ${conn.error.detail}`);
       log.at('refusal', 'store connect', 'store unreachable', {

@@ -22,6 +22,7 @@ import {
   formatAddress,
   storeAddress,
 } from './store.js';
+import { connectStoreTls } from './tls/storeTls.js';
 
 export type LoginOutcome =
   | {
@@ -151,7 +152,9 @@ async function attemptLogin(
       continue;
     }
     log.at('dialogue', 'store connect', 'connecting to store', { store: where });
-    const conn = await connectStore(address, settings.storeConnectTimeoutMs, site.storeTls);
+    const conn = await (site.storeTls === undefined
+      ? connectStore(address, settings.storeConnectTimeoutMs)
+      : connectStoreTls(address, settings.storeConnectTimeoutMs, site.storeTls));
     if (!conn.ok) {
       slot.release(conn.error.kind === 'timeout' ? 'timeout' : 'answered');
       // A failed store connection: the cached answer may be stale (the user moved), ask again.

@@ -11,8 +11,6 @@ import { type Socket, connect } from 'node:net';
 import { type HostPort, type Result, err, ok } from '@mmp/config';
 import { MAX_STORE_LINE_BYTES } from './limits.js';
 import type { Log } from './log.js';
-import type { StoreTls } from './tls/settings.js';
-import { connectStoreTls } from './tls/storeTls.js';
 
 export type StoreFailure =
   /** The TCP connection could not be made (refused, unreachable, DNS). */
@@ -35,14 +33,12 @@ export function formatAddress(a: StoreAddress): string {
   return a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
 }
 
-/** Open a TCP connection to a store, giving up after `timeoutMs`; with `tls`, implicit TLS
- * (SSLBacksidePort, `tls/storeTls.ts`). */
+/** Open a TCP connection to a store, giving up after `timeoutMs` (with SSLBacksidePort,
+ * `tls/storeTls.ts` connects instead). */
 export function connectStore(
   address: StoreAddress,
   timeoutMs: number,
-  tls?: StoreTls,
 ): Promise<Result<Socket, StoreFailure>> {
-  if (tls !== undefined) return connectStoreTls(address, timeoutMs, tls);
   // allowHalfOpen: when the client half-closes after LOGOUT, the store's answer must still flow.
   const socket = connect({ host: address.host, port: address.port, allowHalfOpen: true });
   return settleConnection(socket, 'connect', timeoutMs, 'connection', (e) => ({
