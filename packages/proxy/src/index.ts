@@ -12,7 +12,7 @@ export {
   type LookupError,
   type UserEntry,
 } from './directory.js';
-export { loginUpstream, type LoginOutcome } from './login.js';
+export { logIn, type LoginOutcome, type Principal } from './login.js';
 export { startPipe, type PipeOptions, type PipeResult } from './pipe.js';
 export {
   connectStore,

@@ -1,28 +1,56 @@
 /**
- * The login path shared by both protocols (admin guide, "How Multiplexor Works", steps 2 and 3):
- * directory lookup → each of the user's stores in turn → the protocol's login replay. The outcome
- * is one value the protocol handler turns into its own answer.
+ * The login path, one for every way of logging in and for both protocols (admin guide, "How
+ * Multiplexor Works", steps 2 and 3):
+ *
+ *   principal ─▶ directory filter ─▶ the user's entry ─▶ what to replay ─▶ each mailHost in turn
+ *     (attempt limiter, cache eviction, ForwardClientAddress) ─▶ the protocol's replay
+ *
+ * The outcome is one value the session turns into its protocol's words. Whatever the principal,
+ * a login gets every protection: the cap on attempts in flight per store, a failed store evicting
+ * the user's cached entry, the client's address told to the store, an unknown user answered no
+ * sooner than a store refuses, and the same log records.
  *
  * A store that cannot be reached, hangs, or greets with a refusal is skipped for the next mailHost;
- * a store that answers the login (accepts or refuses the password) is final.
+ * a store that answers the login (accepts or refuses) is final.
  */
 
 import type { Socket } from 'node:net';
-import { expandSearch } from '@mmp/config';
+import { expandSearch, parseDn, type Result, err, ok } from '@mmp/config';
+import type { ConnectionAddresses } from './clientAddress.js';
+import type { UserEntry } from './directory.js';
+import { STORE_REPLY_TIMEOUT_MS } from './limits.js';
 import type { Log } from './log.js';
-import type { Credentials } from './sasl.js';
 import { preAuthMessage, preAuthenticate } from './preauth.js';
 import type { ProxyRuntime, Site } from './proxyRuntime.js';
-import { type MappedName, mapUserName } from './vdomain/names.js';
+import type { Credentials } from './sasl.js';
 import {
   type Replay,
   type StoreAddress,
+  type StoreLogin,
   StoreConversation,
   connectStore,
   formatAddress,
   storeAddress,
 } from './store.js';
+import type { ClientCertificateInfo } from './tls/clientTls.js';
 import { connectStoreTls } from './tls/storeTls.js';
+import { type MappedName, mapUserName } from './vdomain/names.js';
+
+/** Who logs in, and what proves it. */
+export type Principal =
+  /**
+   * A name and password (IMAP LOGIN, POP3 USER/PASS, AUTHENTICATE / AUTH PLAIN or LOGIN); `sasl`:
+   * given by AUTHENTICATE / AUTH.
+   */
+  | { kind: 'password'; credentials: Credentials; sasl: boolean }
+  /**
+   * A verified client certificate (AUTHENTICATE / AUTH EXTERNAL, RFC 4422 App. A), the directory
+   * filter certmap.conf made of it (`certlogin.ts`, once), and the authorization identity the
+   * client asked for (empty: whoever the certificate names). The store's master user logs in.
+   */
+  | { kind: 'certificate'; peer: ClientCertificateInfo; filter: string; authzid: Buffer };
+// A bearer token (OAUTHBEARER, RFC 7628) would be a third kind: its subject looked up in the
+// directory and replayed by the master user, like a certificate.
 
 export type LoginOutcome =
   | {
@@ -41,28 +69,23 @@ export type LoginOutcome =
 
 export interface LoginContext {
   /** The session's site: its settings, directory, certificate login and store TLS. */
-  site: Site;
+  readonly site: Site;
   /** The runtime's shared login state: attempt limiter, refusal timing, pre-authentication cache. */
-  shared: ProxyRuntime['shared'];
-  log: Log;
-  clientIp: string;
-  serverIp: string;
-  /** The session id, for the pre-authentication log line. */
-  sessionId?: string;
+  readonly shared: ProxyRuntime['shared'];
+  readonly log: Log;
+  /** Both ends of the client connection (UidSearch %C %S, ForwardClientAddress). */
+  readonly addresses: ConnectionAddresses;
   /** The verified client certificate's subject DN (UidSearch `%D`), when one was presented. */
-  subjectDn?: string | undefined;
+  readonly subjectDn: string | undefined;
+  /** The protocol's replay (`imap/replay.ts`, `pop3/replay.ts`). */
+  readonly replay: Replay;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
-export async function loginUpstream(
-  ctx: LoginContext,
-  credentials: Credentials,
-  replay: Replay,
-): Promise<LoginOutcome> {
+/** Log `principal` in: find the user, then their store. */
+export async function logIn(ctx: LoginContext, principal: Principal): Promise<LoginOutcome> {
   const timing = ctx.shared.refusalTiming;
   const started = Date.now();
-  const outcome = await attemptLogin(ctx, credentials, replay);
+  const outcome = await attempt(ctx, principal);
   const elapsed = Date.now() - started;
   if (outcome.kind === 'refused') timing.observe(elapsed);
   if (outcome.kind === 'unknown-user') {
@@ -72,20 +95,44 @@ export async function loginUpstream(
   return outcome;
 }
 
-async function attemptLogin(
+/** A principal, ready for the directory: its filter, and what to replay once its entry is found. */
+interface User {
+  filter: string;
+  storeLogin(entry: UserEntry): Promise<Result<StoreLogin, LoginOutcome>>;
+}
+
+async function attempt(ctx: LoginContext, principal: Principal): Promise<LoginOutcome> {
+  const user =
+    principal.kind === 'password' ? passwordUser(ctx, principal) : certificateUser(ctx, principal);
+  if (!user.ok) return user.error;
+  const { filter } = user.value;
+  const entry = await ctx.site.directory.lookup(filter, ctx.log);
+  if (!entry.ok) {
+    const e = entry.error;
+    if (e.kind === 'unavailable') return { kind: 'directory-down', detail: e.detail };
+    return { kind: 'unknown-user', reason: e.kind };
+  }
+  const login = await user.value.storeLogin(entry.value);
+  if (!login.ok) return login.error;
+  return tryStores(ctx, filter, entry.value, login.value);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+const unknown = (reason: string): { ok: false; error: LoginOutcome } =>
+  err({ kind: 'unknown-user', reason });
+
+function passwordUser(
   ctx: LoginContext,
-  credentials: Credentials,
-  replay: Replay,
-): Promise<LoginOutcome> {
-  const { site, log } = ctx;
-  const { settings } = site;
-  const { attempts } = ctx.shared;
+  { credentials, sasl }: Extract<Principal, { kind: 'password' }>,
+): Result<User, LoginOutcome> {
+  const { settings } = ctx.site;
   let typed: string;
   try {
     typed = utf8.decode(credentials.user);
   } catch {
     // A directory holds UTF-8 names (RFC 4511 §4.1.2); such a name can match nobody.
-    return { kind: 'unknown-user', reason: 'user name is not UTF-8' };
+    return unknown('user name is not UTF-8');
   }
   // Virtual domains: `alice@one.example` (or `alice` on one.example's address) is
   // `alice+one.example` for the directory and the store; a domain not served here is refused like
@@ -93,51 +140,120 @@ async function attemptLogin(
   let names: MappedName = { user: typed, canonical: typed, original: typed };
   if (settings.userNames !== undefined) {
     const mapped = mapUserName(typed, settings.userNames);
-    if (!mapped.ok) return { kind: 'unknown-user', reason: mapped.error };
+    if (!mapped.ok) return unknown(mapped.error);
     names = mapped.value;
-    log.at('dialogue', 'user name', 'virtual domain applied', {
+    ctx.log.at('dialogue', 'user name', 'virtual domain applied', {
       typed,
       canonical: names.canonical,
     });
   }
+  const { clientIp, serverIp } = ctx.addresses;
   const filter = expandSearch(settings.searchFormat, {
     ...names,
-    clientIp: ctx.clientIp,
-    serverIp: ctx.serverIp,
+    clientIp,
+    serverIp,
     ...(ctx.subjectDn === undefined ? {} : { subjectDn: ctx.subjectDn }),
   });
+  return ok({
+    filter,
+    storeLogin: async (entry) => {
+      if (settings.security.preAuth) {
+        const refused = await preAuthenticated(ctx, entry, credentials.password, names.canonical);
+        if (refused !== undefined) return err(refused);
+      }
+      // UidAttr names the account on the store; else the canonical name (the typed one without
+      // virtual domains).
+      const name =
+        entry.replayName ??
+        (settings.userNames === undefined
+          ? credentials.user
+          : Buffer.from(names.canonical, 'utf8'));
+      return ok({ kind: 'user', name, password: credentials.password, sasl });
+    },
+  });
+}
 
-  const entry = await site.directory.lookup(filter, log);
-  if (!entry.ok) {
-    const e = entry.error;
-    if (e.kind === 'unavailable') return { kind: 'directory-down', detail: e.detail };
-    return { kind: 'unknown-user', reason: e.kind };
-  }
-  // UidAttr names the account on the store; else the canonical name (the typed one without
-  // virtual domains).
-  const name =
-    entry.value.replayName ??
-    (settings.userNames === undefined ? credentials.user : Buffer.from(names.canonical, 'utf8'));
+/**
+ * PreAuth (guide, "User Pre-Authentication"): the directory judges the password before any store
+ * sees it. Undefined when it accepted; else the outcome that ends the login.
+ */
+async function preAuthenticated(
+  ctx: LoginContext,
+  entry: UserEntry,
+  password: Buffer,
+  canonical: string,
+): Promise<LoginOutcome | undefined> {
+  const { log } = ctx;
+  const pre = await preAuthenticate(ctx.site.settings.directory.hosts, entry.dn, password, {
+    cache: ctx.shared.preAuthCache,
+    log,
+  });
+  if (pre.kind === 'unavailable') return { kind: 'directory-down', detail: pre.detail };
+  if (pre.kind === 'refused')
+    return { kind: 'unknown-user', reason: `pre-authentication: ${pre.detail}` };
+  // Guide: the pre-authentication line's "user name includes the virtual domain (if any)".
+  log.guide('session', 'pre-authentication', preAuthMessage(canonical, ctx.addresses.clientIp), {
+    cached: pre.cached,
+  });
+  return undefined;
+}
 
-  if (settings.security.preAuth) {
-    // PreAuth (guide, "User Pre-Authentication"): the directory judges the password first.
-    const pre = await preAuthenticate(
-      settings.directory.hosts,
-      entry.value.dn,
-      credentials.password,
-      { cache: ctx.shared.preAuthCache, log },
-    );
-    if (pre.kind === 'unavailable') return { kind: 'directory-down', detail: pre.detail };
-    if (pre.kind === 'refused')
-      return { kind: 'unknown-user', reason: `pre-authentication: ${pre.detail}` };
-    // Guide: the pre-authentication line's "user name includes the virtual domain (if any)".
-    log.guide('session', 'pre-authentication', preAuthMessage(names.canonical, ctx.clientIp), {
-      cached: pre.cached,
-    });
-  }
+/**
+ * Certificate login (guide, "Certificate-Based Client Authentication"): the client never sends a
+ * password; the store trusts StoreAdmin to say who the user is. The authorization identity the
+ * client may send must be that user (we authorize nobody to act as someone else).
+ */
+function certificateUser(
+  ctx: LoginContext,
+  { peer, filter, authzid }: Extract<Principal, { kind: 'certificate' }>,
+): Result<User, LoginOutcome> {
+  const { certLogin } = ctx.site;
+  if (!peer.verified || certLogin === undefined)
+    return unknown('certificate not verified or login not configured');
+  ctx.log.at('dialogue', 'certificate login', 'client certificate mapped', {
+    subject: peer.subject,
+    issuer: peer.issuer,
+    filter,
+  });
+  return ok({
+    filter,
+    storeLogin: (entry) => {
+      // The name the store knows the user by: UidAttr, else the entry DN's uid.
+      const user = entry.replayName ?? uidOfDn(entry.dn);
+      if (user === undefined)
+        return Promise.resolve(unknown('the entry has neither UidAttr nor a uid RDN'));
+      if (authzid.length > 0 && !authzid.equals(user))
+        return Promise.resolve(unknown('authorization identity is not the certificate user'));
+      const { storeAdmin: admin, storeAdminPass: password } = certLogin;
+      return Promise.resolve(ok({ kind: 'master', user, admin, password }));
+    },
+  });
+}
 
+function uidOfDn(dn: string): Buffer | undefined {
+  const rdns = parseDn(dn);
+  if (!rdns.ok) return undefined;
+  const uid = rdns.value[0]?.find((a) => a.type.toLowerCase() === 'uid')?.value;
+  return uid === undefined ? undefined : Buffer.from(uid, 'utf8');
+}
+
+/** Each of the user's stores in turn, until one answers the login. */
+async function tryStores(
+  ctx: LoginContext,
+  filter: string,
+  entry: UserEntry,
+  login: StoreLogin,
+): Promise<LoginOutcome> {
+  const { site, log } = ctx;
+  const { settings } = site;
+  const { attempts } = ctx.shared;
+  const options = {
+    greetingTimeoutMs: settings.storeConnectTimeoutMs,
+    replyTimeoutMs: STORE_REPLY_TIMEOUT_MS,
+    forwardAddress: settings.forwardClientAddress ? ctx.addresses : undefined,
+  };
   const failures: string[] = [];
-  for (const target of entry.value.mailHosts) {
+  for (const target of entry.mailHosts) {
     const address = storeAddress(target, settings.backsidePort);
     const where = formatAddress(address);
     // MaxConcurrentConnectionAttempts: a hung store at its cap, or one marked down after a
@@ -167,7 +283,7 @@ async function attemptLogin(
       continue;
     }
     const conversation = new StoreConversation(conn.value);
-    const result = await replay(conversation, name, credentials.password, log);
+    const result = await ctx.replay(conversation, login, options, log);
     // A store that let a step of the replay time out (greeting included) counts as hung.
     slot.release(
       result.kind === 'failed' && result.failure.kind === 'timeout' ? 'timeout' : 'answered',

@@ -1,24 +1,9 @@
 import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { MAX_BAD_COMMANDS, MAX_FAILED_LOGINS } from './limits.js';
-import { type Log, type LogFields, silentLog } from './log.js';
 import type { LoginOutcome } from './login.js';
+import { recordingLog } from './test-support/recordingLog.js';
 import { RefusalCounts, dropIfClosed, logLoginOutcome, readSaslResponse } from './sessionLogin.js';
-
-interface Entry {
-  level: string;
-  msg: string;
-  fields: LogFields | undefined;
-}
-
-function recordingLog(): { log: Log; records: Entry[] } {
-  const records: Entry[] = [];
-  const log: Log = {
-    ...silentLog,
-    at: (level, _phase, msg, fields) => records.push({ level, msg, fields }),
-  };
-  return { log, records };
-}
 
 const store = { host: 'store1', port: 143 };
 

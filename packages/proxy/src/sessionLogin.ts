@@ -1,21 +1,18 @@
 /**
- * The login phase as the IMAP and POP3 sessions share it: starting a password or certificate
- * login on the session's behalf, logging how it ended, reading a SASL response, and counting the
+ * The login phase as the IMAP and POP3 sessions share it: starting a login on the session's
+ * behalf, logging how it ended, reading a SASL response, and counting the
  * refusals that end a session before login (`limits.ts`). None of it says a word to the client:
  * the sessions keep their protocol's wording (IMAP tagged `NO …`, POP3 `-ERR …`) and their state.
  */
 
-import { certLoginUpstream, certificateFilter, externalRefusal } from './certlogin.js';
 import { MAX_BAD_COMMANDS, MAX_FAILED_LOGINS } from './limits.js';
 import type { Log, LogFields } from './log.js';
-import { type LoginContext, type LoginOutcome, loginUpstream } from './login.js';
-import { type Credentials, decodeSaslResponse } from './sasl.js';
+import { type LoginContext, type LoginOutcome, type Principal, logIn } from './login.js';
+import { decodeSaslResponse } from './sasl.js';
 import type { SessionContext } from './server.js';
 import { type Replay, formatAddress } from './store.js';
-import type { ClientCertificateInfo } from './tls/clientTls.js';
 import type { SessionSecurity } from './tls/security.js';
-import type { Protocol, Result } from '@mmp/config';
-import { err, ok } from '@mmp/config';
+import type { Result } from '@mmp/config';
 
 /** What a session does once a login has run: hear its outcome, or learn that it threw. */
 export interface LoginEnd {
@@ -24,69 +21,24 @@ export interface LoginEnd {
   internalError(): void;
 }
 
-/** The address to forward to the store (ForwardClientAddress), when that is configured. */
-export function forwardedAddress(ctx: SessionContext): SessionContext | undefined {
-  return ctx.site.settings.forwardClientAddress ? ctx : undefined;
-}
-
-/** Look the user up, connect to their store and replay the login there (`login.ts`). */
-export function startPasswordLogin(
+/** Log `principal` in (`login.ts`), with the protocol's `replay`; `end` hears how it ended. */
+export function startLogin(
   ctx: SessionContext,
   security: SessionSecurity,
-  credentials: Credentials,
+  principal: Principal,
   replay: Replay,
   end: LoginEnd,
 ): void {
-  const { site, log, clientIp, serverIp } = ctx;
   const login: LoginContext = {
-    site,
+    site: ctx.site,
     shared: ctx.runtime.shared,
-    log,
-    clientIp,
-    serverIp,
-    sessionId: ctx.id,
+    log: ctx.log,
+    addresses: ctx,
     // UidSearch %D: only a certificate that chains to the client CA names anybody.
     subjectDn: security.tls?.peer?.verified === true ? security.tls.peer.subject : undefined,
+    replay,
   };
-  settle(log, 'internal error during login', loginUpstream(login, credentials, replay), end);
-}
-
-/**
- * Whether this connection may log in by its certificate (EXTERNAL): the certificate, or the
- * reason to give the client. Checked before anything is looked up, so that a refusal is quick.
- */
-export function certificateForLogin(
-  ctx: SessionContext,
-  security: SessionSecurity,
-): Result<ClientCertificateInfo, string> {
-  const peer = security.tls?.peer;
-  if (!security.external || peer === undefined) return err(externalRefusal(security));
-  const filter = certificateFilter(certLoginContext(ctx), peer);
-  if (!filter.ok) {
-    ctx.log.at('session', 'login', 'certificate not mapped', {
-      subject: peer.subject,
-      error: filter.error,
-    });
-    return err('The client certificate maps to no user');
-  }
-  return ok(peer);
-}
-
-/** Log in as the user the certificate maps to (`certlogin.ts`). */
-export function startCertificateLogin(
-  ctx: SessionContext,
-  peer: ClientCertificateInfo,
-  authzid: Buffer,
-  protocol: Protocol,
-  end: LoginEnd,
-): void {
-  const login = certLoginUpstream(certLoginContext(ctx), peer, authzid, protocol);
-  settle(ctx.log, 'internal error during certificate login', login, end);
-}
-
-function certLoginContext(ctx: SessionContext): LoginContext {
-  const { site, log, clientIp, serverIp } = ctx;
-  return { site, shared: ctx.runtime.shared, log, clientIp, serverIp, sessionId: ctx.id };
+  settle(ctx.log, 'internal error during login', logIn(login, principal), end);
 }
 
 function settle(log: Log, message: string, login: Promise<LoginOutcome>, end: LoginEnd): void {

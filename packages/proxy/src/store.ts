@@ -10,6 +10,7 @@
 import { type Socket, connect } from 'node:net';
 import { type HostPort, type Result, err, ok } from '@mmp/config';
 import { MAX_STORE_LINE_BYTES } from './limits.js';
+import type { ConnectionAddresses } from './clientAddress.js';
 import type { Log } from './log.js';
 
 export type StoreFailure =
@@ -88,14 +89,42 @@ export type ReplayResult =
   /** The store failed before judging the credentials: try the next one. */
   | { kind: 'failed'; failure: StoreFailure };
 
+/** What is replayed to the store to log the user in (`login.ts` decides it by the principal). */
+export type StoreLogin =
+  /**
+   * The user's name and password. `sasl`: the client gave them by AUTHENTICATE / AUTH (POP3
+   * replays them the same way, `pop3/replay.ts`).
+   */
+  | { kind: 'user'; name: Buffer; password: Buffer; sasl: boolean }
+  /**
+   * The store's master user (StoreAdmin) logs in for the user: SASL PLAIN with the user as the
+   * authorization identity (RFC 4616 §2; a Dovecot master user). No password of the user's.
+   */
+  | { kind: 'master'; user: Buffer; admin: Buffer; password: Buffer };
+
+export interface ReplayOptions {
+  /** Time for the store's greeting (StoreConnectTimeout). */
+  greetingTimeoutMs: number;
+  /** Time for each later answer (STORE_REPLY_TIMEOUT_MS). */
+  replyTimeoutMs: number;
+  /** ForwardClientAddress on: the connection's addresses, told to the store before the login
+   * (IMAP ID, POP3 XCLIENT). */
+  forwardAddress: ConnectionAddresses | undefined;
+}
+
 /** Replays a login on a connected store (whose greeting has not been read yet): IMAP
  * `imap/replay.ts`, POP3 `pop3/replay.ts`. */
 export type Replay = (
   conversation: StoreConversation,
-  name: Buffer,
-  password: Buffer,
+  login: StoreLogin,
+  options: ReplayOptions,
   log: Log,
 ) => Promise<ReplayResult>;
+
+/** RFC 4616 §2: `authzid NUL authcid NUL passwd`, the PLAIN message both replays send. */
+export function plainMessage(authzid: Buffer, authcid: Buffer, password: Buffer): Buffer {
+  return Buffer.concat([authzid, Buffer.from([0]), authcid, Buffer.from([0]), password]);
+}
 
 const LF = 0x0a;
 const ignore = (): void => undefined;

@@ -5,7 +5,6 @@
  * the option is on, and the proxy's address when it is off.
  */
 
-import { readFile, stat } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Testbed, startTestbed } from '@mmp/testbed';
 import {
@@ -16,6 +15,7 @@ import {
   testbedArgs,
 } from '../test-support/proxyProcess.js';
 import { RawClient } from '../test-support/rawClient.js';
+import { storeLoginLine as loggedByStore } from '../test-support/storeLog.js';
 
 /** Client source addresses no other part of the test bed uses. */
 const CLIENT_ON = '127.0.1.77';
@@ -53,23 +53,9 @@ afterAll(async () => {
   await bed?.stop();
 });
 
-/**
- * Run `login` and return the store's `<proto>-login` Login line it caused (the store logs through
- * its log process, so the line may come a moment after the client's answer).
- */
-async function storeLoginLine(proto: 'imap' | 'pop3', login: () => Promise<void>): Promise<string> {
-  const logPath = bed.store('A').logPath;
-  const before = (await stat(logPath)).size;
-  await login();
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const added = (await readFile(logPath)).subarray(before).toString('utf8');
-    const lines = added.split('\n').filter((l) => l.includes(`${proto}-login: Info: Login: `));
-    if (lines.length > 1) throw new Error(`more than one login logged: ${lines.join('\n')}`);
-    if (lines[0] !== undefined) return lines[0];
-    if (Date.now() > deadline) throw new Error(`no ${proto} login in the store log: ${added}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** The store's Login line that `login` caused. */
+function storeLoginLine(proto: 'imap' | 'pop3', login: () => Promise<void>): Promise<string> {
+  return loggedByStore(bed.store('A').logPath, proto, login);
 }
 
 async function imapLogin(p: ProxyProcess, from: string): Promise<void> {

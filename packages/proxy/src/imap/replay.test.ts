@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConnectionAddresses } from '../clientAddress.js';
 import { silentLog } from '../log.js';
-import type { ReplayResult } from '../store.js';
+import type { ReplayResult, StoreLogin } from '../store.js';
 import { StoreConversation } from '../store.js';
 import { listenScripted } from '../test-support/scriptedServer.js';
 import { idCommand, imapReplay, quoted, takesNonSyncLiterals } from './replay.js';
@@ -80,7 +80,8 @@ afterEach(async () => {
 
 /**
  * A store that answers ID with `idAnswer`, `+` after a synchronising literal's length, and OK
- * after the LOGIN's last line (the names here hold no CRLF, so each literal ends its line).
+ * after the LOGIN's last line (the names here hold no CRLF, so each literal ends its line), or
+ * `+` to AUTHENTICATE PLAIN and OK to the message after it.
  * Announcing LITERAL+, it answers ID only once the LOGIN is in too: a replay that waited for
  * the ID's answer before sending the LOGIN would time out.
  */
@@ -90,6 +91,7 @@ async function scriptedImapStore(greeting: string, idAnswer = 'OK ID completed.'
     const index = received.push('') - 1;
     let buffered = '';
     let inLogin = false;
+    let inAuthenticate = false;
     let heldId: string | undefined;
     socket.write(`${greeting}\r\n`);
     socket.on('data', (chunk: Buffer) => {
@@ -104,6 +106,9 @@ async function scriptedImapStore(greeting: string, idAnswer = 'OK ID completed.'
           else socket.write(answer);
           continue;
         }
+        if (inAuthenticate) socket.write('mmp1 OK Logged in\r\n');
+        inAuthenticate = line === 'mmp1 AUTHENTICATE PLAIN';
+        if (inAuthenticate) socket.write('+ \r\n');
         if (line.startsWith('mmp1 LOGIN ')) inLogin = true;
         if (!inLogin) continue;
         if (/\{\d+\}$/.test(line)) socket.write('+ go ahead\r\n');
@@ -128,20 +133,23 @@ const ID_LINE =
 const PLUS = 'mmp1 LOGIN {5+}\r\nalice {6+}\r\nsecret\r\n';
 const SYNC = 'mmp1 LOGIN {5}\r\nalice {6}\r\nsecret\r\n';
 
+const ALICE: StoreLogin = {
+  kind: 'user',
+  name: Buffer.from('alice'),
+  password: Buffer.from('secret'),
+  sasl: false,
+};
+
 async function replayTo(
   store: ScriptedImapStore,
   forwardAddress: ConnectionAddresses | undefined,
+  login: StoreLogin = ALICE,
 ): Promise<ReplayResult> {
   const socket = connect(store.port, '127.0.0.1');
   await new Promise((r) => socket.once('connect', r));
-  const replay = imapReplay({ greetingTimeoutMs: 2_000, replyTimeoutMs: 1_000, forwardAddress });
+  const options = { greetingTimeoutMs: 2_000, replyTimeoutMs: 1_000, forwardAddress };
   try {
-    return await replay(
-      new StoreConversation(socket),
-      Buffer.from('alice'),
-      Buffer.from('secret'),
-      silentLog,
-    );
+    return await imapReplay(new StoreConversation(socket), login, options, silentLog);
   } finally {
     socket.destroy();
   }
@@ -180,5 +188,30 @@ describe('IMAP replay with ForwardClientAddress', () => {
     const sync = await scriptedImapStore('* OK ready');
     expect((await replayTo(sync, undefined)).kind).toBe('accepted');
     expect(sync.received).toEqual([SYNC]);
+  });
+});
+
+describe('IMAP replay by the master user (StoreAdmin, certificate login)', () => {
+  const MASTER: StoreLogin = {
+    kind: 'master',
+    user: Buffer.from('alice'),
+    admin: Buffer.from('admin'),
+    password: Buffer.from('admin-secret'),
+  };
+  const PLAIN = `mmp1 AUTHENTICATE PLAIN\r\n${Buffer.from('alice\0admin\0admin-secret').toString('base64')}\r\n`;
+
+  it('authenticates PLAIN with the user as authorization identity, LITERAL+ or not', async () => {
+    for (const greeting of ['* OK [CAPABILITY IMAP4rev1 ID LITERAL+] ready', '* OK ready']) {
+      const store = await scriptedImapStore(greeting);
+      const result = await replayTo(store, undefined, MASTER);
+      expect(result.kind === 'accepted' && result.answer.toString()).toBe('OK Logged in');
+      expect(store.received).toEqual([PLAIN]);
+    }
+  });
+
+  it('forwards the client address by ID first, as for a password login', async () => {
+    const store = await scriptedImapStore('* OK ready');
+    expect((await replayTo(store, CLIENT, MASTER)).kind).toBe('accepted');
+    expect(store.received).toEqual([ID_LINE + PLAIN]);
   });
 });

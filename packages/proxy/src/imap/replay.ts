@@ -35,12 +35,18 @@
  *   S: * ID ("name" "Dovecot")
  *   S: mmp0 OK ID completed.                 (NO or BAD: the store ignores it; the login goes on)
  *   S: mmp1 OK …
+ *
+ * A certificate login (`login.ts`) is replayed by the store's master user (StoreAdmin) for the
+ * user, after the ID when forwarding:
+ *
+ *   C: mmp1 AUTHENTICATE PLAIN                S: +
+ *   C: base64(user NUL StoreAdmin NUL StoreAdminPass)
+ *   S: mmp1 OK …
  */
 
 import { type ConnectionAddresses, forwardable } from '../clientAddress.js';
 import type { Log } from '../log.js';
-import { STORE_REPLY_TIMEOUT_MS } from '../limits.js';
-import type { Replay, ReplayResult, StoreConversation } from '../store.js';
+import { type Replay, type ReplayResult, type StoreConversation, plainMessage } from '../store.js';
 
 /** Our tag towards the store; the client's tag is put back on the answer. */
 export const REPLAY_TAG = 'mmp1';
@@ -54,71 +60,69 @@ const startsWithWord = (line: Buffer, word: string): boolean =>
   line.toString('latin1', 0, word.length).toUpperCase() === word &&
   (line.length === word.length || line[word.length] === 0x20);
 
-export interface ImapReplayOptions {
-  /** Time for the store's greeting (StoreConnectTimeout). */
-  greetingTimeoutMs: number;
-  /** Time for each later answer. */
-  replyTimeoutMs?: number;
-  /** ForwardClientAddress on: the connection's addresses, sent in an ID before the login. */
-  forwardAddress?: ConnectionAddresses | undefined;
-}
+export const imapReplay: Replay = async (conv, login, options, log) => {
+  const greeting = await conv.readLine(options.greetingTimeoutMs);
+  if (!greeting.ok) return { kind: 'failed', failure: greeting.error };
+  log.at('trace', 'store greeting', 'store said', { line: greeting.value.toString('utf8') });
+  if (!startsWithWord(greeting.value, '* OK')) {
+    // `* BYE` (overloaded, shutting down) or not an IMAP server: another store may do better.
+    return { kind: 'failed', failure: { kind: 'broken', detail: 'store greeting is not * OK' } };
+  }
+  const timeout = options.replyTimeoutMs;
+  const id =
+    options.forwardAddress === undefined
+      ? undefined
+      : idFor(greeting.value, options.forwardAddress);
+  if (id !== undefined) log.at('dialogue', 'store login', 'sending client address to store');
 
-export function imapReplay(options: ImapReplayOptions): Replay {
-  const replyTimeout = options.replyTimeoutMs ?? STORE_REPLY_TIMEOUT_MS;
-  return async (conv: StoreConversation, name: Buffer, password: Buffer, log: Log) => {
-    const greeting = await conv.readLine(options.greetingTimeoutMs);
-    if (!greeting.ok) return { kind: 'failed', failure: greeting.error };
-    log.at('trace', 'store greeting', 'store said', { line: greeting.value.toString('utf8') });
-    if (!startsWithWord(greeting.value, '* OK')) {
-      // `* BYE` (overloaded, shutting down) or not an IMAP server: another store may do better.
-      return {
-        kind: 'failed',
-        failure: { kind: 'broken', detail: 'store greeting is not * OK' },
-      };
-    }
-
-    const id =
-      options.forwardAddress === undefined
-        ? undefined
-        : idFor(greeting.value, options.forwardAddress);
-    if (id !== undefined) log.at('dialogue', 'store login', 'sending client address to store');
-
-    if (takesNonSyncLiterals(greeting.value, [name.length, password.length])) {
-      log.at('dialogue', 'store login', 'sending user name and password to store');
-      conv.write(
-        Buffer.concat([
-          Buffer.from(id ?? ''),
-          Buffer.from(`${REPLAY_TAG} LOGIN {${name.length}+}\r\n`),
-          name,
-          Buffer.from(` {${password.length}+}\r\n`),
-          password,
-          CRLF,
-        ]),
-      );
-      if (id !== undefined) {
-        const idDone = await idAnswer(conv, replyTimeout, log);
-        if (idDone !== undefined) return idDone;
-      }
-      return taggedAnswer(conv, replyTimeout, log);
-    }
-
+  if (
+    login.kind === 'user' &&
+    takesNonSyncLiterals(greeting.value, [login.name.length, login.password.length])
+  ) {
+    log.at('dialogue', 'store login', 'sending user name and password to store');
+    conv.write(
+      Buffer.concat([
+        Buffer.from(id ?? ''),
+        Buffer.from(`${REPLAY_TAG} LOGIN {${login.name.length}+}\r\n`),
+        login.name,
+        Buffer.from(` {${login.password.length}+}\r\n`),
+        login.password,
+        CRLF,
+      ]),
+    );
     if (id !== undefined) {
-      conv.write(id);
-      const idDone = await idAnswer(conv, replyTimeout, log);
+      const idDone = await idAnswer(conv, timeout, log);
       if (idDone !== undefined) return idDone;
     }
-    log.at('dialogue', 'store login', 'sending user name to store');
-    conv.write(`${REPLAY_TAG} LOGIN {${name.length}}\r\n`);
-    const first = await continuation(conv, replyTimeout, log);
-    if (first !== undefined) return first;
-    conv.write(Buffer.concat([name, Buffer.from(` {${password.length}}\r\n`)]));
-    const second = await continuation(conv, replyTimeout, log);
-    if (second !== undefined) return second;
-    log.at('dialogue', 'store login', 'sending password to store');
-    conv.write(Buffer.concat([password, CRLF]));
-    return taggedAnswer(conv, replyTimeout, log);
-  };
-}
+    return taggedAnswer(conv, timeout, log);
+  }
+
+  if (id !== undefined) {
+    conv.write(id);
+    const idDone = await idAnswer(conv, timeout, log);
+    if (idDone !== undefined) return idDone;
+  }
+  if (login.kind === 'master') {
+    // RFC 3501 §6.2.2: AUTHENTICATE PLAIN, `+`, the message (RFC 4616 §2).
+    log.at('dialogue', 'store login', 'authorizing as the user with StoreAdmin');
+    conv.write(`${REPLAY_TAG} AUTHENTICATE PLAIN\r\n`);
+    const ready = await continuation(conv, timeout, log);
+    if (ready !== undefined) return ready;
+    const message = plainMessage(login.user, login.admin, login.password);
+    conv.write(`${message.toString('base64')}\r\n`);
+    return taggedAnswer(conv, timeout, log);
+  }
+  log.at('dialogue', 'store login', 'sending user name to store');
+  conv.write(`${REPLAY_TAG} LOGIN {${login.name.length}}\r\n`);
+  const first = await continuation(conv, timeout, log);
+  if (first !== undefined) return first;
+  conv.write(Buffer.concat([login.name, Buffer.from(` {${login.password.length}}\r\n`)]));
+  const second = await continuation(conv, timeout, log);
+  if (second !== undefined) return second;
+  log.at('dialogue', 'store login', 'sending password to store');
+  conv.write(Buffer.concat([login.password, CRLF]));
+  return taggedAnswer(conv, timeout, log);
+};
 
 /** RFC 7888's literal limit under LITERAL-. */
 const LITERAL_MINUS_MAX = 4096;

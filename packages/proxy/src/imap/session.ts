@@ -15,20 +15,18 @@
 
 import type { Socket } from 'node:net';
 import { ClientConnection } from '../clientConnection.js';
-import type { LoginOutcome } from '../login.js';
-import type { Credentials, SaslExchange, SaslStep } from '../sasl.js';
+import type { LoginOutcome, Principal } from '../login.js';
+import type { SaslExchange, SaslStep } from '../sasl.js';
 import type { SessionContext, SessionHandle } from '../server.js';
 import type { Farewell } from '../pipe.js';
+import { certificatePrincipal } from '../certlogin.js';
 import {
   type LoginEnd,
   RefusalCounts,
-  certificateForLogin,
   dropIfClosed,
-  forwardedAddress,
   logLoginOutcome,
   readSaslResponse,
-  startCertificateLogin,
-  startPasswordLogin,
+  startLogin,
 } from '../sessionLogin.js';
 import { formatAddress } from '../store.js';
 import {
@@ -296,7 +294,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
         return;
       case 'login':
         this.refusals.commandAccepted();
-        this.startLogin(tag, outcome.credentials);
+        this.startLogin(tag, { kind: 'password', credentials: outcome.credentials, sasl: false });
         return;
       case 'sasl':
         this.refusals.commandAccepted();
@@ -328,7 +326,7 @@ class ImapSession implements SessionHandle, PreAuthContext {
       case 'done':
         this.sasl = undefined;
         this.state = 'not-authenticated';
-        this.startLogin(tag, step.credentials);
+        this.startLogin(tag, { kind: 'password', credentials: step.credentials, sasl: true });
         return;
       case 'failed':
         this.sasl = undefined;
@@ -390,29 +388,25 @@ class ImapSession implements SessionHandle, PreAuthContext {
 
   /** AUTHENTICATE EXTERNAL: the verified client certificate names the user (`certlogin.ts`). */
   private startCertLogin(tag: string, authzid: Buffer): void {
-    const peer = certificateForLogin(this.ctx, this.security);
-    if (!peer.ok) {
-      this.send(`${tag} NO [AUTHENTICATIONFAILED] ${peer.error}`);
+    const principal = certificatePrincipal(this.ctx.site, this.security, authzid, this.ctx.log);
+    if (!principal.ok) {
+      this.send(`${tag} NO [AUTHENTICATIONFAILED] ${principal.error}`);
       this.countFailedLogin();
       return;
     }
-    this.state = 'logging-in';
-    this.user = peer.value.subject;
-    this.conn.socket.setTimeout(0);
-    startCertificateLogin(this.ctx, peer.value, authzid, 'imap', this.loginEnd(tag));
+    this.startLogin(tag, principal.value);
   }
 
   // ---- Login: directory, store, replay ----
 
-  private startLogin(tag: string, credentials: Credentials): void {
+  private startLogin(tag: string, principal: Principal): void {
     this.state = 'logging-in';
-    this.user = nameForLog(credentials.user);
+    this.user =
+      principal.kind === 'password'
+        ? nameForLog(principal.credentials.user)
+        : principal.peer.subject;
     this.conn.socket.setTimeout(0); // the directory and store have their own time limits
-    const replay = imapReplay({
-      greetingTimeoutMs: this.ctx.site.settings.storeConnectTimeoutMs,
-      forwardAddress: forwardedAddress(this.ctx),
-    });
-    startPasswordLogin(this.ctx, this.security, credentials, replay, this.loginEnd(tag));
+    startLogin(this.ctx, this.security, principal, imapReplay, this.loginEnd(tag));
   }
 
   /** The same tag answers the login whichever way it ends. */

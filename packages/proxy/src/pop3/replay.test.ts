@@ -7,11 +7,10 @@
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { silentLog } from '../log.js';
-import type { ReplayResult } from '../store.js';
+import type { ReplayResult, StoreLogin } from '../store.js';
 import { type ConnectionAddresses, forwardable } from '../clientAddress.js';
 import { StoreConversation } from '../store.js';
 import { listenScripted } from '../test-support/scriptedServer.js';
-import type { LoginMethod } from './commands/types.js';
 import { pop3Replay, xclientCommand } from './replay.js';
 import { StoreCapabilities } from './storeCapa.js';
 
@@ -30,7 +29,8 @@ afterEach(async () => {
 
 /**
  * A store that lists `capa` (null: CAPA unknown), greets with `greeting`, answers XCLIENT with
- * `xclient`, and accepts alice/secret by USER/PASS or AUTH PLAIN.
+ * `xclient`, and accepts alice/secret by USER/PASS or AUTH PLAIN (or the master user admin for
+ * alice, by AUTH PLAIN).
  */
 async function scriptedStore(
   capa: string[] | null,
@@ -55,7 +55,8 @@ async function scriptedStore(
         lines.push(line);
         if (authPlain) {
           authPlain = false;
-          const ok = Buffer.from(line, 'base64').toString() === '\0alice\0secret';
+          const message = Buffer.from(line, 'base64').toString();
+          const ok = message === '\0alice\0secret' || message === 'alice\0admin\0admin-secret';
           socket.write(ok ? '+OK Logged in.\r\n' : '-ERR [AUTH] Authentication failed.\r\n');
         } else if (line === 'AUTH PLAIN') {
           authPlain = true;
@@ -97,20 +98,24 @@ async function login(
   store: ScriptedStore,
   stores: StoreCapabilities,
   password = 'secret',
-  more: { method?: LoginMethod; forwardAddress?: ConnectionAddresses } = {},
+  more: { sasl?: boolean; forwardAddress?: ConnectionAddresses; as?: StoreLogin } = {},
 ): Promise<ReplayResult> {
   const socket = connect(store.port, '127.0.0.1');
   await new Promise((r) => socket.once('connect', r));
   const conv = new StoreConversation(socket);
-  const replay = pop3Replay({
-    method: more.method ?? 'user-pass',
-    stores,
+  const user: StoreLogin = {
+    kind: 'user',
+    name: Buffer.from('alice'),
+    password: Buffer.from(password),
+    sasl: more.sasl ?? false,
+  };
+  const options = {
     greetingTimeoutMs: 2_000,
     replyTimeoutMs: 1_000,
     forwardAddress: more.forwardAddress,
-  });
+  };
   try {
-    return await replay(conv, Buffer.from('alice'), Buffer.from(password), silentLog);
+    return await pop3Replay(stores)(conv, more.as ?? user, options, silentLog);
   } finally {
     socket.destroy();
   }
@@ -160,15 +165,16 @@ describe('POP3 replay and the store’s PIPELINING', () => {
   });
 });
 
+const client: ConnectionAddresses = {
+  clientIp: '2001:db8::7',
+  clientPort: 40000,
+  serverIp: '198.51.100.1',
+  serverPort: 110,
+};
+const XCLIENT = 'XCLIENT ADDR=2001:db8::7 PORT=40000';
+const DOVECOT_TRUSTED = '+OK [XCLIENT] scripted store ready';
+
 describe('POP3 replay with ForwardClientAddress (XCLIENT)', () => {
-  const client: ConnectionAddresses = {
-    clientIp: '2001:db8::7',
-    clientPort: 40000,
-    serverIp: '198.51.100.1',
-    serverPort: 110,
-  };
-  const XCLIENT = 'XCLIENT ADDR=2001:db8::7 PORT=40000';
-  const DOVECOT_TRUSTED = '+OK [XCLIENT] scripted store ready';
   const PLAIN_RESPONSE = Buffer.from('\0alice\0secret').toString('base64');
 
   it('xclientCommand names the client, an IPv4-mapped address as plain IPv4', () => {
@@ -190,7 +196,7 @@ describe('POP3 replay with ForwardClientAddress (XCLIENT)', () => {
     const stores = new StoreCapabilities();
     const forwardAddress = client;
     expect((await login(store, stores, 'secret', { forwardAddress })).kind).toBe('accepted');
-    const plain = await login(store, stores, 'secret', { forwardAddress, method: 'sasl-plain' });
+    const plain = await login(store, stores, 'secret', { forwardAddress, sasl: true });
     expect(plain.kind).toBe('accepted');
     expect(store.sessions).toEqual([
       ['CAPA', XCLIENT, 'USER alice', 'PASS secret'],
@@ -203,7 +209,7 @@ describe('POP3 replay with ForwardClientAddress (XCLIENT)', () => {
     const forwardAddress = client;
     const result = await login(store, new StoreCapabilities(), 'secret', {
       forwardAddress,
-      method: 'sasl-plain',
+      sasl: true,
     });
     expect(result.kind).toBe('accepted');
     expect(store.sessions[0]).toEqual(['CAPA', 'AUTH PLAIN', PLAIN_RESPONSE]);
@@ -225,10 +231,40 @@ describe('POP3 replay with ForwardClientAddress (XCLIENT)', () => {
     const store = await scriptedStore(['USER', 'XCLIENT'], { greeting: DOVECOT_TRUSTED });
     const stores = new StoreCapabilities();
     expect((await login(store, stores)).kind).toBe('accepted');
-    expect((await login(store, stores, 'secret', { method: 'sasl-plain' })).kind).toBe('accepted');
+    expect((await login(store, stores, 'secret', { sasl: true })).kind).toBe('accepted');
     expect(store.sessions).toEqual([
       ['CAPA', 'USER alice', 'PASS secret'],
       ['AUTH PLAIN', PLAIN_RESPONSE],
     ]);
+  });
+});
+
+describe('POP3 replay by the master user (StoreAdmin, certificate login)', () => {
+  const MASTER: StoreLogin = {
+    kind: 'master',
+    user: Buffer.from('alice'),
+    admin: Buffer.from('admin'),
+    password: Buffer.from('admin-secret'),
+  };
+  const MASTER_PLAIN = Buffer.from('alice\0admin\0admin-secret').toString('base64');
+
+  it('authenticates PLAIN with the user as authorization identity, after XCLIENT when forwarding', async () => {
+    const store = await scriptedStore(['USER'], { greeting: DOVECOT_TRUSTED });
+    const stores = new StoreCapabilities();
+    expect((await login(store, stores, '', { as: MASTER })).kind).toBe('accepted');
+    const forwarded = await login(store, stores, '', { as: MASTER, forwardAddress: client });
+    expect(forwarded.kind).toBe('accepted');
+    expect(store.sessions).toEqual([
+      ['AUTH PLAIN', MASTER_PLAIN],
+      [XCLIENT, 'AUTH PLAIN', MASTER_PLAIN],
+    ]);
+  });
+
+  it('refuses credentials holding a NUL, which PLAIN cannot carry', async () => {
+    const store = await scriptedStore(['USER']);
+    const nul = { ...MASTER, user: Buffer.from('al\0ice') };
+    const result = await login(store, new StoreCapabilities(), '', { as: nul });
+    expect(result.kind).toBe('refused');
+    expect(store.sessions).toEqual([[]]);
   });
 });

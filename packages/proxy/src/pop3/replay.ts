@@ -34,29 +34,21 @@
  *
  * A `-ERR` to XCLIENT is not the user's fault: the login goes on and the store sees the proxy's
  * address, as without the option.
+ *
+ * A certificate login (`login.ts`) is replayed by the store's master user (StoreAdmin) for the
+ * user, after XCLIENT when forwarding (RFC 5034 §4, RFC 4616 §2):
+ *
+ *   C: AUTH PLAIN              S: +
+ *   C: base64(user NUL StoreAdmin NUL StoreAdminPass)
  */
 
 import { type ConnectionAddresses, forwardable } from '../clientAddress.js';
-import { STORE_REPLY_TIMEOUT_MS } from '../limits.js';
 import type { Log } from '../log.js';
-import type { Replay, ReplayResult, StoreConversation } from '../store.js';
-import type { LoginMethod } from './commands/types.js';
+import { type Replay, type ReplayResult, type StoreConversation, plainMessage } from '../store.js';
 import type { StoreCapa, StoreCapabilities } from './storeCapa.js';
 
 /** A CAPA answer longer than this is not a POP3 store's. */
 const MAX_CAPA_LINES = 64;
-
-export interface Pop3ReplayOptions {
-  method: LoginMethod;
-  /** What is known of the stores' CAPA (the runtime's, `proxyRuntime.ts`). */
-  stores: StoreCapabilities;
-  /** Time for the store's greeting (StoreConnectTimeout). */
-  greetingTimeoutMs: number;
-  /** Time for each later answer. */
-  replyTimeoutMs?: number;
-  /** ForwardClientAddress on: the connection's addresses, sent by XCLIENT before the login. */
-  forwardAddress?: ConnectionAddresses | undefined;
-}
 
 /** The text sent when credentials cannot be replayed at all (a NUL in a UidAttr value). */
 export const CANNOT_REPLAY = '-ERR [AUTH] Authentication failed.';
@@ -74,41 +66,49 @@ const PASS = Buffer.from('PASS ');
 const CRLF = Buffer.from('\r\n');
 const hasLineBreak = (b: Buffer): boolean => b.includes(0x0d) || b.includes(0x0a);
 
-export function pop3Replay(options: Pop3ReplayOptions): Replay {
-  const replyTimeout = options.replyTimeoutMs ?? STORE_REPLY_TIMEOUT_MS;
-  return async (conv: StoreConversation, name: Buffer, password: Buffer, log: Log) => {
+/** The POP3 replay, with what the runtime knows of the stores' CAPA. */
+export function pop3Replay(stores: StoreCapabilities): Replay {
+  return async (conv, login, options, log) => {
     const greeting = await conv.readLine(options.greetingTimeoutMs);
     if (!greeting.ok) return { kind: 'failed', failure: greeting.error };
     log.at('trace', 'store greeting', 'store said', { line: greeting.value.toString('utf8') });
     if (!isOk(greeting.value)) {
       return { kind: 'failed', failure: { kind: 'broken', detail: 'store greeting is not +OK' } };
     }
-    if (name.includes(0x00) || password.includes(0x00)) {
+    const timeout = options.replyTimeoutMs;
+    // SASL PLAIN: authorization identity (the master user's login only), name, password.
+    const [authzid, name, password] =
+      login.kind === 'user'
+        ? [Buffer.alloc(0), login.name, login.password]
+        : [login.user, login.admin, login.password];
+    if ([authzid, name, password].some((b) => b.includes(0x00))) {
       return { kind: 'refused', answer: Buffer.from(CANNOT_REPLAY) };
     }
-    const byUser = options.method === 'user-pass' && !hasLineBreak(name) && !hasLineBreak(password);
+    const byUser =
+      login.kind === 'user' && !login.sasl && !hasLineBreak(name) && !hasLineBreak(password);
     const forward =
       options.forwardAddress === undefined ? undefined : forwardable(options.forwardAddress);
     const xclientInGreeting = XCLIENT_CODE.test(greeting.value.toString('latin1'));
     // CAPA only when its answer is used: for PIPELINING (USER/PASS), or to learn of XCLIENT.
     let capa: StoreCapa | undefined;
     if (byUser || (forward !== undefined && !xclientInGreeting)) {
-      const { stores } = options;
       const store = `${conv.socket.remoteAddress ?? ''}:${conv.socket.remotePort ?? 0}`;
       capa = stores.get(store);
       if (capa === undefined) {
-        const asked = await askCapa(conv, replyTimeout, log);
+        const asked = await askCapa(conv, timeout, log);
         if ('kind' in asked) return asked;
         stores.set(store, asked);
         capa = asked;
       }
     }
     if (forward !== undefined && (xclientInGreeting || capa?.xclient === true)) {
-      const sent = await xclient(conv, forward, replyTimeout, log);
+      const sent = await xclient(conv, forward, timeout, log);
       if (sent !== undefined) return sent;
     }
-    if (!byUser) return authPlain(conv, name, password, replyTimeout, log);
-    return userPass(conv, name, password, capa?.pipelining === true, replyTimeout, log);
+    if (byUser) return userPass(conv, name, password, capa?.pipelining === true, timeout, log);
+    if (login.kind === 'master')
+      log.at('dialogue', 'store login', 'authorizing as the user with StoreAdmin');
+    return authPlain(conv, plainMessage(authzid, name, password), timeout, log);
   };
 }
 
@@ -203,8 +203,7 @@ async function userPass(
 
 async function authPlain(
   conv: StoreConversation,
-  name: Buffer,
-  password: Buffer,
+  message: Buffer,
   timeoutMs: number,
   log: Log,
 ): Promise<ReplayResult> {
@@ -220,7 +219,6 @@ async function authPlain(
     };
   }
   log.at('dialogue', 'store login', 'sending credentials to store');
-  const message = Buffer.concat([Buffer.from([0]), name, Buffer.from([0]), password]);
   conv.write(`${message.toString('base64')}\r\n`);
   return judge(conv, timeoutMs, log);
 }

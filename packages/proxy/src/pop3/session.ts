@@ -21,19 +21,17 @@ import {
   MAX_POP3_SASL_LINE_BYTES,
   POP3_TRANSACTION_IDLE_MS,
 } from '../limits.js';
-import type { LoginOutcome } from '../login.js';
-import type { Credentials, SaslExchange, SaslStep } from '../sasl.js';
+import type { LoginOutcome, Principal } from '../login.js';
+import type { SaslExchange, SaslStep } from '../sasl.js';
 import type { SessionContext, SessionHandle } from '../server.js';
+import { certificatePrincipal } from '../certlogin.js';
 import {
   type LoginEnd,
   RefusalCounts,
-  certificateForLogin,
   dropIfClosed,
-  forwardedAddress,
   logLoginOutcome,
   readSaslResponse,
-  startCertificateLogin,
-  startPasswordLogin,
+  startLogin,
 } from '../sessionLogin.js';
 import { formatAddress } from '../store.js';
 import {
@@ -45,12 +43,7 @@ import {
   sessionSecurity,
 } from '../tls/security.js';
 import { COMMANDS } from './commands/index.js';
-import {
-  type CommandOutcome,
-  type LoginMethod,
-  type Pop3Context,
-  nameForLog,
-} from './commands/types.js';
+import { type CommandOutcome, type Pop3Context, nameForLog } from './commands/types.js';
 import { type LineEvent, Pop3LineReader } from './lineReader.js';
 import { parseCommand } from './parser.js';
 import { pop3Replay } from './replay.js';
@@ -250,7 +243,11 @@ class PopSession implements SessionHandle, Pop3Context {
         return;
       case 'login':
         this.refusals.commandAccepted();
-        this.startLogin(outcome.credentials, outcome.method);
+        this.startLogin({
+          kind: 'password',
+          credentials: outcome.credentials,
+          sasl: outcome.method === 'sasl-plain',
+        });
         return;
       case 'sasl':
         this.refusals.commandAccepted();
@@ -284,7 +281,7 @@ class PopSession implements SessionHandle, Pop3Context {
         return;
       case 'done':
         this.endSasl();
-        this.startLogin(step.credentials, 'sasl-plain');
+        this.startLogin({ kind: 'password', credentials: step.credentials, sasl: true });
         return;
       case 'failed':
         this.endSasl();
@@ -346,31 +343,26 @@ class PopSession implements SessionHandle, Pop3Context {
 
   /** AUTH EXTERNAL: the verified client certificate names the user (`certlogin.ts`). */
   private startCertLogin(authzid: Buffer): void {
-    const peer = certificateForLogin(this.ctx, this.security);
-    if (!peer.ok) {
-      this.send(`-ERR [AUTH] ${peer.error}`);
+    const principal = certificatePrincipal(this.ctx.site, this.security, authzid, this.ctx.log);
+    if (!principal.ok) {
+      this.send(`-ERR [AUTH] ${principal.error}`);
       this.countFailedLogin();
       return;
     }
-    this.state = 'logging-in';
-    this.user = peer.value.subject;
-    this.conn.socket.setTimeout(0);
-    startCertificateLogin(this.ctx, peer.value, authzid, 'pop3', this.loginEnd);
+    this.startLogin(principal.value);
   }
 
   // ---- Login: directory, store, replay ----
 
-  private startLogin(credentials: Credentials, method: LoginMethod): void {
+  private startLogin(principal: Principal): void {
     this.state = 'logging-in';
-    this.user = nameForLog(credentials.user);
+    this.user =
+      principal.kind === 'password'
+        ? nameForLog(principal.credentials.user)
+        : principal.peer.subject;
     this.conn.socket.setTimeout(0); // the directory and the store have their own time limits
-    const replay = pop3Replay({
-      method,
-      stores: this.ctx.runtime.shared.storeCapabilities,
-      greetingTimeoutMs: this.ctx.site.settings.storeConnectTimeoutMs,
-      forwardAddress: forwardedAddress(this.ctx),
-    });
-    startPasswordLogin(this.ctx, this.security, credentials, replay, this.loginEnd);
+    const replay = pop3Replay(this.ctx.runtime.shared.storeCapabilities);
+    startLogin(this.ctx, this.security, principal, replay, this.loginEnd);
   }
 
   private readonly loginEnd: LoginEnd = {

@@ -27,6 +27,8 @@ export interface FakeUser {
 export class FakeDirectory implements UserDirectory {
   down = false;
   filters: string[] = [];
+  /** Filters whose cached answer the login path evicted (`forget`). */
+  forgotten: string[] = [];
   constructor(private readonly users: FakeUser[]) {}
 
   lookup(filter: string, _log: Log): Promise<Result<UserEntry, LookupError>> {
@@ -39,6 +41,10 @@ export class FakeDirectory implements UserDirectory {
     const entry: UserEntry = { dn: `uid=${u.uid},o=test`, mailHosts: u.mailHosts };
     if (u.replayName !== undefined) entry.replayName = Buffer.from(u.replayName);
     return Promise.resolve(ok(entry));
+  }
+
+  forget(filter: string): void {
+    this.forgotten.push(filter);
   }
 
   close(): Promise<void> {

@@ -10,6 +10,8 @@ export interface TlsClientOptions {
   servername?: string;
   cert?: string;
   key?: string;
+  /** The client's own loopback address (to tell it apart in a store's log). */
+  localAddress?: string;
 }
 
 export class TlsLineClient {
@@ -21,9 +23,9 @@ export class TlsLineClient {
     this.attach(socket);
   }
 
-  static plain(port: number): Promise<TlsLineClient> {
+  static plain(port: number, localAddress?: string): Promise<TlsLineClient> {
     return new Promise((resolve, reject) => {
-      const s = netConnect({ port, host: '127.0.0.1' });
+      const s = netConnect({ port, host: '127.0.0.1', ...(localAddress ? { localAddress } : {}) });
       s.once('connect', () => resolve(new TlsLineClient(s)));
       s.once('error', reject);
     });

@@ -7,6 +7,7 @@
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type AddressInfo, createServer } from 'node:net';
 import { execa } from 'execa';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +21,7 @@ import {
   testbedArgs,
 } from '../test-support/proxyProcess.js';
 import { selfSignedCertificate } from '../test-support/selfSigned.js';
+import { storeLoginLine } from '../test-support/storeLog.js';
 import { TlsLineClient } from '../test-support/tlsClient.js';
 
 let bed: Testbed;
@@ -611,6 +613,101 @@ describe('certificate login (AUTHENTICATE EXTERNAL / AUTH EXTERNAL)', () => {
     const top = (await c.until('.')).join('\n');
     expect(top).toContain(markerSubject('A', user.uid));
     c.close();
+  });
+
+  /** A TLS client presenting `uid`'s certificate, from `localAddress` when given. */
+  async function withCertificate(
+    port: number,
+    uid: string,
+    localAddress?: string,
+  ): Promise<TlsLineClient> {
+    const cert = tls.clientCerts.find((k) => k.uid === uid);
+    if (cert === undefined) throw new Error(`the test bed has no certificate for ${uid}`);
+    return TlsLineClient.implicit(port, {
+      ca: tls.caPem,
+      servername: 'localhost',
+      cert: await readFile(cert.certFile, 'utf8'),
+      key: await readFile(cert.keyFile, 'utf8'),
+      ...(localAddress === undefined ? {} : { localAddress }),
+    });
+  }
+
+  it('ForwardClientAddress: the store logs the certificate user’s own address, as for a password login', async () => {
+    // A client address no other test uses (127.0.1.0/24 is this suite's).
+    const from = '127.0.1.79';
+    const alice = bed.userOn('A');
+    const forward = { ...certEnv(), ForwardClientAddress: 'yes' };
+    const imap = await start('imap', forward);
+    const imapLine = await storeLoginLine(bed.store('A').logPath, 'imap', async () => {
+      const c = await withCertificate(imap.tlsPort, alice.uid, from);
+      await c.line();
+      c.send('a AUTHENTICATE EXTERNAL =\r\n');
+      expect((await c.until('a ')).at(-1)).toMatch(/^a OK /);
+      c.close();
+    });
+    expect(imapLine).toContain(`user=<${alice.uid}>`);
+    expect(imapLine).toContain(`rip=${from},`);
+    const pop = await start('pop3', forward);
+    const popLine = await storeLoginLine(bed.store('A').logPath, 'pop3', async () => {
+      const c = await withCertificate(pop.tlsPort, alice.uid, from);
+      await c.line();
+      c.send('AUTH EXTERNAL =\r\n');
+      expect(await c.line()).toMatch(/^\+OK /);
+      c.close();
+    });
+    expect(popLine).toContain(`user=<${alice.uid}>`);
+    expect(popLine).toContain(`rip=${from},`);
+  });
+
+  it('MaxConcurrentConnectionAttempts: a store that timed out is skipped at once, for a certificate login as for a password login', async () => {
+    // On store A's own address, where alice's mailHost points, a store that accepts and never
+    // greets; BacksidePort leads there.
+    const hung = createServer(() => undefined);
+    await new Promise<void>((resolve) => hung.listen(0, bed.store('A').host, resolve));
+    const hungPort = (hung.address() as AddressInfo).port;
+    const tlsPort = await freePort('127.0.0.1');
+    const proxy = await startProxyProcess(
+      testbedArgs(bed, hungPort, { logLevel: 10 }),
+      {
+        Timeout: '10',
+        StoreConnectTimeout: '1',
+        SSLEnable: 'yes',
+        SSLListenPort: `127.0.0.1:${tlsPort}`,
+        SSLCertFile: tls.certFile,
+        SSLKeyFile: tls.keyFile,
+        ...certEnv(),
+      },
+      IMAP_PROXY,
+    );
+    running.push(proxy);
+    try {
+      const alice = bed.userOn('A');
+      const c = await withCertificate(tlsPort, alice.uid);
+      await c.line();
+      // The first waits out the greeting (StoreConnectTimeout): the store is marked down …
+      c.send('a AUTHENTICATE EXTERNAL =\r\n');
+      expect(await c.line(20_000)).toMatch(/^a NO \[ALERT\] /);
+      // … so the next certificate login skips it without connecting, and so does a password.
+      c.send('b AUTHENTICATE EXTERNAL =\r\n');
+      expect(await c.line()).toMatch(/^b NO \[ALERT\] /);
+      c.close();
+      const p = await TlsLineClient.plain(proxy.port);
+      await p.line();
+      p.send(`c LOGIN ${alice.uid} ${alice.password}\r\n`);
+      expect(await p.line()).toMatch(/^c NO \[ALERT\] /);
+      p.close();
+      await new Promise((r) => setTimeout(r, 300));
+      const skipped = (await proxy.logs())
+        .split('\n')
+        .filter((l) => l.includes('"msg":"store skipped"'));
+      expect(skipped).toHaveLength(2);
+      for (const line of skipped) {
+        expect(line).toContain(`"store":"${bed.store('A').host}:${hungPort}"`);
+        expect(line).toContain('"reason":"marked down after a timeout"');
+      }
+    } finally {
+      hung.close();
+    }
   });
 
   it('a certmap asking for verifycert (not carried out) stops the start (exit 2)', async () => {

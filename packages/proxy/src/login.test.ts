@@ -1,0 +1,221 @@
+/**
+ * The one login path, with fakes: a fake directory, loopback stores that accept and say nothing,
+ * and a fake replay that answers as each test needs. Every protection is checked for a password
+ * login and for a certificate login alike.
+ */
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseCertmap } from '@mmp/config';
+import type { Log } from './log.js';
+import { type LoginContext, type Principal, logIn } from './login.js';
+import type { ProxyRuntime } from './proxyRuntime.js';
+import { RefusalTiming } from './refusalTiming.js';
+import type { Replay, ReplayOptions, ReplayResult, StoreLogin } from './store.js';
+import { FakeDirectory, testRuntime } from './test-support/harness.js';
+import { recordingLog } from './test-support/recordingLog.js';
+import { type ScriptedServer, listenScripted } from './test-support/scriptedServer.js';
+
+const PASSWORD: Principal = {
+  kind: 'password',
+  credentials: { user: Buffer.from('alice'), password: Buffer.from('secret') },
+  sasl: false,
+};
+const CERTIFICATE: Principal = {
+  kind: 'certificate',
+  peer: { verified: true, subject: 'CN=Alice,OU=alice,O=mmp.test', issuer: 'CN=CA,O=mmp.test' },
+  // What certmap.conf made of the certificate (certlogin.ts).
+  filter: '(uid=alice)',
+  authzid: Buffer.alloc(0),
+};
+const PRINCIPALS = [PASSWORD, CERTIFICATE];
+
+const ADDRESSES = {
+  clientIp: '192.0.2.7',
+  clientPort: 40000,
+  serverIp: '198.51.100.1',
+  serverPort: 143,
+};
+
+let quiet: ScriptedServer;
+let other: ScriptedServer;
+const DEAD = { host: '127.0.0.1', port: 1 };
+
+beforeAll(async () => {
+  // Stores that accept and say nothing: the fake replay answers for them.
+  quiet = await listenScripted(() => undefined);
+  other = await listenScripted(() => undefined);
+});
+
+afterAll(async () => {
+  await Promise.all([quiet.close(), other.close()]);
+});
+
+/** A replay that answers `results` by store port (default: accepted), recording each call. */
+function fakeReplay(results: Record<number, ReplayResult> = {}): {
+  replay: Replay;
+  calls: { port: number; login: StoreLogin; options: ReplayOptions }[];
+} {
+  const calls: { port: number; login: StoreLogin; options: ReplayOptions }[] = [];
+  const replay: Replay = (conv, login, options) => {
+    const port = conv.socket.remotePort ?? 0;
+    calls.push({ port, login, options });
+    return Promise.resolve(results[port] ?? { kind: 'accepted', answer: Buffer.from('OK') });
+  };
+  return { replay, calls };
+}
+
+interface Setup {
+  runtime: ProxyRuntime;
+  directory: FakeDirectory;
+}
+
+function setup(mailHosts: { host: string; port: number }[], forward = false): Setup {
+  const directory = new FakeDirectory([{ uid: 'alice', mailHosts }]);
+  return {
+    directory,
+    runtime: testRuntime(directory, {
+      ForwardClientAddress: forward,
+      MaxConcurrentConnectionAttempts: 2,
+    }),
+  };
+}
+
+/** A login context on the runtime's global site, with certificate login configured there. */
+function context({ runtime }: Setup, replay: Replay, log: Log): LoginContext {
+  const certmap = parseCertmap('certmap default default\ndefault:FilterComps ou=uid\n', 'certmap');
+  if (!certmap.ok) throw new Error('certmap');
+  const certLogin = {
+    map: certmap.value,
+    storeAdmin: Buffer.from('admin'),
+    storeAdminPass: Buffer.from('admin-secret'),
+  };
+  return {
+    site: { ...runtime.global, certLogin },
+    shared: runtime.shared,
+    log,
+    addresses: ADDRESSES,
+    subjectDn: undefined,
+    replay,
+  };
+}
+
+const at = (s: ScriptedServer): { host: string; port: number } => ({
+  host: '127.0.0.1',
+  port: s.port,
+});
+
+describe.each(PRINCIPALS.map((p) => [p.kind, p] as const))('a %s login', (_kind, principal) => {
+  it('goes through the attempt limiter: a store that timed out is skipped at once', async () => {
+    const s = setup([at(quiet)]);
+    const { replay, calls } = fakeReplay({
+      [quiet.port]: { kind: 'failed', failure: { kind: 'timeout', detail: 'no greeting' } },
+    });
+    const { log, records } = recordingLog();
+    const ctx = context(s, replay, log);
+    expect((await logIn(ctx, principal)).kind).toBe('stores-down');
+    expect(calls).toHaveLength(1);
+    // Marked down for STORE_DOWN_AFTER_TIMEOUT_MS: the next login does not even connect.
+    expect(await logIn(ctx, principal)).toEqual({
+      kind: 'stores-down',
+      detail: `127.0.0.1:${quiet.port} marked down after a timeout`,
+    });
+    expect(calls).toHaveLength(1);
+    expect(records.filter((r) => r.msg === 'store skipped')).toEqual([
+      {
+        level: 'refusal',
+        msg: 'store skipped',
+        fields: { store: `127.0.0.1:${quiet.port}`, reason: 'marked down after a timeout' },
+      },
+    ]);
+  });
+
+  it('evicts the user’s cached entry when a store fails, and fails over', async () => {
+    const s = setup([DEAD, at(other)]);
+    const { replay, calls } = fakeReplay();
+    const { log, records } = recordingLog();
+    const outcome = await logIn(context(s, replay, log), principal);
+    expect(outcome.kind).toBe('logged-in');
+    if (outcome.kind === 'logged-in') outcome.socket.destroy();
+    expect(s.directory.forgotten).toEqual(['(uid=alice)']);
+    expect(calls.map((c) => c.port)).toEqual([other.port]);
+    expect(records.map((r) => r.msg)).toEqual(
+      expect.arrayContaining(['connecting to store', 'store unreachable']),
+    );
+  });
+
+  it('tells the store the client address with ForwardClientAddress, and not without', async () => {
+    for (const forward of [true, false]) {
+      const { replay, calls } = fakeReplay();
+      const outcome = await logIn(
+        context(setup([at(quiet)], forward), replay, recordingLog().log),
+        principal,
+      );
+      if (outcome.kind === 'logged-in') outcome.socket.destroy();
+      expect(calls[0]?.options.forwardAddress).toEqual(forward ? ADDRESSES : undefined);
+    }
+  });
+
+  it('holds an unknown user like a password login, and learns from refusals', async () => {
+    const s = setup([at(quiet)]);
+    const held: number[] = [];
+    const observed: number[] = [];
+    const timing = new (class extends RefusalTiming {
+      override observe(ms: number): void {
+        observed.push(ms);
+      }
+      override holdFor(elapsedMs: number): number {
+        held.push(elapsedMs);
+        return 0;
+      }
+    })();
+    const { replay } = fakeReplay({
+      [quiet.port]: { kind: 'refused', answer: Buffer.from('NO [AUTHENTICATIONFAILED] no') },
+    });
+    const ctx = context(s, replay, recordingLog().log);
+    const withTiming = { ...ctx, shared: { ...ctx.shared, refusalTiming: timing } };
+    expect((await logIn(withTiming, principal)).kind).toBe('refused');
+    expect(observed).toHaveLength(1);
+    const nobody =
+      principal.kind === 'password'
+        ? { ...principal, credentials: { ...principal.credentials, user: Buffer.from('nobody') } }
+        : { ...principal, filter: '(uid=nobody)' };
+    expect((await logIn(withTiming, nobody)).kind).toBe('unknown-user');
+    expect(held).toHaveLength(1);
+  });
+});
+
+describe('what is replayed', () => {
+  it('a password login: the user’s name and password, and how the client gave them', async () => {
+    const { replay, calls } = fakeReplay();
+    const outcome = await logIn(context(setup([at(quiet)]), replay, recordingLog().log), {
+      ...PASSWORD,
+      sasl: true,
+    } as Principal);
+    if (outcome.kind === 'logged-in') outcome.socket.destroy();
+    expect(calls[0]?.login).toEqual({
+      kind: 'user',
+      name: Buffer.from('alice'),
+      password: Buffer.from('secret'),
+      sasl: true,
+    });
+  });
+
+  it('a certificate login: the master user for the entry’s uid, never another identity', async () => {
+    const { replay, calls } = fakeReplay();
+    const ctx = context(setup([at(quiet)]), replay, recordingLog().log);
+    const outcome = await logIn(ctx, CERTIFICATE);
+    if (outcome.kind === 'logged-in') outcome.socket.destroy();
+    expect(calls[0]?.login).toEqual({
+      kind: 'master',
+      user: Buffer.from('alice'),
+      admin: Buffer.from('admin'),
+      password: Buffer.from('admin-secret'),
+    });
+    const asBob = { ...CERTIFICATE, authzid: Buffer.from('bob') } as Principal;
+    expect(await logIn(ctx, asBob)).toEqual({
+      kind: 'unknown-user',
+      reason: 'authorization identity is not the certificate user',
+    });
+    expect(calls).toHaveLength(1);
+  });
+});
