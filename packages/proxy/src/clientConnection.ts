@@ -1,8 +1,7 @@
 /**
- * The client's side of a session, whatever the protocol: the socket and its settings, the
- * connect and disconnect log records, bytes queued while logging in, the TLS upgrade (which
- * replaces the socket), the hand-off to the pipe, and closing. The IMAP and POP3 sessions each own
- * one and keep to themselves what differs: the state machine, the words they say, what they log.
+ * The client's side of a session (`session.ts`): the socket and its settings, the connect and
+ * disconnect log records, bytes queued while logging in, the TLS upgrade (which replaces the
+ * socket), the hand-off to the pipe, and closing.
  */
 
 import type { Socket } from 'node:net';
@@ -22,8 +21,6 @@ export interface ClientEvents {
   onEnd(): void;
   onTimeout(): void;
   onClose(): void;
-  /** The session's own fields of the 'client disconnected' record (user, store, …). */
-  closedFields(): LogFields;
 }
 
 export class ClientConnection {
@@ -105,8 +102,9 @@ export class ClientConnection {
   }
 
   /**
-   * Back to reading commands after a refused login: restart the idle timer, then give the session
-   * the chunks queued meanwhile, in order, as if they arrived now (they may end the session).
+   * Back to reading commands after a refused login (or into the spoof inbox): restart the idle
+   * timer, then give the session the chunks queued meanwhile, in order, as if they arrived now
+   * (they may end the session).
    */
   readQueued(idleTimeoutMs: number): void {
     this.current.setTimeout(idleTimeoutMs);
@@ -136,7 +134,8 @@ export class ClientConnection {
    */
   startTls(
     tls: ServerTls,
-    phase: 'starttls' | 'stls',
+    /** The log records' phase: the command's name. */
+    phase: string,
     okLine: string,
     secured: (info: ClientTlsInfo) => void,
   ): void {
@@ -184,7 +183,12 @@ export class ClientConnection {
    * now, so the session, its framer and everything of the login phase can be collected (an idle
    * piped session keeps little beyond its two sockets).
    */
-  pipe(store: Socket, leftover: Buffer, farewell: Farewell | undefined): void {
+  pipe(
+    store: Socket,
+    leftover: Buffer,
+    farewell: Farewell | undefined,
+    sessionFields: LogFields,
+  ): void {
     this.storeSocket = store;
     const client = this.current;
     this.detachReader(client);
@@ -192,7 +196,7 @@ export class ClientConnection {
     client.off('close', this.events.onClose);
     const fromClient = Buffer.concat(this.takeQueued());
     const opts = { client, store, fromClient, fromStore: leftover };
-    const closedRecord = this.closedRecordFor(this.events.closedFields());
+    const closedRecord = this.closedRecordFor(sessionFields);
     const { log } = this.ctx;
     const markClosed = this.markClosed;
     const logEnd = (fields: LogFields): void => {
@@ -229,14 +233,15 @@ export class ClientConnection {
     setTimeout(() => this.current.destroy(), CLOSE_LINGER_MS).unref();
   }
 
-  logClosed(fields: LogFields): void {
+  /** The 'client disconnected' record, with the session's own fields (user, store, …). */
+  logClosed(sessionFields: LogFields): void {
     if (this.closedLogged) return;
     this.closedLogged = true;
     this.ctx.log.at(
       'session',
       'disconnect',
       'client disconnected',
-      this.closedRecordFor(this.events.closedFields())(fields),
+      this.closedRecordFor(sessionFields)({}),
     );
     this.markClosed();
   }

@@ -13,9 +13,9 @@ import {
   cliAction,
   formatProblem,
 } from '@mmp/config';
-import { startImapSession } from './imap/session.js';
+import { startImapSession } from './imap/dialect.js';
 import { type Log, openLogFile } from './log.js';
-import { startPopSession } from './pop3/session.js';
+import { startPopSession } from './pop3/dialect.js';
 import { type Privileges, logOpener, privilegesFor, serving } from './privileges.js';
 import { type ProxyRuntime, type RuntimeInput, buildRuntime } from './proxyRuntime.js';
 import { ProxyServer, type StartSession } from './server.js';

@@ -8,7 +8,7 @@ import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLog } from './log.js';
 import { ProxyServer, type SessionHandle } from './server.js';
-import { startImapSession } from './imap/session.js';
+import { startImapSession } from './imap/dialect.js';
 import { type FakeStore, startFakeStore } from './test-support/fakeStore.js';
 import { FakeDirectory, testRuntime } from './test-support/harness.js';
 import { RawClient } from './test-support/rawClient.js';

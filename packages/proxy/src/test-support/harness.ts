@@ -11,9 +11,9 @@ import {
   resolveConfig,
 } from '@mmp/config';
 import type { LookupError, UserDirectory, UserEntry } from '../directory.js';
-import { startImapSession } from '../imap/session.js';
+import { startImapSession } from '../imap/dialect.js';
 import { type Log, silentLog } from '../log.js';
-import { startPopSession } from '../pop3/session.js';
+import { startPopSession } from '../pop3/dialect.js';
 import { type ProxyRuntime, buildRuntime } from '../proxyRuntime.js';
 import { ProxyServer } from '../server.js';
 import { type ProxySettings, settingsFrom } from '../settings.js';

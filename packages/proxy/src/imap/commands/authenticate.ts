@@ -1,57 +1,40 @@
 /**
  * AUTHENTICATE (RFC 3501 §6.2.2) with PLAIN (RFC 4616) or LOGIN, and an optional initial response
- * (SASL-IR, RFC 4959). Only mechanisms advertised as AUTH=… are accepted. The exchange itself
- * (continuations, `*` cancellation) is carried on by the session; the mechanics are in `sasl.ts`.
+ * (SASL-IR, RFC 4959); EXTERNAL (RFC 4422 App. A) with a verified client certificate. Only
+ * mechanisms advertised as AUTH=… are accepted. The exchange itself (continuations, `*`
+ * cancellation) is carried on by the session; the mechanics are in `sasl.ts`.
  */
 
 import { externalRefusal } from '../../certlogin.js';
 import { decodeInitialResponse, startSasl } from '../../sasl.js';
-import { IMAP_PLAINTEXT_REFUSED } from '../../tls/security.js';
-import { astringBytes, atomUpper } from '../parser.js';
-import type { CommandSpec } from './types.js';
+import { atomUpper } from '../parser.js';
+import { command } from './types.js';
 
-export const authenticate: CommandSpec = {
+export const authenticate = command({
   name: 'AUTHENTICATE',
-  literals: false,
+  args: [
+    { kind: 'atom', text: 'a mechanism' },
+    { kind: 'astring', text: 'an optional initial response', optional: true },
+  ],
   describe(args) {
     return {
       mechanism: atomUpper(args[0]) ?? null,
       initialResponse: args.length > 1 ? '<redacted>' : null,
     };
   },
-  handle(ctx, cmd) {
-    const mechanism = atomUpper(cmd.args[0]);
-    if (mechanism === undefined || cmd.args.length > 2) {
-      return {
-        kind: 'bad',
-        message: 'AUTHENTICATE expects a mechanism and an optional initial response',
-      };
-    }
+  plaintext: ([mechanism]) => mechanism === 'PLAIN' || mechanism === 'LOGIN',
+  handle(ctx, [mechanism, initialResponse]) {
     const offered = ctx.capabilities.saslMechanisms.find((m) => m === mechanism);
-    if (offered === undefined && (mechanism === 'PLAIN' || mechanism === 'LOGIN')) {
-      if (!ctx.security.plainAllowed) {
-        // RestrictPlainPasswords before TLS (RFC 5530 PRIVACYREQUIRED).
-        ctx.send(`${cmd.tag} ${IMAP_PLAINTEXT_REFUSED}`);
-        return { kind: 'done' };
-      }
-    }
-    if (offered === undefined && mechanism === 'EXTERNAL') {
-      ctx.send(`${cmd.tag} NO [AUTHENTICATIONFAILED] ${externalRefusal(ctx.security)}`);
-      return { kind: 'done' };
-    }
-    if (offered === undefined) {
-      ctx.send(`${cmd.tag} NO [CANNOT] Unsupported authentication mechanism`);
-      return { kind: 'done' };
-    }
+    if (offered === undefined && mechanism === 'EXTERNAL')
+      return { kind: 'no', refusal: { kind: 'external', reason: externalRefusal(ctx.security) } };
+    if (offered === undefined) return { kind: 'no', refusal: { kind: 'mechanism' } };
     let initial: Buffer | undefined;
-    if (cmd.args.length === 2) {
-      const raw = astringBytes(cmd.args[1]);
-      const decoded = raw === undefined ? undefined : decodeInitialResponse(raw);
-      if (decoded === undefined || !decoded.ok)
-        return { kind: 'bad', message: 'Invalid initial response' };
+    if (initialResponse !== undefined) {
+      const decoded = decodeInitialResponse(initialResponse);
+      if (!decoded.ok) return { kind: 'bad', text: 'Invalid initial response' };
       initial = decoded.value;
     }
     const exchange = startSasl(offered);
     return { kind: 'sasl', exchange, step: exchange.start(initial) };
   },
-};
+});

@@ -9,7 +9,7 @@
 
 import { ID_MAX_FIELD_BYTES, ID_MAX_PAIRS, ID_MAX_VALUE_BYTES } from '../../limits.js';
 import { type ImapArg, atomUpper } from '../parser.js';
-import type { CommandSpec } from './types.js';
+import { command } from './types.js';
 
 type Parsed =
   { ok: true; params: Map<string, string | null> | null } | { ok: false; message: string };
@@ -38,21 +38,26 @@ function parseParams(arg: ImapArg | undefined): Parsed {
   return { ok: true, params };
 }
 
-export const id: CommandSpec = {
+export const id = command({
   name: 'ID',
+  args: [{ kind: 'nil-or-list', text: 'NIL or a parenthesised list' }],
   literals: true,
   describe(args) {
     const parsed = parseParams(args[0]);
     if (!parsed.ok || parsed.params === null) return { id: 'NIL' };
-    return { id: [...parsed.params].map(([k, v]) => `${k}=${v ?? 'NIL'}`).join('; ') };
+    return { id: formatParams(parsed.params) };
   },
-  handle(ctx, cmd) {
-    if (cmd.args.length !== 1) return { kind: 'bad', message: 'ID takes one argument' };
-    const parsed = parseParams(cmd.args[0]);
-    if (!parsed.ok) return { kind: 'bad', message: parsed.message };
-    ctx.rememberClientId(parsed.params);
-    ctx.send('* ID NIL');
-    ctx.send(`${cmd.tag} OK ID completed`);
-    return { kind: 'done' };
+  handle(_ctx, [params]) {
+    const parsed = parseParams(params);
+    if (!parsed.ok) return { kind: 'bad', text: parsed.message };
+    return {
+      kind: 'ok',
+      data: ['* ID NIL'],
+      ...(parsed.params === null ? {} : { clientId: formatParams(parsed.params) }),
+    };
   },
-};
+});
+
+function formatParams(params: ReadonlyMap<string, string | null>): string {
+  return [...params].map(([k, v]) => `${k}=${v ?? 'NIL'}`).join('; ');
+}

@@ -1,4 +1,4 @@
-/** The commands accepted before login, by name. Anything else is answered BAD (session.ts). */
+/** The commands accepted before login, by name. Anything else is answered BAD (`../dialect.ts`). */
 
 import { authenticate } from './authenticate.js';
 import { capability } from './capability.js';
@@ -9,7 +9,7 @@ import { noop } from './noop.js';
 import { starttls } from './starttls.js';
 import type { CommandSpec } from './types.js';
 
-export const PRE_AUTH_COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
+export const COMMANDS: ReadonlyMap<string, CommandSpec> = new Map(
   [capability, noop, logout, id, login, authenticate, starttls].map((c) => [c.name, c]),
 );
 

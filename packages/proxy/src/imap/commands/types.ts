@@ -1,48 +1,81 @@
 /**
- * The shape of a pre-login command handler (one file per command, as in WildDuck's imap-core):
- * what it may carry, how it appears in the log, and the handler. The session (`../session.ts`)
- * checks state, frames, parses and dispatches; a handler only answers and returns an outcome.
+ * The shape of a pre-login IMAP command (one file per command, as in WildDuck's imap-core): its
+ * name, the arguments it takes, whether it may carry literals, how it appears in the log, and its
+ * handler. The dispatcher (`../dialect.ts`) checks the arguments against the declaration before
+ * any handler runs, and says every status line; a handler only decides the outcome.
  */
 
+import type { ArgSpec, ArgsOf, Declared, Outcome } from '../../dialect.js';
+import { checkArgs, declared } from '../../dialect.js';
 import type { LogFields } from '../../log.js';
-import type { Credentials, SaslExchange, SaslStep } from '../../sasl.js';
 import type { SessionSecurity } from '../../tls/security.js';
 import type { Capabilities } from '../capabilities.js';
-import type { ImapArg, ImapCommand } from '../parser.js';
+import { type ImapArg, astringBytes, atomUpper } from '../parser.js';
 
-/** What a handler may do to its session. */
-export interface PreAuthContext {
+/** What a handler sees of its session. */
+export interface CommandContext {
   readonly capabilities: Capabilities;
   /** TLS state and what it allows (`tls/security.ts`). */
   readonly security: SessionSecurity;
-  /** Send one response line; CRLF is added. */
-  send(line: string): void;
-  /** Remember what the client said in ID (RFC 2971), for the log and a later replay. */
-  rememberClientId(params: ReadonlyMap<string, string | null> | null): void;
 }
 
-export type CommandOutcome =
-  /** Answered (tagged OK or NO): the command was valid. */
-  | { kind: 'done' }
-  /** Not valid: the session answers a tagged BAD with this text and counts it. */
-  | { kind: 'bad'; message: string }
-  /** Answered; the session closes the connection (LOGOUT). */
-  | { kind: 'logout' }
-  /** Log in with these credentials (LOGIN). */
-  | { kind: 'login'; credentials: Credentials }
-  /** A SASL exchange began (AUTHENTICATE): the session carries it on from this step. */
-  | { kind: 'sasl'; exchange: SaslExchange; step: SaslStep }
-  /** STARTTLS accepted: the session answers OK and negotiates TLS (RFC 3501 §6.2.1). */
-  | { kind: 'starttls' };
+/** The argument kinds, and the value a handler gets for each. */
+interface ArgValues {
+  /** An atom, upper-cased (a mechanism name). */
+  atom: string;
+  /** An atom, quoted string or literal, as bytes (RFC 3501 §9 astring). */
+  astring: Buffer;
+  /** NIL or a parenthesised list (RFC 2971 ID). */
+  'nil-or-list': ImapArg;
+}
 
-export interface CommandSpec {
+type Arg = ArgSpec<keyof ArgValues>;
+
+export interface CommandSpec extends Declared<CommandContext> {
   /** Upper-case command name. */
   readonly name: string;
+  readonly args: readonly Arg[];
   /** Whether the command may carry literals (else a `{n}` gets BAD instead of `+`). */
   readonly literals: boolean;
   /** The command's arguments as they may appear in the log: never a password. */
   describe(args: readonly ImapArg[]): LogFields;
-  handle(ctx: PreAuthContext, command: ImapCommand): CommandOutcome;
+}
+
+/** Declare a command; its handler gets the argument values typed by the declaration. */
+export function command<const A extends readonly Arg[]>(d: {
+  name: string;
+  args: A;
+  literals?: boolean;
+  describe?: (args: readonly ImapArg[]) => LogFields;
+  plaintext?: (values: ArgsOf<ArgValues, A>) => boolean;
+  handle: (ctx: CommandContext, values: ArgsOf<ArgValues, A>) => Outcome;
+}): CommandSpec {
+  return {
+    name: d.name,
+    args: d.args,
+    literals: d.literals ?? false,
+    describe: d.describe ?? describeArgs,
+    ...declared<ArgValues, CommandContext, A>(d.handle, d.plaintext),
+  };
+}
+
+/** The argument values a command's declaration asks for, or the refusal's text. */
+export function check(
+  spec: CommandSpec,
+  args: readonly ImapArg[],
+): { ok: true; values: unknown[] } | { ok: false; text: string } {
+  return checkArgs(spec.name, spec.args, args, valueOf, 'takes no arguments');
+}
+
+function valueOf(kind: string, arg: ImapArg): unknown {
+  switch (kind as keyof ArgValues) {
+    case 'atom':
+      return atomUpper(arg);
+    case 'astring':
+      return astringBytes(arg);
+    case 'nil-or-list':
+      return arg.kind === 'list' || atomUpper(arg) === 'NIL' ? arg : undefined;
+  }
 }
 
 /** For commands whose arguments are not secret: atoms as text, strings as their length. */
@@ -61,10 +94,4 @@ function shape(arg: ImapArg): string {
     case 'list':
       return `(${arg.items.map(shape).join(' ')})`;
   }
-}
-
-/** A user name for the log (lossy decoding is fine here, the bytes sent on are untouched). */
-export function nameForLog(bytes: Buffer): string {
-  const s = bytes.toString('utf8');
-  return s.length > 128 ? `${s.slice(0, 128)}…` : s;
 }

@@ -4,19 +4,15 @@
  * greeting therefore carries no timestamp, and APOP says why it fails.
  */
 
-import type { CommandSpec } from './types.js';
+import { command } from './types.js';
 
-export const apop: CommandSpec = {
+export const apop = command({
   name: 'APOP',
   states: ['authorization'],
-  describe() {
-    return { digest: '<redacted>' };
-  },
-  handle() {
-    return {
-      kind: 'error',
-      message:
-        'APOP is not supported: the multiplexor needs the password to log in to your mail store; use USER/PASS or AUTH PLAIN',
-    };
-  },
-};
+  args: 'any',
+  describe: () => ({ digest: '<redacted>' }),
+  handle: () => ({
+    kind: 'bad',
+    text: 'APOP is not supported: the multiplexor needs the password to log in to your mail store; use USER/PASS or AUTH PLAIN',
+  }),
+});

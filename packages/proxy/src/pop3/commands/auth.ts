@@ -1,22 +1,25 @@
 /**
- * AUTH mechanism [initial-response] (RFC 5034). Only PLAIN (RFC 4616) is offered: the multiplexor
- * needs the plaintext password to replay the login. `=` is the empty initial response (§4); without
- * one the session sends the empty challenge `+ ` and reads the response line, where `*` cancels.
- * AUTH without an argument lists the mechanisms (the pre-RFC 5034 form some clients still send,
- * answered as Dovecot does).
+ * AUTH mechanism [initial-response] (RFC 5034). PLAIN (RFC 4616) is offered: the multiplexor needs
+ * the plaintext password to replay the login; EXTERNAL (RFC 4422 App. A) with a verified client
+ * certificate. `=` is the empty initial response (§4); without one the session sends the empty
+ * challenge `+ ` and reads the response line, where `*` cancels. AUTH without an argument lists
+ * the mechanisms (the pre-RFC 5034 form some clients still send, answered as Dovecot does).
  */
 
 import { externalRefusal } from '../../certlogin.js';
 import { decodeInitialResponse, startSasl } from '../../sasl.js';
-import { PLAIN_SECURITY } from '../../tls/security.js';
 import { words } from '../parser.js';
-import type { CommandSpec } from './types.js';
+import { command } from './types.js';
 
 export const AUTH_MECHANISMS = ['PLAIN'] as const;
 
-export const auth: CommandSpec = {
+export const auth = command({
   name: 'AUTH',
   states: ['authorization'],
+  args: [
+    { kind: 'word', text: 'a mechanism', optional: true },
+    { kind: 'word', text: 'an optional initial response', optional: true },
+  ],
   describe(arg) {
     const w = words(arg);
     return {
@@ -24,50 +27,32 @@ export const auth: CommandSpec = {
       initialResponse: w.length > 1 ? '<redacted>' : null,
     };
   },
-  handle(ctx, arg) {
-    const w = words(arg);
-    if (w.length === 0) {
-      // The mechanisms usable on this connection, as CAPA's SASL line says (tls/security.ts).
-      const security = ctx.security ?? PLAIN_SECURITY;
+  plaintext: ([mechanism]) => {
+    const m = mechanism?.toUpperCase();
+    return m === 'PLAIN' || m === 'LOGIN';
+  },
+  handle(ctx, [word, initialResponse]) {
+    const { security } = ctx;
+    if (word === undefined) {
+      // The mechanisms usable on this connection, as CAPA's SASL line says (capa.ts).
       const usable = [
         ...(security.plainAllowed ? AUTH_MECHANISMS : []),
         ...(security.external ? ['EXTERNAL'] : []),
       ];
-      ctx.sendMultiline('+OK', Buffer.from(`${usable.map((m) => `${m}\r\n`).join('')}.\r\n`));
-      return { kind: 'done' };
+      return { kind: 'ok', body: Buffer.from(`${usable.map((m) => `${m}\r\n`).join('')}.\r\n`) };
     }
-    if (w.length > 2) {
-      return {
-        kind: 'error',
-        message: 'AUTH expects a mechanism and an optional initial response',
-      };
-    }
-    const mechanism = (w[0] as string).toUpperCase();
-    if (mechanism === 'EXTERNAL') {
-      // RFC 4422 App. A, with a verified client certificate only (certlogin.ts).
-      if (ctx.security?.external !== true) {
-        ctx.send(`-ERR [AUTH] ${externalRefusal(ctx.security ?? PLAIN_SECURITY)}`);
-        return { kind: 'done' };
-      }
-      ctx.pendingUser = undefined;
-      const external = startSasl('EXTERNAL');
-      if (w.length === 1)
-        return { kind: 'sasl', exchange: external, step: external.start(undefined) };
-      const decoded = decodeInitialResponse(Buffer.from(w[1] as string, 'latin1'));
-      if (!decoded.ok) return { kind: 'error', message: 'Invalid initial response' };
-      return { kind: 'sasl', exchange: external, step: external.start(decoded.value) };
-    }
-    if (mechanism !== 'PLAIN') {
-      return { kind: 'error', message: 'Unsupported authentication mechanism' };
-    }
-    ctx.pendingUser = undefined;
+    const mechanism = word.toUpperCase();
+    if (mechanism === 'EXTERNAL' && !security.external)
+      return { kind: 'no', refusal: { kind: 'external', reason: externalRefusal(security) } };
+    if (mechanism !== 'EXTERNAL' && mechanism !== 'PLAIN')
+      return { kind: 'no', refusal: { kind: 'mechanism' } };
     let initial: Buffer | undefined;
-    if (w.length === 2) {
-      const decoded = decodeInitialResponse(Buffer.from(w[1] as string, 'latin1'));
-      if (!decoded.ok) return { kind: 'error', message: 'Invalid initial response' };
+    if (initialResponse !== undefined) {
+      const decoded = decodeInitialResponse(Buffer.from(initialResponse, 'latin1'));
+      if (!decoded.ok) return { kind: 'bad', text: 'Invalid initial response' };
       initial = decoded.value;
     }
-    const exchange = startSasl('PLAIN');
+    const exchange = startSasl(mechanism);
     return { kind: 'sasl', exchange, step: exchange.start(initial) };
   },
-};
+});

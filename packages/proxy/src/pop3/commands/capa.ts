@@ -9,8 +9,8 @@
  * - in the spoof inbox: TOP, UIDL, RESP-CODES, PIPELINING.
  */
 
-import { PLAIN_SECURITY, pop3AuthorizationCapabilities } from '../../tls/security.js';
-import { describePlain, type CommandSpec } from './types.js';
+import { pop3AuthorizationCapabilities } from '../../tls/security.js';
+import { command } from './types.js';
 
 export const AUTHORIZATION_CAPABILITIES = [
   'USER',
@@ -22,18 +22,20 @@ export const AUTHORIZATION_CAPABILITIES = [
 
 export const TRANSACTION_CAPABILITIES = ['TOP', 'UIDL', 'RESP-CODES', 'PIPELINING'] as const;
 
-export const capa: CommandSpec = {
+export const capa = command({
   name: 'CAPA',
   states: ['authorization', 'transaction'],
-  describe: describePlain,
-  handle(ctx, arg) {
-    if (arg !== undefined) return { kind: 'error', message: 'CAPA takes no argument' };
+  args: [],
+  handle(ctx) {
     // STLS, and USER / SASL as the connection's security allows (tls/security.ts).
     const list =
       ctx.inbox === undefined
-        ? pop3AuthorizationCapabilities(AUTHORIZATION_CAPABILITIES, ctx.security ?? PLAIN_SECURITY)
+        ? pop3AuthorizationCapabilities(AUTHORIZATION_CAPABILITIES, ctx.security)
         : TRANSACTION_CAPABILITIES;
-    ctx.sendMultiline('+OK Capability list follows', Buffer.from(`${list.join('\r\n')}\r\n.\r\n`));
-    return { kind: 'done' };
+    return {
+      kind: 'ok',
+      text: 'Capability list follows',
+      body: Buffer.from(`${list.join('\r\n')}\r\n.\r\n`),
+    };
   },
-};
+});

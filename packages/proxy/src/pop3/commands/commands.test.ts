@@ -1,25 +1,55 @@
-import { describe, expect, it } from 'vitest';
-import { parseSpoofMessage } from '../spoof.js';
-import { SpoofInbox } from '../spoof.js';
-import { COMMANDS } from './index.js';
-import type { CommandOutcome, Pop3Context } from './types.js';
+/**
+ * The POP3 commands through their dispatcher (`../dialect.ts`): the state and argument checks of
+ * each declaration, the handlers' outcomes, and the lines the session says for them.
+ */
 
-/** A context that records what a handler sends. */
-function context(inbox?: SpoofInbox): Pop3Context & { sent: string[] } {
-  const sent: string[] = [];
+import { describe, expect, it } from 'vitest';
+import type { Outcome, SessionView } from '../../dialect.js';
+import { silentLog } from '../../log.js';
+import { testSettings } from '../../test-support/harness.js';
+import { sessionSecurity } from '../../tls/security.js';
+import { pop3Dialect } from '../dialect.js';
+import { SpoofInbox, parseSpoofMessage } from '../spoof.js';
+import { COMMANDS } from './index.js';
+
+const PLAIN = sessionSecurity(
+  { startTlsConfigured: false, restrictPlainPasswords: false, certLoginConfigured: false },
+  undefined,
+);
+
+function view(more: Partial<SessionView> = {}): SessionView {
   return {
-    sent,
+    settings: testSettings({}, 'pop3'),
+    security: PLAIN,
     pendingUser: undefined,
-    inbox,
-    send: (line) => sent.push(line),
-    sendMultiline: (first, body) => sent.push(`${first}\r\n${body.toString('latin1')}`),
+    inbox: undefined,
+    log: silentLog,
+    ...more,
   };
 }
 
-function run(ctx: Pop3Context, verb: string, arg?: string | Buffer): CommandOutcome {
-  const spec = COMMANDS.get(verb);
-  if (spec === undefined) throw new Error(`no ${verb}`);
-  return spec.handle(ctx, typeof arg === 'string' ? Buffer.from(arg, 'latin1') : arg);
+/** Dispatch one command line. */
+function run(v: SessionView, line: string | Buffer): Outcome {
+  return pop3Dialect.dispatch(Buffer.isBuffer(line) ? line : Buffer.from(line, 'latin1'), v)
+    .outcome;
+}
+
+/** What the client reads for a command line (the status line, and a multi-line body). */
+function said(v: SessionView, line: string): string {
+  const o = run(v, line);
+  const { words } = pop3Dialect;
+  switch (o.kind) {
+    case 'ok':
+      return `${words.ok(undefined, '', o.text)}${o.body === undefined ? '' : `\r\n${o.body.toString('latin1')}`}`;
+    case 'no':
+      return words.no(undefined, o.refusal);
+    case 'bad':
+      return words.bad(undefined, o.text);
+    case 'logout':
+      return words.logout(undefined).join('\r\n');
+    default:
+      return o.kind;
+  }
 }
 
 const message = parseSpoofMessage(
@@ -30,61 +60,52 @@ const SIZE = message.value.bytes.length;
 
 describe('CAPA (RFC 2449 §5)', () => {
   it('lists what is honoured before login, and the spoof inbox capabilities after', () => {
-    const ctx = context();
-    expect(run(ctx, 'CAPA')).toEqual({ kind: 'done' });
-    expect(ctx.sent).toEqual([
+    expect(said(view(), 'CAPA')).toBe(
       '+OK Capability list follows\r\nUSER\r\nSASL PLAIN\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n.\r\n',
-    ]);
-    const spoof = context(new SpoofInbox(message.value));
-    run(spoof, 'CAPA');
-    expect(spoof.sent[0]).toBe(
+    );
+    expect(said(view({ inbox: new SpoofInbox(message.value) }), 'CAPA')).toBe(
       '+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\n.\r\n',
     );
-    expect(run(ctx, 'CAPA', 'x')).toEqual({ kind: 'error', message: 'CAPA takes no argument' });
+    expect(run(view(), 'CAPA x')).toEqual({ kind: 'bad', text: 'CAPA takes no argument' });
   });
 });
 
 describe('USER and PASS (RFC 1939 §7)', () => {
-  it('USER answers the same for any name and remembers it', () => {
-    const ctx = context();
-    expect(run(ctx, 'USER', 'nobody-at-all')).toEqual({ kind: 'done' });
-    expect(ctx.sent).toEqual(['+OK password required for user nobody-at-all']);
-    expect(ctx.pendingUser).toEqual(Buffer.from('nobody-at-all'));
+  it('USER answers the same for any name and hands it on for PASS', () => {
+    expect(run(view(), 'USER nobody-at-all')).toEqual({
+      kind: 'ok',
+      text: 'password required for user nobody-at-all',
+      pendingUser: Buffer.from('nobody-at-all'),
+    });
   });
 
   it('USER refuses an empty name and control characters', () => {
-    const ctx = context();
-    expect(run(ctx, 'USER')).toMatchObject({ kind: 'error' });
-    expect(run(ctx, 'USER', '')).toMatchObject({ kind: 'error' });
-    expect(run(ctx, 'USER', 'a\rb')).toEqual({
-      kind: 'error',
-      message: 'User name contains control characters',
+    expect(run(view(), 'USER')).toEqual({ kind: 'bad', text: 'USER expects a user name' });
+    expect(run(view(), 'USER ')).toEqual({ kind: 'bad', text: 'USER expects a user name' });
+    expect(run(view(), 'USER a\rb')).toEqual({
+      kind: 'bad',
+      text: 'User name contains control characters',
     });
-    expect(ctx.pendingUser).toBeUndefined();
   });
 
   it('PASS takes every byte after "PASS " and asks for a login', () => {
-    const ctx = context();
-    ctx.pendingUser = Buffer.from('alice');
     const password = Buffer.from(' two  spaces "q" \\ \xe9 ', 'latin1');
-    expect(run(ctx, 'PASS', password)).toEqual({
+    const line = Buffer.concat([Buffer.from('PASS '), password]);
+    expect(run(view({ pendingUser: Buffer.from('alice') }), line)).toEqual({
       kind: 'login',
-      credentials: { user: Buffer.from('alice'), password },
-      method: 'user-pass',
+      principal: {
+        kind: 'password',
+        credentials: { user: Buffer.from('alice'), password },
+        sasl: false,
+      },
     });
-    expect(ctx.pendingUser).toBeUndefined();
-    expect(ctx.sent).toEqual([]);
   });
 
   it('PASS needs USER first, a password, and no NUL or CR', () => {
-    const ctx = context();
-    expect(run(ctx, 'PASS', 'x')).toEqual({ kind: 'error', message: 'USER first' });
-    ctx.pendingUser = Buffer.from('a');
-    expect(run(ctx, 'PASS')).toEqual({ kind: 'error', message: 'PASS expects a password' });
-    for (const bad of ['a\0b', 'a\rb']) {
-      ctx.pendingUser = Buffer.from('a');
-      expect(run(ctx, 'PASS', bad)).toMatchObject({ kind: 'error' });
-    }
+    expect(run(view(), 'PASS x')).toEqual({ kind: 'bad', text: 'USER first' });
+    const afterUser = view({ pendingUser: Buffer.from('a') });
+    expect(run(afterUser, 'PASS')).toEqual({ kind: 'bad', text: 'PASS expects a password' });
+    for (const bad of ['PASS a\0b', 'PASS a\rb']) expect(run(afterUser, bad).kind).toBe('bad');
   });
 
   it('PASS is redacted in the log description', () => {
@@ -92,79 +113,85 @@ describe('USER and PASS (RFC 1939 §7)', () => {
       password: '<redacted>',
     });
   });
+
+  it('RestrictPlainPasswords before TLS: USER, PASS and AUTH PLAIN are refused, AUTH listed', () => {
+    const restricted = view({
+      security: sessionSecurity(
+        { startTlsConfigured: true, restrictPlainPasswords: true, certLoginConfigured: false },
+        undefined,
+      ),
+    });
+    const refused =
+      '-ERR [SYS/PERM] Plaintext authentication is disabled on this connection; use STLS first';
+    expect(said(restricted, 'USER alice')).toBe(refused);
+    expect(said(restricted, 'AUTH plain')).toBe(refused);
+    expect(said(restricted, 'AUTH')).toBe('+OK\r\n.\r\n');
+  });
 });
 
 describe('AUTH (RFC 5034)', () => {
   const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
   it('PLAIN with an initial response completes at once', () => {
-    const out = run(context(), 'AUTH', `PLAIN ${b64('\0alice\0pw')}`);
-    expect(out.kind).toBe('sasl');
-    if (out.kind === 'sasl') {
-      expect(out.step).toEqual({
+    const out = run(view(), `AUTH PLAIN ${b64('\0alice\0pw')}`);
+    expect(out).toMatchObject({
+      kind: 'sasl',
+      step: {
         kind: 'done',
         credentials: { user: Buffer.from('alice'), password: Buffer.from('pw') },
-      });
-    }
+      },
+    });
   });
 
   it('PLAIN without one starts with the empty challenge; "=" is an empty response', () => {
-    const out = run(context(), 'AUTH', 'plain');
-    expect(out).toMatchObject({ kind: 'sasl', step: { kind: 'challenge' } });
-    expect(run(context(), 'AUTH', 'PLAIN =')).toMatchObject({
-      kind: 'sasl',
-      step: { kind: 'failed' },
-    });
+    expect(run(view(), 'AUTH plain')).toMatchObject({ kind: 'sasl', step: { kind: 'challenge' } });
+    expect(run(view(), 'AUTH PLAIN =')).toMatchObject({ kind: 'sasl', step: { kind: 'failed' } });
   });
 
   it('lists mechanisms without argument, refuses others and bad base64', () => {
-    const ctx = context();
-    expect(run(ctx, 'AUTH')).toEqual({ kind: 'done' });
-    expect(ctx.sent).toEqual(['+OK\r\nPLAIN\r\n.\r\n']);
-    expect(run(ctx, 'AUTH', 'CRAM-MD5')).toEqual({
-      kind: 'error',
-      message: 'Unsupported authentication mechanism',
+    expect(said(view(), 'AUTH')).toBe('+OK\r\nPLAIN\r\n.\r\n');
+    expect(said(view(), 'AUTH CRAM-MD5')).toBe('-ERR Unsupported authentication mechanism');
+    expect(run(view(), 'AUTH PLAIN !!!')).toEqual({
+      kind: 'bad',
+      text: 'Invalid initial response',
     });
-    expect(run(ctx, 'AUTH', 'PLAIN !!!')).toEqual({
-      kind: 'error',
-      message: 'Invalid initial response',
+    expect(run(view(), 'AUTH PLAIN a b')).toEqual({
+      kind: 'bad',
+      text: 'AUTH expects a mechanism and an optional initial response',
     });
     expect(COMMANDS.get('AUTH')?.describe(Buffer.from('PLAIN c2VjcmV0'))).toEqual({
       mechanism: 'PLAIN',
       initialResponse: '<redacted>',
     });
   });
+
+  it('EXTERNAL without a verified certificate says why', () => {
+    expect(said(view(), 'AUTH EXTERNAL')).toBe(
+      '-ERR [AUTH] EXTERNAL needs a TLS connection with a client certificate',
+    );
+  });
 });
 
 describe('APOP, QUIT, NOOP', () => {
   it('APOP is refused with the reason', () => {
-    expect(run(context(), 'APOP', 'alice 0123')).toMatchObject({
-      kind: 'error',
-      message: expect.stringContaining('needs the password'),
+    expect(run(view(), 'APOP alice 0123')).toEqual({
+      kind: 'bad',
+      text: expect.stringContaining('needs the password'),
     });
   });
 
   it('QUIT says goodbye and ends; NOOP answers +OK', () => {
-    const ctx = context();
-    expect(run(ctx, 'QUIT')).toEqual({ kind: 'quit' });
-    expect(run(ctx, 'NOOP')).toEqual({ kind: 'done' });
-    expect(ctx.sent).toEqual(['+OK Logging out', '+OK']);
+    expect(said(view(), 'QUIT')).toBe('+OK Logging out');
+    expect(said(view(), 'NOOP')).toBe('+OK');
+    expect(run(view(), 'NOOP x')).toEqual({ kind: 'bad', text: 'NOOP takes no argument' });
   });
 });
 
 describe('spoof inbox commands (RFC 1939 §5, §7)', () => {
   it('STAT, LIST, UIDL, RETR, TOP, DELE, RSET', () => {
-    const ctx = context(new SpoofInbox(message.value));
-    run(ctx, 'STAT');
-    run(ctx, 'LIST');
-    run(ctx, 'LIST', '1');
-    run(ctx, 'UIDL', '1');
-    run(ctx, 'RETR', '1');
-    run(ctx, 'TOP', '1 0');
-    run(ctx, 'DELE', '1');
-    run(ctx, 'RETR', '1');
-    run(ctx, 'RSET');
-    expect(ctx.sent).toEqual([
+    const v = view({ inbox: new SpoofInbox(message.value) });
+    const lines = ['STAT', 'LIST', 'LIST 1', 'UIDL 1', 'RETR 1', 'TOP 1 0', 'DELE 1', 'RETR 1'];
+    expect([...lines, 'RSET'].map((l) => said(v, l))).toEqual([
       `+OK 1 ${SIZE}`,
       `+OK 1 messages\r\n1 ${SIZE}\r\n.\r\n`,
       `+OK 1 ${SIZE}`,
@@ -177,27 +204,19 @@ describe('spoof inbox commands (RFC 1939 §5, §7)', () => {
     ]);
   });
 
-  it('refuse malformed arguments', () => {
-    const ctx = context(new SpoofInbox(message.value));
-    expect(run(ctx, 'RETR')).toMatchObject({ kind: 'error' });
-    expect(run(ctx, 'RETR', 'x')).toMatchObject({ kind: 'error' });
-    expect(run(ctx, 'TOP', '1')).toMatchObject({ kind: 'error' });
-    expect(run(ctx, 'DELE', '1 2')).toMatchObject({ kind: 'error' });
-    expect(run(ctx, 'STAT', 'x')).toMatchObject({ kind: 'error' });
-    expect(run(ctx, 'LIST', '0')).toMatchObject({ kind: 'error' });
-    // Each says what it expects.
-    expect(run(ctx, 'RETR', '1 2')).toEqual({
-      kind: 'error',
-      message: 'RETR expects a message number',
+  it('refuse malformed arguments, each saying what it expects', () => {
+    const v = view({ inbox: new SpoofInbox(message.value) });
+    for (const line of ['RETR', 'RETR x', 'TOP 1', 'DELE 1 2', 'STAT x', 'LIST 0'])
+      expect(run(v, line).kind).toBe('bad');
+    expect(run(v, 'RETR 1 2')).toEqual({ kind: 'bad', text: 'RETR expects a message number' });
+    expect(run(v, 'DELE')).toEqual({ kind: 'bad', text: 'DELE expects a message number' });
+    expect(run(v, 'LIST 1 2')).toEqual({
+      kind: 'bad',
+      text: 'LIST expects an optional message number',
     });
-    expect(run(ctx, 'DELE')).toEqual({ kind: 'error', message: 'DELE expects a message number' });
-    expect(run(ctx, 'LIST', '1 2')).toEqual({
-      kind: 'error',
-      message: 'LIST expects an optional message number',
-    });
-    expect(run(ctx, 'UIDL', 'x')).toEqual({
-      kind: 'error',
-      message: 'UIDL expects an optional message number',
+    expect(run(v, 'TOP 1 x')).toEqual({
+      kind: 'bad',
+      text: 'TOP expects a message number and a line count',
     });
   });
 
@@ -219,6 +238,11 @@ describe('spoof inbox commands (RFC 1939 §5, §7)', () => {
       TOP: 'transaction',
       DELE: 'transaction',
       RSET: 'transaction',
+    });
+    expect(run(view(), 'STAT')).toEqual({ kind: 'bad', text: 'STAT is not valid before login' });
+    expect(run(view({ inbox: new SpoofInbox(message.value) }), 'USER a')).toEqual({
+      kind: 'bad',
+      text: 'USER is not valid after login',
     });
   });
 });

@@ -1,5 +1,9 @@
 /** DELE msg (RFC 1939 §5), spoof inbox: marked for this session only; the file never changes. */
 
-import { messageCommand } from './types.js';
+import { inboxCommand } from './types.js';
 
-export const dele = messageCommand('DELE', (inbox, n) => inbox.dele(n));
+export const dele = inboxCommand(
+  'DELE',
+  [{ kind: 'number', text: 'a message number' }],
+  (inbox, [n]) => inbox.dele(n),
+);

@@ -1,5 +1,9 @@
 /** LIST [msg] (RFC 1939 §5), spoof inbox: scan listings `n size`. */
 
-import { listingCommand } from './types.js';
+import { inboxCommand } from './types.js';
 
-export const list = listingCommand('LIST', (inbox, n) => inbox.list(n));
+export const list = inboxCommand(
+  'LIST',
+  [{ kind: 'number', text: 'an optional message number', optional: true }],
+  (inbox, [n]) => inbox.list(n),
+);

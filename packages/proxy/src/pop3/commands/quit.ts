@@ -1,13 +1,10 @@
 /** QUIT (RFC 1939 §5, §6). In the spoof inbox there is nothing to update: DELE changed nothing. */
 
-import { describePlain, type CommandSpec } from './types.js';
+import { command } from './types.js';
 
-export const quit: CommandSpec = {
+export const quit = command({
   name: 'QUIT',
   states: ['authorization', 'transaction'],
-  describe: describePlain,
-  handle(ctx) {
-    ctx.send('+OK Logging out');
-    return { kind: 'quit' };
-  },
-};
+  args: 'any',
+  handle: () => ({ kind: 'logout' }),
+});

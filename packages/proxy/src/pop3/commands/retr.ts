@@ -1,5 +1,9 @@
 /** RETR msg (RFC 1939 §5), spoof inbox: the message, dot-stuffed. */
 
-import { messageCommand } from './types.js';
+import { inboxCommand } from './types.js';
 
-export const retr = messageCommand('RETR', (inbox, n) => inbox.retr(n));
+export const retr = inboxCommand(
+  'RETR',
+  [{ kind: 'number', text: 'a message number' }],
+  (inbox, [n]) => inbox.retr(n),
+);

@@ -1,58 +1,98 @@
 /**
- * The shape of a POP3 command handler (one file per command, as in WildDuck's imap-core): the
- * states it is valid in, how its argument may appear in the log, and the handler. The session
- * (`../session.ts`) frames, parses, checks the state and dispatches; a handler answers and returns
- * an outcome.
+ * The shape of a POP3 command (one file per command, as in WildDuck's imap-core): the states it is
+ * valid in, the arguments it takes, how its argument may appear in the log, and its handler. The
+ * dispatcher (`../dialect.ts`) checks the state and the arguments against the declaration before
+ * any handler runs, and says every status line; a handler only decides the outcome.
  */
 
+import type { ArgSpec, ArgsOf, Declared, Outcome } from '../../dialect.js';
+import { checkArgs, declared } from '../../dialect.js';
 import type { LogFields } from '../../log.js';
-import type { Credentials, SaslExchange, SaslStep } from '../../sasl.js';
 import type { SessionSecurity } from '../../tls/security.js';
-import type { InboxAnswer, SpoofInbox } from '../spoof.js';
 import { messageNumber, words } from '../parser.js';
+import type { InboxAnswer, SpoofInbox } from '../spoof.js';
 
 /** The states in which commands are read (RFC 1939 §3): before login, and the spoof inbox's
  * TRANSACTION state. (Once a store accepted the login, the store reads the commands.) */
 export type CommandState = 'authorization' | 'transaction';
 
-/** How the credentials were given; the replay uses the same way when it can (replay.ts). */
-export type LoginMethod = 'user-pass' | 'sasl-plain';
-
-/** What a handler may see and do in its session. */
-export interface Pop3Context {
-  /** Send one response line; CRLF is added. */
-  send(line: string): void;
-  /** Send a multi-line response: its first line, then `body` (dot-stuffed, ending in `.` CRLF). */
-  sendMultiline(first: string, body: Buffer): void;
+/** What a handler sees of its session. */
+export interface CommandContext {
+  /** TLS state and what it allows (`tls/security.ts`). */
+  readonly security: SessionSecurity;
   /** The name given by USER, waiting for PASS (RFC 1939 §7). */
-  pendingUser: Buffer | undefined;
+  readonly pendingUser: Buffer | undefined;
   /** The spoof inbox (TRANSACTION state only). */
   readonly inbox: SpoofInbox | undefined;
-  /** TLS state and what it allows (`tls/security.ts`); undefined: plain, nothing restricted. */
-  readonly security?: SessionSecurity;
 }
 
-export type CommandOutcome =
-  /** Answered (`+OK`, or `-ERR` for a valid command that failed, e.g. no such message). */
-  | { kind: 'done' }
-  /** Not valid (syntax, wrong state): the session answers `-ERR message` and counts it. */
-  | { kind: 'error'; message: string }
-  /** Answered; the session closes the connection (QUIT). */
-  | { kind: 'quit' }
-  /** Log in with these credentials (PASS). */
-  | { kind: 'login'; credentials: Credentials; method: LoginMethod }
-  /** A SASL exchange began (AUTH): the session carries it on from this step. */
-  | { kind: 'sasl'; exchange: SaslExchange; step: SaslStep }
-  /** STLS accepted: the session answers +OK and negotiates TLS (RFC 2595 §4). */
-  | { kind: 'stls' };
+/** The argument kinds, and the value a handler gets for each. */
+interface ArgValues {
+  /** One word (RFC 1939 §3: arguments are separated by one space). */
+  word: string;
+  /** A message number (RFC 1939 §5: decimal, 1-based). */
+  number: number;
+  /** A count of lines (TOP). */
+  count: number;
+  /** The whole argument, bytes as sent, spaces included (USER, PASS: RFC 1939 §7); alone. */
+  rest: Buffer;
+}
 
-export interface CommandSpec {
+type Arg = ArgSpec<keyof ArgValues>;
+
+export interface CommandSpec extends Declared<CommandContext> {
   /** Upper-case keyword. */
   readonly name: string;
   readonly states: readonly CommandState[];
+  /** The arguments; `any`: whatever follows is ignored (QUIT, APOP). */
+  readonly args: readonly Arg[] | 'any';
   /** The argument as it may appear in the log: never a password. */
   describe(arg: Buffer | undefined): LogFields;
-  handle(ctx: Pop3Context, arg: Buffer | undefined): CommandOutcome;
+}
+
+/** Declare a command; its handler gets the argument values typed by the declaration. */
+export function command<const A extends readonly Arg[]>(d: {
+  name: string;
+  states: readonly CommandState[];
+  args: A | 'any';
+  describe?: (arg: Buffer | undefined) => LogFields;
+  plaintext?: (values: ArgsOf<ArgValues, A>) => boolean;
+  handle: (ctx: CommandContext, values: ArgsOf<ArgValues, A>) => Outcome;
+}): CommandSpec {
+  return {
+    name: d.name,
+    states: d.states,
+    args: d.args,
+    describe: d.describe ?? describePlain,
+    ...declared<ArgValues, CommandContext, A>(d.handle, d.plaintext),
+  };
+}
+
+/** The argument values a command's declaration asks for, or the refusal's text. */
+export function check(
+  spec: CommandSpec,
+  arg: Buffer | undefined,
+): { ok: true; values: unknown[] } | { ok: false; text: string } {
+  if (spec.args === 'any') return { ok: true, values: [] };
+  if (spec.args[0]?.kind === 'rest') {
+    // The whole argument, which must not be empty.
+    const rest = arg === undefined || arg.length === 0 ? [] : [arg];
+    return checkArgs(spec.name, spec.args, rest, (_kind, a) => a, 'takes no argument');
+  }
+  return checkArgs(spec.name, spec.args, words(arg), valueOf, 'takes no argument');
+}
+
+function valueOf(kind: string, word: string): unknown {
+  switch (kind as keyof ArgValues) {
+    case 'word':
+      return word;
+    case 'number':
+      return messageNumber(word);
+    case 'count':
+      return /^[0-9]{1,9}$/.test(word) ? Number(word) : undefined;
+    case 'rest':
+      return undefined; // only as the sole argument (check)
+  }
 }
 
 /** For commands whose arguments are not secret (message numbers, mechanism names). */
@@ -61,67 +101,25 @@ export function describePlain(arg: Buffer | undefined): LogFields {
   return { arg: arg.length > 64 ? `<${arg.length} bytes>` : arg.toString('latin1') };
 }
 
-/** A user name for the log (lossy decoding is fine here, the bytes sent on are untouched). */
-export function nameForLog(bytes: Buffer): string {
-  const s = bytes.toString('utf8');
-  return s.length > 128 ? `${s.slice(0, 128)}…` : s;
+/** A spoof inbox answer as an outcome: `+OK line` (and its body) or `-ERR line`. */
+export function answer(a: InboxAnswer): Outcome {
+  if (a.kind === 'err') return { kind: 'no', refusal: { kind: 'text', text: a.line } };
+  return { kind: 'ok', text: a.line, ...(a.body === undefined ? {} : { body: a.body }) };
 }
 
-/** Send a spoof inbox answer: `+OK line` (and its body) or `-ERR line`. */
-export function answer(ctx: Pop3Context, a: InboxAnswer): CommandOutcome {
-  if (a.kind === 'err') ctx.send(`-ERR ${a.line}`);
-  else if (a.body !== undefined) ctx.sendMultiline(`+OK ${a.line}`, a.body);
-  else ctx.send(`+OK ${a.line}`);
-  return { kind: 'done' };
-}
-
-/** The spoof inbox, or the refusal when a handler runs without one (cannot happen by state). */
-export function inboxOf(ctx: Pop3Context): SpoofInbox | CommandOutcome {
-  return ctx.inbox ?? { kind: 'error', message: 'No mailbox' };
-}
-
-/**
- * A spoof-inbox command taking one message number (RETR, DELE): the inbox's answer for it, or
- * `NAME expects a message number`.
- */
-export function messageCommand(
+/** A command of the spoof inbox (TRANSACTION state only, so its inbox is there). */
+export function inboxCommand<const A extends readonly Arg[]>(
   name: string,
-  run: (inbox: SpoofInbox, n: number) => InboxAnswer,
+  args: A,
+  run: (inbox: SpoofInbox, values: ArgsOf<ArgValues, A>) => InboxAnswer,
 ): CommandSpec {
-  return inboxCommand(name, 'a message number', (inbox, w) => {
-    const n = messageNumber(w[0]);
-    return w.length !== 1 || n === undefined ? undefined : run(inbox, n);
-  });
-}
-
-/** A spoof-inbox command whose message number is optional (LIST, UIDL: all when absent). */
-export function listingCommand(
-  name: string,
-  run: (inbox: SpoofInbox, n: number | undefined) => InboxAnswer,
-): CommandSpec {
-  return inboxCommand(name, 'an optional message number', (inbox, w) => {
-    if (w.length === 0) return run(inbox, undefined);
-    const n = messageNumber(w[0]);
-    return w.length > 1 || n === undefined ? undefined : run(inbox, n);
-  });
-}
-
-/** `parse` answers from the argument's words, or undefined when they are not what `expects` says. */
-function inboxCommand(
-  name: string,
-  expects: string,
-  parse: (inbox: SpoofInbox, words: string[]) => InboxAnswer | undefined,
-): CommandSpec {
-  return {
+  return command({
     name,
     states: ['transaction'],
-    describe: describePlain,
-    handle(ctx, arg) {
-      const inbox = inboxOf(ctx);
-      if ('kind' in inbox) return inbox;
-      const a = parse(inbox, words(arg));
-      if (a === undefined) return { kind: 'error', message: `${name} expects ${expects}` };
-      return answer(ctx, a);
+    args,
+    handle(ctx, values) {
+      if (ctx.inbox === undefined) return { kind: 'bad', text: 'No mailbox' };
+      return answer(run(ctx.inbox, values));
     },
-  };
+  });
 }

@@ -1,5 +1,9 @@
 /** UIDL [msg] (RFC 1939 §7), spoof inbox: a unique-id stable while the file is unchanged. */
 
-import { listingCommand } from './types.js';
+import { inboxCommand } from './types.js';
 
-export const uidl = listingCommand('UIDL', (inbox, n) => inbox.uidl(n));
+export const uidl = inboxCommand(
+  'UIDL',
+  [{ kind: 'number', text: 'an optional message number', optional: true }],
+  (inbox, [n]) => inbox.uidl(n),
+);

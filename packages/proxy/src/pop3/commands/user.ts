@@ -4,26 +4,26 @@
  * Netscape multiplexor gave).
  */
 
-import { type CommandSpec, nameForLog } from './types.js';
+import { nameForLog } from '../../dialect.js';
+import { command } from './types.js';
 
 /** Octets that could end or split a response line if echoed, or a replayed command. */
 export function hasControl(bytes: Buffer): boolean {
   return bytes.some((b) => b < 0x20 || b === 0x7f);
 }
 
-export const user: CommandSpec = {
+export const user = command({
   name: 'USER',
   states: ['authorization'],
-  describe(arg) {
-    return { user: arg === undefined ? null : nameForLog(arg) };
+  args: [{ kind: 'rest', text: 'a user name' }],
+  describe: (arg) => ({ user: arg === undefined ? null : nameForLog(arg) }),
+  plaintext: () => true,
+  handle(_ctx, [name]) {
+    if (hasControl(name)) return { kind: 'bad', text: 'User name contains control characters' };
+    return {
+      kind: 'ok',
+      text: `password required for user ${name.toString('latin1')}`,
+      pendingUser: name,
+    };
   },
-  handle(ctx, arg) {
-    if (arg === undefined || arg.length === 0) {
-      return { kind: 'error', message: 'USER expects a user name' };
-    }
-    if (hasControl(arg)) return { kind: 'error', message: 'User name contains control characters' };
-    ctx.pendingUser = arg;
-    ctx.send(`+OK password required for user ${arg.toString('latin1')}`);
-    return { kind: 'done' };
-  },
-};
+});

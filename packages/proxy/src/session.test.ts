@@ -1,11 +1,7 @@
-import { Socket } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { MAX_BAD_COMMANDS, MAX_FAILED_LOGINS } from './limits.js';
-import type { LoginOutcome } from './login.js';
 import { recordingLog } from './test-support/recordingLog.js';
-import { RefusalCounts, dropIfClosed, logLoginOutcome, readSaslResponse } from './sessionLogin.js';
-
-const store = { host: 'store1', port: 143 };
+import { RefusalCounts, logLoginOutcome, readSaslResponse } from './session.js';
 
 describe('RefusalCounts', () => {
   it('ends the session at MAX_BAD_COMMANDS invalid commands in a row, and logs it once', () => {
@@ -28,23 +24,6 @@ describe('RefusalCounts', () => {
     }
     expect(counts.failedLogin()).toBe(true);
     expect(records.map((r) => r.msg)).toEqual(['too many failed logins, closing']);
-  });
-});
-
-describe('dropIfClosed', () => {
-  it('lets go of the store socket of a login that ended after the client left', () => {
-    const socket = new Socket();
-    const outcome: LoginOutcome = {
-      kind: 'logged-in',
-      store,
-      socket,
-      leftover: Buffer.alloc(0),
-      answer: Buffer.from('OK'),
-    };
-    expect(dropIfClosed(true, outcome)).toBe(false);
-    expect(socket.destroyed).toBe(false);
-    expect(dropIfClosed(false, outcome)).toBe(true);
-    expect(socket.destroyed).toBe(true);
   });
 });
 
