@@ -6,6 +6,7 @@
  */
 
 import { type SaslMechanism, isSaslMechanism } from '../sasl.js';
+import type { SessionSecurity } from '../tls/security.js';
 
 export class Capabilities {
   /** Upper-cased capability names. */
@@ -42,4 +43,27 @@ export class Capabilities {
   get loginDisabled(): boolean {
     return this.has('LOGINDISABLED');
   }
+}
+
+const DYNAMIC = new Set(['STARTTLS', 'LOGINDISABLED', 'AUTH=EXTERNAL']);
+const PLAINTEXT_MECHANISMS = new Set(['AUTH=PLAIN', 'AUTH=LOGIN']);
+
+/**
+ * The IMAP CAPABILITY list for this connection: the configured one (Capability) with STARTTLS,
+ * LOGINDISABLED and AUTH=EXTERNAL decided here. Before TLS with plaintext refused, the
+ * plaintext mechanisms are not advertised either (RFC 9051 §6.2.3: a client must not be lured
+ * into sending a password in the clear).
+ */
+export function imapCapabilityText(configured: string, security: SessionSecurity): string {
+  const words = configured
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== '' && !DYNAMIC.has(w.toUpperCase()))
+    .filter((w) => security.plainAllowed || !PLAINTEXT_MECHANISMS.has(w.toUpperCase()));
+  // RFC 3501 §6.2.1: STARTTLS is listed before login only while it can be used.
+  const at = Math.min(1, words.length);
+  if (security.startTls) words.splice(at, 0, 'STARTTLS');
+  if (!security.plainAllowed) words.push('LOGINDISABLED');
+  if (security.external) words.push('AUTH=EXTERNAL');
+  return words.join(' ');
 }

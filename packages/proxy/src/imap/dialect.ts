@@ -14,8 +14,7 @@ import type { Dialect, Input, Reader, Refusal, Reply, SessionView, Words } from 
 import type { Farewell } from '../pipe.js';
 import type { SessionContext, SessionHandle } from '../server.js';
 import { startSession } from '../session.js';
-import { imapCapabilityText } from '../tls/security.js';
-import { Capabilities } from './capabilities.js';
+import { Capabilities, imapCapabilityText } from './capabilities.js';
 import { AFTER_LOGIN_COMMANDS, COMMANDS } from './commands/index.js';
 import { check } from './commands/types.js';
 import { type FramePart, ImapFramer } from './framer.js';

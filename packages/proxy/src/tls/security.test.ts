@@ -2,74 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { cipherList } from './ciphers.js';
 import { x509NameToDn } from './clientTls.js';
 import { certificateNames, nameMatches } from './serverTls.js';
-import {
-  imapCapabilityText,
-  isPop3Plaintext,
-  pop3AuthorizationCapabilities,
-  sessionSecurity,
-} from './security.js';
 import type { X509Certificate } from 'node:crypto';
-
-const CONFIGURED = 'IMAP4rev1 LITERAL+ SASL-IR ID AUTH=PLAIN AUTH=LOGIN';
-const TLS = { protocol: 'TLSv1.3', cipher: 'TLS_AES_256_GCM_SHA384' };
-const VERIFIED = { ...TLS, peer: { verified: true, subject: 'CN=a', issuer: 'CN=ca' } };
-const POP3_BASE = ['USER', 'SASL PLAIN', 'RESP-CODES', 'AUTH-RESP-CODE', 'PIPELINING'];
-
-describe('capabilities per connection', () => {
-  const policy = {
-    startTlsConfigured: true,
-    restrictPlainPasswords: true,
-    certLoginConfigured: true,
-  };
-
-  it('IMAP before TLS: STARTTLS second, LOGINDISABLED, no plaintext mechanisms', () => {
-    const s = sessionSecurity(policy, undefined);
-    expect(imapCapabilityText(CONFIGURED, s)).toBe(
-      'IMAP4rev1 STARTTLS LITERAL+ SASL-IR ID LOGINDISABLED',
-    );
-  });
-
-  it('IMAP after TLS: no STARTTLS nor LOGINDISABLED; EXTERNAL only with a verified certificate', () => {
-    expect(imapCapabilityText(CONFIGURED, sessionSecurity(policy, TLS))).toBe(CONFIGURED);
-    expect(imapCapabilityText(CONFIGURED, sessionSecurity(policy, VERIFIED))).toBe(
-      `${CONFIGURED} AUTH=EXTERNAL`,
-    );
-    const unverified = { ...TLS, peer: { ...VERIFIED.peer, verified: false } };
-    expect(imapCapabilityText(CONFIGURED, sessionSecurity(policy, unverified))).toBe(CONFIGURED);
-  });
-
-  it('a configured STARTTLS or LOGINDISABLED is ignored: the proxy decides', () => {
-    const plain = sessionSecurity(
-      { startTlsConfigured: false, restrictPlainPasswords: false, certLoginConfigured: false },
-      undefined,
-    );
-    expect(imapCapabilityText(`${CONFIGURED} STARTTLS LOGINDISABLED`, plain)).toBe(CONFIGURED);
-  });
-
-  it('POP3 CAPA: STLS before TLS, no USER nor PLAIN when restricted, EXTERNAL with a certificate', () => {
-    expect(pop3AuthorizationCapabilities(POP3_BASE, sessionSecurity(policy, undefined))).toEqual([
-      'RESP-CODES',
-      'AUTH-RESP-CODE',
-      'PIPELINING',
-      'STLS',
-    ]);
-    expect(pop3AuthorizationCapabilities(POP3_BASE, sessionSecurity(policy, VERIFIED))).toEqual([
-      'USER',
-      'SASL PLAIN EXTERNAL',
-      'RESP-CODES',
-      'AUTH-RESP-CODE',
-      'PIPELINING',
-    ]);
-  });
-
-  it('POP3 plaintext commands', () => {
-    expect(isPop3Plaintext('USER', Buffer.from('alice'))).toBe(true);
-    expect(isPop3Plaintext('PASS', Buffer.from('x'))).toBe(true);
-    expect(isPop3Plaintext('AUTH', Buffer.from('plain AGFsaWNl'))).toBe(true);
-    expect(isPop3Plaintext('AUTH', Buffer.from('EXTERNAL ='))).toBe(false);
-    expect(isPop3Plaintext('CAPA', undefined)).toBe(false);
-  });
-});
 
 describe('SSLCipherSpecs', () => {
   it('all means Node defaults', () => {

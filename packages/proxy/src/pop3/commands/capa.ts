@@ -9,7 +9,7 @@
  * - in the spoof inbox: TOP, UIDL, RESP-CODES, PIPELINING.
  */
 
-import { pop3AuthorizationCapabilities } from '../../tls/security.js';
+import type { SessionSecurity } from '../../tls/security.js';
 import { command } from './types.js';
 
 export const AUTHORIZATION_CAPABILITIES = [
@@ -22,15 +22,37 @@ export const AUTHORIZATION_CAPABILITIES = [
 
 export const TRANSACTION_CAPABILITIES = ['TOP', 'UIDL', 'RESP-CODES', 'PIPELINING'] as const;
 
+/**
+ * POP3 CAPA before login (RFC 2449 §5): USER only when USER/PASS can be used; SASL lists PLAIN
+ * only when plaintext passwords are allowed and EXTERNAL only with a verified certificate;
+ * STLS while it can be used (RFC 2595 §4).
+ */
+function authorizationCapabilities(base: readonly string[], security: SessionSecurity): string[] {
+  const mechanisms: string[] = [];
+  if (security.plainAllowed) mechanisms.push('PLAIN');
+  if (security.external) mechanisms.push('EXTERNAL');
+  const out: string[] = [];
+  for (const c of base) {
+    const word = c.split(' ')[0]?.toUpperCase();
+    if (word === 'USER') {
+      if (security.plainAllowed) out.push(c);
+    } else if (word === 'SASL') {
+      if (mechanisms.length > 0) out.push(`SASL ${mechanisms.join(' ')}`);
+    } else if (word !== 'STLS') out.push(c);
+  }
+  if (security.startTls) out.push('STLS');
+  return out;
+}
+
 export const capa = command({
   name: 'CAPA',
   states: ['authorization', 'transaction'],
   args: [],
   handle(ctx) {
-    // STLS, and USER / SASL as the connection's security allows (tls/security.ts).
+    // STLS, and USER / SASL as the connection's security allows.
     const list =
       ctx.inbox === undefined
-        ? pop3AuthorizationCapabilities(AUTHORIZATION_CAPABILITIES, ctx.security)
+        ? authorizationCapabilities(AUTHORIZATION_CAPABILITIES, ctx.security)
         : TRANSACTION_CAPABILITIES;
     return {
       kind: 'ok',

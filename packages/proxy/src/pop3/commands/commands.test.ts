@@ -68,6 +68,25 @@ describe('CAPA (RFC 2449 §5)', () => {
     );
     expect(run(view(), 'CAPA x')).toEqual({ kind: 'bad', text: 'CAPA takes no argument' });
   });
+
+  it('STLS before TLS, no USER nor PLAIN when restricted; EXTERNAL with a verified certificate', () => {
+    const policy = {
+      startTlsConfigured: true,
+      restrictPlainPasswords: true,
+      certLoginConfigured: true,
+    };
+    expect(said(view({ security: sessionSecurity(policy, undefined) }), 'CAPA')).toBe(
+      '+OK Capability list follows\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nSTLS\r\n.\r\n',
+    );
+    const verified = {
+      protocol: 'TLSv1.3',
+      cipher: 'TLS_AES_256_GCM_SHA384',
+      peer: { verified: true, subject: 'CN=a', issuer: 'CN=ca' },
+    };
+    expect(said(view({ security: sessionSecurity(policy, verified) }), 'CAPA')).toBe(
+      '+OK Capability list follows\r\nUSER\r\nSASL PLAIN EXTERNAL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n.\r\n',
+    );
+  });
 });
 
 describe('USER and PASS (RFC 1939 §7)', () => {
@@ -124,8 +143,11 @@ describe('USER and PASS (RFC 1939 §7)', () => {
     const refused =
       '-ERR [SYS/PERM] Plaintext authentication is disabled on this connection; use STLS first';
     expect(said(restricted, 'USER alice')).toBe(refused);
+    expect(said(restricted, 'PASS x')).toBe(refused);
     expect(said(restricted, 'AUTH plain')).toBe(refused);
+    expect(said(restricted, 'AUTH LOGIN')).toBe(refused);
     expect(said(restricted, 'AUTH')).toBe('+OK\r\n.\r\n');
+    expect(said(restricted, 'AUTH EXTERNAL =')).toMatch(/^-ERR \[AUTH\] /);
   });
 });
 
