@@ -888,10 +888,6 @@ export function findParameter(
   return byName.get(nameOrAlias) as (ParameterSpec & { name: ParamName }) | undefined;
 }
 
-export function isParamName(name: string): name is ParamName {
-  return byName.get(name)?.name === name;
-}
-
 /** The parameters that apply to one protocol, in table order. */
 export function parametersFor(
   protocol: Protocol,
@@ -947,9 +943,4 @@ export function promptText(text: string, protocol: Protocol): string {
 /** The executable names of Table 13.6. */
 export function programName(protocol: Protocol): 'ImapProxy' | 'PopProxy' {
   return protocol === 'imap' ? 'ImapProxy' : 'PopProxy';
-}
-
-/** The default of a parameter for a protocol, falling back to another protocol's (see resolve). */
-export function defaultFor(spec: ParameterSpec, protocol: Protocol): string | undefined {
-  return spec.defaults[protocol];
 }

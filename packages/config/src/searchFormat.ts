@@ -35,7 +35,7 @@ const ESCAPES: Readonly<Record<SearchEscape, (c: SearchContext) => string | unde
 
 const isEscape = (e: string): e is SearchEscape => Object.hasOwn(ESCAPES, e);
 
-export const SEARCH_ESCAPES = ['%s', '%U', '%V', '%o', '%C', '%S', '%D', '%%'] as const;
+const SEARCH_ESCAPES = ['%s', '%U', '%V', '%o', '%C', '%S', '%D', '%%'] as const;
 
 /**
  * Parse a format: only known escapes, and parentheses that balance and enclose the whole filter

@@ -54,7 +54,7 @@ export type StartSession = (socket: Socket, ctx: SessionContext) => SessionHandl
 
 /** Session ids as the guide prints them: `0x` and hex. Starts at a random point so that ids of a
  * restarted process do not repeat those already in the day's log. */
-export function sessionIds(start = Math.floor(Math.random() * 0x10000) * 0x10000): () => string {
+function sessionIds(start = Math.floor(Math.random() * 0x10000) * 0x10000): () => string {
   let n = start;
   return () => `0x${(n++ >>> 0).toString(16)}`;
 }

@@ -23,7 +23,7 @@ import { imapReplay } from './replay.js';
 
 /** Dovecot's text for a failed login: an unknown user must look exactly like a wrong password,
  * so that user names cannot be probed (RFC 5530 AUTHENTICATIONFAILED). */
-export const AUTH_FAILED = 'NO [AUTHENTICATIONFAILED] Authentication failed.';
+const AUTH_FAILED = 'NO [AUTHENTICATIONFAILED] Authentication failed.';
 
 /** RFC 3501 §7.1.5: when the store closes first, the client hears BYE unless the store said it. */
 const STORE_CLOSED_FAREWELL: Farewell = {
@@ -175,7 +175,7 @@ function refuseUnknown(tag: string, verb: string, args: number, view: SessionVie
   return { tag, verb, outcome: { kind: 'bad', text } };
 }
 
-export const imapDialect: Dialect<FramePart[]> = {
+const imapDialect: Dialect<FramePart[]> = {
   protocol: 'imap',
   words,
   // RFC 3501 §7.1.1: the greeting may carry CAPABILITY, sparing the client a round trip.

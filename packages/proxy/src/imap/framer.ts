@@ -175,15 +175,6 @@ export class ImapFramer {
     this.state = 'text';
   }
 
-  /** True while no command is partly framed (nothing buffered). */
-  get idle(): boolean {
-    return (
-      (this.state === 'text' || this.state === 'line') &&
-      this.parts.length === 0 &&
-      this.segment.length === 0
-    );
-  }
-
   /**
    * Consume bytes of `buf` from `start` until one event is produced or the buffer is exhausted.
    * Call again with the same buffer and `start + consumed` to continue.

@@ -49,9 +49,9 @@ import type { Log } from '../log.js';
 import { type Replay, type ReplayResult, type StoreConversation, plainMessage } from '../store.js';
 
 /** Our tag towards the store; the client's tag is put back on the answer. */
-export const REPLAY_TAG = 'mmp1';
+const REPLAY_TAG = 'mmp1';
 /** Our tag for the ID that forwards the client's address; never the login's. */
-export const ID_TAG = 'mmp0';
+const ID_TAG = 'mmp0';
 
 const CRLF = Buffer.from('\r\n');
 

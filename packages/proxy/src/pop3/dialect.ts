@@ -19,7 +19,7 @@ import { SpoofInbox } from './spoof.js';
 
 /** Dovecot's text for a failed login. An unknown user gets exactly this too, so that user names
  * cannot be probed (RFC 3206 §4: AUTH response code). */
-export const AUTH_FAILED = '-ERR [AUTH] Authentication failed.';
+const AUTH_FAILED = '-ERR [AUTH] Authentication failed.';
 
 function refusalText(r: Refusal): string {
   switch (r.kind) {

@@ -51,7 +51,7 @@ import type { StoreCapa, StoreCapabilities } from './storeCapa.js';
 const MAX_CAPA_LINES = 64;
 
 /** The text sent when credentials cannot be replayed at all (a NUL in a UidAttr value). */
-export const CANNOT_REPLAY = '-ERR [AUTH] Authentication failed.';
+const CANNOT_REPLAY = '-ERR [AUTH] Authentication failed.';
 
 const isOk = (line: Buffer): boolean =>
   line.length >= 3 &&

@@ -79,7 +79,7 @@ function valueOf(kind: string, arg: ImapArg): unknown {
 }
 
 /** For commands whose arguments are not secret: atoms as text, strings as their length. */
-export function describeArgs(args: readonly ImapArg[]): LogFields {
+function describeArgs(args: readonly ImapArg[]): LogFields {
   return { args: args.map(shape).join(' ') };
 }
 

@@ -11,7 +11,7 @@ import { decodeInitialResponse, startSasl } from '../../sasl.js';
 import { words } from '../parser.js';
 import { command } from './types.js';
 
-export const AUTH_MECHANISMS = ['PLAIN'] as const;
+const AUTH_MECHANISMS = ['PLAIN'] as const;
 
 export const auth = command({
   name: 'AUTH',

@@ -12,7 +12,7 @@
 import type { SessionSecurity } from '../../tls/security.js';
 import { command } from './types.js';
 
-export const AUTHORIZATION_CAPABILITIES = [
+const AUTHORIZATION_CAPABILITIES = [
   'USER',
   'SASL PLAIN',
   'RESP-CODES',
@@ -20,7 +20,7 @@ export const AUTHORIZATION_CAPABILITIES = [
   'PIPELINING',
 ] as const;
 
-export const TRANSACTION_CAPABILITIES = ['TOP', 'UIDL', 'RESP-CODES', 'PIPELINING'] as const;
+const TRANSACTION_CAPABILITIES = ['TOP', 'UIDL', 'RESP-CODES', 'PIPELINING'] as const;
 
 /**
  * POP3 CAPA before login (RFC 2449 §5): USER only when USER/PASS can be used; SASL lists PLAIN

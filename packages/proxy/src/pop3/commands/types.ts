@@ -96,7 +96,7 @@ function valueOf(kind: string, word: string): unknown {
 }
 
 /** For commands whose arguments are not secret (message numbers, mechanism names). */
-export function describePlain(arg: Buffer | undefined): LogFields {
+function describePlain(arg: Buffer | undefined): LogFields {
   if (arg === undefined) return {};
   return { arg: arg.length > 64 ? `<${arg.length} bytes>` : arg.toString('latin1') };
 }

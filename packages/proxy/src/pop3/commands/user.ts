@@ -8,7 +8,7 @@ import { nameForLog } from '../../dialect.js';
 import { command } from './types.js';
 
 /** Octets that could end or split a response line if echoed, or a replayed command. */
-export function hasControl(bytes: Buffer): boolean {
+function hasControl(bytes: Buffer): boolean {
   return bytes.some((b) => b < 0x20 || b === 0x7f);
 }
 
