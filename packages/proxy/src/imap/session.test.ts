@@ -319,6 +319,24 @@ describe('LOGIN', () => {
     await slow.close();
   });
 
+  it('lets go of the store when the client left before its login finished', async () => {
+    const slow = await startFakeStore({ name: 'S', accounts: { slow: 'pw' }, loginDelayMs: 300 });
+    const dir = new FakeDirectory([
+      { uid: 'slow', mailHosts: [{ host: '127.0.0.1', port: slow.port }] },
+    ]);
+    const p = await startTestProxy(testRuntime(dir));
+    const c = await connect(p.port);
+    c.send('s1 LOGIN slow pw\r\n');
+    while (slow.logins.length === 0) await new Promise((r) => setTimeout(r, 10));
+    // A reset: the session is gone at once (a FIN would leave it half open, waiting on the login).
+    c.socket.resetAndDestroy();
+    // The store accepts the login after the client is gone: the proxy closes that connection.
+    while (slow.connections > 0) await new Promise((r) => setTimeout(r, 10));
+    expect(slow.logins).toHaveLength(1);
+    await p.server.stop();
+    await slow.close();
+  });
+
   it('after a failed login, parses what was pipelined behind it', async () => {
     const c = await connect();
     c.send('r1 LOGIN alice nope\r\nr2 NOOP\r\nr3 LOGIN alice secret\r\nr4 NOOP\r\n');

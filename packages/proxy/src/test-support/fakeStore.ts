@@ -16,6 +16,8 @@ export interface FakeStore {
   logins: { user: Buffer; password: Buffer; nonSync: boolean }[];
   /** Lines received after login. */
   received: string[];
+  /** Connections open now. */
+  readonly connections: number;
   close(): Promise<void>;
 }
 
@@ -35,6 +37,9 @@ export async function startFakeStore(opts: {
     port: 0,
     logins: [],
     received: [],
+    get connections() {
+      return sockets.size;
+    },
     close: () =>
       new Promise((resolve) => {
         for (const s of sockets) s.destroy();
