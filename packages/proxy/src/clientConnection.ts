@@ -121,11 +121,6 @@ export class ClientConnection {
 
   // ---- TLS upgrade (RFC 3501 §6.2.1, RFC 2595 §4) ----
 
-  /** What STARTTLS/STLS would offer; undefined when TLS is not configured or cannot be loaded. */
-  serverTls(): ServerTls | undefined {
-    return this.ctx.runtime.serverTls;
-  }
-
   /**
    * Stop reading the plain socket, say `okLine` on it, and wrap it in TLS. What the client sent
    * after its STARTTLS/STLS line is never read (CVE-2011-0411): the plain socket's reader is
