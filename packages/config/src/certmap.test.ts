@@ -174,4 +174,12 @@ describe('mapCertificate', () => {
     });
     expect(mapCertificate(cfg(), 'cn=A', 'not a dn').ok).toBe(false);
   });
+
+  it('maps a subject with none of the DNComps attributes to nobody, not to the whole tree', () => {
+    // Netscape certmap: "at least one attr in DNComps should be present in the cert".
+    expect(mapCertificate(cfg(), 'cn=Corp CA,o=Corp', 'uid=jd,cn=John Doe,c=US')).toMatchObject({
+      ok: false,
+      error: expect.stringContaining('none of the DNComps attributes (ou, o)'),
+    });
+  });
 });

@@ -228,7 +228,13 @@ export function mapCertificate(
       const m = map.dnComps?.find((c) => c.from === a.type);
       return m ? [`${m.to}=${escapeDnValue(a.value)}`] : [];
     });
-    if (rdns.length > 0) result.baseDn = rdns.join(',');
+    // Netscape certmap (ldapu_cert_mapfn_default): a DNComps that names attributes the subject
+    // has none of maps the certificate to no entry, rather than to a search of the whole tree.
+    if (rdns.length === 0)
+      return err(
+        `certmap ${map.name}: the subject '${subjectDn}' has none of the DNComps attributes (${map.dnComps.map((c) => c.from).join(', ')})`,
+      );
+    result.baseDn = rdns.join(',');
   }
   return ok(result);
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { escapeDnValue, formatDn, normalizeDn, parseDn } from './dn.js';
+import { dnWithin, escapeDnValue, formatDn, normalizeDn, parseDn } from './dn.js';
 
 describe('parseDn (RFC 4514)', () => {
   it('reads simple DNs with spaces around separators', () => {
@@ -66,5 +66,20 @@ describe('formatting and comparing', () => {
     const b = normalizeDn('o=big+commonName=some ca,2.5.4.6=us');
     expect(a).toEqual(b);
     expect(a).toEqual({ ok: true, value: 'cn=some ca+o=big,c=us' });
+  });
+});
+
+describe('dnWithin', () => {
+  it('holds for the base itself and entries below it, compared RDN by RDN', () => {
+    expect(dnWithin('UID=alice,OU=People,O=mmp.test', 'o=MMP.test')).toBe(true);
+    expect(dnWithin('o=mmp.test', 'o=mmp.test')).toBe(true);
+    expect(dnWithin('uid=alice,o=other', 'o=mmp.test')).toBe(false);
+    expect(dnWithin('o=mmp.test', 'ou=people,o=mmp.test')).toBe(false);
+  });
+
+  it('is not fooled by an escaped comma that looks like an RDN boundary', () => {
+    // One RDN whose value is "x,o=mmp.test": not an entry under o=mmp.test.
+    expect(dnWithin('cn=x\\,o=mmp.test', 'o=mmp.test')).toBe(false);
+    expect(dnWithin('not a dn', 'o=mmp.test')).toBe(false);
   });
 });

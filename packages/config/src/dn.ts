@@ -193,3 +193,22 @@ export function canonicalAttrType(type: string): string {
   const t = type.toLowerCase();
   return TYPE_ALIASES[t] ?? t;
 }
+
+/**
+ * Whether `dn` is `base` or an entry below it (RDN by RDN, compared as normalizeDn compares):
+ * a search base built from a client certificate must stay in the directory tree the site serves.
+ */
+export function dnWithin(dn: string, base: string): boolean {
+  const d = parseDn(dn);
+  const b = parseDn(base);
+  if (!d.ok || !b.ok || b.value.length > d.value.length) return false;
+  const key = (rdn: Rdn): string | undefined => {
+    const n = normalizeDn(formatDn([rdn]));
+    return n.ok ? n.value : undefined;
+  };
+  const tail = d.value.slice(d.value.length - b.value.length);
+  return tail.every((rdn, i) => {
+    const k = key(rdn);
+    return k !== undefined && k === key(b.value[i] as Rdn);
+  });
+}

@@ -91,6 +91,19 @@ describe('parseValue', () => {
     });
   });
 
+  it('reads a list of choices in any case, in the table spelling, each once', () => {
+    expect(parse('OAuth2Mechanisms', 'xoauth2, OAuthBearer,XOAUTH2')).toEqual({
+      ok: true,
+      value: ['XOAUTH2', 'OAUTHBEARER'],
+    });
+    expect(parse('OAuth2Mechanisms', 'XOAUTH2,PLAIN')).toEqual({
+      ok: false,
+      error:
+        "OAuth2Mechanisms: expected a comma-separated list of XOAUTH2, OAUTHBEARER, got 'XOAUTH2,PLAIN' ('PLAIN' is not one of XOAUTH2, OAUTHBEARER)",
+    });
+    expect(parse('SSLRequireClientCert', 'Implicit')).toEqual({ ok: true, value: 'implicit' });
+  });
+
   it('reads host lists for LDAP failover', () => {
     expect(parse('LDAPHost', 'ldap1:389 ldap2 [::1]:1389')).toEqual({
       ok: true,

@@ -56,6 +56,8 @@ function formFor(spec: ParameterSpec): string {
   if (spec.kind === 'chars' && spec.max === 1) return 'a single character';
   if (spec.kind === 'choice' && spec.choices !== undefined)
     return `one of ${spec.choices.join(', ')}`;
+  if (spec.kind === 'list' && spec.choices !== undefined)
+    return `a comma-separated list of ${spec.choices.join(', ')}`;
   return KIND_FORMS[spec.kind];
 }
 
@@ -82,13 +84,21 @@ function parseKind(spec: ParameterSpec, raw: string): Result<Parsed, string> {
     }
     case 'listen':
       return parseListen(v);
-    case 'list':
-      return ok(
-        v
-          .split(',')
-          .map((s) => s.trim())
-          .filter((s) => s !== ''),
-      );
+    case 'list': {
+      const items = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
+      if (spec.choices === undefined) return ok(items);
+      // A list of choices: each item one of them (any case; the table's spelling is kept).
+      const chosen: string[] = [];
+      for (const item of items) {
+        const choice = spec.choices.find((c) => c.toLowerCase() === item.toLowerCase());
+        if (choice === undefined) return err(`'${item}' is not one of ${spec.choices.join(', ')}`);
+        if (!chosen.includes(choice)) chosen.push(choice);
+      }
+      return ok(chosen);
+    }
     case 'dn': {
       const d = parseDn(v);
       return d.ok ? ok(v) : err(d.error);

@@ -129,6 +129,8 @@ export function validValue(spec: ParameterSpec): fc.Arbitrary<string> {
         port.map((p) => `*:${p}`),
       );
     case 'list':
+      if (spec.choices !== undefined)
+        return fc.subarray([...spec.choices], { minLength: 1 }).map((a) => a.join(','));
       return fc.array(attrName, { minLength: 1, maxLength: 3 }).map((a) => a.join(','));
     case 'dn':
       return dn;
