@@ -115,7 +115,7 @@ function loadRuntime(
     for (const w of loaded.value.warnings) say(`warning: ${formatProblem(w)}`);
     vdmap = { path, domains: loaded.value.domains };
   }
-  const runtime = buildRuntime({ protocol, values, vdmap });
+  const runtime = buildRuntime({ protocol, values, vdmap }, { warn: (m) => say(`warning: ${m}`) });
   if (!runtime.ok) {
     for (const m of runtime.error) say(m);
     return undefined;

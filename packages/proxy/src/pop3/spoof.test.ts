@@ -3,10 +3,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MAX_SPOOF_MESSAGE_BYTES } from '../limits.js';
-import { SpoofInbox, dotStuff, loadSpoofMessage, parseSpoofMessage } from './spoof.js';
+import {
+  SpoofInbox,
+  dotStuff,
+  loadSpoofMessage,
+  parseSpoofMessage,
+  rfc5322Date,
+  spoofWarnings,
+  userAddress,
+} from './spoof.js';
 
 const HEADER =
-  'From: Postmaster <p@mmp.test>\nDate: Mon, 01 Jan 2024 00:00:00 +0000\nSubject: down';
+  'From: Postmaster <p@mmp.test>\nTo: users@mmp.test\nDate: Mon, 01 Jan 2024 00:00:00 +0000\nSubject: down';
+/** A session of alice's whose stores were found down at noon, on host mx.mmp.test. */
+const SESSION = { outage: new Date(2026, 11, 2, 12, 0, 5), user: 'alice', host: 'mx.mmp.test' };
 const file = (text: string): Buffer => Buffer.from(text, 'latin1');
 
 function parsed(text: string) {
@@ -19,15 +29,15 @@ describe('parseSpoofMessage', () => {
   it('takes the lines before the final "." line, with CRLF line ends', () => {
     const m = parsed(`${HEADER}\n\nBody\n.\n`);
     expect(m.bytes.toString()).toBe(`${HEADER.replaceAll('\n', '\r\n')}\r\n\r\nBody\r\n`);
-    expect(m.headerEnd).toBe(3);
-    expect(m.lines).toHaveLength(5);
+    expect(m.headerEnd).toBe(4);
+    expect(m.lines).toHaveLength(6);
   });
 
   it('accepts CRLF files, no line end after the dot, folded headers, and no body', () => {
     expect(parsed(`${HEADER.replaceAll('\n', '\r\n')}\r\n\r\nBody\r\n.`).bytes.toString()).toBe(
       `${HEADER.replaceAll('\n', '\r\n')}\r\n\r\nBody\r\n`,
     );
-    expect(parsed(`${HEADER}\n  folded\n.\n`).headerEnd).toBe(4);
+    expect(parsed(`${HEADER}\n  folded\n.\n`).headerEnd).toBe(5);
   });
 
   it('gives the same unique-id for the same message and another for another', () => {
@@ -44,13 +54,11 @@ describe('parseSpoofMessage', () => {
       [`${HEADER}\n\nBody\n.\nmore\n`, /last line must hold only "\."/],
       ['.\n', /no message before/],
       [`\n\nBody\n.\n`, /must start with header fields/],
-      [`${HEADER}\nnot a header\n\nBody\n.\n`, /line 4: not a header field/],
+      [`${HEADER}\nnot a header\n\nBody\n.\n`, /line 5: not a header field/],
       [` folded first\n${HEADER}\n.\n`, /continuation line cannot come first/],
-      ['Subject: x\nDate: Mon, 01 Jan 2024 00:00:00 +0000\n\nb\n.\n', /no From: field/],
-      ['From: a@b\n\nb\n.\n', /no Date: field/],
       [`${HEADER}\n\nNUL\0here\n.\n`, /NUL/],
-      [`${HEADER}\n\nbare\rCR\n.\n`, /line 5: a CR without LF/],
-      [`${HEADER}\n\n${'x'.repeat(999)}\n.\n`, /line 5 is longer than 998/],
+      [`${HEADER}\n\nbare\rCR\n.\n`, /line 6: a CR without LF/],
+      [`${HEADER}\n\n${'x'.repeat(999)}\n.\n`, /line 6 is longer than 998/],
     ];
     for (const [text, message] of cases) {
       const r = parseSpoofMessage(file(text));
@@ -91,7 +99,7 @@ describe('SpoofInbox', () => {
   const size = message.bytes.length;
 
   it('STAT, LIST and UIDL show one message', () => {
-    const inbox = new SpoofInbox(message);
+    const inbox = new SpoofInbox(message, SESSION);
     expect(inbox.stat()).toEqual({ kind: 'ok', line: `1 ${size}` });
     expect(inbox.list(undefined)).toEqual({
       kind: 'ok',
@@ -105,7 +113,7 @@ describe('SpoofInbox', () => {
   });
 
   it('RETR gives the message dot-stuffed; its size is the unstuffed size', () => {
-    const r = new SpoofInbox(message).retr(1);
+    const r = new SpoofInbox(message, SESSION).retr(1);
     expect(r).toMatchObject({ kind: 'ok', line: `${size} octets` });
     if (r.kind === 'ok') {
       expect(r.body?.toString()).toBe(
@@ -115,7 +123,7 @@ describe('SpoofInbox', () => {
   });
 
   it('TOP gives the header, the blank line and n body lines', () => {
-    const inbox = new SpoofInbox(message);
+    const inbox = new SpoofInbox(message, SESSION);
     const head = `${HEADER.replaceAll('\n', '\r\n')}\r\n\r\n`;
     expect(inbox.top(1, 0)).toMatchObject({ body: Buffer.from(`${head}.\r\n`) });
     expect(inbox.top(1, 2)).toMatchObject({ body: Buffer.from(`${head}Line 1\r\n..dot\r\n.\r\n`) });
@@ -123,12 +131,12 @@ describe('SpoofInbox', () => {
       body: Buffer.from(`${head}Line 1\r\n..dot\r\nLine 3\r\n.\r\n`),
     });
     expect(inbox.top(2, 1)).toEqual({ kind: 'err', line: 'no such message' });
-    const headerOnly = new SpoofInbox(parsed(`${HEADER}\n.\n`));
+    const headerOnly = new SpoofInbox(parsed(`${HEADER}\n.\n`), SESSION);
     expect(headerOnly.top(1, 5)).toMatchObject({ body: Buffer.from(`${head}.\r\n`) });
   });
 
   it('DELE marks the message for the session only; RSET unmarks it', () => {
-    const inbox = new SpoofInbox(message);
+    const inbox = new SpoofInbox(message, SESSION);
     expect(inbox.dele(1)).toEqual({ kind: 'ok', line: 'message 1 deleted' });
     expect(inbox.stat()).toEqual({ kind: 'ok', line: '0 0' });
     expect(inbox.list(undefined)).toMatchObject({ line: '0 messages', body: Buffer.from('.\r\n') });
@@ -138,6 +146,66 @@ describe('SpoofInbox', () => {
     expect(inbox.stat()).toEqual({ kind: 'ok', line: `1 ${size}` });
     // Another session's inbox never saw the DELE.
     inbox.dele(1);
-    expect(new SpoofInbox(message).stat()).toEqual({ kind: 'ok', line: `1 ${size}` });
+    expect(new SpoofInbox(message, SESSION).stat()).toEqual({ kind: 'ok', line: `1 ${size}` });
+  });
+});
+
+describe('a message without Date:, From: or To: (issue 17)', () => {
+  const bare = parsed('Subject: Your mailbox is unavailable\n\nTry again later.\n.\n');
+
+  it('is accepted, with a start-up warning per field a session fills in', () => {
+    expect(bare.missing).toEqual(['Date', 'From', 'To']);
+    expect(spoofWarnings(bare)).toEqual([
+      'the message has no Date: field; each session is served one with the date each session found its stores down',
+      expect.stringMatching(
+        /^the message has no From: field; each session is served one with postmaster@\S+$/,
+      ),
+      "the message has no To: field; each session is served one with the user's address",
+    ]);
+    expect(spoofWarnings(parsed(`${HEADER}\n\nb\n.\n`))).toEqual([]);
+  });
+
+  it("is served with the outage's date, the host's postmaster and the user's address", () => {
+    const inbox = new SpoofInbox(bare, SESSION);
+    const head =
+      `Date: ${rfc5322Date(SESSION.outage)}\r\nFrom: postmaster@mx.mmp.test\r\n` +
+      'To: alice@mx.mmp.test\r\nSubject: Your mailbox is unavailable\r\n\r\n';
+    const r = inbox.retr(1);
+    expect(r).toMatchObject({
+      kind: 'ok',
+      line: `${head.length + 'Try again later.\r\n'.length} octets`,
+    });
+    if (r.kind === 'ok') expect(r.body?.toString()).toBe(`${head}Try again later.\r\n.\r\n`);
+    expect(inbox.top(1, 0)).toMatchObject({ body: Buffer.from(`${head}.\r\n`) });
+    // The unique-id is the file's: the same whatever the session fills in.
+    expect(inbox.uidl(1)).toEqual({ kind: 'ok', line: `1 ${bare.uid}` });
+    expect(new SpoofInbox(bare, { ...SESSION, user: 'bob@one.example' }).uidl(1)).toEqual(
+      inbox.uidl(1),
+    );
+  });
+
+  it('keeps the fields the file has and fills in only the others', () => {
+    const dated = parsed('Date: Mon, 01 Jan 2024 00:00:00 +0000\nSubject: s\n\nb\n.\n');
+    const r = new SpoofInbox(dated, SESSION).top(1, 0);
+    expect(r).toMatchObject({
+      body: Buffer.from(
+        'From: postmaster@mx.mmp.test\r\nTo: alice@mx.mmp.test\r\n' +
+          'Date: Mon, 01 Jan 2024 00:00:00 +0000\r\nSubject: s\r\n\r\n.\r\n',
+      ),
+    });
+  });
+
+  it('writes an RFC 5322 date in local time with its offset', () => {
+    expect(rfc5322Date(new Date(2026, 11, 2, 12, 0, 5))).toMatch(
+      /^Wed, 02 Dec 2026 12:00:05 [+-]\d{4}$/,
+    );
+  });
+
+  it("takes the user's address as typed, or at this host, and never writes a name that is none", () => {
+    expect(userAddress('alice', 'mx.mmp.test')).toBe('alice@mx.mmp.test');
+    expect(userAddress('alice@one.example', 'mx.mmp.test')).toBe('alice@one.example');
+    // A client chooses the name: no header line of its own making can get into the message.
+    for (const hostile of ['a\r\nBcc: x@y', 'sp ace', 'ünï', '"q"@x', 'a@', '@b', ''])
+      expect(userAddress(hostile, 'mx.mmp.test')).toBe('undisclosed-recipients:;');
   });
 });

@@ -10,9 +10,18 @@
  *
  * DELE only marks the message for this session (RSET unmarks it); nothing is ever removed from
  * the file, and QUIT changes nothing (there is no UPDATE to do).
+ *
+ * The guide only asks for an RFC 822 message. Decision: a file without `Date:`, `From:` or `To:`
+ * is served, not refused (a warning at start-up says what each session fills in), since mail
+ * clients sort and show by them: `Date:` the moment that session found its stores down (the
+ * outage, as far as the user can tell), `From:` the host's postmaster (RFC 5321 §4.5.1: every
+ * host has one), `To:` the user's address (the name typed when it is one, else the name at this
+ * host). The UIDL stays the file's, so a client that leaves mail on the server fetches the notice
+ * once.
  */
 
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { type Result, err, ok } from '@mmp/config';
 import { type ReadFile, readFromDisk } from '../files.js';
 import { MAX_SPOOF_MESSAGE_BYTES } from '../limits.js';
@@ -27,6 +36,24 @@ export interface SpoofMessage {
   /** RFC 1939 §7 unique-id: the same for every session and restart while the file is unchanged,
    * so a client that leaves mail on the server does not fetch the notice again and again. */
   readonly uid: string;
+  /** Header fields the file lacks, which each session fills in (SpoofInbox). */
+  readonly missing: readonly FilledField[];
+}
+
+/** The fields a session fills in when the file has none. */
+export type FilledField = 'Date' | 'From' | 'To';
+const FILLED: readonly FilledField[] = ['Date', 'From', 'To'];
+
+/** The start-up warning for each field the file lacks (`proxyRuntime.ts` says them). */
+export function spoofWarnings(message: SpoofMessage): string[] {
+  const what: Record<FilledField, string> = {
+    Date: 'the date each session found its stores down',
+    From: `postmaster@${hostname()}`,
+    To: "the user's address",
+  };
+  return message.missing.map(
+    (f) => `the message has no ${f}: field; each session is served one with ${what[f]}`,
+  );
 }
 
 const NUL = 0x00;
@@ -87,15 +114,75 @@ export function parseSpoofMessage(file: Buffer): Result<SpoofMessage, string> {
     }
     names.add((m[1] as string).toLowerCase());
   }
-  // RFC 822 §4.1 / RFC 5322 §3.6: Date and From are required; mail clients sort and show by them.
-  for (const required of ['From', 'Date']) {
-    if (!names.has(required.toLowerCase())) {
-      return err(`the header has no ${required}: field (RFC 822 §4.1 requires it)`);
-    }
-  }
+  // RFC 822 §4.1 / RFC 5322 §3.6: Date and From are required, To usual; each session fills in
+  // those the file lacks (SpoofInbox).
+  const missing = FILLED.filter((f) => !names.has(f.toLowerCase()));
   const bytes = Buffer.concat(raw.flatMap((l) => [l, CRLF]));
   const uid = `mmp-spoof-${createHash('sha256').update(bytes).digest('hex').slice(0, 32)}`;
-  return ok({ bytes, lines: raw.map((l) => Buffer.from(l)), headerEnd, uid });
+  return ok({ bytes, lines: raw.map((l) => Buffer.from(l)), headerEnd, uid, missing });
+}
+
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const two = (n: number): string => String(n).padStart(2, '0');
+
+/** RFC 5322 §3.3 date-time in the host's local time: `Tue, 01 Dec 2026 13:46:31 +0100`. */
+export function rfc5322Date(d: Date): string {
+  const offset = -d.getTimezoneOffset();
+  const sign = offset >= 0 ? '+' : '-';
+  const abs = Math.abs(offset);
+  const zone = `${sign}${two(Math.floor(abs / 60))}${two(abs % 60)}`;
+  return (
+    `${DAYS[d.getDay()] ?? ''}, ${two(d.getDate())} ${MONTHS[d.getMonth()] ?? ''} ${d.getFullYear()} ` +
+    `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())} ${zone}`
+  );
+}
+
+/** RFC 5322 §3.2.3 dot-atom (ASCII): what may stand unquoted on either side of an address's `@`. */
+const DOT_ATOM = /^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$/;
+
+/**
+ * The user's address for `To:`: the name typed when it is `local@domain`, else `name@host`. A name
+ * that is no dot-atom (spaces, control characters, non-ASCII) is never written into the header:
+ * RFC 5322 §3.4's empty group `undisclosed-recipients:;` stands for it.
+ */
+export function userAddress(user: string, host: string): string {
+  const at = user.lastIndexOf('@');
+  const [local, domain] = at < 0 ? [user, host] : [user.slice(0, at), user.slice(at + 1)];
+  return DOT_ATOM.test(local) && DOT_ATOM.test(domain)
+    ? `${local}@${domain}`
+    : 'undisclosed-recipients:;';
+}
+
+/** What one session's copy of the message is made with (the fields the file lacks). */
+export interface SpoofSession {
+  /** When the session's stores were found down. */
+  readonly outage: Date;
+  /** The user name as typed. */
+  readonly user: string;
+  /** This host's name (default: os.hostname()). */
+  readonly host?: string;
+}
+
+/** The message as this session serves it: the file's, after the fields it lacks. */
+function sessionMessage(
+  message: SpoofMessage,
+  session: SpoofSession,
+): { bytes: Buffer; lines: readonly Buffer[]; headerEnd: number } {
+  if (message.missing.length === 0) return message;
+  const host = session.host ?? hostname();
+  const value: Record<FilledField, string> = {
+    Date: rfc5322Date(session.outage),
+    From: `postmaster@${host}`,
+    To: userAddress(session.user, host),
+  };
+  const added = message.missing.map((f) => Buffer.from(`${f}: ${value[f]}`, 'latin1'));
+  const lines = [...added, ...message.lines];
+  return {
+    bytes: Buffer.concat(lines.flatMap((l) => [l, CRLF])),
+    lines,
+    headerEnd: message.headerEnd + added.length,
+  };
 }
 
 /** Read and check SpoofMessageFile (when the runtime is built, `proxyRuntime.ts`). */
@@ -137,8 +224,17 @@ export type InboxAnswer =
 export class SpoofInbox {
   private deleted = false;
   private stuffed: Buffer | undefined;
+  /** The file's message as this session serves it (with the fields it lacks). */
+  private readonly message: {
+    bytes: Buffer;
+    lines: readonly Buffer[];
+    headerEnd: number;
+    uid: string;
+  };
 
-  constructor(readonly message: SpoofMessage) {}
+  constructor(file: SpoofMessage, session: SpoofSession) {
+    this.message = { ...sessionMessage(file, session), uid: file.uid };
+  }
 
   /** RFC 1939 §5 STAT: count and size of the messages not marked deleted. */
   stat(): InboxAnswer {
