@@ -12,7 +12,7 @@
  * Protocol-neutral: ImapProxy and PopProxy both use it. Errors are values, never exceptions.
  */
 
-import { Client, ResultCodeError, SizeLimitExceededError } from 'ldapts';
+import { Client, NoSuchObjectError, ResultCodeError, SizeLimitExceededError } from 'ldapts';
 import { type HostPort, type Result, err, ok } from '@mmp/config';
 import {
   DIRECTORY_CONNECT_TIMEOUT_MS,
@@ -59,12 +59,22 @@ export type LookupError =
   /** The entry has no usable MailHostAttrs value. */
   | { kind: 'no-mail-host' };
 
+/**
+ * Where a lookup searches when not under BaseDN (certificate login, `certlogin.ts`): the subtree
+ * under `dn`, or with scope `base` the entry `dn` itself (certmap.conf's subject-DN map).
+ */
+export interface SearchBase {
+  readonly dn: string;
+  readonly scope: 'base' | 'sub';
+}
+
 /** What the login path needs from a directory (the LDAP one below, or a fake in tests). */
 export interface UserDirectory {
-  /** Find the single entry matching `filter` (already expanded and RFC 4515-escaped). */
-  lookup(filter: string, log: Log): Promise<Result<UserEntry, LookupError>>;
+  /** Find the single entry matching `filter` (already expanded and RFC 4515-escaped), under
+   * BaseDN or where `where` says. */
+  lookup(filter: string, log: Log, where?: SearchBase): Promise<Result<UserEntry, LookupError>>;
   /** Drop a cached answer for `filter` (`lookupCache.ts`): its store failed. */
-  forget?(filter: string): void;
+  forget?(filter: string, where?: SearchBase): void;
   close(): Promise<void>;
 }
 
@@ -144,19 +154,24 @@ export class Directory implements UserDirectory {
   /**
    * Find the single entry matching `filter` (already expanded and escaped) and its stores.
    */
-  async lookup(filter: string, log: Log): Promise<Result<UserEntry, LookupError>> {
+  async lookup(
+    filter: string,
+    log: Log,
+    where?: SearchBase,
+  ): Promise<Result<UserEntry, LookupError>> {
     let lastFailure = 'no LDAPHost configured';
     for (const host of this.hostsToTry()) {
       const key = hostKey(host);
       log.at('dialogue', 'directory search', 'searching the directory', {
         ldap: key,
-        base: host.baseDn ?? this.settings.baseDn,
+        base: where?.dn ?? host.baseDn ?? this.settings.baseDn,
+        ...(where === undefined ? {} : { scope: where.scope }),
         filter,
       });
       // A pooled connection may have died since its last use (directory restarted): one retry on
       // a fresh connection before this host counts as down.
       for (let attempt = 1; attempt <= 2; attempt++) {
-        const r = await this.searchOn(host, filter, log);
+        const r = await this.searchOn(host, filter, log, where);
         if (r.kind === 'done') return r.result;
         lastFailure = r.detail;
         log.at('refusal', 'directory search', 'directory search failed', {
@@ -177,6 +192,7 @@ export class Directory implements UserDirectory {
     host: DirectoryHost,
     filter: string,
     log: Log,
+    where: SearchBase | undefined,
   ): Promise<
     | { kind: 'done'; result: Result<UserEntry, LookupError> }
     | { kind: 'connect-failed' | 'lost' | 'refused'; detail: string }
@@ -189,13 +205,16 @@ export class Directory implements UserDirectory {
       return { kind: conn.error.dead ? 'connect-failed' : 'refused', detail: conn.error.detail };
     try {
       // sizeLimit 2: enough to tell "exactly one" from "several" without fetching a crowd.
-      const { searchEntries } = await conn.value.client.search(host.baseDn ?? s.baseDn, {
-        scope: 'sub',
-        filter,
-        attributes,
-        sizeLimit: 2,
-        explicitBufferAttributes: attributes,
-      });
+      const { searchEntries } = await conn.value.client.search(
+        where?.dn ?? host.baseDn ?? s.baseDn,
+        {
+          scope: where?.scope ?? 'sub',
+          filter,
+          attributes,
+          sizeLimit: 2,
+          explicitBufferAttributes: attributes,
+        },
+      );
       this.deadUntil.delete(hostKey(host));
       log.at('dialogue', 'directory search', 'directory answered', {
         ldap: hostKey(host),
@@ -209,6 +228,9 @@ export class Directory implements UserDirectory {
     } catch (e) {
       if (e instanceof SizeLimitExceededError)
         return { kind: 'done', result: err({ kind: 'ambiguous' }) };
+      // A search base taken from a certificate that names no entry: nobody, not a failure.
+      if (e instanceof NoSuchObjectError && where !== undefined)
+        return { kind: 'done', result: err({ kind: 'no-such-user' }) };
       this.drop(host, conn.value);
       return { kind: e instanceof ResultCodeError ? 'refused' : 'lost', detail: describe(e) };
     }

@@ -17,7 +17,7 @@
  */
 
 import { type Result, ok } from '@mmp/config';
-import type { LookupError, UserDirectory, UserEntry } from './directory.js';
+import type { LookupError, SearchBase, UserDirectory, UserEntry } from './directory.js';
 import type { Log } from './log.js';
 
 /** A bounded map whose entries expire `ttlMs` after they were set; least recently used first out. */
@@ -63,6 +63,12 @@ export class LruTtl<V> {
   }
 }
 
+/** The cache key: the filter, and the search base when it is not BaseDN (certificate login). A
+ * filter starts with `(`, so no key of one kind equals one of the other. */
+function cacheKey(filter: string, where: SearchBase | undefined): string {
+  return where === undefined ? filter : `${where.scope} ${where.dn}\n${filter}`;
+}
+
 /** A directory with a lookup cache in front. `forget(filter)` evicts one user's answer. */
 export class CachingDirectory implements UserDirectory {
   private readonly cache: LruTtl<UserEntry>;
@@ -74,8 +80,13 @@ export class CachingDirectory implements UserDirectory {
     this.cache = new LruTtl(options.entries, options.ttlMs, options.now);
   }
 
-  async lookup(filter: string, log: Log): Promise<Result<UserEntry, LookupError>> {
-    const hit = this.cache.get(filter);
+  async lookup(
+    filter: string,
+    log: Log,
+    where?: SearchBase,
+  ): Promise<Result<UserEntry, LookupError>> {
+    const key = cacheKey(filter, where);
+    const hit = this.cache.get(key);
     if (hit !== undefined) {
       log.at('dialogue', 'directory search', 'directory answer from the lookup cache', {
         filter,
@@ -83,13 +94,13 @@ export class CachingDirectory implements UserDirectory {
       });
       return ok(hit);
     }
-    const r = await this.inner.lookup(filter, log);
-    if (r.ok) this.cache.set(filter, r.value);
+    const r = await this.inner.lookup(filter, log, where);
+    if (r.ok) this.cache.set(key, r.value);
     return r;
   }
 
-  forget(filter: string): void {
-    this.cache.delete(filter);
+  forget(filter: string, where?: SearchBase): void {
+    this.cache.delete(cacheKey(filter, where));
   }
 
   get cachedEntries(): number {

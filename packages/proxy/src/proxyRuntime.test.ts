@@ -213,6 +213,147 @@ describe('buildRuntime', () => {
   });
 });
 
+describe('the guide’s certificate recipe and required certificates (issue 17)', () => {
+  async function tlsFiles(extra: Record<string, string> = {}): Promise<ReadFile> {
+    const dir = await mkdtemp(join(tmpdir(), 'mmp-runtime-'));
+    await selfSignedCertificate({
+      keyFile: join(dir, 'key.pem'),
+      certFile: join(dir, 'cert.pem'),
+      subject: '/CN=localhost',
+    });
+    return files({
+      '/cert.pem': await readFile(join(dir, 'cert.pem'), 'utf8'),
+      '/key.pem': await readFile(join(dir, 'key.pem'), 'utf8'),
+      '/ca.pem': await readFile(join(dir, 'cert.pem'), 'utf8'),
+      '/certmap.conf': 'certmap default default\n',
+      ...extra,
+    });
+  }
+  // The guide's recipe, as written: SSLEnable, CertMapFile, StoreAdmin and StoreAdminPass.
+  const recipe: ConfigValues = {
+    ...globalValues(),
+    SSLEnable: true,
+    SSLCertFile: '/cert.pem',
+    SSLKeyFile: '/key.pem',
+    CertMapFile: '/certmap.conf',
+    StoreAdmin: 'master',
+    StoreAdminPass: 'master-secret',
+  };
+  const build = (values: ConfigValues, read: ReadFile) =>
+    buildRuntime(
+      { protocol: 'imap', values, vdmap: undefined },
+      { read, openDirectory: directories().open },
+    );
+
+  it('refuses to start without a client CA, naming the parameter to set (never silently off)', async () => {
+    const read = await tlsFiles();
+    expect(build(recipe, read)).toEqual({
+      ok: false,
+      error: [expect.stringMatching(/^certificate login: .*set SSLClientCAFile/)],
+    });
+    // With the CA (SSLClientCAFile, or SSLCAFile), it starts and asks clients for certificates.
+    for (const ca of [{ SSLClientCAFile: '/ca.pem' }, { SSLCAFile: '/ca.pem' }]) {
+      const runtime = expectOk(build({ ...recipe, ...ca }, read));
+      expect(runtime.global.certLogin).toBeDefined();
+      expect(runtime.serverTls?.requestCert).toBe(true);
+      expect(runtime.serverTls?.options.rejectUnauthorized).toBe(false);
+    }
+  });
+
+  it('refuses an empty DNComps without FilterComps: every certificate would map to BaseDN', async () => {
+    const read = await tlsFiles({ '/certmap.conf': 'certmap default default\ndefault:DNComps\n' });
+    expect(build({ ...recipe, SSLClientCAFile: '/ca.pem' }, read)).toEqual({
+      ok: false,
+      error: [expect.stringMatching(/an empty DNComps needs FilterComps/)],
+    });
+  });
+
+  it('SSLRequireClientCert needs a client CA, and rejects handshakes where it says', async () => {
+    const read = await tlsFiles();
+    const tls = {
+      ...globalValues(),
+      SSLEnable: true,
+      SSLCertFile: '/cert.pem',
+      SSLKeyFile: '/key.pem',
+    };
+    expect(build({ ...tls, SSLRequireClientCert: 'implicit' }, read)).toEqual({
+      ok: false,
+      error: [
+        'SSLRequireClientCert=implicit needs the CA that issues client certificates: set SSLClientCAFile',
+      ],
+    });
+    const implicit = expectOk(
+      build({ ...tls, SSLRequireClientCert: 'implicit', SSLClientCAFile: '/ca.pem' }, read),
+    );
+    expect(implicit.serverTls?.options).toMatchObject({
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
+    expect(implicit.serverTls?.startTlsOptions).toMatchObject({ rejectUnauthorized: false });
+    const all = expectOk(
+      build({ ...tls, SSLRequireClientCert: 'all', SSLClientCAFile: '/ca.pem' }, read),
+    );
+    expect(all.serverTls?.startTlsOptions).toMatchObject({
+      requestCert: true,
+      rejectUnauthorized: true,
+    });
+    // No login before TLS with `all`: LOGINDISABLED, as RestrictPlainPasswords does.
+    expect(all.global.settings.security.requireClientCert).toBe('all');
+  });
+
+  it('refuses a vdmap entry’s StoreAdmin when client certificates are not requested', async () => {
+    const read = await tlsFiles();
+    const tls = {
+      ...globalValues(),
+      SSLEnable: true,
+      SSLCertFile: '/cert.pem',
+      SSLKeyFile: '/key.pem',
+      SSLCAFile: '/ca.pem',
+      CertMapFile: '/certmap.conf',
+    };
+    const vdmap = vdmapOf(
+      'vdmap one 127.0.0.4\none:StoreAdmin master\none:StoreAdminPass x\n',
+      read,
+    );
+    const refused = buildRuntime(
+      { protocol: 'imap', values: tls, vdmap },
+      { read, openDirectory: directories().open },
+    );
+    expect(refused.ok ? [] : refused.error).toEqual([
+      'vdmap:1: vdmap one: certificate login: StoreAdmin is set but client certificates are not requested: set SSLClientCAFile',
+    ]);
+    expectOk(
+      buildRuntime(
+        { protocol: 'imap', values: { ...tls, SSLClientCAFile: '/ca.pem' }, vdmap },
+        { read, openDirectory: directories().open },
+      ),
+    );
+  });
+});
+
+describe('SpoofMessageFile without Date:, From: or To: (issue 17)', () => {
+  it('starts, with a warning per field the sessions fill in', () => {
+    const warnings: string[] = [];
+    const read = files({ '/spoof': 'Subject: down\r\n\r\nback soon\r\n.\r\n' });
+    const runtime = expectOk(
+      buildRuntime(
+        {
+          protocol: 'pop3',
+          values: { ...globalValues(), SpoofMessageFile: '/spoof' },
+          vdmap: undefined,
+        },
+        { read, openDirectory: directories().open, warn: (m) => warnings.push(m) },
+      ),
+    );
+    expect(runtime.spoof?.missing).toEqual(['Date', 'From', 'To']);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^SpoofMessageFile \/spoof: the message has no Date: field/),
+      expect.stringMatching(/^SpoofMessageFile \/spoof: the message has no From: field/),
+      expect.stringMatching(/^SpoofMessageFile \/spoof: the message has no To: field/),
+    ]);
+  });
+});
+
 describe('replaceVirtualDomains', () => {
   it('replaces the domains and keeps everything else; the runtime before is unchanged', () => {
     const read = files({});

@@ -30,7 +30,7 @@ import { Directory, type DirectorySettings, type UserDirectory } from './directo
 import { type ReadFile, readFromDisk } from './files.js';
 import { CachingDirectory } from './lookupCache.js';
 import { StoreCapabilities } from './pop3/storeCapa.js';
-import { type SpoofMessage, loadSpoofMessage } from './pop3/spoof.js';
+import { type SpoofMessage, loadSpoofMessage, spoofWarnings } from './pop3/spoof.js';
 import { PreAuthCache } from './preauth.js';
 import { RefusalTiming } from './refusalTiming.js';
 import { type ProxySettings, settingsFrom } from './settings.js';
@@ -136,6 +136,8 @@ export interface RuntimeSources {
   readonly read?: ReadFile;
   /** Opens a directory client (default: LDAP, `directory.ts`). */
   readonly openDirectory?: (settings: DirectorySettings) => UserDirectory;
+  /** Told each start-up warning (a file served with defaults), worded for the operator. */
+  readonly warn?: (message: string) => void;
 }
 
 /**
@@ -156,6 +158,8 @@ export function buildRuntime(
     const loaded = loadSpoofMessage(settings.spoofMessageFile, read);
     if (!loaded.ok) return err([`SpoofMessageFile ${settings.spoofMessageFile}: ${loaded.error}`]);
     spoof = loaded.value;
+    for (const w of spoofWarnings(spoof))
+      sources.warn?.(`SpoofMessageFile ${settings.spoofMessageFile}: ${w}`);
   }
   let serverTls: ServerTls | undefined;
   if (settings.security.enable) {
@@ -167,7 +171,8 @@ export function buildRuntime(
     settings.lookupCache,
     sources.openDirectory ?? ((s) => new Directory(s)),
   );
-  const global = buildSite(settings, directories, read);
+  const requestsCertificates = serverTls?.requestCert === true;
+  const global = buildSite(settings, directories, read, requestsCertificates);
   if (!global.ok) return err([global.error]);
   const shared = {
     directories,
@@ -176,7 +181,14 @@ export function buildRuntime(
     storeCapabilities: new StoreCapabilities(),
     preAuthCache: new PreAuthCache(settings.security.preAuthCacheTtlMs),
   };
-  const domains = domainSites(protocol, values, input.vdmap, directories, read);
+  const domains = domainSites(
+    protocol,
+    values,
+    input.vdmap,
+    directories,
+    read,
+    requestsCertificates,
+  );
   if (!domains.ok) return err(domains.error.map(formatProblem));
   return ok(
     new ProxyRuntime(protocol, values, global.value, domains.value, serverTls, spoof, shared),
@@ -194,7 +206,15 @@ export function replaceVirtualDomains(
   read: ReadFile = readFromDisk,
 ): Result<ProxyRuntime, ConfigProblem[]> {
   const { protocol, values, shared } = runtime;
-  const domains = domainSites(protocol, values, vdmap, shared.directories, read);
+  const requestsCertificates = runtime.serverTls?.requestCert === true;
+  const domains = domainSites(
+    protocol,
+    values,
+    vdmap,
+    shared.directories,
+    read,
+    requestsCertificates,
+  );
   if (!domains.ok) return domains;
   return ok(
     new ProxyRuntime(
@@ -215,6 +235,7 @@ function domainSites(
   vdmap: RuntimeInput['vdmap'],
   directories: Directories,
   read: ReadFile,
+  requestsCertificates: boolean,
 ): Result<DomainSite[], ConfigProblem[]> {
   if (vdmap === undefined) return ok([]);
   const sites: DomainSite[] = [];
@@ -223,7 +244,7 @@ function domainSites(
     // Everything read from parameters is recomputed from the merged values: a domain's settings
     // are a new object, never the global ones changed.
     const settings = settingsFrom({ protocol, values: applyVirtualDomain(values, domain) });
-    const site = buildSite(settings, directories, read);
+    const site = buildSite(settings, directories, read, requestsCertificates);
     if (site.ok) sites.push({ domain, site: site.value });
     else
       problems.push({
@@ -239,10 +260,17 @@ function buildSite(
   settings: ProxySettings,
   directories: Directories,
   read: ReadFile,
+  requestsCertificates: boolean,
 ): Result<Site, string> {
   const { certLogin, storeTls } = settings.security;
   const cert = certLogin === undefined ? ok(undefined) : loadCertLogin(certLogin, read);
   if (!cert.ok) return cert;
+  // The TLS contexts are global: a vdmap entry's own StoreAdmin is useless unless they ask
+  // clients for certificates (never silently off).
+  if (cert.value !== undefined && !requestsCertificates)
+    return err(
+      'certificate login: StoreAdmin is set but client certificates are not requested: set SSLClientCAFile',
+    );
   const store = storeTls === undefined ? ok(undefined) : loadStoreTls(storeTls, read);
   if (!store.ok) return store;
   return ok({

@@ -10,7 +10,7 @@ import {
   parseCommandLine,
   resolveConfig,
 } from '@mmp/config';
-import type { LookupError, UserDirectory, UserEntry } from '../directory.js';
+import type { LookupError, SearchBase, UserDirectory, UserEntry } from '../directory.js';
 import { startImapSession } from '../imap/dialect.js';
 import { type Log, silentLog } from '../log.js';
 import { startPopSession } from '../pop3/dialect.js';
@@ -27,12 +27,15 @@ export interface FakeUser {
 export class FakeDirectory implements UserDirectory {
   down = false;
   filters: string[] = [];
+  /** Each lookup's search base (undefined: BaseDN). */
+  wheres: (SearchBase | undefined)[] = [];
   /** Filters whose cached answer the login path evicted (`forget`). */
   forgotten: string[] = [];
   constructor(private readonly users: FakeUser[]) {}
 
-  lookup(filter: string, _log: Log): Promise<Result<UserEntry, LookupError>> {
+  lookup(filter: string, _log: Log, where?: SearchBase): Promise<Result<UserEntry, LookupError>> {
     this.filters.push(filter);
+    this.wheres.push(where);
     if (this.down) return Promise.resolve(err({ kind: 'unavailable', detail: 'ECONNREFUSED' }));
     const m = /^\(uid=(.*)\)$/.exec(filter);
     const found = this.users.filter((u) => m !== null && u.uid === m[1]);

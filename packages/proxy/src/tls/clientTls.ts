@@ -96,6 +96,29 @@ export function alpnFor(protocol: Protocol): { ALPNProtocols: string[] } {
   return { ALPNProtocols: [protocol] };
 }
 
+/** Why a required client certificate was refused (SSLRequireClientCert); undefined: it was not. */
+export function untrustedCertificate(info: ClientTlsInfo): string | undefined {
+  if (info.peer === undefined) return 'no client certificate (SSLRequireClientCert requires one)';
+  if (!info.peer.verified)
+    return `client certificate not trusted (${info.peer.error ?? 'not verified'}; SSLRequireClientCert requires one from SSLClientCAFile)`;
+  return undefined;
+}
+
+/** OpenSSL's error for a handshake without the certificate `rejectUnauthorized` asked for. */
+const NO_CERTIFICATE = 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE';
+
+/** A failed handshake's reason for the log, naming SSLRequireClientCert when it was the cause. */
+export function handshakeFailure(e: Error, socket: TLSSocket | undefined): string {
+  if ((e as NodeJS.ErrnoException).code === NO_CERTIFICATE)
+    return 'no client certificate (SSLRequireClientCert requires one)';
+  // Node closes a socket whose certificate did not verify without saying why (lib/_tls_wrap.js
+  // onServerSocketSecure); the socket still holds the reason.
+  const why = socket?.authorizationError as unknown;
+  if (why !== undefined && why !== null)
+    return `client certificate not trusted (${why instanceof Error ? why.message : String(why)}; SSLRequireClientCert requires one from SSLClientCAFile)`;
+  return e.message;
+}
+
 export type UpgradeResult = { ok: true; info: ClientTlsInfo } | { ok: false; reason: string };
 
 /**
@@ -111,7 +134,7 @@ export function upgradeToTls(
   // Errors of the plain socket now surface on the TLS socket; keep the old one from throwing.
   plain.on('error', () => undefined);
   const socket = new TLSSocket(plain, {
-    ...server.options,
+    ...server.startTlsOptions,
     ...alpnFor(protocol),
     isServer: true,
   });
@@ -122,14 +145,23 @@ export function upgradeToTls(
     }, timeoutMs);
     const fail = (e: Error): void => {
       clearTimeout(timer);
-      resolve({ ok: false, reason: e.message });
+      resolve({ ok: false, reason: handshakeFailure(e, socket) });
     };
     socket.once('error', fail);
     socket.once('close', () => fail(new Error('connection closed during the TLS handshake')));
     socket.once('secure', () => {
       clearTimeout(timer);
       socket.off('error', fail);
-      resolve({ ok: true, info: describeTls(socket) });
+      const info = describeTls(socket);
+      // SSLRequireClientCert=all: OpenSSL refused a handshake without a certificate (the
+      // 'error' above); one that does not chain to the client CA is refused here.
+      const refused = server.requireClientCert === 'all' ? untrustedCertificate(info) : undefined;
+      if (refused !== undefined) {
+        resolve({ ok: false, reason: refused });
+        socket.destroy();
+        return;
+      }
+      resolve({ ok: true, info });
     });
   });
   return { socket, handshake };

@@ -9,7 +9,7 @@ import { type TLSSocket, createServer } from 'node:tls';
 import { type ListenAddress, type Protocol, type Result, err, ok } from '@mmp/config';
 import { plainAddress } from '../clientAddress.js';
 import type { Log } from '../log.js';
-import { alpnFor } from './clientTls.js';
+import { alpnFor, handshakeFailure } from './clientTls.js';
 import type { ServerTls } from './serverTls.js';
 
 /**
@@ -41,7 +41,7 @@ export async function listenImplicitTls(o: {
   server.on('tlsClientError', (e: Error, socket: TLSSocket) => {
     log.at('refusal', 'tls handshake', 'TLS handshake failed', {
       client: `${plainAddress(socket.remoteAddress)}:${socket.remotePort ?? 0}`,
-      error: e.message,
+      error: handshakeFailure(e, socket),
     });
   });
   return new Promise((resolve) => {

@@ -48,7 +48,8 @@ export function policyOf(settings: ProxySettings): SecurityPolicy {
   const s = settings.security;
   return {
     startTlsConfigured: s.enable && s.startTls,
-    restrictPlainPasswords: s.restrictPlainPasswords,
+    // SSLRequireClientCert=all: no login at all before TLS, whose handshake needs a certificate.
+    restrictPlainPasswords: s.restrictPlainPasswords || s.requireClientCert === 'all',
     certLoginConfigured: s.certLogin !== undefined,
   };
 }

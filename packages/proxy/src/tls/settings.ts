@@ -29,6 +29,8 @@ export interface StoreTlsSettings {
 export interface CertLoginSettings {
   /** CertMapFile. */
   readonly mapFile: string;
+  /** SSLClientCAFile, else SSLCAFile: undefined refuses the start (never silently off). */
+  readonly clientCaFile: string | undefined;
   /** StoreAdmin and StoreAdminPass: the store's master user, who logs in for the user. */
   readonly storeAdmin: string;
   readonly storeAdminPass: string | undefined;
@@ -46,18 +48,27 @@ export interface SecuritySettings {
   readonly restrictPlainPasswords: boolean;
   /** Set when SSLBacksidePort is: stores are reached with implicit TLS. */
   readonly storeTls: StoreTlsSettings | undefined;
-  /** Set when certificate login is configured: SSLEnable, a client CA and StoreAdmin. */
+  /** Set when certificate login is asked for: SSLEnable and StoreAdmin (the guide's recipe). */
   readonly certLogin: CertLoginSettings | undefined;
+  /** SSLRequireClientCert: which handshakes must present a certificate of the client CA. */
+  readonly requireClientCert: RequireClientCert;
   /** PreAuth. */
   readonly preAuth: boolean;
   /** PreAuthCacheTTL in milliseconds (0: no cache). */
   readonly preAuthCacheTtlMs: number;
 }
 
+/** SSLRequireClientCert: `implicit` on SSLListenPort (and vdmap TLS addresses), `all` also on
+ * STARTTLS/STLS (and no login before TLS). */
+export type RequireClientCert = 'no' | 'implicit' | 'all';
+
 export function securitySettingsFrom(v: ConfigValues): SecuritySettings {
   const clientCaFile = v.SSLClientCAFile ?? v.SSLCAFile;
-  const certLogin =
-    v.SSLEnable && clientCaFile !== undefined && v.StoreAdmin !== undefined && v.StoreAdmin !== '';
+  // The guide's recipe (SSLEnable, CertMapFile, StoreAdmin, StoreAdminPass) asks for certificate
+  // login; StoreAdmin serves nothing else. Without a client CA the runtime refuses to start
+  // (loadCertLogin) rather than leave the feature silently off.
+  const certLogin = v.SSLEnable && v.StoreAdmin !== undefined && v.StoreAdmin !== '';
+  const requireClientCert = requireClientCertOf(v.SSLRequireClientCert);
   return {
     enable: v.SSLEnable,
     listen: v.SSLListenPort,
@@ -68,8 +79,13 @@ export function securitySettingsFrom(v: ConfigValues): SecuritySettings {
       keyPassword: v.SSLKeyPasswd,
       cipherSpecs: v.SSLCipherSpecs,
       nickname: v.SSLCertNickname,
-      // A certificate is requested only when it can be used to log in.
-      clientCaFile: certLogin ? clientCaFile : undefined,
+      // A certificate is requested only when it can be used to log in (here, or in a vdmap
+      // entry with its own StoreAdmin: SSLClientCAFile named), or is required.
+      clientCaFile:
+        v.SSLEnable && (certLogin || requireClientCert !== 'no' || v.SSLClientCAFile !== undefined)
+          ? clientCaFile
+          : undefined,
+      requireClientCert: v.SSLEnable ? requireClientCert : 'no',
     },
     restrictPlainPasswords: v.RestrictPlainPasswords,
     storeTls:
@@ -78,11 +94,21 @@ export function securitySettingsFrom(v: ConfigValues): SecuritySettings {
         : { caFile: v.SSLCAFile, verify: v.SSLBacksideVerify },
     certLogin:
       certLogin && v.StoreAdmin !== undefined
-        ? { mapFile: v.CertMapFile, storeAdmin: v.StoreAdmin, storeAdminPass: v.StoreAdminPass }
+        ? {
+            mapFile: v.CertMapFile,
+            clientCaFile,
+            storeAdmin: v.StoreAdmin,
+            storeAdminPass: v.StoreAdminPass,
+          }
         : undefined,
+    requireClientCert: v.SSLEnable ? requireClientCert : 'no',
     preAuth: v.PreAuth,
     preAuthCacheTtlMs: v.PreAuthCacheTTL * 1000,
   };
+}
+
+function requireClientCertOf(value: string): RequireClientCert {
+  return value === 'implicit' || value === 'all' ? value : 'no';
 }
 
 /** Certificate login, ready: the parsed certmap and the master user's credentials as bytes. */
@@ -101,6 +127,10 @@ export interface StoreTls {
 /** Read and check certmap.conf and the master user's password; the first problem, worded for the
  * operator. */
 export function loadCertLogin(s: CertLoginSettings, read: ReadFile): Result<CertLogin, string> {
+  if (s.clientCaFile === undefined)
+    return err(
+      'certificate login: StoreAdmin is set with SSLEnable but no client CA is configured: set SSLClientCAFile to the PEM file of the CA that issues client certificates (or unset StoreAdmin)',
+    );
   const file = read(s.mapFile);
   if (!file.ok)
     return err(`certificate login: CertMapFile ${s.mapFile}: ${fileErrorText(file.error)}`);
@@ -119,6 +149,12 @@ export function loadCertLogin(s: CertLoginSettings, read: ReadFile): Result<Cert
     if (m.cmapLdapAttr !== undefined)
       return err(
         `certificate login: ${s.mapFile}:${m.line}: certmap ${m.name}: CmapLdapAttr is not supported; map with FilterComps`,
+      );
+    // An empty DNComps searches from BaseDN; without FilterComps that search has no filter, and
+    // would take BaseDN's own entry for every certificate.
+    if (m.dnComps?.length === 0 && (m.filterComps ?? []).length === 0)
+      return err(
+        `certificate login: ${s.mapFile}:${m.line}: certmap ${m.name}: an empty DNComps needs FilterComps (else every certificate maps to BaseDN itself)`,
       );
   }
   if (s.storeAdminPass === undefined || s.storeAdminPass === '')
