@@ -148,7 +148,11 @@ export interface Dialect<Command> {
   /** Said to the client when the store closes the pipe first; undefined: nothing. */
   readonly farewell: Farewell | undefined;
   /** POP3 (SpoofMessageFile): the inbox served when no store is reachable, and its `+OK`. */
-  readonly spoof?: { inbox(runtime: ProxyRuntime): SpoofInbox | undefined; loggedIn: string };
+  readonly spoof?: {
+    /** The inbox of `user` (the name as typed) whose stores were just found down. */
+    inbox(runtime: ProxyRuntime, user: string): SpoofInbox | undefined;
+    loggedIn: string;
+  };
 }
 
 /** An argument as a command declares it: its kind (the dialect's), what it is, for the refusal

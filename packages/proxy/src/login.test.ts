@@ -24,10 +24,17 @@ const CERTIFICATE: Principal = {
   kind: 'certificate',
   peer: { verified: true, subject: 'CN=Alice,OU=alice,O=mmp.test', issuer: 'CN=CA,O=mmp.test' },
   // What certmap.conf made of the certificate (certlogin.ts).
-  filter: '(uid=alice)',
+  search: { filter: '(uid=alice)', where: undefined },
   authzid: Buffer.alloc(0),
 };
-const PRINCIPALS = [PASSWORD, CERTIFICATE];
+const XOAUTH2_MESSAGE = Buffer.from('user=alice\x01auth=Bearer t0ken\x01\x01');
+const BEARER: Principal = {
+  kind: 'bearer',
+  mechanism: 'XOAUTH2',
+  user: Buffer.from('alice'),
+  message: XOAUTH2_MESSAGE,
+};
+const PRINCIPALS = [PASSWORD, CERTIFICATE, BEARER];
 
 const ADDRESSES = {
   clientIp: '192.0.2.7',
@@ -80,8 +87,20 @@ function setup(mailHosts: { host: string; port: number }[], forward = false): Se
   };
 }
 
-/** A login context on the runtime's global site, with certificate login configured there. */
-function context({ runtime }: Setup, replay: Replay, log: Log): LoginContext {
+/** What a login asked the client (challenges said) and the replies it got, in order. */
+interface Relayed {
+  challenges: string[];
+  replies: (Buffer | undefined)[];
+}
+
+/** A login context on the runtime's global site, with certificate login configured there; the
+ * client answers relayed challenges with `relayed.replies`, in turn (default: an empty line). */
+function context(
+  { runtime }: Setup,
+  replay: Replay,
+  log: Log,
+  relayed: Relayed = { challenges: [], replies: [] },
+): LoginContext {
   const certmap = parseCertmap('certmap default default\ndefault:FilterComps ou=uid\n', 'certmap');
   if (!certmap.ok) throw new Error('certmap');
   const certLogin = {
@@ -96,6 +115,10 @@ function context({ runtime }: Setup, replay: Replay, log: Log): LoginContext {
     addresses: ADDRESSES,
     subjectDn: undefined,
     replay,
+    relay: (challenge) => {
+      relayed.challenges.push(challenge.toString('latin1'));
+      return Promise.resolve(relayed.replies.shift() ?? Buffer.alloc(0));
+    },
   };
 }
 
@@ -174,11 +197,14 @@ describe.each(PRINCIPALS.map((p) => [p.kind, p] as const))('a %s login', (_kind,
     const ctx = context(s, replay, recordingLog().log);
     const withTiming = { ...ctx, shared: { ...ctx.shared, refusalTiming: timing } };
     expect((await logIn(withTiming, principal)).kind).toBe('refused');
-    expect(observed).toHaveLength(1);
-    const nobody =
+    // A bearer refusal waited for the client's reply to the store's challenge: not the store's pace.
+    expect(observed).toHaveLength(principal.kind === 'bearer' ? 0 : 1);
+    const nobody: Principal =
       principal.kind === 'password'
         ? { ...principal, credentials: { ...principal.credentials, user: Buffer.from('nobody') } }
-        : { ...principal, filter: '(uid=nobody)' };
+        : principal.kind === 'certificate'
+          ? { ...principal, search: { filter: '(uid=nobody)', where: undefined } }
+          : { ...principal, user: Buffer.from('nobody') };
     expect((await logIn(withTiming, nobody)).kind).toBe('unknown-user');
     expect(held).toHaveLength(1);
   });
@@ -217,5 +243,57 @@ describe('what is replayed', () => {
       reason: 'authorization identity is not the certificate user',
     });
     expect(calls).toHaveLength(1);
+  });
+});
+
+describe('an OAuth2 (bearer) login', () => {
+  it('finds the store by the name in the message and replays mechanism and message unchanged', async () => {
+    const s = setup([at(quiet)]);
+    const { replay, calls } = fakeReplay();
+    const outcome = await logIn(context(s, replay, recordingLog().log), BEARER);
+    if (outcome.kind === 'logged-in') outcome.socket.destroy();
+    expect(s.directory.filters).toEqual(['(uid=alice)']);
+    expect(calls[0]?.login).toEqual({
+      kind: 'bearer',
+      mechanism: 'XOAUTH2',
+      message: XOAUTH2_MESSAGE,
+    });
+    expect(calls[0]?.options.relay).toBeTypeOf('function');
+  });
+
+  it("answers an unknown user with a Dovecot store's error challenge, then the usual refusal", async () => {
+    for (const [mechanism, json] of [
+      ['XOAUTH2', '{"status":"401","schemes":"bearer","scope":"mail"}'],
+      ['OAUTHBEARER', '{"status":"invalid_token"}'],
+    ] as const) {
+      const relayed: Relayed = { challenges: [], replies: [] };
+      const { replay, calls } = fakeReplay();
+      const ctx = context(setup([at(quiet)]), replay, recordingLog().log, relayed);
+      const nobody: Principal = { ...BEARER, mechanism, user: Buffer.from('nobody') };
+      expect(await logIn(ctx, nobody)).toMatchObject({ kind: 'unknown-user' });
+      expect(relayed.challenges).toEqual([`+ ${Buffer.from(json).toString('base64')}`]);
+      expect(calls).toHaveLength(0);
+    }
+  });
+
+  it('cancelled with * after that challenge, it is aborted as a store would abort it', async () => {
+    const relayed: Relayed = { challenges: [], replies: [Buffer.from('*')] };
+    const ctx = context(setup([at(quiet)]), fakeReplay().replay, recordingLog().log, relayed);
+    expect(await logIn(ctx, { ...BEARER, user: Buffer.from('nobody') })).toEqual({
+      kind: 'aborted',
+    });
+  });
+});
+
+describe('a certificate search', () => {
+  it('searches where certmap.conf says (a base-scope read of the subject DN)', async () => {
+    const s = setup([at(quiet)]);
+    const where = { dn: 'uid=alice,o=test', scope: 'base' as const };
+    const outcome = await logIn(context(s, fakeReplay().replay, recordingLog().log), {
+      ...CERTIFICATE,
+      search: { filter: '(uid=alice)', where },
+    } as Principal);
+    if (outcome.kind === 'logged-in') outcome.socket.destroy();
+    expect(s.directory.wheres).toEqual([where]);
   });
 });

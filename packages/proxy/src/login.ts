@@ -17,13 +17,14 @@
 import type { Socket } from 'node:net';
 import { expandSearch, parseDn, type Result, err, ok } from '@mmp/config';
 import type { ConnectionAddresses } from './clientAddress.js';
-import type { UserEntry } from './directory.js';
+import type { SearchBase, UserEntry } from './directory.js';
 import { STORE_REPLY_TIMEOUT_MS } from './limits.js';
 import type { Log } from './log.js';
 import { preAuthMessage, preAuthenticate } from './preauth.js';
 import type { ProxyRuntime, Site } from './proxyRuntime.js';
-import type { Credentials } from './sasl.js';
+import { type BearerMechanism, type Credentials, bearerRefusal, isCancel } from './sasl.js';
 import {
+  type ChallengeRelay,
   type Replay,
   type StoreAddress,
   type StoreLogin,
@@ -45,12 +46,23 @@ export type Principal =
   | { kind: 'password'; credentials: Credentials; sasl: boolean }
   /**
    * A verified client certificate (AUTHENTICATE / AUTH EXTERNAL, RFC 4422 App. A), the directory
-   * filter certmap.conf made of it (`certlogin.ts`, once), and the authorization identity the
+   * search certmap.conf made of it (`certlogin.ts`, once), and the authorization identity the
    * client asked for (empty: whoever the certificate names). The store's master user logs in.
    */
-  | { kind: 'certificate'; peer: ClientCertificateInfo; filter: string; authzid: Buffer };
-// A bearer token (OAUTHBEARER, RFC 7628) would be a third kind: its subject looked up in the
-// directory and replayed by the master user, like a certificate.
+  | { kind: 'certificate'; peer: ClientCertificateInfo; search: CertificateSearch; authzid: Buffer }
+  /**
+   * An OAuth2 bearer token (AUTHENTICATE / AUTH XOAUTH2 or OAUTHBEARER, RFC 7628): `user`, the
+   * name inside the message, finds the store; the store, which alone can judge the token, gets
+   * the same mechanism and `message` byte for byte (`sasl.ts`).
+   */
+  | { kind: 'bearer'; mechanism: BearerMechanism; user: Buffer; message: Buffer };
+
+/** Where a certificate's entry is searched (`certlogin.ts`): the filter, and the base when it is
+ * not BaseDN (certmap.conf's DNComps, or the subject DN itself). */
+export interface CertificateSearch {
+  readonly filter: string;
+  readonly where: SearchBase | undefined;
+}
 
 export type LoginOutcome =
   | {
@@ -65,7 +77,9 @@ export type LoginOutcome =
   /** No such user, several entries, no mail host, or a name that is not UTF-8. */
   | { kind: 'unknown-user'; reason: string }
   | { kind: 'directory-down'; detail: string }
-  | { kind: 'stores-down'; detail: string };
+  | { kind: 'stores-down'; detail: string }
+  /** A bearer login whose user is unknown: the client cancelled the error challenge (`*`). */
+  | { kind: 'aborted' };
 
 export interface LoginContext {
   /** The session's site: its settings, directory, certificate login and store TLS. */
@@ -79,6 +93,12 @@ export interface LoginContext {
   readonly subjectDn: string | undefined;
   /** The protocol's replay (`imap/replay.ts`, `pop3/replay.ts`). */
   readonly replay: Replay;
+  /**
+   * Say a SASL challenge line (`+ …`) to the client and give back its reply line as sent, or
+   * undefined when the client left: a store's RFC 7628 error challenge travels to the client and
+   * the reply back to the store unchanged (the session, `session.ts`).
+   */
+  readonly relay: ChallengeRelay;
 }
 
 /** Log `principal` in: find the user, then their store. */
@@ -87,9 +107,17 @@ export async function logIn(ctx: LoginContext, principal: Principal): Promise<Lo
   const started = Date.now();
   const outcome = await attempt(ctx, principal);
   const elapsed = Date.now() - started;
-  if (outcome.kind === 'refused') timing.observe(elapsed);
+  // A bearer refusal took as long as the client took to answer the store's challenge too.
+  if (outcome.kind === 'refused' && principal.kind !== 'bearer') timing.observe(elapsed);
   if (outcome.kind === 'unknown-user') {
     const hold = timing.holdFor(elapsed);
+    if (principal.kind === 'bearer') {
+      // The proxy cannot tell a good token from a bad one, only the store can: an unknown user
+      // gets what a Dovecot store says to any refused token (its error challenge, the client's
+      // reply, then the same NO), so that names cannot be probed (sasl.ts, bearerRefusal).
+      const reply = await ctx.relay(bearerRefusal(principal.mechanism));
+      if (reply !== undefined && isCancel(reply)) return { kind: 'aborted' };
+    }
     if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
   }
   return outcome;
@@ -98,15 +126,27 @@ export async function logIn(ctx: LoginContext, principal: Principal): Promise<Lo
 /** A principal, ready for the directory: its filter, and what to replay once its entry is found. */
 interface User {
   filter: string;
+  /** The search base, when not BaseDN (certificate login). */
+  where?: SearchBase | undefined;
   storeLogin(entry: UserEntry): Promise<Result<StoreLogin, LoginOutcome>>;
 }
 
+function userOf(ctx: LoginContext, principal: Principal): Result<User, LoginOutcome> {
+  switch (principal.kind) {
+    case 'password':
+      return passwordUser(ctx, principal);
+    case 'certificate':
+      return certificateUser(ctx, principal);
+    case 'bearer':
+      return bearerUser(ctx, principal);
+  }
+}
+
 async function attempt(ctx: LoginContext, principal: Principal): Promise<LoginOutcome> {
-  const user =
-    principal.kind === 'password' ? passwordUser(ctx, principal) : certificateUser(ctx, principal);
+  const user = userOf(ctx, principal);
   if (!user.ok) return user.error;
-  const { filter } = user.value;
-  const entry = await ctx.site.directory.lookup(filter, ctx.log);
+  const { filter, where } = user.value;
+  const entry = await ctx.site.directory.lookup(filter, ctx.log, where);
   if (!entry.ok) {
     const e = entry.error;
     if (e.kind === 'unavailable') return { kind: 'directory-down', detail: e.detail };
@@ -114,7 +154,7 @@ async function attempt(ctx: LoginContext, principal: Principal): Promise<LoginOu
   }
   const login = await user.value.storeLogin(entry.value);
   if (!login.ok) return login.error;
-  return tryStores(ctx, filter, entry.value, login.value);
+  return tryStores(ctx, { filter, where }, entry.value, login.value);
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -122,14 +162,16 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 const unknown = (reason: string): { ok: false; error: LoginOutcome } =>
   err({ kind: 'unknown-user', reason });
 
-function passwordUser(
+/** A typed user name as the directory sees it: the names (virtual domains applied) and the
+ * expanded UidSearch filter. */
+function namedUser(
   ctx: LoginContext,
-  { credentials, sasl }: Extract<Principal, { kind: 'password' }>,
-): Result<User, LoginOutcome> {
+  user: Buffer,
+): Result<{ names: MappedName; filter: string }, LoginOutcome> {
   const { settings } = ctx.site;
   let typed: string;
   try {
-    typed = utf8.decode(credentials.user);
+    typed = utf8.decode(user);
   } catch {
     // A directory holds UTF-8 names (RFC 4511 §4.1.2); such a name can match nobody.
     return unknown('user name is not UTF-8');
@@ -154,6 +196,17 @@ function passwordUser(
     serverIp,
     ...(ctx.subjectDn === undefined ? {} : { subjectDn: ctx.subjectDn }),
   });
+  return ok({ names, filter });
+}
+
+function passwordUser(
+  ctx: LoginContext,
+  { credentials, sasl }: Extract<Principal, { kind: 'password' }>,
+): Result<User, LoginOutcome> {
+  const { settings } = ctx.site;
+  const named = namedUser(ctx, credentials.user);
+  if (!named.ok) return named;
+  const { names, filter } = named.value;
   return ok({
     filter,
     storeLogin: async (entry) => {
@@ -170,6 +223,24 @@ function passwordUser(
           : Buffer.from(names.canonical, 'utf8'));
       return ok({ kind: 'user', name, password: credentials.password, sasl });
     },
+  });
+}
+
+/**
+ * OAuth2 (RFC 7628): the name in the message finds the store, as a typed name does (virtual
+ * domains included); the store gets the message unchanged, since the token was issued for the
+ * name the client put there. No PreAuth: there is no password to bind with, and the store judges
+ * the token.
+ */
+function bearerUser(
+  ctx: LoginContext,
+  { mechanism, user, message }: Extract<Principal, { kind: 'bearer' }>,
+): Result<User, LoginOutcome> {
+  const named = namedUser(ctx, user);
+  if (!named.ok) return named;
+  return ok({
+    filter: named.value.filter,
+    storeLogin: () => Promise.resolve(ok({ kind: 'bearer', mechanism, message })),
   });
 }
 
@@ -205,18 +276,21 @@ async function preAuthenticated(
  */
 function certificateUser(
   ctx: LoginContext,
-  { peer, filter, authzid }: Extract<Principal, { kind: 'certificate' }>,
+  { peer, search, authzid }: Extract<Principal, { kind: 'certificate' }>,
 ): Result<User, LoginOutcome> {
   const { certLogin } = ctx.site;
   if (!peer.verified || certLogin === undefined)
     return unknown('certificate not verified or login not configured');
+  const { filter, where } = search;
   ctx.log.at('dialogue', 'certificate login', 'client certificate mapped', {
     subject: peer.subject,
     issuer: peer.issuer,
     filter,
+    ...(where === undefined ? {} : { base: where.dn, scope: where.scope }),
   });
   return ok({
     filter,
+    where,
     storeLogin: (entry) => {
       // The name the store knows the user by: UidAttr, else the entry DN's uid.
       const user = entry.replayName ?? uidOfDn(entry.dn);
@@ -240,7 +314,7 @@ function uidOfDn(dn: string): Buffer | undefined {
 /** Each of the user's stores in turn, until one answers the login. */
 async function tryStores(
   ctx: LoginContext,
-  filter: string,
+  search: { filter: string; where: SearchBase | undefined },
   entry: UserEntry,
   login: StoreLogin,
 ): Promise<LoginOutcome> {
@@ -274,7 +348,7 @@ async function tryStores(
     if (!conn.ok) {
       slot.release(conn.error.kind === 'timeout' ? 'timeout' : 'answered');
       // A failed store connection: the cached answer may be stale (the user moved), ask again.
-      site.directory.forget?.(filter);
+      site.directory.forget?.(search.filter, search.where);
       failures.push(`${where} ${conn.error.detail}`);
       log.at('refusal', 'store connect', 'store unreachable', {
         store: where,
@@ -283,12 +357,18 @@ async function tryStores(
       continue;
     }
     const conversation = new StoreConversation(conn.value);
-    const result = await ctx.replay(conversation, login, options, log);
+    // A store that challenged a bearer token has answered: while the client takes its time to
+    // reply, the attempt no longer counts against the store's cap.
+    const relay: ChallengeRelay = (line) => {
+      slot.release('answered');
+      return ctx.relay(line);
+    };
+    const result = await ctx.replay(conversation, login, { ...options, relay }, log);
     // A store that let a step of the replay time out (greeting included) counts as hung.
     slot.release(
       result.kind === 'failed' && result.failure.kind === 'timeout' ? 'timeout' : 'answered',
     );
-    if (result.kind === 'failed') site.directory.forget?.(filter);
+    if (result.kind === 'failed') site.directory.forget?.(search.filter, search.where);
     switch (result.kind) {
       case 'accepted': {
         const { socket, leftover } = conversation.release();

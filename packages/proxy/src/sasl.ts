@@ -1,8 +1,10 @@
 /**
  * The SASL mechanisms the multiplexor terminates before login, protocol-neutral (IMAP
  * AUTHENTICATE, RFC 3501 §6.2.2 / RFC 4959; POP3 AUTH, RFC 5034). It needs the plaintext name and
- * password to find the store and replay the login, so only PLAIN (RFC 4616) and LOGIN
- * (draft-murchison-sasl-login) can be offered.
+ * password to find the store and replay the login, so of the password mechanisms only PLAIN
+ * (RFC 4616) and LOGIN (draft-murchison-sasl-login) can be offered. The OAuth2 mechanisms
+ * (XOAUTH2, OAUTHBEARER RFC 7628) carry the user's name beside the token: the name finds the
+ * store, which gets the message unchanged and alone judges the token.
  *
  * Everything stays bytes: the password never becomes a string.
  */
@@ -15,9 +17,22 @@ export interface Credentials {
   password: Buffer;
 }
 
+/** OAuth2 bearer tokens (OAuth2Mechanisms): passed through to the stores. */
+export type BearerMechanism = 'XOAUTH2' | 'OAUTHBEARER';
+export const BEARER_MECHANISMS: readonly BearerMechanism[] = ['XOAUTH2', 'OAUTHBEARER'];
+
 /** EXTERNAL (RFC 4422 App. A): the TLS client certificate is the credential (`certlogin.ts`). */
-export type SaslMechanism = 'PLAIN' | 'LOGIN' | 'EXTERNAL';
-export const SASL_MECHANISMS: readonly SaslMechanism[] = ['PLAIN', 'LOGIN', 'EXTERNAL'];
+export type SaslMechanism = 'PLAIN' | 'LOGIN' | 'EXTERNAL' | BearerMechanism;
+export const SASL_MECHANISMS: readonly SaslMechanism[] = [
+  'PLAIN',
+  'LOGIN',
+  'EXTERNAL',
+  ...BEARER_MECHANISMS,
+];
+
+export function isBearerMechanism(name: string): name is BearerMechanism {
+  return (BEARER_MECHANISMS as readonly string[]).includes(name);
+}
 
 export function isSaslMechanism(name: string): name is SaslMechanism {
   return (SASL_MECHANISMS as readonly string[]).includes(name);
@@ -30,6 +45,8 @@ export type SaslStep =
   /** EXTERNAL: log in as the certificate's user; `authzid` is what the client asked to be (empty:
    * whoever the certificate names). */
   | { kind: 'external'; authzid: Buffer }
+  /** XOAUTH2 / OAUTHBEARER: log in as `user` with this message, passed on to the store. */
+  | { kind: 'bearer'; mechanism: BearerMechanism; user: Buffer; message: Buffer }
   /** The exchange failed: the message says why (answered NO / -ERR). */
   | { kind: 'failed'; message: string };
 
@@ -132,6 +149,116 @@ class ExternalExchange implements SaslExchange {
   }
 }
 
+const SOH = 0x01;
+
+/** The `key=value` fields between ^A separators, each key once; undefined when malformed. */
+function kvFields(bytes: Buffer): Map<string, Buffer> | undefined {
+  const fields = new Map<string, Buffer>();
+  let start = 0;
+  while (start < bytes.length) {
+    let end = bytes.indexOf(SOH, start);
+    if (end < 0) end = bytes.length;
+    const field = bytes.subarray(start, end);
+    const eq = field.indexOf(0x3d /* = */);
+    if (eq <= 0) return undefined;
+    const key = field.toString('latin1', 0, eq).toLowerCase();
+    if (fields.has(key)) return undefined;
+    fields.set(key, field.subarray(eq + 1));
+    start = end + 1;
+  }
+  return fields;
+}
+
+/** RFC 6750 §2.1 `Bearer 1*SP b64token`: the scheme is case-insensitive; the token non-empty. */
+function isBearerAuth(value: Buffer | undefined): boolean {
+  if (value === undefined) return false;
+  const text = value.toString('latin1');
+  return /^bearer +\S/i.test(text);
+}
+
+/**
+ * XOAUTH2 (Google's "SASL XOAUTH2 mechanism", the form every XOAUTH2 client sends):
+ * `user=NAME ^A auth=Bearer TOKEN ^A ^A`. The name, or why the message is refused.
+ */
+export function decodeXoauth2(message: Buffer): Result<Buffer, string> {
+  const malformed = err('Malformed XOAUTH2 message');
+  if (
+    message.length < 2 ||
+    message[message.length - 1] !== SOH ||
+    message[message.length - 2] !== SOH
+  )
+    return malformed;
+  const fields = kvFields(message.subarray(0, message.length - 2));
+  const user = fields?.get('user');
+  if (fields === undefined || user === undefined || user.length === 0) return malformed;
+  if (!isBearerAuth(fields.get('auth'))) return malformed;
+  return ok(Buffer.from(user));
+}
+
+/**
+ * OAUTHBEARER (RFC 7628 §3.1): `gs2-header ^A *(key=value ^A) ^A`, where the GS2 header
+ * (RFC 5801 §4) is `n,a=NAME,` — channel binding (`y`, `p=`) is not supported by the mechanism
+ * (RFC 7628 §3.1), and NAME is a saslname with `,` and `=` written `=2C` and `=3D`. The
+ * authorization identity is optional in RFC 7628; without it the proxy cannot know whose store
+ * to ask, so it is required here. The name, or why the message is refused.
+ */
+export function decodeOauthbearer(message: Buffer): Result<Buffer, string> {
+  const malformed = err('Malformed OAUTHBEARER message');
+  const kv = message.indexOf(SOH);
+  if (kv < 0 || message.length < kv + 2) return malformed;
+  if (message[message.length - 1] !== SOH || message[message.length - 2] !== SOH) return malformed;
+  const header = message.toString('utf8', 0, kv);
+  const gs2 = /^([ny]),(?:a=([^,]*))?,$/.exec(header);
+  if (gs2 === null) return malformed;
+  const fields = kvFields(message.subarray(kv + 1, message.length - 2));
+  if (fields === undefined || !isBearerAuth(fields.get('auth'))) return malformed;
+  const authzid = gs2[2];
+  if (authzid === undefined || authzid === '')
+    return err('OAUTHBEARER needs the user name (a=) to find the mailbox');
+  // RFC 5801 §4 saslname: `=` only as `=2C` or `=3D`.
+  if (/=(?!2C|3D)/.test(authzid)) return malformed;
+  return ok(Buffer.from(authzid.replace(/=2C/g, ',').replace(/=3D/g, '='), 'utf8'));
+}
+
+/**
+ * XOAUTH2, OAUTHBEARER: without an initial response the server's first challenge is empty
+ * (RFC 7628 §3.2.1 "the server sends an empty challenge"); the client's message names the user.
+ */
+class BearerExchange implements SaslExchange {
+  constructor(readonly mechanism: BearerMechanism) {}
+  start(initial: Buffer | undefined): SaslStep {
+    return initial === undefined
+      ? { kind: 'challenge', challenge: Buffer.alloc(0) }
+      : this.next(initial);
+  }
+  next(response: Buffer): SaslStep {
+    const user =
+      this.mechanism === 'XOAUTH2' ? decodeXoauth2(response) : decodeOauthbearer(response);
+    if (!user.ok) return { kind: 'failed', message: user.error };
+    const message = Buffer.from(response);
+    return { kind: 'bearer', mechanism: this.mechanism, user: user.value, message };
+  }
+}
+
+/**
+ * The error challenge a Dovecot store (2.3, src/auth/mech-oauth2.c) sends for any refused token,
+ * as a `+ base64` line: RFC 7628 §3.2.2's JSON status for OAUTHBEARER, Google's for XOAUTH2. The
+ * proxy says exactly this to a bearer login whose user is unknown, then after the client's reply
+ * the usual AUTHENTICATIONFAILED, so that a name cannot be probed with any token.
+ */
+export function bearerRefusal(mechanism: BearerMechanism): Buffer {
+  const json =
+    mechanism === 'XOAUTH2'
+      ? '{"status":"401","schemes":"bearer","scope":"mail"}'
+      : '{"status":"invalid_token"}';
+  return Buffer.from(`+ ${Buffer.from(json).toString('base64')}`);
+}
+
+/** A reply line that cancels the exchange (RFC 3501 §6.2.2, RFC 5034 §4). */
+export function isCancel(line: Buffer): boolean {
+  return line.length === 1 && line[0] === 0x2a;
+}
+
 export function startSasl(mechanism: SaslMechanism): SaslExchange {
   switch (mechanism) {
     case 'PLAIN':
@@ -140,5 +267,8 @@ export function startSasl(mechanism: SaslMechanism): SaslExchange {
       return new LoginExchange();
     case 'EXTERNAL':
       return new ExternalExchange();
+    case 'XOAUTH2':
+    case 'OAUTHBEARER':
+      return new BearerExchange(mechanism);
   }
 }

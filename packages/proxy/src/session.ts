@@ -52,6 +52,9 @@ type State =
   /** STARTTLS answered: nothing is read until the TLS handshake is done. */
   | { kind: 'tls-handshake' }
   | { kind: 'logging-in'; tag: Tag; user: string }
+  /** A bearer login: a store's error challenge (or ours, for an unknown user) was said to the
+   * client, whose reply line goes back as it is (RFC 7628 §3.2.2; `login.ts`). */
+  | { kind: 'store-challenge'; tag: Tag; user: string; answer: (line: Buffer | undefined) => void }
   /** POP3: no store reachable, serving the spoof inbox (its TRANSACTION state). */
   | { kind: 'spoof'; inbox: SpoofInbox; user: string }
   /** The pipe has the connection (and reports its end). */
@@ -142,15 +145,17 @@ class Session<Command> implements SessionHandle {
 
   private readonly onClose = (): void => {
     if (this.state.kind === 'piped') return; // the pipe reports the end of the session
+    const pending = this.state.kind === 'store-challenge' ? this.state.answer : undefined;
     const fields = this.state.kind === 'closed' ? this.state.fields : this.closedFields();
     this.state = { kind: 'closed', fields };
     this.conn.logClosed(fields);
+    pending?.(undefined);
   };
 
-  /** States in which the client's bytes are read as commands. */
+  /** States in which the client's bytes are read (as commands, or SASL response lines). */
   private reading(): boolean {
     const k = this.state.kind;
-    return k === 'ready' || k === 'sasl' || k === 'spoof';
+    return k === 'ready' || k === 'sasl' || k === 'spoof' || k === 'store-challenge';
   }
 
   private consume(buf: Buffer): void {
@@ -274,6 +279,12 @@ class Session<Command> implements SessionHandle {
         this.endSasl();
         this.startCertificateLogin(tag, step.authzid);
         return;
+      case 'bearer': {
+        this.endSasl();
+        const { mechanism, user, message } = step;
+        this.startLogin(tag, { kind: 'bearer', mechanism, user, message });
+        return;
+      }
     }
   }
 
@@ -283,6 +294,10 @@ class Session<Command> implements SessionHandle {
   }
 
   private onSaslResponse(line: Buffer): void {
+    if (this.state.kind === 'store-challenge') {
+      this.answerChallenge(line);
+      return;
+    }
     if (this.state.kind !== 'sasl') return;
     const { tag, exchange } = this.state;
     const decoded = readSaslResponse(this.ctx.log, line);
@@ -337,11 +352,44 @@ class Session<Command> implements SessionHandle {
     this.startLogin(tag, principal.value);
   }
 
+  /**
+   * A bearer login's challenge (RFC 7628 §3.2.2): say it, then read one response line, which
+   * goes back as it is (`login.ts`). Bytes the client sent meanwhile are read first.
+   */
+  private readonly relayChallenge = (challenge: Buffer): Promise<Buffer | undefined> =>
+    new Promise((answer) => {
+      const s = this.state;
+      if (s.kind !== 'logging-in') return answer(undefined);
+      this.state = { kind: 'store-challenge', tag: s.tag, user: s.user, answer };
+      this.reader.expectSaslResponse();
+      this.ctx.log.at('trace', 'response', 'S: <SASL challenge>', { bytes: challenge.length });
+      this.conn.socket.write(Buffer.concat([challenge, Buffer.from('\r\n')]));
+      this.conn.readQueued(this.ctx.site.settings.idleTimeoutMs);
+      if (this.state.kind === 'store-challenge') this.conn.socket.resume();
+    });
+
+  /** The client's reply to a relayed challenge (undefined: it left); logging in again. */
+  private answerChallenge(line: Buffer | undefined): void {
+    const s = this.state;
+    if (s.kind !== 'store-challenge') return;
+    if (line !== undefined) {
+      this.ctx.log.at('trace', 'authenticate', 'C: <SASL response redacted>', {
+        bytes: line.length,
+      });
+      this.reader.expectCommands();
+      this.state = { kind: 'logging-in', tag: s.tag, user: s.user };
+      this.conn.socket.setTimeout(0);
+    }
+    s.answer(line);
+  }
+
   private startLogin(tag: Tag, principal: Principal): void {
     const user =
       principal.kind === 'password'
         ? nameForLog(principal.credentials.user)
-        : principal.peer.subject;
+        : principal.kind === 'bearer'
+          ? nameForLog(principal.user)
+          : principal.peer.subject;
     this.state = { kind: 'logging-in', tag, user };
     this.conn.socket.setTimeout(0); // the directory and the store have their own time limits
     const { ctx, security } = this;
@@ -354,6 +402,7 @@ class Session<Command> implements SessionHandle {
         // UidSearch %D: only a certificate that chains to the client CA names anybody.
         subjectDn: security.tls?.peer?.verified === true ? security.tls.peer.subject : undefined,
         replay: this.dialect.replay(ctx.runtime),
+        relay: this.relayChallenge,
       },
       principal,
     );
@@ -378,7 +427,7 @@ class Session<Command> implements SessionHandle {
     }
     const { tag, user } = state;
     const { words, spoof } = this.dialect;
-    const inbox = outcome.kind === 'stores-down' ? spoof?.inbox(this.ctx.runtime) : undefined;
+    const inbox = outcome.kind === 'stores-down' ? spoof?.inbox(this.ctx.runtime, user) : undefined;
     logLoginOutcome(
       this.ctx,
       user,
@@ -401,6 +450,11 @@ class Session<Command> implements SessionHandle {
         break;
       case 'directory-down':
         this.no(tag, { kind: 'directory-down' });
+        break;
+      case 'aborted':
+        // What a store says to `*` in answer to its error challenge (Dovecot's words).
+        this.conn.send(words.bad(tag, 'Authentication aborted by client.'));
+        this.countFailedLogin();
         break;
       case 'stores-down':
         if (inbox !== undefined && spoof !== undefined) {
@@ -449,7 +503,8 @@ class Session<Command> implements SessionHandle {
   /** The session's part of the 'client disconnected' record. */
   private closedFields(): LogFields {
     const s = this.state;
-    const user = s.kind === 'logging-in' || s.kind === 'spoof' ? s.user : null;
+    const user =
+      s.kind === 'logging-in' || s.kind === 'spoof' || s.kind === 'store-challenge' ? s.user : null;
     const spoof = this.dialect.spoof === undefined ? {} : { spoof: s.kind === 'spoof' };
     return { user, store: null, ...spoof };
   }
@@ -461,8 +516,10 @@ class Session<Command> implements SessionHandle {
 
   private close(line: string | undefined): void {
     if (this.state.kind === 'closed') return;
+    const pending = this.state.kind === 'store-challenge' ? this.state.answer : undefined;
     this.state = { kind: 'closed', fields: this.closedFields() };
     this.conn.close(line);
+    pending?.(undefined); // the login gives up on its store
   }
 }
 
@@ -489,6 +546,8 @@ export function logLoginOutcome(
         return ['login failed: directory unavailable', { error: outcome.detail }];
       case 'stores-down':
         return ['login failed: no store reachable', { error: outcome.detail, ...storesDown }];
+      case 'aborted':
+        return ['login failed: unknown user, challenge cancelled', { client }];
     }
   })();
   ctx.log.at('session', 'login', msg, { user, ...fields });

@@ -17,6 +17,7 @@ import {
 } from '@mmp/config';
 import type { DirectoryHost, DirectorySettings } from './directory.js';
 import type { LogFormat } from './log.js';
+import { type BearerMechanism, isBearerMechanism } from './sasl.js';
 import { type SecuritySettings, securitySettingsFrom } from './tls/settings.js';
 import { type UserNameRules, userNameRulesFrom } from './vdomain/names.js';
 
@@ -58,6 +59,8 @@ export interface ProxySettings {
   /** ForwardClientAddress: tell the store the client's address before the login (IMAP ID,
    * POP3 XCLIENT). */
   readonly forwardClientAddress: boolean;
+  /** OAuth2Mechanisms: the bearer-token mechanisms the stores take, offered and passed through. */
+  readonly bearerMechanisms: readonly BearerMechanism[];
 }
 
 export function settingsFrom(config: { protocol: Protocol; values: ConfigValues }): ProxySettings {
@@ -90,6 +93,7 @@ export function settingsFrom(config: { protocol: Protocol; values: ConfigValues 
     lookupCache: { entries: v.LdapCacheSize, ttlMs: v.LdapCacheTTL * 1000 },
     maxStoreAttempts: v.MaxConcurrentConnectionAttempts,
     forwardClientAddress: v.ForwardClientAddress,
+    bearerMechanisms: (v.OAuth2Mechanisms ?? []).filter(isBearerMechanism),
   };
 }
 

@@ -100,7 +100,18 @@ export type StoreLogin =
    * The store's master user (StoreAdmin) logs in for the user: SASL PLAIN with the user as the
    * authorization identity (RFC 4616 §2; a Dovecot master user). No password of the user's.
    */
-  | { kind: 'master'; user: Buffer; admin: Buffer; password: Buffer };
+  | { kind: 'master'; user: Buffer; admin: Buffer; password: Buffer }
+  /**
+   * An OAuth2 bearer token: the client's mechanism (XOAUTH2, OAUTHBEARER) and SASL message, as it
+   * sent them (RFC 7628); the store validates the token.
+   */
+  | { kind: 'bearer'; mechanism: 'XOAUTH2' | 'OAUTHBEARER'; message: Buffer };
+
+/**
+ * Say a store's SASL challenge line (`+ …`, RFC 7628 §3.2.2's error) to the client and resolve
+ * with the client's reply line, as it sent it (base64 or `*`); undefined when the client left.
+ */
+export type ChallengeRelay = (challenge: Buffer) => Promise<Buffer | undefined>;
 
 export interface ReplayOptions {
   /** Time for the store's greeting (StoreConnectTimeout). */
@@ -110,6 +121,8 @@ export interface ReplayOptions {
   /** ForwardClientAddress on: the connection's addresses, told to the store before the login
    * (IMAP ID, POP3 XCLIENT). */
   forwardAddress: ConnectionAddresses | undefined;
+  /** A bearer login's challenges go to the client and its replies back (`login.ts`). */
+  relay?: ChallengeRelay | undefined;
 }
 
 /** Replays a login on a connected store (whose greeting has not been read yet): IMAP

@@ -36,4 +36,19 @@ describe('CAPABILITY per connection', () => {
     );
     expect(imapCapabilityText(`${CONFIGURED} STARTTLS LOGINDISABLED`, plain)).toBe(CONFIGURED);
   });
+
+  it('OAuth2Mechanisms: AUTH=XOAUTH2 AUTH=OAUTHBEARER where plaintext logins are allowed, never configured', () => {
+    const bearer = ['XOAUTH2', 'OAUTHBEARER'] as const;
+    expect(imapCapabilityText(CONFIGURED, sessionSecurity(policy, TLS), bearer)).toBe(
+      `${CONFIGURED} AUTH=XOAUTH2 AUTH=OAUTHBEARER`,
+    );
+    // Before TLS with plaintext refused, a token is as exposed as a password (RFC 7628 §5).
+    expect(imapCapabilityText(CONFIGURED, sessionSecurity(policy, undefined), bearer)).toBe(
+      'IMAP4rev1 STARTTLS LITERAL+ SASL-IR ID LOGINDISABLED',
+    );
+    // Listed in Capability but not in OAuth2Mechanisms: not advertised (the stores may refuse it).
+    expect(imapCapabilityText(`${CONFIGURED} AUTH=XOAUTH2`, sessionSecurity(policy, TLS), [])).toBe(
+      CONFIGURED,
+    );
+  });
 });

@@ -5,7 +5,12 @@
  * forbids the client to use it, e.g. non-synchronising literals, RFC 7888 §4).
  */
 
-import { type SaslMechanism, isSaslMechanism } from '../sasl.js';
+import {
+  BEARER_MECHANISMS,
+  type BearerMechanism,
+  type SaslMechanism,
+  isSaslMechanism,
+} from '../sasl.js';
 import type { SessionSecurity } from '../tls/security.js';
 
 export class Capabilities {
@@ -45,16 +50,27 @@ export class Capabilities {
   }
 }
 
-const DYNAMIC = new Set(['STARTTLS', 'LOGINDISABLED', 'AUTH=EXTERNAL']);
+const DYNAMIC = new Set([
+  'STARTTLS',
+  'LOGINDISABLED',
+  'AUTH=EXTERNAL',
+  ...BEARER_MECHANISMS.map((m) => `AUTH=${m}`),
+]);
 const PLAINTEXT_MECHANISMS = new Set(['AUTH=PLAIN', 'AUTH=LOGIN']);
 
 /**
  * The IMAP CAPABILITY list for this connection: the configured one (Capability) with STARTTLS,
- * LOGINDISABLED and AUTH=EXTERNAL decided here. Before TLS with plaintext refused, the
- * plaintext mechanisms are not advertised either (RFC 9051 §6.2.3: a client must not be lured
- * into sending a password in the clear).
+ * LOGINDISABLED, AUTH=EXTERNAL and the OAuth2 mechanisms (OAuth2Mechanisms, only where the
+ * stores take them) decided here. Before TLS with plaintext refused, the plaintext mechanisms
+ * are not advertised either (RFC 9051 §6.2.3: a client must not be lured into sending a password
+ * in the clear), nor the bearer ones: a token is as good as a password while it lasts (RFC 7628
+ * §5 requires TLS).
  */
-export function imapCapabilityText(configured: string, security: SessionSecurity): string {
+export function imapCapabilityText(
+  configured: string,
+  security: SessionSecurity,
+  bearer: readonly BearerMechanism[] = [],
+): string {
   const words = configured
     .trim()
     .split(/\s+/)
@@ -65,5 +81,6 @@ export function imapCapabilityText(configured: string, security: SessionSecurity
   if (security.startTls) words.splice(at, 0, 'STARTTLS');
   if (!security.plainAllowed) words.push('LOGINDISABLED');
   if (security.external) words.push('AUTH=EXTERNAL');
+  if (security.plainAllowed) for (const m of bearer) words.push(`AUTH=${m}`);
   return words.join(' ');
 }

@@ -34,7 +34,8 @@ const STORE_CLOSED_FAREWELL: Farewell = {
 
 /** The CAPABILITY list for this connection (recomputed after STARTTLS). */
 function capabilities(view: SessionView): Capabilities {
-  return new Capabilities(imapCapabilityText(view.settings.capability, view.security));
+  const { capability, bearerMechanisms } = view.settings;
+  return new Capabilities(imapCapabilityText(capability, view.security, bearerMechanisms));
 }
 
 function refusalText(r: Refusal): string {

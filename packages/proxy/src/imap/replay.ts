@@ -42,11 +42,29 @@
  *   C: mmp1 AUTHENTICATE PLAIN                S: +
  *   C: base64(user NUL StoreAdmin NUL StoreAdminPass)
  *   S: mmp1 OK …
+ *
+ * An OAuth2 login (XOAUTH2, OAUTHBEARER) goes to the store with the client's mechanism and
+ * message, as an initial response when the greeting lists SASL-IR (RFC 4959), else after `+`.
+ * A refused token gets RFC 7628 §3.2.2's error challenge: it goes to the client as it is, the
+ * client's reply (`^A`, or an empty line for XOAUTH2, or `*`) back to the store as it is, and the
+ * store's tagged answer, NO or BAD, is final:
+ *
+ *   C: mmp1 AUTHENTICATE XOAUTH2 dXNlcj1…      (SASL-IR)
+ *   S: + eyJzdGF0dXMiOiI0MDEi…                 ─▶ client, whose reply line ─▶
+ *   C: (empty line)
+ *   S: mmp1 NO [AUTHENTICATIONFAILED] Authentication failed.
  */
 
 import { type ConnectionAddresses, forwardable } from '../clientAddress.js';
 import type { Log } from '../log.js';
-import { type Replay, type ReplayResult, type StoreConversation, plainMessage } from '../store.js';
+import {
+  type Replay,
+  type ReplayOptions,
+  type ReplayResult,
+  type StoreConversation,
+  type StoreLogin,
+  plainMessage,
+} from '../store.js';
 
 /** Our tag towards the store; the client's tag is put back on the answer. */
 const REPLAY_TAG = 'mmp1';
@@ -102,6 +120,7 @@ export const imapReplay: Replay = async (conv, login, options, log) => {
     const idDone = await idAnswer(conv, timeout, log);
     if (idDone !== undefined) return idDone;
   }
+  if (login.kind === 'bearer') return bearerLogin(conv, greeting.value, login, options, log);
   if (login.kind === 'master') {
     // RFC 3501 §6.2.2: AUTHENTICATE PLAIN, `+`, the message (RFC 4616 §2).
     log.at('dialogue', 'store login', 'authorizing as the user with StoreAdmin');
@@ -123,6 +142,73 @@ export const imapReplay: Replay = async (conv, login, options, log) => {
   conv.write(Buffer.concat([login.password, CRLF]));
   return taggedAnswer(conv, timeout, log);
 };
+
+/** Challenges of one bearer login relayed to the client (RFC 7628 needs one). */
+const MAX_RELAYED_CHALLENGES = 3;
+
+/** Said when the store fails after the client answered its challenge: no other store may be
+ * asked then (the client is in the middle of this store's exchange). */
+const UNFINISHED = Buffer.from('NO [UNAVAILABLE] The mail store did not finish the login');
+
+async function bearerLogin(
+  conv: StoreConversation,
+  greeting: Buffer,
+  login: Extract<StoreLogin, { kind: 'bearer' }>,
+  options: ReplayOptions,
+  log: Log,
+): Promise<ReplayResult> {
+  const timeout = options.replyTimeoutMs;
+  const message = login.message.toString('base64');
+  const initialResponse = greetingCapabilities(greeting)?.includes('SASL-IR') === true;
+  log.at('dialogue', 'store login', 'sending the bearer token to store', {
+    mechanism: login.mechanism,
+    initialResponse,
+  });
+  if (initialResponse) {
+    conv.write(`${REPLAY_TAG} AUTHENTICATE ${login.mechanism} ${message}\r\n`);
+  } else {
+    conv.write(`${REPLAY_TAG} AUTHENTICATE ${login.mechanism}\r\n`);
+    const ready = await continuation(conv, timeout, log);
+    if (ready !== undefined) return ready;
+    conv.write(`${message}\r\n`);
+  }
+  let relayed = 0;
+  for (;;) {
+    const line = await conv.readLine(timeout);
+    if (!line.ok)
+      return relayed === 0
+        ? { kind: 'failed', failure: line.error }
+        : { kind: 'refused', answer: UNFINISHED };
+    const l = line.value;
+    if (l[0] === 0x2a /* * */) {
+      log.at('trace', 'store login', 'store said (untagged, skipped)', {
+        line: l.toString('utf8'),
+      });
+      continue;
+    }
+    if (l[0] === 0x2b /* + */) {
+      if (options.relay === undefined || relayed >= MAX_RELAYED_CHALLENGES)
+        return relayed === 0
+          ? { kind: 'failed', failure: { kind: 'broken', detail: 'unexpected challenge' } }
+          : { kind: 'refused', answer: UNFINISHED };
+      relayed++;
+      // The store's error (JSON status, no secret) to the client; the reply is never logged.
+      log.at('dialogue', 'store login', 'store challenged the token, asking the client');
+      const reply = await options.relay(l);
+      if (reply === undefined)
+        return { kind: 'failed', failure: { kind: 'broken', detail: 'the client left' } };
+      conv.write(Buffer.concat([reply, CRLF]));
+      continue;
+    }
+    const result = judge(l, log);
+    // After a challenge the store's BAD (the client's `*`) is its final word too.
+    if (relayed > 0 && result.kind === 'failed') {
+      const answer = l.subarray(`${REPLAY_TAG} `.length);
+      return startsWithWord(answer, 'BAD') ? { kind: 'refused', answer } : result;
+    }
+    return result;
+  }
+}
 
 /** RFC 7888's literal limit under LITERAL-. */
 const LITERAL_MINUS_MAX = 4096;

@@ -126,10 +126,11 @@ function dispatch(line: Buffer, view: SessionView): Reply {
   if (!view.security.plainAllowed && spec.plaintext(checked.values))
     return { tag: undefined, verb, outcome: { kind: 'no', refusal: { kind: 'plaintext' } } };
   const { security, pendingUser, inbox } = view;
+  const { bearerMechanisms } = view.settings;
   return {
     tag: undefined,
     verb,
-    outcome: spec.run({ security, pendingUser, inbox }, checked.values),
+    outcome: spec.run({ security, pendingUser, inbox, bearerMechanisms }, checked.values),
   };
 }
 
@@ -145,7 +146,10 @@ export const pop3Dialect: Dialect<Buffer> = {
   // message (POP3 has no unsolicited responses, RFC 1939 §3, nothing tells it apart).
   farewell: undefined,
   spoof: {
-    inbox: (runtime) => (runtime.spoof === undefined ? undefined : new SpoofInbox(runtime.spoof)),
+    inbox: (runtime, user) =>
+      runtime.spoof === undefined
+        ? undefined
+        : new SpoofInbox(runtime.spoof, { outage: new Date(), user }),
     loggedIn: '+OK Logged in (your mailbox is temporarily unavailable)',
   },
 };

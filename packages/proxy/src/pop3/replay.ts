@@ -44,7 +44,14 @@
 
 import { type ConnectionAddresses, forwardable } from '../clientAddress.js';
 import type { Log } from '../log.js';
-import { type Replay, type ReplayResult, type StoreConversation, plainMessage } from '../store.js';
+import {
+  type ChallengeRelay,
+  type Replay,
+  type ReplayResult,
+  type StoreConversation,
+  type StoreLogin,
+  plainMessage,
+} from '../store.js';
 import type { StoreCapa, StoreCapabilities } from './storeCapa.js';
 
 /** A CAPA answer longer than this is not a POP3 store's. */
@@ -80,7 +87,9 @@ export function pop3Replay(stores: StoreCapabilities): Replay {
     const [authzid, name, password] =
       login.kind === 'user'
         ? [Buffer.alloc(0), login.name, login.password]
-        : [login.user, login.admin, login.password];
+        : login.kind === 'master'
+          ? [login.user, login.admin, login.password]
+          : [Buffer.alloc(0), Buffer.alloc(0), Buffer.alloc(0)];
     if ([authzid, name, password].some((b) => b.includes(0x00))) {
       return { kind: 'refused', answer: Buffer.from(CANNOT_REPLAY) };
     }
@@ -105,6 +114,7 @@ export function pop3Replay(stores: StoreCapabilities): Replay {
       const sent = await xclient(conv, forward, timeout, log);
       if (sent !== undefined) return sent;
     }
+    if (login.kind === 'bearer') return bearerAuth(conv, login, timeout, options.relay, log);
     if (byUser) return userPass(conv, name, password, capa?.pipelining === true, timeout, log);
     if (login.kind === 'master')
       log.at('dialogue', 'store login', 'authorizing as the user with StoreAdmin');
@@ -221,6 +231,69 @@ async function authPlain(
   log.at('dialogue', 'store login', 'sending credentials to store');
   conv.write(`${message.toString('base64')}\r\n`);
   return judge(conv, timeoutMs, log);
+}
+
+/** RFC 5034 §4: an AUTH command line, CRLF included, is at most 255 octets. */
+const MAX_AUTH_LINE = 255;
+/** Challenges of one bearer login relayed to the client (RFC 7628 needs one). */
+const MAX_RELAYED_CHALLENGES = 3;
+/** Said when the store fails after the client answered its challenge: no other store may be
+ * asked then (the client is in the middle of this store's exchange). */
+const UNFINISHED = Buffer.from('-ERR [SYS/TEMP] The mail store did not finish the login');
+
+/**
+ * OAuth2 (XOAUTH2, OAUTHBEARER): the client's mechanism and message, as an initial response when
+ * the AUTH line fits RFC 5034's 255 octets, else after the store's `+`. A refused token gets the
+ * store's RFC 7628 error challenge, which goes to the client, and its reply back, unchanged; the
+ * store's next line is final:
+ *
+ *   C: AUTH XOAUTH2 dXNlcj1…
+ *   S: + eyJzdGF0dXMiOiI0MDEi…      ─▶ client, whose reply line ─▶
+ *   C: (empty line)
+ *   S: -ERR [AUTH] Authentication failed.
+ */
+async function bearerAuth(
+  conv: StoreConversation,
+  login: Extract<StoreLogin, { kind: 'bearer' }>,
+  timeoutMs: number,
+  relay: ChallengeRelay | undefined,
+  log: Log,
+): Promise<ReplayResult> {
+  const message = login.message.toString('base64');
+  const withResponse = `AUTH ${login.mechanism} ${message}\r\n`;
+  const initialResponse = withResponse.length <= MAX_AUTH_LINE;
+  log.at('dialogue', 'store login', 'sending the bearer token to store', {
+    mechanism: login.mechanism,
+    initialResponse,
+  });
+  if (initialResponse) conv.write(withResponse);
+  else {
+    conv.write(`AUTH ${login.mechanism}\r\n`);
+    const ready = await conv.readLine(timeoutMs);
+    if (!ready.ok) return { kind: 'failed', failure: ready.error };
+    if (isErr(ready.value)) return { kind: 'refused', answer: ready.value };
+    if (ready.value[0] !== 0x2b /* + */ || isOk(ready.value)) return unexpected();
+    conv.write(`${message}\r\n`);
+  }
+  for (let relayed = 0; ; relayed++) {
+    const line = await conv.readLine(timeoutMs);
+    if (!line.ok)
+      return relayed === 0
+        ? { kind: 'failed', failure: line.error }
+        : { kind: 'refused', answer: UNFINISHED };
+    const l = line.value;
+    log.at('trace', 'store login', 'store answered', { line: l.toString('utf8') });
+    if (isOk(l)) return { kind: 'accepted', answer: l };
+    if (isErr(l)) return { kind: 'refused', answer: l };
+    if (l[0] !== 0x2b || relay === undefined || relayed >= MAX_RELAYED_CHALLENGES)
+      return relayed === 0 ? unexpected() : { kind: 'refused', answer: UNFINISHED };
+    // The store's error (JSON status, no secret) to the client; the reply is never logged.
+    log.at('dialogue', 'store login', 'store challenged the token, asking the client');
+    const reply = await relay(l);
+    if (reply === undefined)
+      return { kind: 'failed', failure: { kind: 'broken', detail: 'the client left' } };
+    conv.write(Buffer.concat([reply, CRLF]));
+  }
 }
 
 async function judge(conv: StoreConversation, timeoutMs: number, log: Log): Promise<ReplayResult> {

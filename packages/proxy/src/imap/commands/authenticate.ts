@@ -1,12 +1,13 @@
 /**
  * AUTHENTICATE (RFC 3501 §6.2.2) with PLAIN (RFC 4616) or LOGIN, and an optional initial response
- * (SASL-IR, RFC 4959); EXTERNAL (RFC 4422 App. A) with a verified client certificate. Only
+ * (SASL-IR, RFC 4959); EXTERNAL (RFC 4422 App. A) with a verified client certificate; XOAUTH2 and
+ * OAUTHBEARER (RFC 7628) when OAuth2Mechanisms names them, passed through to the store. Only
  * mechanisms advertised as AUTH=… are accepted. The exchange itself (continuations, `*`
  * cancellation) is carried on by the session; the mechanics are in `sasl.ts`.
  */
 
 import { externalRefusal } from '../../certlogin.js';
-import { decodeInitialResponse, startSasl } from '../../sasl.js';
+import { decodeInitialResponse, isBearerMechanism, startSasl } from '../../sasl.js';
 import { atomUpper } from '../parser.js';
 import { command } from './types.js';
 
@@ -22,7 +23,9 @@ export const authenticate = command({
       initialResponse: args.length > 1 ? '<redacted>' : null,
     };
   },
-  plaintext: ([mechanism]) => mechanism === 'PLAIN' || mechanism === 'LOGIN',
+  // A bearer token in the clear is a password while it lasts (RFC 7628 §5).
+  plaintext: ([mechanism]) =>
+    mechanism === 'PLAIN' || mechanism === 'LOGIN' || isBearerMechanism(mechanism),
   handle(ctx, [mechanism, initialResponse]) {
     const offered = ctx.capabilities.saslMechanisms.find((m) => m === mechanism);
     if (offered === undefined && mechanism === 'EXTERNAL')

@@ -1,17 +1,33 @@
 /**
  * AUTH mechanism [initial-response] (RFC 5034). PLAIN (RFC 4616) is offered: the multiplexor needs
  * the plaintext password to replay the login; EXTERNAL (RFC 4422 App. A) with a verified client
- * certificate. `=` is the empty initial response (§4); without one the session sends the empty
+ * certificate; XOAUTH2 and OAUTHBEARER (RFC 7628) when OAuth2Mechanisms names them, passed
+ * through to the store (an initial response must fit the 512-octet command line: a longer one
+ * goes after the `+`, as RFC 5034 §4 has clients do beyond 255 octets). `=` is the empty initial response (§4); without one the session sends the empty
  * challenge `+ ` and reads the response line, where `*` cancels. AUTH without an argument lists
  * the mechanisms (the pre-RFC 5034 form some clients still send, answered as Dovecot does).
  */
 
 import { externalRefusal } from '../../certlogin.js';
-import { decodeInitialResponse, startSasl } from '../../sasl.js';
+import {
+  decodeInitialResponse,
+  isBearerMechanism,
+  isSaslMechanism,
+  startSasl,
+} from '../../sasl.js';
 import { words } from '../parser.js';
-import { command } from './types.js';
+import { type CommandContext, command } from './types.js';
 
-const AUTH_MECHANISMS = ['PLAIN'] as const;
+/** The mechanisms usable on this connection, in CAPA's order (capa.ts says the same). */
+export function authMechanisms(ctx: CommandContext): string[] {
+  const { security } = ctx;
+  return [
+    ...(security.plainAllowed ? ['PLAIN'] : []),
+    ...(security.external ? ['EXTERNAL'] : []),
+    // A bearer token in the clear is a password while it lasts (RFC 7628 §5).
+    ...(security.plainAllowed ? ctx.bearerMechanisms : []),
+  ];
+}
 
 export const auth = command({
   name: 'AUTH',
@@ -28,23 +44,21 @@ export const auth = command({
     };
   },
   plaintext: ([mechanism]) => {
-    const m = mechanism?.toUpperCase();
-    return m === 'PLAIN' || m === 'LOGIN';
+    const m = mechanism?.toUpperCase() ?? '';
+    return m === 'PLAIN' || m === 'LOGIN' || isBearerMechanism(m);
   },
   handle(ctx, [word, initialResponse]) {
     const { security } = ctx;
     if (word === undefined) {
       // The mechanisms usable on this connection, as CAPA's SASL line says (capa.ts).
-      const usable = [
-        ...(security.plainAllowed ? AUTH_MECHANISMS : []),
-        ...(security.external ? ['EXTERNAL'] : []),
-      ];
+      const usable = authMechanisms(ctx);
       return { kind: 'ok', body: Buffer.from(`${usable.map((m) => `${m}\r\n`).join('')}.\r\n`) };
     }
     const mechanism = word.toUpperCase();
     if (mechanism === 'EXTERNAL' && !security.external)
       return { kind: 'no', refusal: { kind: 'external', reason: externalRefusal(security) } };
-    if (mechanism !== 'EXTERNAL' && mechanism !== 'PLAIN')
+    const offered = authMechanisms(ctx).find((m) => m === mechanism);
+    if (offered === undefined || !isSaslMechanism(offered))
       return { kind: 'no', refusal: { kind: 'mechanism' } };
     let initial: Buffer | undefined;
     if (initialResponse !== undefined) {
@@ -52,7 +66,7 @@ export const auth = command({
       if (!decoded.ok) return { kind: 'bad', text: 'Invalid initial response' };
       initial = decoded.value;
     }
-    const exchange = startSasl(mechanism);
+    const exchange = startSasl(offered);
     return { kind: 'sasl', exchange, step: exchange.start(initial) };
   },
 });

@@ -9,8 +9,8 @@
  * - in the spoof inbox: TOP, UIDL, RESP-CODES, PIPELINING.
  */
 
-import type { SessionSecurity } from '../../tls/security.js';
-import { command } from './types.js';
+import { authMechanisms } from './auth.js';
+import { type CommandContext, command } from './types.js';
 
 const AUTHORIZATION_CAPABILITIES = [
   'USER',
@@ -24,13 +24,13 @@ const TRANSACTION_CAPABILITIES = ['TOP', 'UIDL', 'RESP-CODES', 'PIPELINING'] as 
 
 /**
  * POP3 CAPA before login (RFC 2449 §5): USER only when USER/PASS can be used; SASL lists PLAIN
- * only when plaintext passwords are allowed and EXTERNAL only with a verified certificate;
+ * (and OAuth2Mechanisms' XOAUTH2, OAUTHBEARER) only when plaintext passwords are allowed and
+ * EXTERNAL only with a verified certificate;
  * STLS while it can be used (RFC 2595 §4).
  */
-function authorizationCapabilities(base: readonly string[], security: SessionSecurity): string[] {
-  const mechanisms: string[] = [];
-  if (security.plainAllowed) mechanisms.push('PLAIN');
-  if (security.external) mechanisms.push('EXTERNAL');
+function authorizationCapabilities(base: readonly string[], ctx: CommandContext): string[] {
+  const { security } = ctx;
+  const mechanisms = authMechanisms(ctx);
   const out: string[] = [];
   for (const c of base) {
     const word = c.split(' ')[0]?.toUpperCase();
@@ -52,7 +52,7 @@ export const capa = command({
     // STLS, and USER / SASL as the connection's security allows.
     const list =
       ctx.inbox === undefined
-        ? authorizationCapabilities(AUTHORIZATION_CAPABILITIES, ctx.security)
+        ? authorizationCapabilities(AUTHORIZATION_CAPABILITIES, ctx)
         : TRANSACTION_CAPABILITIES;
     return {
       kind: 'ok',

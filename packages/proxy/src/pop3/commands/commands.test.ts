@@ -53,19 +53,61 @@ function said(v: SessionView, line: string): string {
 }
 
 const message = parseSpoofMessage(
-  Buffer.from('From: a@b\nDate: Mon, 01 Jan 2024 00:00:00 +0000\n\n.hi\n.\n'),
+  Buffer.from('From: a@b\nTo: c@d\nDate: Mon, 01 Jan 2024 00:00:00 +0000\n\n.hi\n.\n'),
 );
 if (!message.ok) throw new Error(message.error);
 const SIZE = message.value.bytes.length;
+
+describe('OAuth2Mechanisms (RFC 7628)', () => {
+  const oauth = (): SessionView =>
+    view({ settings: testSettings({ OAuth2Mechanisms: ['XOAUTH2', 'OAUTHBEARER'] }, 'pop3') });
+
+  it('lists XOAUTH2 and OAUTHBEARER in CAPA and AUTH only when configured', () => {
+    expect(said(oauth(), 'CAPA')).toContain('\r\nSASL PLAIN XOAUTH2 OAUTHBEARER\r\n');
+    expect(said(oauth(), 'AUTH')).toBe('+OK\r\nPLAIN\r\nXOAUTH2\r\nOAUTHBEARER\r\n.\r\n');
+    expect(said(view(), 'CAPA')).toContain('\r\nSASL PLAIN\r\n');
+    expect(said(view(), 'AUTH XOAUTH2')).toBe('-ERR Unsupported authentication mechanism');
+  });
+
+  it('starts the exchange: the message names the user, the token goes on untouched', () => {
+    const message = 'user=alice\x01auth=Bearer t0k\x01\x01';
+    const o = run(oauth(), `AUTH XOAUTH2 ${Buffer.from(message).toString('base64')}`);
+    expect(o).toMatchObject({
+      kind: 'sasl',
+      step: { kind: 'bearer', mechanism: 'XOAUTH2', user: Buffer.from('alice') },
+    });
+    if (o.kind === 'sasl' && o.step.kind === 'bearer')
+      expect(o.step.message.toString('latin1')).toBe(message);
+    // Without an initial response: the empty challenge first (RFC 7628 §3.2.1).
+    expect(run(oauth(), 'AUTH OAUTHBEARER')).toMatchObject({
+      kind: 'sasl',
+      step: { kind: 'challenge', challenge: Buffer.alloc(0) },
+    });
+  });
+
+  it('refuses a bearer token before TLS when plaintext logins are', () => {
+    const restricted = sessionSecurity(
+      { startTlsConfigured: true, restrictPlainPasswords: true, certLoginConfigured: false },
+      undefined,
+    );
+    expect(said({ ...oauth(), security: restricted }, 'AUTH XOAUTH2')).toBe(
+      '-ERR [SYS/PERM] Plaintext authentication is disabled on this connection; use STLS first',
+    );
+    expect(said({ ...oauth(), security: restricted }, 'CAPA')).not.toContain('XOAUTH2');
+  });
+});
 
 describe('CAPA (RFC 2449 §5)', () => {
   it('lists what is honoured before login, and the spoof inbox capabilities after', () => {
     expect(said(view(), 'CAPA')).toBe(
       '+OK Capability list follows\r\nUSER\r\nSASL PLAIN\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\n.\r\n',
     );
-    expect(said(view({ inbox: new SpoofInbox(message.value) }), 'CAPA')).toBe(
-      '+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\n.\r\n',
-    );
+    expect(
+      said(
+        view({ inbox: new SpoofInbox(message.value, { outage: new Date(), user: 'alice' }) }),
+        'CAPA',
+      ),
+    ).toBe('+OK Capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\n.\r\n');
     expect(run(view(), 'CAPA x')).toEqual({ kind: 'bad', text: 'CAPA takes no argument' });
   });
 
@@ -211,15 +253,15 @@ describe('APOP, QUIT, NOOP', () => {
 
 describe('spoof inbox commands (RFC 1939 §5, §7)', () => {
   it('STAT, LIST, UIDL, RETR, TOP, DELE, RSET', () => {
-    const v = view({ inbox: new SpoofInbox(message.value) });
+    const v = view({ inbox: new SpoofInbox(message.value, { outage: new Date(), user: 'alice' }) });
     const lines = ['STAT', 'LIST', 'LIST 1', 'UIDL 1', 'RETR 1', 'TOP 1 0', 'DELE 1', 'RETR 1'];
     expect([...lines, 'RSET'].map((l) => said(v, l))).toEqual([
       `+OK 1 ${SIZE}`,
       `+OK 1 messages\r\n1 ${SIZE}\r\n.\r\n`,
       `+OK 1 ${SIZE}`,
       `+OK 1 ${message.value.uid}`,
-      `+OK ${SIZE} octets\r\nFrom: a@b\r\nDate: Mon, 01 Jan 2024 00:00:00 +0000\r\n\r\n..hi\r\n.\r\n`,
-      '+OK Top of message follows\r\nFrom: a@b\r\nDate: Mon, 01 Jan 2024 00:00:00 +0000\r\n\r\n.\r\n',
+      `+OK ${SIZE} octets\r\nFrom: a@b\r\nTo: c@d\r\nDate: Mon, 01 Jan 2024 00:00:00 +0000\r\n\r\n..hi\r\n.\r\n`,
+      '+OK Top of message follows\r\nFrom: a@b\r\nTo: c@d\r\nDate: Mon, 01 Jan 2024 00:00:00 +0000\r\n\r\n.\r\n',
       '+OK message 1 deleted',
       '-ERR message 1 already deleted',
       `+OK maildrop has 1 message (${SIZE} octets)`,
@@ -227,7 +269,7 @@ describe('spoof inbox commands (RFC 1939 §5, §7)', () => {
   });
 
   it('refuse malformed arguments, each saying what it expects', () => {
-    const v = view({ inbox: new SpoofInbox(message.value) });
+    const v = view({ inbox: new SpoofInbox(message.value, { outage: new Date(), user: 'alice' }) });
     for (const line of ['RETR', 'RETR x', 'TOP 1', 'DELE 1 2', 'STAT x', 'LIST 0'])
       expect(run(v, line).kind).toBe('bad');
     expect(run(v, 'RETR 1 2')).toEqual({ kind: 'bad', text: 'RETR expects a message number' });
@@ -262,7 +304,12 @@ describe('spoof inbox commands (RFC 1939 §5, §7)', () => {
       RSET: 'transaction',
     });
     expect(run(view(), 'STAT')).toEqual({ kind: 'bad', text: 'STAT is not valid before login' });
-    expect(run(view({ inbox: new SpoofInbox(message.value) }), 'USER a')).toEqual({
+    expect(
+      run(
+        view({ inbox: new SpoofInbox(message.value, { outage: new Date(), user: 'alice' }) }),
+        'USER a',
+      ),
+    ).toEqual({
       kind: 'bad',
       text: 'USER is not valid after login',
     });

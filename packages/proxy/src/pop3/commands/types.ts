@@ -8,6 +8,7 @@
 import type { ArgSpec, ArgsOf, Declared, Outcome } from '../../dialect.js';
 import { checkArgs, declared } from '../../dialect.js';
 import type { LogFields } from '../../log.js';
+import type { BearerMechanism } from '../../sasl.js';
 import type { SessionSecurity } from '../../tls/security.js';
 import { messageNumber, words } from '../parser.js';
 import type { InboxAnswer, SpoofInbox } from '../spoof.js';
@@ -24,6 +25,8 @@ export interface CommandContext {
   readonly pendingUser: Buffer | undefined;
   /** The spoof inbox (TRANSACTION state only). */
   readonly inbox: SpoofInbox | undefined;
+  /** OAuth2Mechanisms: the bearer-token mechanisms offered (AUTH, CAPA's SASL line). */
+  readonly bearerMechanisms: readonly BearerMechanism[];
 }
 
 /** The argument kinds, and the value a handler gets for each. */
