@@ -584,6 +584,7 @@ function makeTestbed(parts: Parts): Testbed {
                 keyFile: tls.keyFile,
                 issuer: tls.issuer,
                 clientCerts: tls.clientCerts,
+                entryDnCerts: tls.entryDnCerts,
               },
         users: [...users],
       };

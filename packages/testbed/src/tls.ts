@@ -27,6 +27,11 @@ export interface TestbedTls {
   issuer: string;
   /** Client certificates for alice and bob: subject `CN=<Name> Example,OU=<uid>,O=mmp.test`. */
   clientCerts: ClientCertificate[];
+  /**
+   * Client certificates for alice and bob whose subject is their directory entry's DN,
+   * `UID=<uid>,OU=people,O=mmp.test`: what the guide's certmap recipe without FilterComps maps.
+   */
+  entryDnCerts: ClientCertificate[];
 }
 
 const KEY_ARGS = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
@@ -125,9 +130,18 @@ async function generate(): Promise<Material> {
           `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\nsubjectAltName=email:${uid}@mmp.test\n`,
         ),
       ),
+      ...PEOPLE.map(([uid]) =>
+        signed(
+          dir,
+          `entry-${uid}`,
+          `/O=mmp.test/OU=people/UID=${uid}`,
+          `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n`,
+        ),
+      ),
     ]);
     const names = ['ca.pem', 'server.pem', 'server.key'];
-    for (const [uid] of PEOPLE) names.push(`client-${uid}.pem`, `client-${uid}.key`);
+    for (const [uid] of PEOPLE)
+      names.push(`client-${uid}.pem`, `client-${uid}.key`, `entry-${uid}.pem`, `entry-${uid}.key`);
     const files = new Map<string, string>();
     for (const name of names) files.set(name, await readFile(join(dir, name), 'utf8'));
     return { files };
@@ -168,6 +182,12 @@ export async function createTls(dir: string): Promise<TestbedTls> {
       subject: `emailAddress=${uid}@mmp.test,CN=${cn},OU=${uid},O=mmp.test`,
       certFile: join(dir, `client-${uid}.pem`),
       keyFile: join(dir, `client-${uid}.key`),
+    })),
+    entryDnCerts: PEOPLE.map(([uid]) => ({
+      uid,
+      subject: `UID=${uid},OU=people,O=mmp.test`,
+      certFile: join(dir, `entry-${uid}.pem`),
+      keyFile: join(dir, `entry-${uid}.key`),
     })),
   };
 }
