@@ -261,6 +261,22 @@ describe('an OAuth2 (bearer) login', () => {
     expect(calls[0]?.options.relay).toBeTypeOf('function');
   });
 
+  it('maps the name in the message through the virtual domains, and still replays the message as sent', async () => {
+    const directory = new FakeDirectory([{ uid: 'alice+one.example', mailHosts: [at(quiet)] }]);
+    const runtime = testRuntime(directory, { DefaultDomain: 'one.example' });
+    const { replay, calls } = fakeReplay();
+    const message = Buffer.from('n,a=alice@one.example,\x01auth=Bearer t0k\x01\x01');
+    const outcome = await logIn(context({ runtime, directory }, replay, recordingLog().log), {
+      kind: 'bearer',
+      mechanism: 'OAUTHBEARER',
+      user: Buffer.from('alice@one.example'),
+      message,
+    });
+    if (outcome.kind === 'logged-in') outcome.socket.destroy();
+    expect(directory.filters).toEqual(['(uid=alice+one.example)']);
+    expect(calls[0]?.login).toEqual({ kind: 'bearer', mechanism: 'OAUTHBEARER', message });
+  });
+
   it("answers an unknown user with a Dovecot store's error challenge, then the usual refusal", async () => {
     for (const [mechanism, json] of [
       ['XOAUTH2', '{"status":"401","schemes":"bearer","scope":"mail"}'],

@@ -6,7 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -26,6 +26,7 @@ const SERVER_DOWN = '-ERR [SYS/TEMP] Your POP3 server appears to be temporarily 
 /** The spoof file: its body has lines starting with dots (dot-stuffing on output). */
 const SPOOF_LINES = [
   'From: Postmaster <postmaster@mmp.test>',
+  'To: Our users <users@mmp.test>',
   'Date: Mon, 01 Jan 2024 00:00:00 +0000',
   'Subject: Your mailbox is temporarily unavailable',
   '',
@@ -421,7 +422,7 @@ print(json.dumps(out))
     expect(result['list']).toEqual([`1 ${size}`]);
     expect(result['uidl']).toEqual([expect.stringMatching(/^1 mmp-spoof-[0-9a-f]{32}$/)]);
     expect(result['retr']).toBe(SPOOF_MESSAGE.toString());
-    expect(result['top']).toEqual([...SPOOF_LINES.slice(0, 4), SPOOF_LINES[4]]);
+    expect(result['top']).toEqual([...SPOOF_LINES.slice(0, 5), SPOOF_LINES[5]]);
     expect(result['dele']).toBe('+OK message 1 deleted');
     expect(result['statAfterDele']).toEqual([0, 0]);
     expect(result['retrDeleted']).toBe('-ERR message 1 already deleted');
@@ -634,6 +635,42 @@ describe('the executable', () => {
     expect(r.stdout).toContain('PopMMP.config');
     expect(r.stdout).toMatch(/^ListenPort='1110'$/m);
     expect(r.stdout).toMatch(/^SpoofMessageFile='\/opt\/mmp\/spoof.txt'$/m);
+  });
+
+  it('a SpoofMessageFile without Date:, From: or To: starts with warnings, and each session gets its own', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mmp-pop-barespoof-'));
+    const file = join(dir, 'bare.txt');
+    await writeFile(file, 'Subject: Your mailbox is unavailable\n\nBack soon.\n.\n');
+    const bare = await startProxyProcess([...proxyArgs(bed), '-m', file], {}, POP_PROXY);
+    try {
+      for (const field of ['Date', 'From', 'To'])
+        expect(bare.output()).toContain(
+          `warning: SpoofMessageFile ${file}: the message has no ${field}: field`,
+        );
+      const u = bed.usersOfKind('dead')[0];
+      if (u === undefined) throw new Error('no dead user');
+      const before = Date.now();
+      const c = await raw(bare.port);
+      c.send(`USER ${u.uid}\r\nPASS ${u.password}\r\nTOP 1 0\r\n`);
+      await c.line();
+      expect(await c.line()).toMatch(/^\+OK Logged in/);
+      expect(await c.line()).toBe('+OK Top of message follows');
+      const header = await body(c);
+      c.close();
+      const host = hostname();
+      expect(header.slice(1)).toEqual([
+        `From: postmaster@${host}`,
+        `To: ${u.uid}@${host}`,
+        'Subject: Your mailbox is unavailable',
+        '',
+      ]);
+      // The date of the outage: when this session found its stores down.
+      const date = Date.parse((header[0] ?? '').replace(/^Date: /, ''));
+      expect(date).toBeGreaterThanOrEqual(Math.floor(before / 1000) * 1000);
+      expect(date).toBeLessThanOrEqual(Date.now());
+    } finally {
+      await bare.stop();
+    }
   });
 
   it('an unusable SpoofMessageFile stops the start with a clear error and exit code 2', async () => {

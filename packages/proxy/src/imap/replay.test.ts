@@ -215,3 +215,90 @@ describe('IMAP replay by the master user (StoreAdmin, certificate login)', () =>
     expect(store.received).toEqual([ID_LINE + PLAIN]);
   });
 });
+
+describe('OAuth2 replay (RFC 7628): the message as sent, the refusal relayed', () => {
+  const CHALLENGE = '+ eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=';
+  const MESSAGE = Buffer.from('n,a=alice,\x01auth=Bearer t0k\x01\x01');
+  const B64 = MESSAGE.toString('base64');
+  const BEARER: StoreLogin = { kind: 'bearer', mechanism: 'OAUTHBEARER', message: MESSAGE };
+
+  /** A store refusing every token as Dovecot does: the JSON challenge, then NO (BAD to `*`). */
+  async function refusingStore(greeting: string): Promise<ScriptedImapStore> {
+    const received: string[] = [];
+    const server = await listenScripted((socket) => {
+      const index = received.push('') - 1;
+      let buffered = '';
+      let step: 'command' | 'message' | 'reply' = 'command';
+      socket.write(`${greeting}\r\n`);
+      socket.on('data', (chunk: Buffer) => {
+        received[index] += chunk.toString('latin1');
+        buffered += chunk.toString('latin1');
+        for (let nl = buffered.indexOf('\r\n'); nl >= 0; nl = buffered.indexOf('\r\n')) {
+          const line = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 2);
+          if (step === 'command' && line === 'mmp1 AUTHENTICATE OAUTHBEARER') {
+            socket.write('+ \r\n');
+            step = 'message';
+          } else if (step === 'command' || step === 'message') {
+            socket.write(`${CHALLENGE}\r\n`);
+            step = 'reply';
+          } else
+            socket.write(
+              line === '*'
+                ? 'mmp1 BAD Authentication aborted by client.\r\n'
+                : 'mmp1 NO [AUTHENTICATIONFAILED] Authentication failed.\r\n',
+            );
+        }
+      });
+    });
+    const store: ScriptedImapStore = { ...server, received };
+    open.push(store);
+    return store;
+  }
+
+  async function bearerTo(
+    store: ScriptedImapStore,
+    reply: string,
+  ): Promise<{ result: ReplayResult; challenges: string[] }> {
+    const socket = connect(store.port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    const challenges: string[] = [];
+    const options = {
+      greetingTimeoutMs: 2_000,
+      replyTimeoutMs: 1_000,
+      forwardAddress: undefined,
+      relay: (line: Buffer) => {
+        challenges.push(line.toString('latin1'));
+        return Promise.resolve(Buffer.from(reply));
+      },
+    };
+    try {
+      const result = await imapReplay(new StoreConversation(socket), BEARER, options, silentLog);
+      return { result, challenges };
+    } finally {
+      socket.destroy();
+    }
+  }
+
+  it('sends the message as an initial response when the greeting lists SASL-IR, else after +', async () => {
+    const ir = await refusingStore('* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=OAUTHBEARER] ready');
+    const withIr = await bearerTo(ir, 'AQ==');
+    expect(ir.received[0]).toBe(`mmp1 AUTHENTICATE OAUTHBEARER ${B64}\r\nAQ==\r\n`);
+    expect(withIr.challenges).toEqual([CHALLENGE]);
+    expect(withIr.result).toEqual({
+      kind: 'refused',
+      answer: Buffer.from('NO [AUTHENTICATIONFAILED] Authentication failed.'),
+    });
+    const noIr = await refusingStore('* OK [CAPABILITY IMAP4rev1 AUTH=OAUTHBEARER] ready');
+    await bearerTo(noIr, 'AQ==');
+    expect(noIr.received[0]).toBe(`mmp1 AUTHENTICATE OAUTHBEARER\r\n${B64}\r\nAQ==\r\n`);
+  });
+
+  it("passes the client's * on, and the store's BAD back as its final word", async () => {
+    const store = await refusingStore('* OK [CAPABILITY IMAP4rev1 SASL-IR] ready');
+    expect((await bearerTo(store, '*')).result).toEqual({
+      kind: 'refused',
+      answer: Buffer.from('BAD Authentication aborted by client.'),
+    });
+  });
+});

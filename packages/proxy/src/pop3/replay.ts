@@ -35,6 +35,9 @@
  * A `-ERR` to XCLIENT is not the user's fault: the login goes on and the store sees the proxy's
  * address, as without the option.
  *
+ * An OAuth2 login (XOAUTH2, OAUTHBEARER) goes with the client's mechanism and message, its
+ * refusal challenge relayed to the client and back (`bearerAuth` below).
+ *
  * A certificate login (`login.ts`) is replayed by the store's master user (StoreAdmin) for the
  * user, after XCLIENT when forwarding (RFC 5034 §4, RFC 4616 §2):
  *
