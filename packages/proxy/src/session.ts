@@ -365,7 +365,10 @@ class Session<Command> implements SessionHandle {
       this.ctx.log.at('trace', 'response', 'S: <SASL challenge>', { bytes: challenge.length });
       this.conn.socket.write(Buffer.concat([challenge, Buffer.from('\r\n')]));
       this.conn.readQueued(this.ctx.site.settings.idleTimeoutMs);
-      if (this.state.kind === 'store-challenge') this.conn.socket.resume();
+      if (this.state.kind !== 'store-challenge') return;
+      // The client half-closed while the store was asked: no reply can come.
+      if (this.clientEnded) this.close(undefined);
+      else this.conn.socket.resume();
     });
 
   /** The client's reply to a relayed challenge (undefined: it left); logging in again. */

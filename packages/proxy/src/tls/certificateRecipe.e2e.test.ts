@@ -18,6 +18,7 @@ import {
   startProxyProcess,
   testbedArgs,
 } from '../test-support/proxyProcess.js';
+import { selfSignedCertificate } from '../test-support/selfSigned.js';
 import { TlsLineClient } from '../test-support/tlsClient.js';
 
 let bed: Testbed;
@@ -187,6 +188,11 @@ describe('SSLRequireClientCert (issue 17)', () => {
     const without = await sClient(port, ['a LOGOUT']);
     expect(without.out).not.toMatch(greeting);
     expect(without.err).toContain('certificate required');
+    // A certificate from another CA: refused too, and the record says why.
+    const mallory = { keyFile: join(work, 'mallory.key'), certFile: join(work, 'mallory.pem') };
+    await selfSignedCertificate({ ...mallory, subject: '/O=mmp.test/OU=people/UID=alice' });
+    const untrusted = await sClient(port, ['a LOGOUT'], mallory);
+    expect(untrusted.out).not.toMatch(greeting);
     const alice = bed.userOn('A');
     const withCert = await sClient(port, ['a LOGOUT'], entryCert(alice.uid));
     expect(withCert.out).toMatch(greeting);
@@ -198,6 +204,7 @@ describe('SSLRequireClientCert (issue 17)', () => {
       expect.stringContaining(
         '"error":"no client certificate (SSLRequireClientCert requires one)"',
       ),
+      expect.stringMatching(/"error":"client certificate not trusted \([A-Z_]+; /),
     ]);
     // The plain port's STARTTLS still takes clients without one (`all` would not).
     const c = await TlsLineClient.plain(proxy.port);
