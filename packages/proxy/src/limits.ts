@@ -125,6 +125,13 @@ export const WORKER_STABLE_AFTER_MS = 10_000;
 export const WORKER_RESTART_FIRST_DELAY_MS = 500;
 export const WORKER_RESTART_MAX_DELAY_MS = 30_000;
 
+/**
+ * Longest a request between a worker and the primary waits for its reply (`ipc.ts`). The primary
+ * answers in microseconds; a reply this late means it is stuck or gone, and the asker goes on
+ * without it (a shared limit fails open) rather than holding a client's session.
+ */
+export const IPC_REPLY_TIMEOUT_MS = 2_000;
+
 /** Time the directory has to connect; a directory that does not answer is marked dead. */
 export const DIRECTORY_CONNECT_TIMEOUT_MS = 5_000;
 

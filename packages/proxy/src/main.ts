@@ -21,6 +21,13 @@ import { type ProxyRuntime, type RuntimeInput, buildRuntime } from './proxyRunti
 import { ProxyServer, type StartSession } from './server.js';
 import { listenForDomains, loadVdmap, reloadVirtualDomains } from './vdomain/table.js';
 import { announceListening, onWorkerStop, runPrimary } from './workers.js';
+import {
+  ClusterWorker,
+  type PrimaryService,
+  type WorkerChannel,
+  localFleet,
+  primaryEndpoint,
+} from './ipc.js';
 
 const PROGRAM: Record<Protocol, string> = { imap: 'ImapProxy', pop3: 'PopProxy' };
 
@@ -28,6 +35,13 @@ const SESSIONS: Record<Protocol, StartSession> = {
   imap: startImapSession,
   pop3: startPopSession,
 };
+
+/**
+ * What the primary runs for the serving processes (`ipc.ts`): state that must be one across
+ * NumThreads workers registers its handlers here, and is then answered in the primary, or in the
+ * one process when there is no primary.
+ */
+const PRIMARY_SERVICES: readonly PrimaryService[] = [];
 
 export interface Io {
   stdout: (text: string) => void;
@@ -66,7 +80,12 @@ export async function main(
       break;
   }
   for (const w of action.warnings) say(`warning: ${formatProblem(w)}`);
-  const runtime = loadRuntime(protocol, action.config.values, say);
+  const values = action.config.values;
+  // This process's end of the channel to the primary: across processes in a NumThreads worker,
+  // in-process when there is no primary (its services start below, once the log is open).
+  const local = cluster.isWorker ? undefined : localFleet();
+  const fleet: WorkerChannel = local?.worker ?? workerChannel();
+  const runtime = loadRuntime(protocol, values, fleet, say);
   if (runtime === undefined) return 2;
   // RunAsUser (privileges.ts): whom clients are served as, decided before anything is opened.
   const privileges = privilegesFor(action.config.values.RunAsUser);
@@ -90,8 +109,16 @@ export async function main(
   try {
     // NumThreads: this process only watches the workers (workers.ts), which run this function
     // again, with the same arguments and environment, as workers.
+    const context = { log: logFile.log, values: () => values };
     if (numThreads > 0 && cluster.isPrimary)
-      return await runPrimary({ program, count: numThreads, log: logFile.log, stderr: io.stderr });
+      return await runPrimary({
+        program,
+        count: numThreads,
+        log: logFile.log,
+        stderr: io.stderr,
+        services: (primary) => PRIMARY_SERVICES.forEach((start) => start(primary, context)),
+      });
+    if (local !== undefined) for (const start of PRIMARY_SERVICES) start(local.primary, context);
     return await serve(program, runtime, privileges.value, logFile.log, say);
   } finally {
     await logFile.close();
@@ -102,6 +129,7 @@ export async function main(
 function loadRuntime(
   protocol: Protocol,
   values: ConfigValues,
+  fleet: WorkerChannel,
   say: (text: string) => void,
 ): ProxyRuntime | undefined {
   const path = values.VirtualDomainFile;
@@ -115,12 +143,23 @@ function loadRuntime(
     for (const w of loaded.value.warnings) say(`warning: ${formatProblem(w)}`);
     vdmap = { path, domains: loaded.value.domains };
   }
-  const runtime = buildRuntime({ protocol, values, vdmap }, { warn: (m) => say(`warning: ${m}`) });
+  const runtime = buildRuntime(
+    { protocol, values, vdmap },
+    { warn: (m) => say(`warning: ${m}`), fleet },
+  );
   if (!runtime.ok) {
     for (const m of runtime.error) say(m);
     return undefined;
   }
   return runtime.value;
+}
+
+/** In a NumThreads worker: the channel to the primary; requests in flight fail when it closes. */
+function workerChannel(): WorkerChannel {
+  const self = { id: cluster.worker?.id ?? 0, pid: process.pid };
+  const channel = new ClusterWorker(primaryEndpoint(), self);
+  process.once('disconnect', () => channel.closed());
+  return channel;
 }
 
 /** Listen, serve until a stop signal, let sessions finish; the exit code. */

@@ -28,6 +28,7 @@ import {
 import { StoreAttempts } from './attemptLimiter.js';
 import { Directory, type DirectorySettings, type UserDirectory } from './directory.js';
 import { type ReadFile, readFromDisk } from './files.js';
+import { type WorkerChannel, localFleet } from './ipc.js';
 import { CachingDirectory } from './lookupCache.js';
 import { StoreCapabilities } from './pop3/storeCapa.js';
 import { type SpoofMessage, loadSpoofMessage, spoofWarnings } from './pop3/spoof.js';
@@ -112,6 +113,8 @@ export class ProxyRuntime {
       readonly storeCapabilities: StoreCapabilities;
       /** PreAuthCacheTTL. */
       readonly preAuthCache: PreAuthCache;
+      /** Requests to the primary, for state one across NumThreads workers (`ipc.ts`). */
+      readonly fleet: WorkerChannel;
     },
   ) {
     this.byAddress = new Map(domains.map((d) => [d.domain.address, d.site]));
@@ -138,6 +141,8 @@ export interface RuntimeSources {
   readonly openDirectory?: (settings: DirectorySettings) => UserDirectory;
   /** Told each start-up warning (a file served with defaults), worded for the operator. */
   readonly warn?: (message: string) => void;
+  /** This process's end of the channel to the primary (default: one with nobody answering). */
+  readonly fleet?: WorkerChannel;
 }
 
 /**
@@ -180,6 +185,7 @@ export function buildRuntime(
     refusalTiming: new RefusalTiming(),
     storeCapabilities: new StoreCapabilities(),
     preAuthCache: new PreAuthCache(settings.security.preAuthCacheTtlMs),
+    fleet: sources.fleet ?? localFleet().worker,
   };
   const domains = domainSites(
     protocol,

@@ -29,6 +29,7 @@
  */
 
 import cluster, { type Worker } from 'node:cluster';
+import { ClusterPrimary, type PrimaryChannel, workerEndpoint } from './ipc.js';
 import type { Log } from './log.js';
 import { withNodeFlags } from './runtime.js';
 import {
@@ -112,9 +113,19 @@ export function runPrimary(o: {
   count: number;
   log: Log;
   stderr: (text: string) => void;
+  /** Registers the primary's services (`ipc.ts`) on its channel to the workers. */
+  services: (primary: PrimaryChannel) => void;
 }): Promise<number> {
   const { program, count, log, stderr } = o;
-  cluster.setupPrimary({ execArgv: withNodeFlags(process.execArgv) });
+  // 'advanced': structured clone on the channel, so that Buffers cross as Buffers (ipc.ts).
+  cluster.setupPrimary({
+    execArgv: withNodeFlags(process.execArgv),
+    serialization: 'advanced',
+  });
+  const channel = new ClusterPrimary((peer, reason) =>
+    log.error('workers', 'bad message from a worker', { pid: peer.pid, reason }),
+  );
+  o.services(channel);
   const slots: Slot[] = Array.from({ length: count }, () => ({
     worker: undefined,
     startedAt: 0,
@@ -151,6 +162,9 @@ export function runPrimary(o: {
       const worker = cluster.fork();
       slot.worker = worker;
       slot.startedAt = Date.now();
+      const peer = { id: worker.id, pid: worker.process.pid ?? 0 };
+      channel.attach(peer, workerEndpoint(worker));
+      worker.once('disconnect', () => channel.detach(peer));
       worker.on('message', (m: unknown) => {
         if (!isListening(m)) return;
         listening.add(worker);
@@ -171,6 +185,7 @@ export function runPrimary(o: {
         }
       });
       worker.on('exit', (code, signal) => {
+        channel.detach(peer);
         slot.worker = undefined;
         listening.delete(worker);
         const lived = Date.now() - slot.startedAt;
