@@ -474,6 +474,9 @@ export async function runBench(o: BenchOptions): Promise<Results> {
     );
   }
   caveats.push(
+    process.env.MMP_BENCH_LOG_LEVEL === undefined
+      ? "mmp runs with an operator's defaults (issue 18): every limit and check on, LogLevel 1 (a record per connection and login) written to a log file, the start scripts' Node flags; only the addresses, directory and stores are set."
+      : `mmp runs with LogLevel ${process.env.MMP_BENCH_LOG_LEVEL} (MMP_BENCH_LOG_LEVEL), otherwise an operator's defaults.`,
     'Load generator, proxies, slapd and Dovecot share the same 2 cores: absolute figures are lower than on separate machines; the ratios are the point.',
     `Machine load average (1 / 5 / 15 min) at the start ${loadAtStart}, at the end ${loadAverage()}.`,
   );

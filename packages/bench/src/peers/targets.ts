@@ -65,6 +65,11 @@ export function proxyBin(protocol: Protocol): string {
   return join(dirname(main), 'bin', protocol === 'imap' ? 'ImapProxy.js' : 'PopProxy.js');
 }
 
+/** Node flags for mmp from MMP_BENCH_NODE_ARGS (profiling a run), split at spaces. */
+function nodeArgs(): string[] {
+  return (process.env.MMP_BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+}
+
 /**
  * ImapProxy and PopProxy with NumThreads = `threads`. A protocol whose executable refuses to
  * run (not implemented yet) is reported missing; NumThreads > 0 that forks no worker likewise.
@@ -84,8 +89,11 @@ export async function startMmp(dir: string, b: Backend, threads: number): Promis
       BindDN: b.ldap.bindDn,
       BindPass: b.ldap.bindPassword,
       BacksidePort: String(protocol === 'imap' ? b.imapPort : b.pop3Port),
-      // MMP_BENCH_LOG_LEVEL: diagnosing a run (the default logs nothing per session)
-      LogLevel: process.env.MMP_BENCH_LOG_LEVEL ?? '0',
+      // The operator's defaults (issue 18): LogLevel is mmp's own (1: a record per connection
+      // and login), written to a file. MMP_BENCH_LOG_LEVEL sets another, for diagnosis.
+      ...(process.env.MMP_BENCH_LOG_LEVEL !== undefined
+        ? { LogLevel: process.env.MMP_BENCH_LOG_LEVEL }
+        : {}),
       LogDir: dir,
       NumThreads: String(threads),
       // The benchmark measures the proxy as it served before privileges were dropped.
@@ -95,7 +103,8 @@ export async function startMmp(dir: string, b: Backend, threads: number): Promis
       name: `mmp ${protocol} N=${threads}`,
       command: process.execPath,
       // as mmp-setup's start scripts run it
-      args: [...NODE_FLAGS, proxyBin(protocol)],
+      // MMP_BENCH_NODE_ARGS: more Node flags, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`
+      args: [...NODE_FLAGS, ...nodeArgs(), proxyBin(protocol)],
       env,
       logFile: join(dir, `mmp-${protocol}-${threads}.out`),
     });
