@@ -849,10 +849,12 @@ export const PARAMETERS = [
     choices: ['no', 'implicit', 'all'],
     // Decision: off by default, as the guide's certificate login only requests a certificate;
     // `implicit` is nginx's `ssl_verify_client on` for SSLListenPort (and each vdmap TLS address);
-    // `all` also refuses STARTTLS/STLS handshakes without one and any login before TLS.
+    // `all` also refuses STARTTLS/STLS handshakes without one and any login before TLS. A vdmap
+    // entry sets it for the listeners of its address alone (the handshake is chosen by the local
+    // address, `tls/listener.ts`), so a certificate can be required on chosen listeners only.
     defaults: { imap: 'no', pop3: 'no' },
     protocols: BOTH,
-    virtualDomain: false,
+    virtualDomain: true,
     secret: false,
     since: 'later',
     help: 'Require a client certificate from SSLClientCAFile: no, implicit (SSLListenPort), all (STARTTLS too)',

@@ -11,6 +11,7 @@ import { type Farewell, startPipe } from './pipe.js';
 import type { SessionContext } from './server.js';
 import { type ClientTlsInfo, upgradeToTls } from './tls/clientTls.js';
 import type { ServerTls } from './tls/serverTls.js';
+import { certificateRequired } from './tls/settings.js';
 
 /** How long a closing connection may take to read our last words before it is cut. */
 const CLOSE_LINGER_MS = 5_000;
@@ -147,6 +148,7 @@ export class ClientConnection {
       tls,
       settings.idleTimeoutMs,
       settings.protocol,
+      certificateRequired(settings.security, 'starttls'),
     );
     this.current = socket;
     socket.on('error', this.onError);

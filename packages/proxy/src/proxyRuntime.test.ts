@@ -16,6 +16,7 @@ import type { FileError, ReadFile } from './files.js';
 import { FakeDirectory } from './test-support/harness.js';
 import { selfSignedCertificate } from './test-support/selfSigned.js';
 import { buildRuntime, replaceVirtualDomains } from './proxyRuntime.js';
+import { certificateRequired } from './tls/settings.js';
 import { loadVdmap } from './vdomain/table.js';
 
 function globalValues(...extra: string[]): ConfigValues {
@@ -285,20 +286,47 @@ describe('the guide’s certificate recipe and required certificates (issue 17)'
     const implicit = expectOk(
       build({ ...tls, SSLRequireClientCert: 'implicit', SSLClientCAFile: '/ca.pem' }, read),
     );
+    // The certificates ask for one; the listener requires it where the site says.
     expect(implicit.serverTls?.options).toMatchObject({
       requestCert: true,
-      rejectUnauthorized: true,
+      rejectUnauthorized: false,
     });
-    expect(implicit.serverTls?.startTlsOptions).toMatchObject({ rejectUnauthorized: false });
+    const security = implicit.global.settings.security;
+    expect(certificateRequired(security, 'implicit')).toBe(true);
+    expect(certificateRequired(security, 'starttls')).toBe(false);
     const all = expectOk(
       build({ ...tls, SSLRequireClientCert: 'all', SSLClientCAFile: '/ca.pem' }, read),
     );
-    expect(all.serverTls?.startTlsOptions).toMatchObject({
-      requestCert: true,
-      rejectUnauthorized: true,
-    });
+    expect(certificateRequired(all.global.settings.security, 'starttls')).toBe(true);
     // No login before TLS with `all`: LOGINDISABLED, as RestrictPlainPasswords does.
     expect(all.global.settings.security.requireClientCert).toBe('all');
+  });
+
+  it('a vdmap entry requires a certificate on its address alone, given a client CA', async () => {
+    const read = await tlsFiles();
+    const tls = {
+      ...globalValues(),
+      SSLEnable: true,
+      SSLCertFile: '/cert.pem',
+      SSLKeyFile: '/key.pem',
+    };
+    const vdmap = vdmapOf('vdmap strict 127.0.12.9\nstrict:SSLRequireClientCert implicit\n', read);
+    const withVdmap = (values: ConfigValues) =>
+      buildRuntime(
+        { protocol: 'imap', values, vdmap },
+        { read, openDirectory: directories().open },
+      );
+    expect(withVdmap(tls)).toEqual({
+      ok: false,
+      error: [
+        'vdmap:1: vdmap strict: SSLRequireClientCert=implicit needs the CA that issues client certificates: set SSLClientCAFile',
+      ],
+    });
+    const runtime = expectOk(withVdmap({ ...tls, SSLClientCAFile: '/ca.pem' }));
+    expect(certificateRequired(runtime.siteFor('127.0.12.9').settings.security, 'implicit')).toBe(
+      true,
+    );
+    expect(certificateRequired(runtime.global.settings.security, 'implicit')).toBe(false);
   });
 
   it('refuses a vdmap entry’s StoreAdmin when client certificates are not requested', async () => {

@@ -277,6 +277,12 @@ function buildSite(
     return err(
       'certificate login: StoreAdmin is set but client certificates are not requested: set SSLClientCAFile',
     );
+  // The same for a required certificate: OpenSSL can only require what it asks for.
+  const { requireClientCert } = settings.security;
+  if (requireClientCert !== 'no' && !requestsCertificates)
+    return err(
+      `SSLRequireClientCert=${requireClientCert} needs the CA that issues client certificates: set SSLClientCAFile`,
+    );
   const store = storeTls === undefined ? ok(undefined) : loadStoreTls(storeTls, read);
   if (!store.ok) return store;
   return ok({

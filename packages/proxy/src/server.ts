@@ -16,6 +16,7 @@ import { TLSSocket } from 'node:tls';
 import { SHUTDOWN_GRACE_MS } from './limits.js';
 import { type ClientTlsInfo, describeTls } from './tls/clientTls.js';
 import { listenImplicitTls } from './tls/listener.js';
+import { certificateRequired } from './tls/settings.js';
 import type { Log } from './log.js';
 import type { ProxyRuntime, Site } from './proxyRuntime.js';
 
@@ -188,6 +189,8 @@ export class ProxyServer {
       tls: serverTls,
       protocol: this.options.protocol,
       handshakeTimeoutMs: global.settings.idleTimeoutMs,
+      requiresCertificate: (localAddress) =>
+        certificateRequired(this.current.siteFor(localAddress).settings.security, 'implicit'),
       log: this.options.log,
       onSecureSocket: (socket) => this.accept(socket),
     });

@@ -10,7 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Testbed, type TestbedTls, freePort, markerSubject, startTestbed } from '@mmp/testbed';
+import {
+  type Testbed,
+  type TestbedTls,
+  freePort,
+  freePortsOnAll,
+  markerSubject,
+  startTestbed,
+} from '@mmp/testbed';
 import {
   IMAP_PROXY,
   type ProxyProcess,
@@ -56,8 +63,12 @@ const recipe = (mapFile: string): Record<string, string> => ({
   SSLClientCAFile: tls.caFile,
 });
 
-async function start(env: Record<string, string>): Promise<{ proxy: ProxyProcess; tls: number }> {
-  const tlsPort = await freePort('127.0.0.1');
+async function start(
+  env: Record<string, string>,
+  /** Addresses besides 127.0.0.1 the TLS port must be free on (a vdmap entry's). */
+  alsoOn: readonly string[] = [],
+): Promise<{ proxy: ProxyProcess; tls: number }> {
+  const [tlsPort = 0] = await freePortsOnAll(['127.0.0.1', ...alsoOn], 1);
   const proxy = await startProxyProcess(
     testbedArgs(bed, bed.backsidePorts.imap, { logLevel: 10 }),
     {
@@ -75,13 +86,14 @@ async function sClient(
   port: number,
   lines: string[],
   cert?: { certFile: string; keyFile: string },
+  host = '127.0.0.1',
 ): Promise<{ out: string; err: string; code: number | undefined }> {
   const r = await execa(
     'openssl',
     [
       's_client',
       '-connect',
-      `127.0.0.1:${port}`,
+      `${host}:${port}`,
       '-servername',
       'localhost',
       '-CAfile',
@@ -264,5 +276,43 @@ describe('SSLRequireClientCert (issue 17)', () => {
     expect(await proxy.logs()).toContain(
       '"error":"no client certificate (SSLRequireClientCert requires one)"',
     );
+  });
+
+  it('a vdmap entry requires a certificate on its address alone: s_client without one is refused there, served elsewhere', async () => {
+    // The loopback range of this test file (127.0.12.0/24): a mapped address with its own rule.
+    const STRICT = '127.0.12.1';
+    const vdmap = join(work, 'strict.vdmap');
+    await writeFile(vdmap, `vdmap strict ${STRICT}\nstrict:SSLRequireClientCert implicit\n`);
+    const { proxy, tls: port } = await start(
+      {
+        SSLEnable: 'yes',
+        SSLCertFile: tls.certFile,
+        SSLKeyFile: tls.keyFile,
+        SSLClientCAFile: tls.caFile,
+        VirtualDomainFile: vdmap,
+      },
+      [STRICT],
+    );
+    const alice = bed.userOn('A');
+    // The global listener asks for a certificate and takes a client without one.
+    const global = await sClient(port, ['a LOGOUT']);
+    expect(global.out).toMatch(greeting);
+    // The mapped address's listener refuses the same handshake (certificate_required)…
+    const strict = await sClient(port, ['a LOGOUT'], undefined, STRICT);
+    expect(strict.out).not.toMatch(greeting);
+    expect(strict.err).toContain('certificate required');
+    // …and serves a client with a certificate of the client CA.
+    const withCert = await sClient(port, ['a LOGOUT'], entryCert(alice.uid), STRICT);
+    expect(withCert.out).toMatch(greeting);
+    await new Promise((r) => setTimeout(r, 300));
+    const refusals = (await proxy.logs())
+      .split('\n')
+      .filter((l) => l.includes('"msg":"TLS handshake failed"'));
+    expect(refusals).toEqual([
+      expect.stringContaining(
+        '"error":"no client certificate (SSLRequireClientCert requires one)"',
+      ),
+    ]);
+    expect(refusals[0]).toContain(`"listener":"${STRICT}:${port}"`);
   });
 });

@@ -13,7 +13,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { type Protocol, escapeDnValue } from '@mmp/config';
-import type { ServerTls } from './serverTls.js';
+import { type ServerTls, requiringCertificate } from './serverTls.js';
 
 export interface ClientCertificateInfo {
   /** Chains to the configured client CA (SSLClientCAFile) and is in its validity period. */
@@ -123,18 +123,22 @@ export type UpgradeResult = { ok: true; info: ClientTlsInfo } | { ok: false; rea
 
 /**
  * Wrap a plain socket whose reader the caller has already detached. Returns the TLS socket at
- * once (so that the session can close it) and the handshake's outcome.
+ * once (so that the session can close it) and the handshake's outcome. `requireCertificate`:
+ * SSLRequireClientCert=all on the connection's site.
  */
 export function upgradeToTls(
   plain: Socket,
   server: ServerTls,
   timeoutMs: number,
   protocol: Protocol,
+  requireCertificate: boolean,
 ): { socket: TLSSocket; handshake: Promise<UpgradeResult> } {
   // Errors of the plain socket now surface on the TLS socket; keep the old one from throwing.
   plain.on('error', () => undefined);
+  // A TLSSocket made by hand gets OpenSSL's refusal of a missing certificate only; an untrusted
+  // one is refused below, once the handshake is done.
   const socket = new TLSSocket(plain, {
-    ...server.startTlsOptions,
+    ...(requireCertificate ? requiringCertificate(server.options) : server.options),
     ...alpnFor(protocol),
     isServer: true,
   });
@@ -155,7 +159,7 @@ export function upgradeToTls(
       const info = describeTls(socket);
       // SSLRequireClientCert=all: OpenSSL refused a handshake without a certificate (the
       // 'error' above); one that does not chain to the client CA is refused here.
-      const refused = server.requireClientCert === 'all' ? untrustedCertificate(info) : undefined;
+      const refused = requireCertificate ? untrustedCertificate(info) : undefined;
       if (refused !== undefined) {
         resolve({ ok: false, reason: refused });
         socket.destroy();

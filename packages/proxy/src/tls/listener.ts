@@ -2,15 +2,22 @@
  * SSLListenPort (RFC 8314 §3: implicit TLS on 993/995), whose connections reach the same sessions
  * as the plain port once their handshake is done. The certificates and contexts are the runtime's
  * (`proxyRuntime.ts`), loaded and checked before anything listens.
+ *
+ * Whether the handshake requires a client certificate (SSLRequireClientCert) is known before it
+ * starts, from the address the client connected to (a vdmap entry may require one on its address
+ * alone): the listening socket is plain TCP, and each connection is handed to one of two TLS
+ * servers that never listen themselves, one asking for a certificate and one requiring it
+ * (`tls.Server` handles an injected 'connection' as one it accepted: handshake timeout,
+ * `authorized`, and the closing of an untrusted certificate included).
  */
 
-import { type Server, type Socket } from 'node:net';
+import { type Server, type Socket, createServer as createPlainServer } from 'node:net';
 import { type TLSSocket, createServer } from 'node:tls';
 import { type ListenAddress, type Protocol, type Result, err, ok } from '@mmp/config';
 import { plainAddress } from '../clientAddress.js';
 import type { Log } from '../log.js';
 import { alpnFor, handshakeFailure } from './clientTls.js';
-import type { ServerTls } from './serverTls.js';
+import { type ServerTls, requiringCertificate } from './serverTls.js';
 
 /**
  * SSLEnable: listen on SSLListenPort (or a virtual domain's address on its port). A client that
@@ -22,27 +29,40 @@ export async function listenImplicitTls(o: {
   protocol: Protocol;
   /** The pre-login idle limit applies to the handshake too (Timeout). */
   handshakeTimeoutMs: number;
+  /** SSLRequireClientCert of the site of this local address (asked per connection: a reload may
+   * change the vdmap). */
+  requiresCertificate: (localAddress: string) => boolean;
   log: Log;
   onSecureSocket: (socket: Socket) => void;
 }): Promise<Result<{ server: Server; address: { host: string; port: number } }, string>> {
   const { listen, log, onSecureSocket } = o;
-  const server = createServer(
-    {
-      ...o.tls.options,
-      ...alpnFor(o.protocol),
-      // allowHalfOpen: a client may half-close after a pipelined LOGOUT and still read the answer.
-      allowHalfOpen: true,
-      noDelay: true,
-      // Pre-login idle limit applies to the handshake too: a silent client costs nothing for long.
-      handshakeTimeout: o.handshakeTimeoutMs,
-    },
-    (socket: TLSSocket) => onSecureSocket(socket),
-  );
-  server.on('tlsClientError', (e: Error, socket: TLSSocket) => {
-    log.at('refusal', 'tls handshake', 'TLS handshake failed', {
-      client: `${plainAddress(socket.remoteAddress)}:${socket.remotePort ?? 0}`,
-      error: handshakeFailure(e, socket),
+  const handshakes = (options: ServerTls['options']): Server => {
+    const tls = createServer(
+      {
+        ...options,
+        ...alpnFor(o.protocol),
+        // Pre-login idle limit applies to the handshake too: a silent client costs little.
+        handshakeTimeout: o.handshakeTimeoutMs,
+      },
+      (socket: TLSSocket) => onSecureSocket(socket),
+    );
+    tls.on('tlsClientError', (e: Error, socket: TLSSocket) => {
+      log.at('refusal', 'tls handshake', 'TLS handshake failed', {
+        client: `${plainAddress(socket.remoteAddress)}:${socket.remotePort ?? 0}`,
+        // Which listener refused: SSLRequireClientCert may differ per address (vdmap).
+        listener: `${plainAddress(socket.localAddress)}:${socket.localPort ?? 0}`,
+        error: handshakeFailure(e, socket),
+      });
     });
+    return tls;
+  };
+  const asking = handshakes(o.tls.options);
+  const requiring = handshakes(requiringCertificate(o.tls.options));
+  // allowHalfOpen (kept by the TLS socket): a client may half-close after a pipelined LOGOUT and
+  // still read the answer.
+  const server = createPlainServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+    const required = o.requiresCertificate(plainAddress(socket.localAddress));
+    (required ? requiring : asking).emit('connection', socket);
   });
   return new Promise((resolve) => {
     const onError = (e: Error): void =>

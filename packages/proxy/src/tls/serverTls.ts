@@ -24,7 +24,6 @@ import {
 import { type Result, err, ok } from '@mmp/config';
 import { type ReadFile, fileErrorText } from '../files.js';
 import { cipherList } from './ciphers.js';
-import type { RequireClientCert } from './settings.js';
 
 export interface ServerTlsSettings {
   readonly certFiles: readonly string[];
@@ -34,8 +33,6 @@ export interface ServerTlsSettings {
   readonly nickname: string | undefined;
   /** CA bundle verifying client certificates; undefined: no certificate is requested. */
   readonly clientCaFile: string | undefined;
-  /** SSLRequireClientCert (`tls/settings.ts`). */
-  readonly requireClientCert: RequireClientCert;
 }
 
 export interface ServerCertificate {
@@ -53,12 +50,21 @@ export interface ServerTls {
   defaultCertificate: ServerCertificate;
   /** Whether client certificates are requested (certificate login configured, or required). */
   requestCert: boolean;
-  /** SSLRequireClientCert: which handshakes are refused without a trusted client certificate. */
-  requireClientCert: RequireClientCert;
-  /** Options for `tls.createServer` (SSLListenPort and vdmap TLS addresses). */
+  /** Options for `tls.createServer` (SSLListenPort and vdmap TLS addresses) and for
+   * `new TLSSocket(…, { isServer: true })` (STARTTLS / STLS); a certificate is asked for, never
+   * required: `requiringCertificate` makes the options of a listener that requires one. */
   options: TlsOptions;
-  /** Options for `new TLSSocket(…, { isServer: true })` (STARTTLS / STLS). */
-  startTlsOptions: TlsOptions;
+}
+
+/**
+ * SSLRequireClientCert: OpenSSL refuses a handshake without a certificate (TLS 1.3
+ * certificate_required alert); tls.Server closes one whose certificate is not the client CA's
+ * (`listener.ts` says which in its record), and STARTTLS checks it after the handshake
+ * (`clientTls.ts`, upgradeToTls). Which listeners require one is the site's choice
+ * (`tls/settings.ts`), so the same certificates serve both.
+ */
+export function requiringCertificate(options: TlsOptions): TlsOptions {
+  return { ...options, requestCert: true, rejectUnauthorized: true };
 }
 
 /** NSS database file names of Netscape/iPlanet servers (cert7/8/9, key3/4). */
@@ -192,10 +198,6 @@ export function loadServerTls(
         'they are paired in order',
     );
   }
-  if (settings.requireClientCert !== 'no' && settings.clientCaFile === undefined)
-    return err(
-      `SSLRequireClientCert=${settings.requireClientCert} needs the CA that issues client certificates: set SSLClientCAFile`,
-    );
   let ca: string | undefined;
   if (settings.clientCaFile !== undefined) {
     const pem = readPem('SSLClientCAFile', settings.clientCaFile, read);
@@ -229,7 +231,6 @@ export function loadServerTls(
     certificates.find((c) => c.names.some((n) => nameMatches(n, servername))) ??
     defaultCertificate;
   const requestCert = ca !== undefined;
-  const { requireClientCert } = settings;
   const options: TlsOptions = {
     ...defaultCertificate.contextOptions,
     secureContext: defaultCertificate.context,
@@ -237,24 +238,8 @@ export function loadServerTls(
     minVersion: 'TLSv1.2',
     // Certificate login (guide, "Certificate-Based Client Authentication") is one way among
     // others: ask for a certificate, never require one; the session judges `authorized`.
-    // SSLRequireClientCert: OpenSSL then refuses a handshake without a certificate (TLS 1.3
-    // certificate_required alert), and Node closes one whose certificate is not the CA's
-    // (`listener.ts` says which in its record).
     requestCert,
-    rejectUnauthorized: requireClientCert !== 'no',
+    rejectUnauthorized: false,
   };
-  // A TLSSocket made by hand gets OpenSSL's refusal of a missing certificate only; an untrusted
-  // one is refused after the handshake (`clientTls.ts`, upgradeToTls).
-  const startTlsOptions: TlsOptions = {
-    ...options,
-    rejectUnauthorized: requireClientCert === 'all',
-  };
-  return ok({
-    certificates,
-    defaultCertificate,
-    requestCert,
-    requireClientCert,
-    options,
-    startTlsOptions,
-  });
+  return ok({ certificates, defaultCertificate, requestCert, options });
 }

@@ -59,7 +59,7 @@ export interface SecuritySettings {
 }
 
 /** SSLRequireClientCert: `implicit` on SSLListenPort (and vdmap TLS addresses), `all` also on
- * STARTTLS/STLS (and no login before TLS). */
+ * STARTTLS/STLS (and no login before TLS). A vdmap entry's value holds on its address alone. */
 export type RequireClientCert = 'no' | 'implicit' | 'all';
 
 export function securitySettingsFrom(v: ConfigValues): SecuritySettings {
@@ -79,13 +79,13 @@ export function securitySettingsFrom(v: ConfigValues): SecuritySettings {
       keyPassword: v.SSLKeyPasswd,
       cipherSpecs: v.SSLCipherSpecs,
       nickname: v.SSLCertNickname,
-      // A certificate is requested only when it can be used to log in (here, or in a vdmap
-      // entry with its own StoreAdmin: SSLClientCAFile named), or is required.
+      // A certificate is requested only when it can be used to log in, or is required (here,
+      // or in a vdmap entry with its own StoreAdmin or SSLRequireClientCert: SSLClientCAFile
+      // named).
       clientCaFile:
         v.SSLEnable && (certLogin || requireClientCert !== 'no' || v.SSLClientCAFile !== undefined)
           ? clientCaFile
           : undefined,
-      requireClientCert: v.SSLEnable ? requireClientCert : 'no',
     },
     restrictPlainPasswords: v.RestrictPlainPasswords,
     storeTls:
@@ -105,6 +105,18 @@ export function securitySettingsFrom(v: ConfigValues): SecuritySettings {
     preAuth: v.PreAuth,
     preAuthCacheTtlMs: v.PreAuthCacheTTL * 1000,
   };
+}
+
+/** Whether a handshake on implicit TLS (SSLListenPort, a vdmap TLS address) or after
+ * STARTTLS/STLS must present a trusted client certificate, by its site's SSLRequireClientCert. */
+export function certificateRequired(
+  s: SecuritySettings,
+  handshake: 'implicit' | 'starttls',
+): boolean {
+  return (
+    s.requireClientCert === 'all' ||
+    (s.requireClientCert === 'implicit' && handshake === 'implicit')
+  );
 }
 
 function requireClientCertOf(value: string): RequireClientCert {
