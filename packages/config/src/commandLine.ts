@@ -212,6 +212,7 @@ const KIND_METAVARS: Record<ValueKind, string> = {
   ldapUrl: 'url ...',
   searchFormat: 'format',
   hostList: 'host[:port] ...',
+  networks: 'net[/len],...',
   chars: 'chars',
   choice: 'value',
 };

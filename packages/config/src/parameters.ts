@@ -873,6 +873,36 @@ export const PARAMETERS = [
     since: 'later',
     help: 'SASL mechanisms the stores accept with OAuth2 bearer tokens, passed through (XOAUTH2,OAUTHBEARER)',
   },
+  // Issue 16: several multiplexors behind a TCP balancer (README "Many multiplexors").
+  {
+    name: 'ProxyProtocol',
+    aliases: [],
+    kind: 'list',
+    choices: ['ListenPort', 'SSLListenPort'],
+    // Off by default: a listener that expects a header refuses every client that connects
+    // directly, so only an operator who put a balancer in front turns it on, per listener (and
+    // per vdmap address: a vdmap entry's value holds for connections to its address).
+    defaults: {},
+    protocols: BOTH,
+    virtualDomain: true,
+    secret: false,
+    since: 'later',
+    help: 'Listeners whose connections start with a PROXY protocol header (v1 or v2) from a balancer: ListenPort,SSLListenPort',
+  },
+  {
+    name: 'ProxyProtocolTrustedNetworks',
+    aliases: [],
+    kind: 'networks',
+    // No default: whoever may send the header decides every client address we log and forward,
+    // so the operator names the balancers; with ProxyProtocol set and none named, the proxy
+    // refuses to start.
+    defaults: {},
+    protocols: BOTH,
+    virtualDomain: false,
+    secret: false,
+    since: 'later',
+    help: 'Balancers allowed to connect to a ProxyProtocol listener (e.g. 10.0.0.0/8, 192.0.2.7); others are refused',
+  },
 ] as const satisfies readonly ParameterSpec[];
 
 type Spec = (typeof PARAMETERS)[number];

@@ -24,6 +24,14 @@ export interface ListenAddress {
   port: number;
 }
 
+/** An IP network: an address and a prefix length (`10.0.0.0/8`; a bare address is /32 or /128). */
+export interface IpNetwork {
+  /** Normalised (normalizeAddress), IPv4 dot-quad or RFC 5952 IPv6. */
+  address: string;
+  family: 4 | 6;
+  prefix: number;
+}
+
 export interface HostPort {
   host: string;
   /** Absent means the protocol's default (for stores: BacksidePort). */
@@ -72,6 +80,8 @@ export interface ValueKinds {
   chars: string;
   /** One of the parameter's `choices` (any case on input; the table's spelling is kept). */
   choice: string;
+  /** Comma-separated IP networks in CIDR notation (`10.0.0.0/8, ::1`). */
+  networks: IpNetwork[];
 }
 export type ValueKind = keyof ValueKinds;
 

@@ -16,6 +16,44 @@ function spec(name: string): ParameterSpec {
 const parse = (name: string, raw: string) => parseValue(spec(name), raw);
 
 describe('parseValue', () => {
+  it('reads networks: CIDR or bare addresses, normalised, either family', () => {
+    expect(
+      parse(
+        'ProxyProtocolTrustedNetworks',
+        '10.0.0.0/8, 192.0.2.7 ,::FFFF:127.0.0.1, 2001:DB8::/32',
+      ),
+    ).toEqual({
+      ok: true,
+      value: [
+        { address: '10.0.0.0', family: 4, prefix: 8 },
+        { address: '192.0.2.7', family: 4, prefix: 32 },
+        { address: '127.0.0.1', family: 4, prefix: 32 },
+        { address: '2001:db8::', family: 6, prefix: 32 },
+      ],
+    });
+    const v = parse('ProxyProtocolTrustedNetworks', '10.0.0.0/8,192.0.2.7');
+    if (!v.ok) throw new Error(v.error);
+    expect(formatValue(spec('ProxyProtocolTrustedNetworks'), v.value)).toBe('10.0.0.0/8,192.0.2.7');
+    for (const bad of [
+      '10.0.0.0/33',
+      '::/129',
+      'balancer.example',
+      '10.0.0.0/8/8',
+      '10.0.0.0/x',
+      '10.0.0.0/',
+    ]) {
+      expect(parse('ProxyProtocolTrustedNetworks', bad).ok).toBe(false);
+    }
+  });
+
+  it('reads the PROXY protocol listeners as a list of the two listener names', () => {
+    expect(parse('ProxyProtocol', 'sslListenPort, ListenPort')).toEqual({
+      ok: true,
+      value: ['SSLListenPort', 'ListenPort'],
+    });
+    expect(parse('ProxyProtocol', 'LDAPHost').ok).toBe(false);
+  });
+
   it('reads a choice in any case, keeps the table spelling, and lists the choices', () => {
     expect(parse('LogFormat', 'text')).toEqual({ ok: true, value: 'text' });
     expect(parse('LogFormat', ' JSON ')).toEqual({ ok: true, value: 'json' });

@@ -6,7 +6,14 @@ import { isIP } from 'node:net';
 import { parseDn } from './dn.js';
 import type { ParameterSpec } from './parameters.js';
 import { parseSearchFormat } from './searchFormat.js';
-import type { HostPort, ListenAddress, SearchTemplate, ValueKind, ValueKinds } from './types.js';
+import type {
+  HostPort,
+  IpNetwork,
+  ListenAddress,
+  SearchTemplate,
+  ValueKind,
+  ValueKinds,
+} from './types.js';
 import { type Result, err, ok } from './types.js';
 
 /** What each kind accepts, for messages and usage text. */
@@ -24,6 +31,7 @@ export const KIND_FORMS: Record<ValueKind, string> = {
   hostList: 'host[:port] (space-separated for several)',
   chars: 'a string of delimiter characters',
   choice: 'one of the listed values',
+  networks: 'comma-separated IP networks such as 10.0.0.0/8, 192.0.2.7, ::1',
 };
 
 const TRUE = new Set(['yes', 'y', 'true', 'on', '1']);
@@ -123,7 +131,34 @@ function parseKind(spec: ParameterSpec, raw: string): Result<Parsed, string> {
       const choice = spec.choices?.find((c) => c.toLowerCase() === v.toLowerCase());
       return choice === undefined ? err('') : ok(choice);
     }
+    case 'networks':
+      return parseNetworks(v);
   }
+}
+
+/** `10.0.0.0/8, 192.0.2.7, 2001:db8::/32`: every item an address with an optional prefix. */
+function parseNetworks(v: string): Result<IpNetwork[], string> {
+  const out: IpNetwork[] = [];
+  for (const item of v.split(',').map((s) => s.trim())) {
+    if (item === '') continue;
+    const [addr = '', prefixText, extra] = item.split('/');
+    const address = normalizeAddress(addr);
+    if (address === undefined || extra !== undefined) return err(`'${item}' is not an IP network`);
+    const family = isIP(address) === 4 ? 4 : 6;
+    const max = family === 4 ? 32 : 128;
+    if (prefixText !== undefined && !/^\d{1,3}$/.test(prefixText)) {
+      return err(`'${item}': the prefix is not a number`);
+    }
+    const prefix = prefixText === undefined ? max : Number(prefixText);
+    if (prefix > max) return err(`'${item}': a prefix of at most ${max}`);
+    out.push({ address, family, prefix });
+  }
+  return ok(out);
+}
+
+/** `10.0.0.0/8`, or the bare address for a single host. */
+export function formatNetwork(n: IpNetwork): string {
+  return n.prefix === (n.family === 4 ? 32 : 128) ? n.address : `${n.address}/${n.prefix}`;
 }
 
 function parsePort(v: string): Result<number, string> {
@@ -264,6 +299,8 @@ export function formatValue<S extends ParameterSpec>(
       return (v as string[]).join(',');
     case 'hostList':
       return (v as HostPort[]).map(formatHostPort).join(' ');
+    case 'networks':
+      return (v as IpNetwork[]).map(formatNetwork).join(',');
     case 'searchFormat':
       return (v as SearchTemplate).text;
     default:

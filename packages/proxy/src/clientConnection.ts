@@ -52,6 +52,7 @@ export class ClientConnection {
     ctx.log.at('session', 'connect', 'client connected', {
       client: `${ctx.clientIp}:${ctx.clientPort}`,
       server: `${ctx.serverIp}:${ctx.serverPort}`,
+      via: ctx.balancer,
     });
   }
 

@@ -16,6 +16,20 @@
  */
 export const MAX_LINE_BYTES = 8 * 1024;
 
+/**
+ * Largest PROXY protocol header (proxyHeader.ts). A v1 line is at most 107 bytes; a v2 header is
+ * 16 bytes, 36 of IPv6 addresses, then TLVs up to a declared 64 KiB. Balancers send a few dozen
+ * bytes of TLVs (AWS and Azure their endpoint ids, HAProxy none unless asked); 2 KiB leaves room
+ * for those and stops a trusted-but-broken sender from making us hold 64 KiB per connection.
+ */
+export const MAX_PROXY_HEADER_BYTES = 2048;
+
+/**
+ * How long a connection on a PROXY-protocol listener may take to send its header. A balancer
+ * sends it at once, before any client byte; a connection that stays silent holds a socket.
+ */
+export const PROXY_HEADER_TIMEOUT_MS = 5_000;
+
 /** Most RFC 2971 ID field/value pairs (§3.3: 30), field length (30) and value length (1024). */
 export const ID_MAX_PAIRS = 30;
 export const ID_MAX_FIELD_BYTES = 30;

@@ -268,6 +268,11 @@ function buildSite(
   read: ReadFile,
   requestsCertificates: boolean,
 ): Result<Site, string> {
+  const { proxyProtocol } = settings;
+  if ((proxyProtocol.listen || proxyProtocol.sslListen) && proxyProtocol.trusted.length === 0)
+    return err(
+      'ProxyProtocol is set but ProxyProtocolTrustedNetworks is not: no balancer could connect',
+    );
   const { certLogin, storeTls } = settings.security;
   const cert = certLogin === undefined ? ok(undefined) : loadCertLogin(certLogin, read);
   if (!cert.ok) return cert;

@@ -12,6 +12,7 @@
 import { type Server, type Socket, createServer } from 'node:net';
 import type { ListenAddress, Protocol } from '@mmp/config';
 import { plainAddress } from './clientAddress.js';
+import { type ProxiedOrigin, readProxyHeader } from './proxyProtocol.js';
 import { TLSSocket } from 'node:tls';
 import { SHUTDOWN_GRACE_MS } from './limits.js';
 import { type ClientTlsInfo, describeTls } from './tls/clientTls.js';
@@ -19,6 +20,7 @@ import { listenImplicitTls } from './tls/listener.js';
 import { certificateRequired } from './tls/settings.js';
 import type { Log } from './log.js';
 import type { ProxyRuntime, Site } from './proxyRuntime.js';
+import type { ProxySettings } from './settings.js';
 
 /** Everything a session receives from the listener. */
 export interface SessionContext {
@@ -29,10 +31,13 @@ export interface SessionContext {
   runtime: ProxyRuntime;
   /** This connection's site: its settings (a virtual domain's for its address), directory… */
   site: Site;
+  /** The client's address: the PROXY protocol header's on a listener that expects one. */
   clientIp: string;
   clientPort: number;
   serverIp: string;
   serverPort: number;
+  /** Set when the connection came through a balancer (ProxyProtocol): its end, `ip:port`. */
+  balancer?: string;
   /** Set when the connection came through SSLListenPort: its completed TLS handshake. */
   secure?: ClientTlsInfo;
   /**
@@ -84,7 +89,7 @@ export class ProxyServer {
     this.current = options.runtime;
     // allowHalfOpen: a client may half-close after a pipelined LOGOUT and still read the answer.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
-      this.accept(socket),
+      this.acceptPlain(socket),
     );
   }
 
@@ -137,7 +142,7 @@ export class ProxyServer {
       server = r.value.server;
     } else {
       const plain = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
-        this.accept(socket),
+        this.acceptPlain(socket),
       );
       await new Promise<void>((resolve, reject) => {
         plain.once('error', reject);
@@ -192,7 +197,12 @@ export class ProxyServer {
       requiresCertificate: (localAddress) =>
         certificateRequired(this.current.siteFor(localAddress).settings.security, 'implicit'),
       log: this.options.log,
-      onSecureSocket: (socket) => this.accept(socket),
+      beforeHandshake: (socket, proceed) => {
+        const expects = this.proxyProtocolAt(socket);
+        if (!expects.sslListen) return proceed(undefined);
+        readProxyHeader(socket, expects, this.options.log, proceed);
+      },
+      onSecureSocket: (socket, origin) => this.accept(socket, origin),
     });
   }
 
@@ -241,7 +251,24 @@ export class ProxyServer {
     await closed;
   }
 
-  private accept(socket: Socket): void {
+  /** ProxyProtocol as the site of the connection's local address says (a vdmap entry's own). */
+  private proxyProtocolAt(socket: Socket): ProxySettings['proxyProtocol'] {
+    return this.current.siteFor(plainAddress(socket.localAddress)).settings.proxyProtocol;
+  }
+
+  /** A connection to ListenPort (or a vdmap address): its PROXY header first, if one is due. */
+  private acceptPlain(socket: Socket): void {
+    const expects = this.proxyProtocolAt(socket);
+    if (!expects.listen) return this.accept(socket);
+    readProxyHeader(socket, expects, this.options.log, (origin) => {
+      this.accept(socket, origin);
+      // readProxyHeader paused it; the session's reader is attached now, and gets the bytes
+      // that followed the header first.
+      socket.resume();
+    });
+  }
+
+  private accept(socket: Socket, origin?: ProxiedOrigin): void {
     if (this.stopping !== undefined) {
       socket.destroy();
       return;
@@ -249,15 +276,19 @@ export class ProxyServer {
     const serverIp = plainAddress(socket.localAddress);
     const runtime = this.current;
     const id = this.nextId();
+    // A LOCAL header (the balancer's health check) names no client: the connection's own
+    // addresses stand, as for a direct client.
+    const client = origin?.client;
     const ctx: Omit<SessionContext, 'handOff'> = {
       id,
       log: this.options.log.child({ sid: id, proto: this.options.protocol }),
       runtime,
       site: runtime.siteFor(serverIp),
-      clientIp: plainAddress(socket.remoteAddress),
-      clientPort: socket.remotePort ?? 0,
+      clientIp: client?.clientIp ?? plainAddress(socket.remoteAddress),
+      clientPort: client?.clientPort ?? socket.remotePort ?? 0,
       serverIp,
       serverPort: socket.localPort ?? 0,
+      ...(origin === undefined ? {} : { balancer: origin.balancer }),
       ...(socket instanceof TLSSocket ? { secure: describeTls(socket) } : {}),
     };
     this.track(socket, ctx);

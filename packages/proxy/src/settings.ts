@@ -17,6 +17,7 @@ import {
 } from '@mmp/config';
 import type { DirectoryHost, DirectorySettings } from './directory.js';
 import type { LogFormat } from './log.js';
+import { type ProxyProtocolSettings, proxyProtocolSettingsFrom } from './proxyProtocol.js';
 import { type BearerMechanism, isBearerMechanism } from './sasl.js';
 import { type SecuritySettings, securitySettingsFrom } from './tls/settings.js';
 import { type UserNameRules, userNameRulesFrom } from './vdomain/names.js';
@@ -61,6 +62,8 @@ export interface ProxySettings {
   readonly forwardClientAddress: boolean;
   /** OAuth2Mechanisms: the bearer-token mechanisms the stores take, offered and passed through. */
   readonly bearerMechanisms: readonly BearerMechanism[];
+  /** ProxyProtocol, ProxyProtocolTrustedNetworks (`proxyProtocol.ts`). */
+  readonly proxyProtocol: ProxyProtocolSettings;
 }
 
 export function settingsFrom(config: { protocol: Protocol; values: ConfigValues }): ProxySettings {
@@ -94,6 +97,7 @@ export function settingsFrom(config: { protocol: Protocol; values: ConfigValues 
     maxStoreAttempts: v.MaxConcurrentConnectionAttempts,
     forwardClientAddress: v.ForwardClientAddress,
     bearerMechanisms: (v.OAuth2Mechanisms ?? []).filter(isBearerMechanism),
+    proxyProtocol: proxyProtocolSettingsFrom(v),
   };
 }
 

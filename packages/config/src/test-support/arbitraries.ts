@@ -159,5 +159,17 @@ export function validValue(spec: ParameterSpec): fc.Arbitrary<string> {
         minLength: spec.min ?? 1,
         maxLength: spec.max ?? 4,
       });
+    case 'networks':
+      return fc
+        .array(
+          fc.oneof(
+            ipv4,
+            fc.tuple(ipv4, fc.integer({ min: 0, max: 32 })).map(([a, n]) => `${a}/${n}`),
+            fc.integer({ min: 0, max: 128 }).map((n) => `2001:db8::/${n}`),
+            fc.constant('::1'),
+          ),
+          { minLength: 1, maxLength: 3 },
+        )
+        .map((ns) => ns.join(', '));
   }
 }

@@ -8,7 +8,9 @@
  * alone): the listening socket is plain TCP, and each connection is handed to one of two TLS
  * servers that never listen themselves, one asking for a certificate and one requiring it
  * (`tls.Server` handles an injected 'connection' as one it accepted: handshake timeout,
- * `authorized`, and the closing of an untrusted certificate included).
+ * `authorized`, and the closing of an untrusted certificate included). On a ProxyProtocol
+ * listener the PROXY header is read first (`beforeHandshake`), as HAProxy sends it before the
+ * client's ClientHello.
  */
 
 import { type Server, type Socket, createServer as createPlainServer } from 'node:net';
@@ -16,6 +18,7 @@ import { type TLSSocket, createServer } from 'node:tls';
 import { type ListenAddress, type Protocol, type Result, err, ok } from '@mmp/config';
 import { plainAddress } from '../clientAddress.js';
 import type { Log } from '../log.js';
+import type { ProxiedOrigin } from '../proxyProtocol.js';
 import { alpnFor, handshakeFailure } from './clientTls.js';
 import { type ServerTls, requiringCertificate } from './serverTls.js';
 
@@ -33,9 +36,19 @@ export async function listenImplicitTls(o: {
    * change the vdmap). */
   requiresCertificate: (localAddress: string) => boolean;
   log: Log;
-  onSecureSocket: (socket: Socket) => void;
+  /**
+   * Runs on each accepted connection before its handshake (ProxyProtocol: the header comes before
+   * the ClientHello); `proceed` starts the handshake, with the origin the header gave.
+   */
+  beforeHandshake: (socket: Socket, proceed: (origin: ProxiedOrigin | undefined) => void) => void;
+  onSecureSocket: (socket: Socket, origin: ProxiedOrigin | undefined) => void;
 }): Promise<Result<{ server: Server; address: { host: string; port: number } }, string>> {
   const { listen, log, onSecureSocket } = o;
+  // Origins of connections in their handshake, by the connection's own ends, which the TLS
+  // socket reports the same as the plain one under it.
+  const origins = new Map<string, ProxiedOrigin>();
+  const ends = (s: Socket): string =>
+    `${s.remoteAddress}:${s.remotePort} ${s.localAddress}:${s.localPort}`;
   const handshakes = (options: ServerTls['options']): Server => {
     const tls = createServer(
       {
@@ -44,11 +57,22 @@ export async function listenImplicitTls(o: {
         // Pre-login idle limit applies to the handshake too: a silent client costs little.
         handshakeTimeout: o.handshakeTimeoutMs,
       },
-      (socket: TLSSocket) => onSecureSocket(socket),
+      (socket: TLSSocket) => {
+        const key = ends(socket);
+        const origin = origins.get(key);
+        origins.delete(key);
+        onSecureSocket(socket, origin);
+      },
     );
     tls.on('tlsClientError', (e: Error, socket: TLSSocket) => {
+      const key = ends(socket);
+      const client = origins.get(key)?.client;
+      origins.delete(key);
       log.at('refusal', 'tls handshake', 'TLS handshake failed', {
-        client: `${plainAddress(socket.remoteAddress)}:${socket.remotePort ?? 0}`,
+        client:
+          client === undefined
+            ? `${plainAddress(socket.remoteAddress)}:${socket.remotePort ?? 0}`
+            : `${client.clientIp}:${client.clientPort}`,
         // Which listener refused: SSLRequireClientCert may differ per address (vdmap).
         listener: `${plainAddress(socket.localAddress)}:${socket.localPort ?? 0}`,
         error: handshakeFailure(e, socket),
@@ -61,8 +85,15 @@ export async function listenImplicitTls(o: {
   // allowHalfOpen (kept by the TLS socket): a client may half-close after a pipelined LOGOUT and
   // still read the answer.
   const server = createPlainServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
-    const required = o.requiresCertificate(plainAddress(socket.localAddress));
-    (required ? requiring : asking).emit('connection', socket);
+    o.beforeHandshake(socket, (origin) => {
+      if (origin !== undefined) {
+        const key = ends(socket);
+        origins.set(key, origin);
+        socket.once('close', () => origins.delete(key));
+      }
+      const required = o.requiresCertificate(plainAddress(socket.localAddress));
+      (required ? requiring : asking).emit('connection', socket);
+    });
   });
   return new Promise((resolve) => {
     const onError = (e: Error): void =>
