@@ -168,6 +168,50 @@ describe('buildRuntime', () => {
     });
   });
 
+  it('refuses ProxyProtocol without trusted networks, globally or in a vdmap entry; a site keeps its own listeners', () => {
+    const pp = globalValues('--ProxyProtocol=ListenPort');
+    expect(buildRuntime({ protocol: 'imap', values: pp, vdmap: undefined }, { read })).toEqual({
+      ok: false,
+      error: [
+        'ProxyProtocol is set but ProxyProtocolTrustedNetworks is not: no balancer could connect',
+      ],
+    });
+    const inVdmap = buildRuntime(
+      {
+        protocol: 'imap',
+        values,
+        vdmap: vdmapOf('vdmap one 127.0.0.4\none:ProxyProtocol SSLListenPort\n', read),
+      },
+      { read },
+    );
+    expect(inVdmap.ok ? [] : inVdmap.error).toEqual([
+      'vdmap:1: vdmap one: ProxyProtocol is set but ProxyProtocolTrustedNetworks is not: no balancer could connect',
+    ]);
+    const trusted = globalValues(
+      '--ProxyProtocol=ListenPort',
+      '--ProxyProtocolTrustedNetworks=10.0.0.0/8',
+    );
+    const runtime = expectOk(
+      buildRuntime(
+        {
+          protocol: 'imap',
+          values: trusted,
+          vdmap: vdmapOf('vdmap one 127.0.0.4\none:ProxyProtocol SSLListenPort\n', read),
+        },
+        { read },
+      ),
+    );
+    expect(runtime.siteFor('127.0.0.1').settings.proxyProtocol).toEqual({
+      listen: true,
+      sslListen: false,
+      trusted: [{ address: '10.0.0.0', family: 4, prefix: 8 }],
+    });
+    expect(runtime.siteFor('127.0.0.4').settings.proxyProtocol).toMatchObject({
+      listen: false,
+      sslListen: true,
+    });
+  });
+
   it('reports each domain’s problem at its vdmap line; replaceVirtualDomains makes nothing then', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mmp-runtime-'));
     await selfSignedCertificate({
