@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEAD_HOSTS, type Testbed, startTestbed } from '@mmp/testbed';
 import { Directory, type DirectorySettings } from './directory.js';
+import { DIRECTORY_MAX_SEARCHES, DIRECTORY_MAX_WAITING_SEARCHES } from './limits.js';
 import { testSettings } from './test-support/harness.js';
 import type { Log, LogFields } from './log.js';
 
@@ -122,6 +123,82 @@ describe('Directory against slapd', () => {
       ),
     );
     expect(results.filter((r) => !r.ok)).toEqual([]);
+    await d.close();
+  });
+
+  // Issue 14: a directory that dies or hangs costs each login at most LdapTimeout once; while every
+  // host is known dead, logins fail at once, and a probe brings the directory back.
+  const until = async (what: () => Promise<boolean>): Promise<void> => {
+    for (let i = 0; i < 200 && !(await what()); i++) await new Promise((r) => setTimeout(r, 50));
+  };
+
+  it('slapd killed: unavailable, then fail-fast without a search; restarted, a probe brings it back', async () => {
+    const d = new Directory(settings({ timeoutMs: 1_000 }));
+    const log = new RecordingLog();
+    expect((await d.lookup('(uid=alice)', log)).ok).toBe(true);
+    await bed.ldap.kill();
+    try {
+      const first = await d.lookup('(uid=bob)', log);
+      expect(first.ok ? 'ok' : first.error.kind).toBe('unavailable');
+      expect(log.records.map((r) => r.msg)).toContain('directory host marked dead');
+      const searched = log.hostsSearched().length;
+      const second = await d.lookup('(uid=bob)', log);
+      expect(second).toEqual({
+        ok: false,
+        error: { kind: 'unavailable', detail: 'every directory host is marked dead' },
+      });
+      // Not even tried: the answer came from the mark.
+      expect(log.hostsSearched()).toHaveLength(searched);
+    } finally {
+      await bed.ldap.start();
+    }
+    await until(async () => (await d.lookup('(uid=bob)', log)).ok);
+    expect((await d.lookup('(uid=carol)', log)).ok).toBe(true);
+    expect(log.records.map((r) => r.msg)).toContain('directory host answers again');
+    await d.close();
+  });
+
+  it('slapd SIGSTOPped: a search times out after LdapTimeout, the next fail at once; SIGCONT, back', async () => {
+    const d = new Directory(settings({ timeoutMs: 1_000 }));
+    const log = new RecordingLog();
+    expect((await d.lookup('(uid=alice)', log)).ok).toBe(true);
+    bed.ldap.pause();
+    try {
+      const first = await d.lookup('(uid=bob)', log);
+      expect(first.ok ? 'ok' : first.error).toEqual({
+        kind: 'unavailable',
+        detail: expect.stringMatching(/timed out|timeout/i),
+      });
+      // One search, not a retry on a second connection of the hung server.
+      expect(log.hostsSearched()).toHaveLength(2);
+      const second = await d.lookup('(uid=bob)', log);
+      expect(second.ok ? 'ok' : second.error.detail).toBe('every directory host is marked dead');
+    } finally {
+      bed.ldap.resume();
+    }
+    await until(async () => (await d.lookup('(uid=bob)', log)).ok);
+    expect((await d.lookup('(uid=carol)', log)).ok).toBe(true);
+    await d.close();
+  });
+
+  it('searches in flight are capped: beyond the queue a lookup is refused at once', async () => {
+    const d = new Directory(settings({ timeoutMs: 2_000 }));
+    const log = new RecordingLog();
+    expect((await d.lookup('(uid=alice)', log)).ok).toBe(true);
+    bed.ldap.pause();
+    try {
+      const total = DIRECTORY_MAX_SEARCHES + DIRECTORY_MAX_WAITING_SEARCHES + 1;
+      const lookups = Array.from({ length: total }, () => d.lookup('(uid=bob)', log));
+      // The last one is refused before any search has ended (the others wait on the hung server).
+      const last = await lookups[total - 1];
+      expect(last?.ok ? 'ok' : last?.error.detail).toMatch(/^too many directory searches/);
+      const all = await Promise.all(lookups);
+      expect(all.filter((r) => r.ok)).toEqual([]);
+      // Only the first DIRECTORY_MAX_SEARCHES reached the server.
+      expect(log.hostsSearched()).toHaveLength(1 + DIRECTORY_MAX_SEARCHES);
+    } finally {
+      bed.ldap.resume();
+    }
     await d.close();
   });
 });

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { parseMailHost } from './directory.js';
+import {
+  AdminLimitExceededError,
+  BusyError,
+  InsufficientAccessError,
+  InvalidCredentialsError,
+  UnavailableError,
+  UnwillingToPerformError,
+} from 'ldapts';
+import { classifyLdapError, parseMailHost } from './directory.js';
 
 describe('parseMailHost', () => {
   it('reads host, host:port, bracketed and bare IPv6', () => {
@@ -24,5 +32,22 @@ describe('parseMailHost', () => {
     ]) {
       expect(parseMailHost(bad), bad).toBeUndefined();
     }
+  });
+});
+
+describe('classifyLdapError', () => {
+  it('busy, unavailable, unwilling and admin limit are temporary; a wrong password is not', () => {
+    for (const e of [
+      new BusyError(),
+      new UnavailableError(),
+      new UnwillingToPerformError(),
+      new AdminLimitExceededError(),
+    ])
+      expect(classifyLdapError(e)).toBe('temporary');
+    expect(classifyLdapError(new InvalidCredentialsError())).toBe('refused');
+    expect(classifyLdapError(new InsufficientAccessError())).toBe('refused');
+    expect(classifyLdapError(new Error('BindRequest: Operation timed out'))).toBe('timeout');
+    expect(classifyLdapError(new Error('Connection timeout'))).toBe('timeout');
+    expect(classifyLdapError(new Error('connect ECONNREFUSED 127.0.0.1:1'))).toBe('lost');
   });
 });

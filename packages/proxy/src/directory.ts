@@ -4,21 +4,26 @@
  * filter, require exactly one entry, and read its MailHostAttrs values in order (each a store,
  * `host[:port]`) and UidAttr (the name to replay).
  *
- * LDAPHost may list several servers: they are tried in order, and one that failed is skipped for
- * DIRECTORY_DEAD_HOST_MS (unless all have failed: then all are tried, so that a restarted single
- * directory is used again at once). Connections are kept open and shared by all sessions; one that
- * fails is dropped and replaced on the next lookup.
+ * LDAPHost may list several servers: they are tried in order, and one that failed (no connection,
+ * no answer within LdapTimeout) is skipped for DIRECTORY_DEAD_HOST_MS. When every host is marked
+ * dead, lookups fail at once (the login gets `[UNAVAILABLE]` / `[SYS/TEMP]`, not a wait of
+ * LdapTimeout each) while a probe connects and binds to each host every DIRECTORY_PROBE_INTERVAL_MS;
+ * the first that answers is used again at once (issue 14). Connections are kept open and shared by
+ * all sessions; one that fails is dropped and replaced on the next lookup. At most
+ * DIRECTORY_MAX_SEARCHES searches are in flight per directory; a few more wait, for LdapTimeout.
  *
  * Protocol-neutral: ImapProxy and PopProxy both use it. Errors are values, never exceptions.
  */
 
 import { Client, NoSuchObjectError, ResultCodeError, SizeLimitExceededError } from 'ldapts';
 import { type HostPort, type Result, err, ok } from '@mmp/config';
+import { Gate } from './gate.js';
 import {
-  DIRECTORY_CONNECT_TIMEOUT_MS,
   DIRECTORY_DEAD_HOST_MS,
-  DIRECTORY_OPERATION_TIMEOUT_MS,
+  DIRECTORY_MAX_SEARCHES,
+  DIRECTORY_MAX_WAITING_SEARCHES,
   DIRECTORY_POOL_SIZE,
+  DIRECTORY_PROBE_INTERVAL_MS,
 } from './limits.js';
 import type { Log } from './log.js';
 
@@ -40,6 +45,27 @@ export interface DirectorySettings {
   readonly mailHostAttrs: readonly string[];
   /** UidAttr: attribute whose value is the name replayed to the store. */
   readonly uidAttr: string | undefined;
+  /** LdapTimeout: to connect, and for each bind or search. */
+  readonly timeoutMs: number;
+}
+
+/**
+ * LDAP result codes that say "not now" rather than "no" (RFC 4511 §A.2): timeLimitExceeded (3),
+ * adminLimitExceeded (11), busy (51), unavailable (52), unwillingToPerform (53). A directory that
+ * is overloaded or shutting down answers these; a login that gets one is a temporary failure, never
+ * a wrong password (issue 14).
+ */
+const TEMPORARY_RESULT_CODES: ReadonlySet<number> = new Set([3, 11, 51, 52, 53]);
+
+/** How an LDAP operation's failure reads: the server's word, a temporary one, or no answer. */
+export type LdapFailure = 'refused' | 'temporary' | 'timeout' | 'lost';
+
+export function classifyLdapError(e: unknown): LdapFailure {
+  if (e instanceof ResultCodeError)
+    return TEMPORARY_RESULT_CODES.has(e.code) ? 'temporary' : 'refused';
+  // ldapts words its own time limits "Connection timeout" and "…: Operation timed out".
+  if (e instanceof Error && /time(d)? ?out/i.test(e.message)) return 'timeout';
+  return 'lost';
 }
 
 export interface UserEntry {
@@ -139,12 +165,18 @@ interface PooledClient {
   settled: boolean;
 }
 
+const ALL_DEAD = 'every directory host is marked dead';
+
 export class Directory implements UserDirectory {
   /** Open connections per host key. */
   private readonly pools = new Map<string, PooledClient[]>();
   private readonly nextInPool = new Map<string, number>();
   /** Host key → time until which it is considered dead. */
   private readonly deadUntil = new Map<string, number>();
+  private readonly searches = new Gate(DIRECTORY_MAX_SEARCHES, DIRECTORY_MAX_WAITING_SEARCHES);
+  /** The background probe while every host is marked dead. */
+  private probeTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     private readonly settings: DirectorySettings,
@@ -159,8 +191,40 @@ export class Directory implements UserDirectory {
     log: Log,
     where?: SearchBase,
   ): Promise<Result<UserEntry, LookupError>> {
+    if (this.allDead(filter, log)) return err({ kind: 'unavailable', detail: ALL_DEAD });
+    const slot = await this.searches.enter(this.settings.timeoutMs);
+    if (!slot.ok) {
+      log.at('refusal', 'directory search', 'too many directory searches', { reason: slot.reason });
+      return err({ kind: 'unavailable', detail: `too many directory searches: ${slot.reason}` });
+    }
+    try {
+      // The hosts may have died while this search waited for its turn.
+      if (this.allDead(filter, log)) return err({ kind: 'unavailable', detail: ALL_DEAD });
+      return await this.lookupOn(this.hostsToTry(), filter, log, where);
+    } finally {
+      slot.leave();
+    }
+  }
+
+  /**
+   * Every host failed a moment ago: then a lookup says so at once rather than wait out LdapTimeout
+   * on a dead server; the probe brings a host back as soon as one answers.
+   */
+  private allDead(filter: string, log: Log): boolean {
+    if (this.settings.hosts.length === 0 || this.hostsToTry().length > 0) return false;
+    this.startProbe(log);
+    log.at('refusal', 'directory search', ALL_DEAD, { filter });
+    return true;
+  }
+
+  private async lookupOn(
+    hosts: readonly DirectoryHost[],
+    filter: string,
+    log: Log,
+    where: SearchBase | undefined,
+  ): Promise<Result<UserEntry, LookupError>> {
     let lastFailure = 'no LDAPHost configured';
-    for (const host of this.hostsToTry()) {
+    for (const host of hosts) {
       const key = hostKey(host);
       log.at('dialogue', 'directory search', 'searching the directory', {
         ldap: key,
@@ -169,7 +233,8 @@ export class Directory implements UserDirectory {
         filter,
       });
       // A pooled connection may have died since its last use (directory restarted): one retry on
-      // a fresh connection before this host counts as down.
+      // a fresh connection before this host counts as down. A time-out is not retried: a hung
+      // server would only make the user wait LdapTimeout twice.
       for (let attempt = 1; attempt <= 2; attempt++) {
         const r = await this.searchOn(host, filter, log, where);
         if (r.kind === 'done') return r.result;
@@ -179,8 +244,8 @@ export class Directory implements UserDirectory {
           error: r.detail,
         });
         if (r.kind === 'refused') break; // the server answered: retrying would get the same
-        if (r.kind === 'connect-failed' || attempt === 2) {
-          this.markDead(key);
+        if (r.kind === 'connect-failed' || r.kind === 'timeout' || attempt === 2) {
+          this.markDead(host, log);
           break;
         }
       }
@@ -195,7 +260,7 @@ export class Directory implements UserDirectory {
     where: SearchBase | undefined,
   ): Promise<
     | { kind: 'done'; result: Result<UserEntry, LookupError> }
-    | { kind: 'connect-failed' | 'lost' | 'refused'; detail: string }
+    | { kind: 'connect-failed' | 'lost' | 'refused' | 'timeout'; detail: string }
   > {
     const s = this.settings;
     const attributes = [...s.mailHostAttrs];
@@ -232,12 +297,18 @@ export class Directory implements UserDirectory {
       if (e instanceof NoSuchObjectError && where !== undefined)
         return { kind: 'done', result: err({ kind: 'no-such-user' }) };
       this.drop(host, conn.value);
-      return { kind: e instanceof ResultCodeError ? 'refused' : 'lost', detail: describe(e) };
+      const failure = classifyLdapError(e);
+      // Busy, unavailable…: the server answered, but another server may do better.
+      const kind = failure === 'temporary' ? 'refused' : failure;
+      return { kind, detail: describe(e) };
     }
   }
 
   /** Close every pooled connection (shutdown). */
   async close(): Promise<void> {
+    this.closed = true;
+    if (this.probeTimer !== undefined) clearTimeout(this.probeTimer);
+    this.probeTimer = undefined;
     const all = [...this.pools.values()].flat();
     this.pools.clear();
     await Promise.all(all.map((p) => p.client.unbind().catch(() => undefined)));
@@ -277,15 +348,69 @@ export class Directory implements UserDirectory {
     return ok(result);
   }
 
-  /** Live hosts first in configured order; if all are dead, all of them. */
+  /** The hosts not marked dead, in configured order (none: every one is). */
   private hostsToTry(): DirectoryHost[] {
     const t = this.now();
-    const live = this.settings.hosts.filter((h) => (this.deadUntil.get(hostKey(h)) ?? 0) <= t);
-    return live.length > 0 ? live : [...this.settings.hosts];
+    return this.settings.hosts.filter((h) => (this.deadUntil.get(hostKey(h)) ?? 0) <= t);
   }
 
-  private markDead(key: string): void {
+  /**
+   * Skip `host` for DIRECTORY_DEAD_HOST_MS, dropping its connections (a hung server's would hang
+   * the next searches too); with every host dead, probe them.
+   */
+  private markDead(host: DirectoryHost, log: Log): void {
+    const key = hostKey(host);
     this.deadUntil.set(key, this.now() + DIRECTORY_DEAD_HOST_MS);
+    for (const p of [...(this.pools.get(key) ?? [])]) this.drop(host, p);
+    log.at('refusal', 'directory', 'directory host marked dead', { ldap: key });
+    if (this.hostsToTry().length === 0) this.startProbe(log);
+  }
+
+  /**
+   * While every host is marked dead: every DIRECTORY_PROBE_INTERVAL_MS, connect and bind to each
+   * (a new connection, not a pooled one that may hang), within LdapTimeout; the first that
+   * answers is alive again. `log`: the log of the lookup that found them dead.
+   */
+  private startProbe(log: Log): void {
+    if (this.probeTimer !== undefined || this.closed) return;
+    const probe = async (): Promise<void> => {
+      const dead = this.settings.hosts.filter((h) => this.deadUntil.has(hostKey(h)));
+      const alive = await Promise.all(dead.map((h) => this.probeHost(h)));
+      if (this.closed) return;
+      dead.forEach((h, i) => {
+        if (alive[i] !== true) return;
+        this.deadUntil.delete(hostKey(h));
+        log.at('session', 'directory', 'directory host answers again', { ldap: hostKey(h) });
+      });
+      if (this.hostsToTry().length > 0) {
+        this.probeTimer = undefined;
+        return;
+      }
+      this.probeTimer = setTimeout(() => void probe(), DIRECTORY_PROBE_INTERVAL_MS);
+      this.probeTimer.unref();
+    };
+    this.probeTimer = setTimeout(() => void probe(), DIRECTORY_PROBE_INTERVAL_MS);
+    this.probeTimer.unref();
+  }
+
+  private async probeHost(host: DirectoryHost): Promise<boolean> {
+    const client = this.newClient(host);
+    try {
+      const s = this.settings;
+      const dn = s.bindDn ?? '';
+      await client.bind(dn, dn === '' ? '' : (s.bindPassword ?? ''));
+      return true;
+    } catch (e) {
+      // A refused bind is an answer: the server is up (the searches will say what is wrong).
+      return e instanceof ResultCodeError && classifyLdapError(e) === 'refused';
+    } finally {
+      client.unbind().catch(() => undefined);
+    }
+  }
+
+  private newClient(host: DirectoryHost): Client {
+    const { timeoutMs } = this.settings;
+    return new Client({ url: ldapUrl(host), connectTimeout: timeoutMs, timeout: timeoutMs });
   }
 
   /**
@@ -295,7 +420,7 @@ export class Directory implements UserDirectory {
    * operation, and many operations arriving on a closed client at once would each open a socket.
    */
   private async connection(
-    host: HostPort,
+    host: DirectoryHost,
     log: Log,
   ): Promise<Result<PooledClient, { detail: string; dead: boolean }>> {
     const key = hostKey(host);
@@ -310,11 +435,7 @@ export class Directory implements UserDirectory {
       this.nextInPool.set(key, i + 1);
       pooled = pool[i] as PooledClient;
     } else {
-      const client = new Client({
-        url: ldapUrl(host),
-        connectTimeout: DIRECTORY_CONNECT_TIMEOUT_MS,
-        timeout: DIRECTORY_OPERATION_TIMEOUT_MS,
-      });
+      const client = this.newClient(host);
       const created: PooledClient = { client, settled: false, ready: this.bind(client, key, log) };
       void created.ready.then(() => (created.settled = true));
       pooled = created;
@@ -348,7 +469,7 @@ export class Directory implements UserDirectory {
         error: detail,
       });
       // A refused bind is a configuration problem, not a dead server: do not skip the host.
-      return err({ detail, dead: !(e instanceof ResultCodeError) });
+      return err({ detail, dead: classifyLdapError(e) !== 'refused' });
     }
   }
 

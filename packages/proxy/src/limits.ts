@@ -104,14 +104,6 @@ export const MAX_PIPELINED_BYTES = 64 * 1024;
 export const MAX_STORE_LINE_BYTES = 64 * 1024;
 
 /**
- * Time a store has to answer each step of the login replay (greeting, `+`, tagged answer) once the
- * TCP connection is up. A store that accepts connections but hangs counts as down and the next
- * mailHost is tried (the failover operators ask for when a store hangs rather than refuses).
- * Generous because the store may be checking a password against a slow backend.
- */
-export const STORE_REPLY_TIMEOUT_MS = 30_000;
-
-/**
  * How long a store that did not answer within StoreConnectTimeout (no connection, or no greeting)
  * is skipped before one probe attempt (`attemptLimiter.ts`). A hung store would otherwise hold
  * every login on it for the whole timeout; 30 s lets a restarting store come back soon while
@@ -146,16 +138,40 @@ export const WORKER_RESTART_MAX_DELAY_MS = 30_000;
  */
 export const IPC_REPLY_TIMEOUT_MS = 2_000;
 
-/** Time the directory has to connect; a directory that does not answer is marked dead. */
-export const DIRECTORY_CONNECT_TIMEOUT_MS = 5_000;
-
-/** Time the directory has to answer one bind or search; a hung directory fails the login with
- * `[UNAVAILABLE]` instead of holding the session forever. */
-export const DIRECTORY_OPERATION_TIMEOUT_MS = 10_000;
-
 /** How long a directory host that failed is skipped in favour of the next LDAPHost entry (unless
  * every host is marked dead, then all are tried again at once). */
 export const DIRECTORY_DEAD_HOST_MS = 30_000;
+
+/**
+ * When every directory host is marked dead, logins fail at once (`[UNAVAILABLE]`) instead of each
+ * waiting out LdapTimeout on a dead server, and one probe (connect and bind) per host runs this
+ * often in the background; the first that succeeds brings the host back for everybody.
+ */
+export const DIRECTORY_PROBE_INTERVAL_MS = 1_000;
+
+/**
+ * Directory searches in flight at once per directory, and searches waiting for a slot beyond
+ * them. A login flood (or a slow directory) must not become an unbounded queue of requests on the
+ * directory's connections: the waiting ones wait at most LdapTimeout, and one beyond the queue is
+ * answered `[UNAVAILABLE]` at once.
+ */
+export const DIRECTORY_MAX_SEARCHES = 64;
+export const DIRECTORY_MAX_WAITING_SEARCHES = 1_024;
+
+/**
+ * PreAuth: connections kept per directory host for binding as users (`preauth.ts`), each doing
+ * one bind at a time (RFC 4511 §4.2.1: no other operation while a bind is in progress), and binds
+ * waiting for one beyond them. A login flood becomes a queue, not a connection flood on the
+ * directory.
+ */
+export const PREAUTH_POOL_SIZE = 8;
+export const PREAUTH_MAX_WAITING = 1_024;
+
+/**
+ * LdapNegativeCacheTTL: most unknown names remembered at once (a flood of random names must not
+ * grow memory without bound); the least recently used go first.
+ */
+export const NEGATIVE_CACHE_MAX_ENTRIES = 10_000;
 
 /** LDAP connections kept open per directory host and shared by all sessions (ldapts multiplexes
  * requests on one connection; a few spread the load and survive one connection's loss). */

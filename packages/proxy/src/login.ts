@@ -18,7 +18,6 @@ import type { Socket } from 'node:net';
 import { expandSearch, parseDn, type Result, err, ok } from '@mmp/config';
 import type { ConnectionAddresses } from './clientAddress.js';
 import type { SearchBase, UserEntry } from './directory.js';
-import { STORE_REPLY_TIMEOUT_MS } from './limits.js';
 import type { Log } from './log.js';
 import { preAuthMessage, preAuthenticate } from './preauth.js';
 import type { ProxyRuntime, Site } from './proxyRuntime.js';
@@ -255,8 +254,11 @@ async function preAuthenticated(
   canonical: string,
 ): Promise<LoginOutcome | undefined> {
   const { log } = ctx;
-  const pre = await preAuthenticate(ctx.site.settings.directory.hosts, entry.dn, password, {
+  const { directory } = ctx.site.settings;
+  const pre = await preAuthenticate(directory.hosts, entry.dn, password, {
     cache: ctx.shared.preAuthCache,
+    pool: ctx.shared.preAuthPool,
+    timeoutMs: directory.timeoutMs,
     log,
   });
   if (pre.kind === 'unavailable') return { kind: 'directory-down', detail: pre.detail };
@@ -323,7 +325,7 @@ async function tryStores(
   const { attempts } = ctx.shared;
   const options = {
     greetingTimeoutMs: settings.storeConnectTimeoutMs,
-    replyTimeoutMs: STORE_REPLY_TIMEOUT_MS,
+    replyTimeoutMs: settings.storeReplyTimeoutMs,
     forwardAddress: settings.forwardClientAddress ? ctx.addresses : undefined,
   };
   const failures: string[] = [];

@@ -121,3 +121,32 @@ describe('lookupCaches', () => {
     expect(lookupCaches({ entries: 0, ttlMs: 1_000 })(d)).toBe(d);
   });
 });
+
+describe('LdapNegativeCacheTTL', () => {
+  it('remembers an unknown name for that long, and never a directory failure', async () => {
+    let t = 0;
+    const d = stub((f) =>
+      f === '(uid=down)'
+        ? err({ kind: 'unavailable', detail: 'x' })
+        : err({ kind: 'no-such-user' }),
+    );
+    const c = new CachingDirectory(d, { entries: 0, ttlMs: 0, negativeTtlMs: 5_000, now: () => t });
+    expect(await c.lookup('(uid=ghost)', silentLog)).toEqual(err({ kind: 'no-such-user' }));
+    expect(await c.lookup('(uid=ghost)', silentLog)).toEqual(err({ kind: 'no-such-user' }));
+    expect(d.searches).toEqual(['(uid=ghost)']);
+    t = 5_000;
+    await c.lookup('(uid=ghost)', silentLog);
+    expect(d.searches).toEqual(['(uid=ghost)', '(uid=ghost)']);
+    await c.lookup('(uid=down)', silentLog);
+    await c.lookup('(uid=down)', silentLog);
+    expect(d.searches.filter((f) => f === '(uid=down)')).toHaveLength(2);
+  });
+
+  it('0 turns it off', async () => {
+    const d = stub(() => err({ kind: 'no-such-user' }));
+    const c = new CachingDirectory(d, { entries: 10, ttlMs: 1_000, negativeTtlMs: 0 });
+    await c.lookup('(uid=ghost)', silentLog);
+    await c.lookup('(uid=ghost)', silentLog);
+    expect(d.searches).toHaveLength(2);
+  });
+});

@@ -4,8 +4,10 @@
  * that a user who logs in again (mail clients reconnect every few minutes, and open several
  * connections at once) does not cost a directory search each time.
  *
- * Only successful answers are cached: a "no such user" is not (a user created a second ago must be
- * able to log in), nor a directory failure. Nothing secret is cached: the entry holds the DN, the
+ * Successful answers are cached for LdapCacheTTL. "No such user" is cached apart, for the much
+ * shorter LdapNegativeCacheTTL (a user created a moment ago must be able to log in soon, but a flood
+ * of logins with unknown names must not each cost a search: issue 14), at most
+ * NEGATIVE_CACHE_MAX_ENTRIES names. A directory failure is never cached. Nothing secret is cached: the entry holds the DN, the
  * mailHost list and the UidAttr value, never a password or the outcome of a bind (pre-authentication
  * has its own cache, keyed by a salted hash, in `preauth.ts`).
  *
@@ -16,8 +18,9 @@
  * order; a hit re-inserts its key). Per process: with NumThreads each worker has its own cache.
  */
 
-import { type Result, ok } from '@mmp/config';
+import { type Result, err, ok } from '@mmp/config';
 import type { LookupError, SearchBase, UserDirectory, UserEntry } from './directory.js';
+import { NEGATIVE_CACHE_MAX_ENTRIES } from './limits.js';
 import type { Log } from './log.js';
 
 /** A bounded map whose entries expire `ttlMs` after they were set; least recently used first out. */
@@ -72,12 +75,19 @@ function cacheKey(filter: string, where: SearchBase | undefined): string {
 /** A directory with a lookup cache in front. `forget(filter)` evicts one user's answer. */
 export class CachingDirectory implements UserDirectory {
   private readonly cache: LruTtl<UserEntry>;
+  /** Names the directory said nobody has (LdapNegativeCacheTTL; 0: none kept). */
+  private readonly unknown: LruTtl<true>;
 
   constructor(
     private readonly inner: UserDirectory,
-    options: { entries: number; ttlMs: number; now?: () => number },
+    options: { entries: number; ttlMs: number; negativeTtlMs?: number; now?: () => number },
   ) {
     this.cache = new LruTtl(options.entries, options.ttlMs, options.now);
+    this.unknown = new LruTtl(
+      NEGATIVE_CACHE_MAX_ENTRIES,
+      options.negativeTtlMs ?? 0,
+      options.now,
+    );
   }
 
   async lookup(
@@ -94,13 +104,20 @@ export class CachingDirectory implements UserDirectory {
       });
       return ok(hit);
     }
+    if (this.unknown.get(key) === true) {
+      log.at('dialogue', 'directory search', 'unknown user, from the negative cache', { filter });
+      return err({ kind: 'no-such-user' });
+    }
     const r = await this.inner.lookup(filter, log, where);
     if (r.ok) this.cache.set(key, r.value);
+    else if (r.error.kind === 'no-such-user') this.unknown.set(key, true);
     return r;
   }
 
   forget(filter: string, where?: SearchBase): void {
     this.cache.delete(cacheKey(filter, where));
+    this.unknown.delete(cacheKey(filter, where));
+    this.inner.forget?.(filter, where);
   }
 
   get cachedEntries(): number {
@@ -109,6 +126,7 @@ export class CachingDirectory implements UserDirectory {
 
   close(): Promise<void> {
     this.cache.clear();
+    this.unknown.clear();
     return this.inner.close();
   }
 }

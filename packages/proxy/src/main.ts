@@ -216,6 +216,7 @@ async function serve(
   await server.stop();
   stopped = true;
   await server.runtime.shared.directories.close();
+  await server.runtime.shared.preAuthPool.close();
   log.at('lifecycle', 'stop', `${program} stopped`);
   return 0;
 }

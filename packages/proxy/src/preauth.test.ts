@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { silentLog } from './log.js';
-import { PreAuthCache, preAuthLine, preAuthenticate } from './preauth.js';
+import { PreAuthCache, PreAuthPool, preAuthLine, preAuthenticate } from './preauth.js';
 
 describe('pre-authentication', () => {
   it("the guide's line: yyyymmdd hhmmss (sid 0x…) user pre-authenticated - client-IP", () => {
@@ -13,7 +13,7 @@ describe('pre-authentication', () => {
       [{ host: '127.0.0.1', port: 1 }],
       'uid=a,o=t',
       Buffer.alloc(0),
-      { cache: new PreAuthCache(0), log: silentLog },
+      { cache: new PreAuthCache(0), pool: new PreAuthPool(), timeoutMs: 1_000, log: silentLog },
     );
     expect(r).toEqual({ kind: 'refused', detail: 'empty password' });
   });
@@ -23,7 +23,7 @@ describe('pre-authentication', () => {
       [{ host: '127.0.0.1', port: 1 }],
       'uid=a,o=t',
       Buffer.from('x'),
-      { cache: new PreAuthCache(0), log: silentLog },
+      { cache: new PreAuthCache(0), pool: new PreAuthPool(), timeoutMs: 1_000, log: silentLog },
     );
     expect(r.kind).toBe('unavailable');
   });

@@ -32,7 +32,7 @@ import { type WorkerChannel, localFleet } from './ipc.js';
 import { CachingDirectory } from './lookupCache.js';
 import { StoreCapabilities } from './pop3/storeCapa.js';
 import { type SpoofMessage, loadSpoofMessage, spoofWarnings } from './pop3/spoof.js';
-import { PreAuthCache } from './preauth.js';
+import { PreAuthCache, PreAuthPool } from './preauth.js';
 import { RefusalTiming } from './refusalTiming.js';
 import { type ProxySettings, settingsFrom } from './settings.js';
 import { type ServerTls, loadServerTls } from './tls/serverTls.js';
@@ -67,7 +67,11 @@ export class Directories {
   private readonly open: { settings: DirectorySettings; directory: UserDirectory }[] = [];
 
   constructor(
-    private readonly cache: { readonly entries: number; readonly ttlMs: number },
+    private readonly cache: {
+      readonly entries: number;
+      readonly ttlMs: number;
+      readonly negativeTtlMs: number;
+    },
     private readonly connect: (settings: DirectorySettings) => UserDirectory,
   ) {}
 
@@ -75,9 +79,11 @@ export class Directories {
     const known = this.open.find((d) => isDeepStrictEqual(d.settings, settings));
     if (known !== undefined) return known.directory;
     const inner = this.connect(settings);
-    const { entries, ttlMs } = this.cache;
+    const { entries, ttlMs, negativeTtlMs } = this.cache;
     const directory =
-      entries > 0 && ttlMs > 0 ? new CachingDirectory(inner, { entries, ttlMs }) : inner;
+      (entries > 0 && ttlMs > 0) || negativeTtlMs > 0
+        ? new CachingDirectory(inner, this.cache)
+        : inner;
     this.open.push({ settings, directory });
     return directory;
   }
@@ -115,6 +121,8 @@ export class ProxyRuntime {
       readonly preAuthCache: PreAuthCache;
       /** Requests to the primary, for state one across NumThreads workers (`ipc.ts`). */
       readonly fleet: WorkerChannel;
+      /** PreAuth's bounded bind connections. */
+      readonly preAuthPool: PreAuthPool;
     },
   ) {
     this.byAddress = new Map(domains.map((d) => [d.domain.address, d.site]));
@@ -186,6 +194,7 @@ export function buildRuntime(
     storeCapabilities: new StoreCapabilities(),
     preAuthCache: new PreAuthCache(settings.security.preAuthCacheTtlMs),
     fleet: sources.fleet ?? localFleet().worker,
+    preAuthPool: new PreAuthPool(),
   };
   const domains = domainSites(
     protocol,

@@ -42,6 +42,8 @@ export interface ProxySettings {
   readonly idleTimeoutMs: number;
   /** Time for a store to accept the TCP connection and greet (StoreConnectTimeout). */
   readonly storeConnectTimeoutMs: number;
+  /** Time for each later answer of the login replay (StoreReplyTimeout). */
+  readonly storeReplyTimeoutMs: number;
   readonly logDir: string;
   readonly logLevel: number;
   /** LogFormat: the guide's text lines, or JSON. */
@@ -54,7 +56,12 @@ export interface ProxySettings {
   readonly numThreads: number;
   /** LdapCacheSize / LdapCacheTTL: the user-to-store answer cache (`lookupCache.ts`); a TTL or a
    * size of 0: no cache. */
-  readonly lookupCache: { readonly entries: number; readonly ttlMs: number };
+  readonly lookupCache: {
+    readonly entries: number;
+    readonly ttlMs: number;
+    /** LdapNegativeCacheTTL: how long "no such user" is remembered; 0: never. */
+    readonly negativeTtlMs: number;
+  };
   /** MaxConcurrentConnectionAttempts: login attempts in flight to one store (`attemptLimiter.ts`). */
   readonly maxStoreAttempts: number;
   /** ForwardClientAddress: tell the store the client's address before the login (IMAP ID,
@@ -82,18 +89,24 @@ export function settingsFrom(config: { protocol: Protocol; values: ConfigValues 
       bindPassword: v.BindPass,
       mailHostAttrs: v.MailHostAttrs,
       uidAttr: v.UidAttr,
+      timeoutMs: v.LdapTimeout * 1000,
     },
     // SSLBacksidePort: the stores are reached with TLS on that port (tls/storeTls.ts).
     backsidePort: v.SSLBacksidePort ?? v.BacksidePort,
     idleTimeoutMs: v.Timeout * 1000,
     storeConnectTimeoutMs: v.StoreConnectTimeout * 1000,
+    storeReplyTimeoutMs: v.StoreReplyTimeout * 1000,
     logDir: v.LogDir,
     logLevel: v.LogLevel,
     logFormat: v.LogFormat === 'json' ? 'json' : 'text',
     spoofMessageFile: v.SpoofMessageFile,
     security: securitySettingsFrom(v),
     numThreads: v.NumThreads,
-    lookupCache: { entries: v.LdapCacheSize, ttlMs: v.LdapCacheTTL * 1000 },
+    lookupCache: {
+      entries: v.LdapCacheSize,
+      ttlMs: v.LdapCacheTTL * 1000,
+      negativeTtlMs: v.LdapNegativeCacheTTL * 1000,
+    },
     maxStoreAttempts: v.MaxConcurrentConnectionAttempts,
     forwardClientAddress: v.ForwardClientAddress,
     bearerMechanisms: (v.OAuth2Mechanisms ?? []).filter(isBearerMechanism),

@@ -116,7 +116,7 @@ export type ChallengeRelay = (challenge: Buffer) => Promise<Buffer | undefined>;
 export interface ReplayOptions {
   /** Time for the store's greeting (StoreConnectTimeout). */
   greetingTimeoutMs: number;
-  /** Time for each later answer (STORE_REPLY_TIMEOUT_MS). */
+  /** Time for each later answer (StoreReplyTimeout). */
   replyTimeoutMs: number;
   /** ForwardClientAddress on: the connection's addresses, told to the store before the login
    * (IMAP ID, POP3 XCLIENT). */

@@ -66,12 +66,13 @@ export function defaultValues(protocol: Protocol = 'imap'): ConfigValues {
 
 /**
  * What these in-process tests change in the defaults: a free port on loopback, a banner to
- * recognise, and no lookup cache, so that every login asks the fake directory (tests take it down).
+ * recognise, and no lookup cache (nor negative cache), so that every login asks the fake directory (tests take it down).
  */
 const TEST_VALUES: Partial<ConfigValues> = {
   ListenPort: { host: '127.0.0.1', port: 0 },
   Banner: 'Test multiplexor ready',
   LdapCacheTTL: 0,
+  LdapNegativeCacheTTL: 0,
 };
 
 /** Settings as `main` makes them, from the defaults, TEST_VALUES and `values`. */

@@ -1,0 +1,184 @@
+/**
+ * Failing neighbours (issue 14), on the real test bed with the built proxies: a directory that
+ * says "busy", dies, hangs; stores that misbehave; a bug in one session. Each case asserts what the
+ * clients saw, what the log says, and that sessions not involved carried on.
+ */
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Testbed, startTestbed } from '@mmp/testbed';
+import { DIRECTORY_POOL_SIZE, PREAUTH_POOL_SIZE } from './limits.js';
+import { type LdapRelay, startLdapRelay } from './test-support/ldapRelay.js';
+import {
+  POP_PROXY,
+  type ProxyProcess,
+  startProxyProcess,
+} from './test-support/proxyProcess.js';
+import { RawClient } from './test-support/rawClient.js';
+
+let bed: Testbed;
+let relay: LdapRelay;
+const running: ProxyProcess[] = [];
+
+beforeAll(async () => {
+  bed = await startTestbed({ tls: false, stores: 2, bulkUsers: 40 });
+  relay = await startLdapRelay({ host: bed.ldap.host, port: bed.ldap.port });
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(running.map((p) => p.stop()));
+  await relay?.close();
+  await bed?.stop();
+});
+
+/** A proxy on the test bed, its directory reached through the relay. */
+async function proxy(
+  extra: readonly string[] = [],
+  env: Record<string, string> = {},
+  program?: string,
+): Promise<ProxyProcess> {
+  const args = ['-h', `${relay.host}:${relay.port}`, '-b', bed.ldap.baseDn];
+  args.push('-D', bed.ldap.bindDn, '-w', bed.ldap.bindPassword, '-v', '5');
+  const port = program === POP_PROXY ? bed.backsidePorts.pop3 : bed.backsidePorts.imap;
+  const p = await startProxyProcess([...args, '-c', String(port), ...extra], env, program);
+  running.push(p);
+  return p;
+}
+
+/** The log once `count` lines hold every one of `parts` (records are written asynchronously). */
+async function logUntil(p: ProxyProcess, count: number, ...parts: string[]): Promise<string> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const text = await p.logs();
+    if (linesWith(text, ...parts).length >= count || Date.now() > deadline) return text;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** An IMAP client logged in as `uid` through `p`, its INBOX selected. */
+async function loggedIn(p: ProxyProcess, uid: string): Promise<RawClient> {
+  const user = bed.user(uid);
+  const c = await RawClient.open(p.port);
+  await c.line();
+  c.send(`a LOGIN ${user.uid} ${user.password}\r\n`);
+  expect((await c.until('a')).at(-1)).toMatch(/^a OK /);
+  c.send('b EXAMINE INBOX\r\n');
+  expect((await c.until('b')).at(-1)).toMatch(/^b OK /);
+  return c;
+}
+
+/** Fetch message 1's subject through `c`: the untagged bytes, the same every time. */
+async function fetchWelcome(c: RawClient, tag: string): Promise<string[]> {
+  c.send(`${tag} FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n`);
+  const lines = await c.until(tag);
+  expect(lines.at(-1)).toMatch(new RegExp(`^${tag} OK `));
+  return lines.slice(0, -1);
+}
+
+/** Log lines that contain every one of `parts`. */
+function linesWith(log: string, ...parts: string[]): string[] {
+  return log.split('\n').filter((l) => parts.every((p) => l.includes(p)));
+}
+
+describe('point 2: directory trouble is a temporary failure, not a wrong password', () => {
+  const CODES = [
+    [51, 'busy'],
+    [52, 'unavailable'],
+    [53, 'unwilling to perform'],
+    [11, 'admin limit exceeded'],
+  ] as const;
+
+  it.each(CODES)(
+    'PreAuth bind answered %i (%s): NO [UNAVAILABLE], not counted; others carry on',
+    async (code) => {
+      const p = await proxy(['-pre']);
+      const bystander = await loggedIn(p, 'alice');
+      const before = await fetchWelcome(bystander, 'f1');
+      const bob = bed.user('bob');
+      relay.answerBinds(bob.dn, code);
+      try {
+        const c = await RawClient.open(p.port);
+        await c.line();
+        // Four temporary failures in a row: a wrong password would close after three.
+        for (const tag of ['a', 'b', 'c', 'd']) {
+          c.send(`${tag} LOGIN ${bob.uid} ${bob.password}\r\n`);
+          expect(await c.line()).toBe(
+            `${tag} NO [UNAVAILABLE] User directory temporarily unavailable, try again later`,
+          );
+        }
+        relay.answerBinds(bob.dn, undefined);
+        c.send(`e LOGIN ${bob.uid} ${bob.password}\r\n`);
+        expect((await c.until('e')).at(-1)).toMatch(/^e OK /);
+        c.send('z LOGOUT\r\n');
+        await c.rest();
+      } finally {
+        relay.answerBinds(bob.dn, undefined);
+      }
+      expect(await fetchWelcome(bystander, 'f2')).toEqual(before);
+      const log = await logUntil(p, 1, 'login succeeded', '"user":"bob"');
+      expect(log).toMatch(/directory unavailable for the user bind/);
+      expect(log).toMatch(/login failed: directory unavailable/);
+      expect(log).not.toMatch(/too many failed logins/);
+    },
+  );
+
+  it('POP3: -ERR [SYS/TEMP] for a busy directory', async () => {
+    const p = await proxy(['-pre'], {}, POP_PROXY);
+    const bob = bed.user('bob');
+    relay.answerBinds(bob.dn, 51);
+    try {
+      const c = await RawClient.open(p.port);
+      await c.line();
+      for (let i = 0; i < 4; i++) {
+        c.send(`USER ${bob.uid}\r\n`);
+        expect(await c.line()).toMatch(/^\+OK/);
+        c.send(`PASS ${bob.password}\r\n`);
+        expect(await c.line()).toBe(
+          '-ERR [SYS/TEMP] User directory temporarily unavailable, try again later',
+        );
+      }
+      c.send('QUIT\r\n');
+      expect(await c.line()).toMatch(/^\+OK/);
+    } finally {
+      relay.answerBinds(bob.dn, undefined);
+    }
+  });
+
+  it('a wrong password (49) is still a wrong password', async () => {
+    const p = await proxy(['-pre']);
+    const bob = bed.user('bob');
+    const c = await RawClient.open(p.port);
+    await c.line();
+    c.send(`a LOGIN ${bob.uid} wrong\r\n`);
+    expect(await c.line()).toMatch(/^a NO \[AUTHENTICATIONFAILED\]/);
+  });
+
+  it('PreAuth binds go through a bounded pool: 40 logins at once open few connections', async () => {
+    const p = await proxy(['-pre']);
+    const before = relay.accepted;
+    const users = bed.usersOfKind('bulk').slice(0, 40);
+    await Promise.all(
+      users.map(async (u) => {
+        const c = await RawClient.open(p.port);
+        await c.line();
+        c.send(`a LOGIN ${u.uid} ${u.password}\r\nb LOGOUT\r\n`);
+        const lines = await c.rest();
+        expect(lines.find((l) => l.startsWith('a '))).toMatch(/^a OK /);
+      }),
+    );
+    expect(relay.accepted - before).toBeLessThanOrEqual(DIRECTORY_POOL_SIZE + PREAUTH_POOL_SIZE);
+  });
+
+  it('LdapNegativeCacheTTL: a flood of one unknown name costs one search', async () => {
+    const p = await proxy([], { LdapNegativeCacheTTL: '60' });
+    for (const tag of ['a', 'b', 'c']) {
+      const c = await RawClient.open(p.port);
+      await c.line();
+      c.send(`${tag} LOGIN nobody-here secret\r\n`);
+      expect(await c.line()).toMatch(new RegExp(`^${tag} NO \\[AUTHENTICATIONFAILED\\]`));
+      c.socket.destroy();
+    }
+    const log = await logUntil(p, 3, 'login failed: unknown user');
+    expect(linesWith(log, 'searching the directory', 'nobody-here')).toHaveLength(1);
+    expect(linesWith(log, 'unknown user, from the negative cache', 'nobody-here')).toHaveLength(2);
+  });
+});
