@@ -8,11 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Testbed, startTestbed } from '@mmp/testbed';
 import { DIRECTORY_POOL_SIZE, PREAUTH_POOL_SIZE } from './limits.js';
 import { type LdapRelay, startLdapRelay } from './test-support/ldapRelay.js';
-import {
-  POP_PROXY,
-  type ProxyProcess,
-  startProxyProcess,
-} from './test-support/proxyProcess.js';
+import { POP_PROXY, type ProxyProcess, startProxyProcess } from './test-support/proxyProcess.js';
 import { RawClient } from './test-support/rawClient.js';
 
 let bed: Testbed;

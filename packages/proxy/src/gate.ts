@@ -41,7 +41,10 @@ export class Gate {
         timer: setTimeout(() => {
           const i = this.waiting.indexOf(waiter);
           if (i >= 0) this.waiting.splice(i, 1);
-          resolve({ ok: false, reason: `${this.max} in flight, none finished within ${waitMs} ms` });
+          resolve({
+            ok: false,
+            reason: `${this.max} in flight, none finished within ${waitMs} ms`,
+          });
         }, waitMs),
       };
       waiter.timer.unref();

@@ -83,11 +83,7 @@ export class CachingDirectory implements UserDirectory {
     options: { entries: number; ttlMs: number; negativeTtlMs?: number; now?: () => number },
   ) {
     this.cache = new LruTtl(options.entries, options.ttlMs, options.now);
-    this.unknown = new LruTtl(
-      NEGATIVE_CACHE_MAX_ENTRIES,
-      options.negativeTtlMs ?? 0,
-      options.now,
-    );
+    this.unknown = new LruTtl(NEGATIVE_CACHE_MAX_ENTRIES, options.negativeTtlMs ?? 0, options.now);
   }
 
   async lookup(

@@ -230,8 +230,22 @@ describe('refusals', () => {
       c.send(`l1 LOGIN ${u.uid} ${u.password}\r\n`);
       expect(await c.line(20_000)).toMatch(/^l1 NO \[UNAVAILABLE\] /);
       c.close();
+      // Marked dead: the next login is answered at once, without a search (issue 14).
+      const again = await raw();
+      again.send(`l2 LOGIN ${u.uid} ${u.password}\r\n`);
+      expect(await again.line()).toMatch(/^l2 NO \[UNAVAILABLE\] /);
+      again.close();
     } finally {
       await bed.ldap.start();
+    }
+    // A probe finds it alive within a second of its start; until then logins fail at once.
+    for (let i = 0; i < 50; i++) {
+      const c = await raw();
+      c.send(`l3 LOGIN ${u.uid} ${u.password}\r\n`);
+      const answer = await c.line();
+      c.close();
+      if (!/^l3 NO \[UNAVAILABLE\] /.test(answer ?? '')) break;
+      await new Promise((r) => setTimeout(r, 100));
     }
     expect(await markerVia(u.uid, u.password)).toBe(markerSubject('B', u.uid));
   });

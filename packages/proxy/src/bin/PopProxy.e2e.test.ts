@@ -492,11 +492,19 @@ describe('directory down', () => {
     } finally {
       await bed.ldap.start();
     }
-    const c = await raw();
-    c.send(`USER ${u.uid}\r\nPASS ${u.password}\r\n`);
-    await c.line();
-    expect(await c.line()).toBe('+OK Logged in.');
-    c.close();
+    // Marked dead, the directory is answered for at once until a probe (every second) finds it
+    // alive again (issue 14): the login works within a few tries.
+    let answer: string | undefined;
+    for (let i = 0; i < 50; i++) {
+      const c = await raw();
+      c.send(`USER ${u.uid}\r\nPASS ${u.password}\r\n`);
+      await c.line();
+      answer = await c.line();
+      c.close();
+      if (!(answer ?? '').startsWith('-ERR [SYS/TEMP]')) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(answer).toBe('+OK Logged in.');
   });
 });
 
