@@ -192,10 +192,23 @@ export const SHUTDOWN_GRACE_MS = 10_000;
 export const MAX_POP3_LINE_BYTES = 512;
 
 /**
- * POP3: longest SASL response line (RFC 5034 §4 sets no bound for responses). A PLAIN message
- * with a 255-octet name and a MAX_LITERAL_BYTES password is under 6 KiB in base64.
+ * POP3: longest `AUTH` command line, CRLF included, the one command allowed beyond
+ * MAX_POP3_LINE_BYTES (`pop3/lineReader.ts` raises the limit once the line starts with `AUTH `).
+ * An initial response (RFC 5034 §4) carries the whole SASL message on that line, and an OAuth2
+ * bearer token (RFC 7628 XOAUTH2, OAUTHBEARER) runs to kilobytes: a JWT with its claims and
+ * signature is commonly 1 to 4 KiB, 5 to 7 KiB once wrapped in the SASL message and base64. 16 KiB
+ * admits those with room to spare, and still bounds what one client makes us hold for a line (a
+ * client streaming bytes after `AUTH ` is cut off there).
  */
-export const MAX_POP3_SASL_LINE_BYTES = 6 * 1024;
+export const MAX_POP3_AUTH_LINE_BYTES = 16 * 1024;
+
+/**
+ * POP3: longest SASL response line (RFC 5034 §4 sets no bound for responses): the same as an
+ * `AUTH` line, since the same message (a bearer token's included) comes either as an initial
+ * response or as the line after `+ `. A PLAIN message with a 255-octet name and a
+ * MAX_LITERAL_BYTES password is under 6 KiB in base64.
+ */
+export const MAX_POP3_SASL_LINE_BYTES = MAX_POP3_AUTH_LINE_BYTES;
 
 /**
  * POP3: largest SpoofMessageFile accepted at start-up. The message is held in memory once and

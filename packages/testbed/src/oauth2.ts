@@ -25,6 +25,9 @@ export const DOVECOT_OAUTHBEARER_ERROR = '{"status":"invalid_token"}';
 export interface IssueTokenOptions {
   /** Issued an hour ago and expired a minute ago: introspection says `"active": false`. */
   expired?: boolean;
+  /** The token's length in characters (at least the default's, 44): real tokens (JWTs with their
+   * claims and signature) run to kilobytes, more than a POP3 command line's 512 octets. */
+  length?: number;
 }
 
 /** One introspection request, as the endpoint saw and answered it. */
@@ -144,7 +147,11 @@ export async function startTokenIssuer(host = '127.0.0.1'): Promise<TokenIssuer>
   return {
     introspectionUrl: `http://${host}:${address.port}${INTROSPECTION_PATH}`,
     issueToken(user, options = {}) {
-      const token = `mmp-testbed.${randomBytes(24).toString('base64url')}`;
+      const prefix = 'mmp-testbed.';
+      // Random base64url after the prefix: 32 characters (24 bytes) unless a length is asked for.
+      const body = Math.max(32, (options.length ?? 0) - prefix.length);
+      const random = randomBytes(Math.ceil(body * 0.75)).toString('base64url');
+      const token = `${prefix}${random.slice(0, body)}`;
       const now = Math.floor(Date.now() / 1000);
       grants.set(
         token,

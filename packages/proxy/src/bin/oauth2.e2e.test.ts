@@ -68,8 +68,8 @@ const proxyOf = (p: Protocol): ProxyProcess => {
   return proxy;
 };
 
-function token(uid: string, expired = false): string {
-  const t = bed.issueToken(uid, { expired });
+function token(uid: string, expired = false, length?: number): string {
+  const t = bed.issueToken(uid, { expired, ...(length === undefined ? {} : { length }) });
   secrets.add(t);
   return t;
 }
@@ -188,6 +188,27 @@ describe.each(PROTOCOLS)('%s through mmp', (protocol) => {
           client.close();
         }
       });
+
+  for (const mech of MECHANISMS)
+    it(`${mech}: a 4 KiB token (a real JWT's size), with and without an initial response, reaches the store`, async () => {
+      // Far beyond POP3's 512-octet command line: the AUTH line (RFC 5034 §4 initial response)
+      // and the response line take MAX_POP3_AUTH_LINE_BYTES.
+      const user = bed.userOn('B');
+      for (const initialResponse of [true, false]) {
+        const { lines, client } = await authenticate(
+          protocol,
+          '127.0.0.1',
+          proxyOf(protocol).port,
+          mech,
+          user.uid,
+          token(user.uid, false, 4096),
+          initialResponse,
+        );
+        expect(lines.at(-1)).toMatch(protocol === 'imap' ? /^a OK / : /^\+OK /);
+        await expectMailboxOf(client, protocol, 'B', user.uid);
+        client.close();
+      }
+    });
 
   for (const mech of MECHANISMS)
     it(`${mech}: an expired token, another user's token and an unknown user get the store's bytes`, async () => {

@@ -7,7 +7,11 @@
 
 import type { Socket } from 'node:net';
 import type { Dialect, Reader, Refusal, Reply, SessionView, Words } from '../dialect.js';
-import { MAX_POP3_LINE_BYTES, MAX_POP3_SASL_LINE_BYTES } from '../limits.js';
+import {
+  MAX_POP3_AUTH_LINE_BYTES,
+  MAX_POP3_LINE_BYTES,
+  MAX_POP3_SASL_LINE_BYTES,
+} from '../limits.js';
 import type { SessionContext, SessionHandle } from '../server.js';
 import { startSession } from '../session.js';
 import { COMMANDS } from './commands/index.js';
@@ -65,7 +69,9 @@ const words: Words = {
 };
 
 function reader(view: SessionView): Reader<Buffer> {
-  const lines = new Pop3LineReader(MAX_POP3_LINE_BYTES);
+  // AUTH with an initial response carries a whole SASL message, an OAuth2 token's included.
+  const auth = { verb: 'AUTH', limit: MAX_POP3_AUTH_LINE_BYTES };
+  const lines = new Pop3LineReader(MAX_POP3_LINE_BYTES, auth);
   let sasl = false;
   return {
     feed(buf, offset) {
@@ -92,7 +98,7 @@ function reader(view: SessionView): Reader<Buffer> {
     },
     expectCommands() {
       sasl = false;
-      lines.setLimit(MAX_POP3_LINE_BYTES);
+      lines.setLimit(MAX_POP3_LINE_BYTES, auth);
     },
     reset: () => lines.reset(),
   };

@@ -21,6 +21,13 @@ export type LineEvent =
   /** The line outgrew the limit; everything up to here is consumed. */
   | { kind: 'too-long' };
 
+/** A command whose line may be longer than the reader's limit: its verb and that line's limit. */
+export interface LongerLine {
+  /** Upper case; the line qualifies when it starts with it and a space, in any case. */
+  readonly verb: string;
+  readonly limit: number;
+}
+
 export interface FeedStep {
   /** Bytes of the buffer used (from `offset`). */
   consumed: number;
@@ -33,14 +40,26 @@ export class Pop3LineReader {
   /** The rest of an over-long line, already reported, is skipped up to its LF. */
   private discarding = false;
 
-  /** @param limit longest line, CRLF included */
-  constructor(private limit: number) {
+  /** The verb, a space, as bytes: what a longer line starts with. */
+  private longerHead: Buffer | undefined;
+
+  /**
+   * @param limit longest line, CRLF included
+   * @param longer a command allowed a longer line (POP3 AUTH with an initial response)
+   */
+  constructor(
+    private limit: number,
+    private longer?: LongerLine,
+  ) {
     this.partial = new ByteAccumulator(limit);
+    this.longerHead = headOf(longer);
   }
 
-  /** Change the limit for the next lines (a SASL response may be longer than a command). */
-  setLimit(limit: number): void {
+  /** Change the limits for the next lines (a SASL response may be longer than a command). */
+  setLimit(limit: number, longer?: LongerLine): void {
     this.limit = limit;
+    this.longer = longer;
+    this.longerHead = headOf(longer);
     this.partial.setCap(Math.max(limit, this.partial.length));
   }
 
@@ -68,7 +87,7 @@ export class Pop3LineReader {
     if (lf < 0) {
       const n = buf.length - offset;
       // Even the LF still to come would not fit: no need to wait for it.
-      if (this.partial.length + n >= this.limit) {
+      if (this.partial.length + n >= this.limitOf(buf, offset)) {
         this.discarding = true;
         return { consumed: n, event: this.overflow() };
       }
@@ -76,9 +95,11 @@ export class Pop3LineReader {
       return { consumed: n };
     }
     const consumed = lf - offset + 1;
-    if (this.partial.length + consumed > this.limit) return { consumed, event: this.overflow() };
+    if (this.partial.length + consumed > this.limitOf(buf, offset))
+      return { consumed, event: this.overflow() };
     this.partial.push(buf, offset, lf);
     let line = this.partial.take();
+    this.partial.setCap(this.limit);
     if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, line.length - 1);
     return { consumed, event: { kind: 'line', bytes: line } };
   }
@@ -90,9 +111,37 @@ export class Pop3LineReader {
     this.discarding = false;
   }
 
+  /**
+   * The limit of the line being read: the longer line's when it starts with its verb and a
+   * space, else the ordinary one. Asked only once the line outgrows the ordinary limit, so its
+   * first bytes are at hand (held, or in `buf` from `offset`); the accumulator may then hold
+   * the longer line.
+   */
+  private limitOf(buf: Buffer, offset: number): number {
+    const head = this.longerHead;
+    if (head === undefined || this.longer === undefined) return this.limit;
+    const held = this.partial.view();
+    const start = Buffer.concat([
+      held.subarray(0, head.length),
+      buf.subarray(offset, offset + Math.max(0, head.length - held.length)),
+    ]);
+    if (start.length < head.length) return this.limit;
+    for (let i = 0; i < head.length; i++) {
+      // ASCII case folding of the verb's letters (RFC 1939 §3: keywords are case-insensitive).
+      const c = start[i] ?? 0;
+      if ((c >= 0x61 && c <= 0x7a ? c - 0x20 : c) !== head[i]) return this.limit;
+    }
+    this.partial.setCap(Math.max(this.longer.limit, this.partial.length));
+    return this.longer.limit;
+  }
+
   private overflow(): LineEvent {
     this.partial.clear();
     this.partial.setCap(this.limit);
     return { kind: 'too-long' };
   }
+}
+
+function headOf(longer: LongerLine | undefined): Buffer | undefined {
+  return longer === undefined ? undefined : Buffer.from(`${longer.verb} `, 'latin1');
 }
