@@ -1,7 +1,8 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { type AddressInfo, type Socket, connect, createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { startPipe } from './pipe.js';
+import { connectStore } from './store.js';
 
 /** Two connected TCP sockets: [our end, their end]. */
 async function socketPair(): Promise<[Socket, Socket]> {
@@ -19,15 +20,56 @@ async function socketPair(): Promise<[Socket, Socket]> {
   return [ours, theirs];
 }
 
+/**
+ * A store connection as the proxy makes it (`connectStore`: reads into the shared buffer of
+ * `storeReads.ts`): [our end, the store's end].
+ */
+async function storePair(): Promise<[Socket, Socket]> {
+  const server = createServer({ allowHalfOpen: true });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const accepted = new Promise<Socket>((r) => server.once('connection', r));
+  const ours = await connectStore(
+    { host: '127.0.0.1', port: (server.address() as AddressInfo).port },
+    5_000,
+  );
+  if (!ours.ok) throw new Error(ours.error.detail);
+  const theirs = await accepted;
+  server.close();
+  return [ours.value, theirs];
+}
+
+/** What `from` sends until it ends, with its hash. */
+function collect(from: Socket): Promise<{ length: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let length = 0;
+  from.on('data', (d: Buffer) => {
+    length += d.length;
+    hash.update(d);
+  });
+  return new Promise((r) => from.once('end', () => r({ length, sha256: hash.digest('hex') })));
+}
+
+/** Write `bytes` in 64 KiB pieces, waiting for drains; resolves when all are handed over. */
+async function send(to: Socket, bytes: Buffer): Promise<void> {
+  for (let at = 0; at < bytes.length; at += 65536) {
+    if (!to.write(bytes.subarray(at, at + 65536))) await new Promise((r) => to.once('drain', r));
+  }
+}
+
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
 const farewell = {
   bytes: Buffer.from('* BYE store gone\r\n'),
   alreadySaid: (tail: Buffer) => tail.includes('* BYE'),
 };
 
 describe('startPipe', () => {
-  it('holds backpressure: a client that does not read stops the store, nothing piles up', async () => {
+  it.each([
+    ['a store socket that emits data', socketPair],
+    ['a store socket reading into the shared buffer', storePair],
+  ])('holds backpressure with %s: a client that does not read stops the store', async (_, pair) => {
     const [clientSide, client] = await socketPair();
-    const [storeSide, store] = await socketPair();
+    const [storeSide, store] = await pair();
     client.pause();
     const done = startPipe({
       client: clientSide,
@@ -123,5 +165,51 @@ describe('startPipe', () => {
     client2.destroy();
     await storeClosed;
     expect((await done2).closedBy).toBe('client');
+  });
+
+  it('keeps every byte of two sessions whose store reads share a buffer, one client slow', async () => {
+    // Session A's client stalls while its write still sends from the shared buffer that session
+    // B's store socket will read into next: B must get its own bytes and A's must stay intact.
+    const [clientA, readerA] = await socketPair();
+    const [storeA, senderA] = await storePair();
+    const [clientB, readerB] = await socketPair();
+    const [storeB, senderB] = await storePair();
+    readerA.pause();
+    const pipes = [
+      startPipe({
+        client: clientA,
+        store: storeA,
+        fromClient: Buffer.alloc(0),
+        fromStore: Buffer.alloc(0),
+      }),
+      startPipe({
+        client: clientB,
+        store: storeB,
+        fromClient: Buffer.alloc(0),
+        fromStore: Buffer.alloc(0),
+      }),
+    ];
+    const gotB = collect(readerB);
+    const firstB = randomBytes(1000);
+    senderB.write(firstB);
+    await new Promise((r) => setTimeout(r, 100));
+    const bytesA = randomBytes(16 * 1024 * 1024);
+    const sendingA = send(senderA, bytesA);
+    await new Promise((r) => setTimeout(r, 300));
+    const bytesB = randomBytes(4 * 1024 * 1024);
+    await send(senderB, bytesB);
+    senderB.end();
+    expect(await gotB).toEqual({
+      length: firstB.length + bytesB.length,
+      sha256: sha256(Buffer.concat([firstB, bytesB])),
+    });
+    const gotA = collect(readerA);
+    readerA.resume();
+    await sendingA;
+    senderA.end();
+    expect(await gotA).toEqual({ length: bytesA.length, sha256: sha256(bytesA) });
+    readerA.destroy();
+    readerB.destroy();
+    await Promise.all(pipes);
   });
 });

@@ -2,7 +2,9 @@
  * After the store accepted the login, the multiplexor is a transparent two-way pipe (admin guide,
  * "How Multiplexor Works", step 3): each socket's chunks are written to the other as they come, and
  * a socket whose peer cannot take more is paused until the peer drains, so backpressure holds (a
- * slow client slows the store, not our memory) and no work is done per line.
+ * slow client slows the store, not our memory) and no work is done per line. The store's chunks
+ * come from the process's shared read buffer (`storeReads.ts`) and are written from it without a
+ * copy when the client's socket takes them at once, the common case.
  *
  * Hand-written rather than two `stream.pipeline`s: an idle session costs only its sockets and a
  * handful of listeners. The pipelines (legacy `pipe`, end-of-stream watchers and a Transform per
@@ -17,6 +19,7 @@
  */
 
 import type { Socket } from 'node:net';
+import { retain, storeReaderOf } from './storeReads.js';
 
 /** Bytes of the store's output kept to tell whether it said goodbye itself. */
 const TAIL_BYTES = 256;
@@ -59,7 +62,25 @@ export function startPipe(opts: PipeOptions): Promise<PipeResult> {
   let closedBy: 'client' | 'store' | undefined;
   let firstError: string | undefined;
 
-  const fromStore = (chunk: Buffer): void => {
+  // The store's bytes go to the client as they come. A chunk the client's socket did not take at
+  // once stops reading from the store until it has been written (backpressure); if it lives in
+  // the shared read buffer (`storeReads.ts`), that buffer is retained until then.
+  let issued = 0;
+  let done = 0;
+  let waitingFor = 0;
+  let release: (() => void) | undefined;
+  const written = (): void => {
+    done++;
+    if (waitingFor === 0 || done < waitingFor) return;
+    waitingFor = 0;
+    release?.();
+    release = undefined;
+    store.resume();
+  };
+  const fromStore = (bytes: Buffer, owned = true): void => {
+    // While a write waits, reads are stopped; bytes that still come from a shared buffer (the
+    // reader's early ones never do) are copied rather than retained a second time.
+    const chunk = owned || waitingFor === 0 ? bytes : Buffer.from(bytes);
     toClient += chunk.length;
     if (farewell !== undefined) {
       // Constant work per chunk, not per line.
@@ -68,7 +89,13 @@ export function startPipe(opts: PipeOptions): Promise<PipeResult> {
           ? Buffer.from(chunk.subarray(chunk.length - TAIL_BYTES))
           : Buffer.concat([tail, chunk]).subarray(-TAIL_BYTES);
     }
-    if (!client.write(chunk)) store.pause();
+    issued++;
+    client.write(chunk, written);
+    if (waitingFor === 0 && client.writableLength > 0) {
+      waitingFor = issued;
+      if (!owned) release = retain(chunk);
+      store.pause();
+    }
   };
   const fromClient = (chunk: Buffer): void => {
     if (!store.write(chunk)) client.pause();
@@ -97,8 +124,9 @@ export function startPipe(opts: PipeOptions): Promise<PipeResult> {
       resolve(result);
     };
     client.on('data', fromClient);
-    store.on('data', fromStore);
-    client.on('drain', () => store.resume());
+    const reader = storeReaderOf(store);
+    if (reader !== undefined) reader.listen(fromStore);
+    else store.on('data', fromStore);
     store.on('drain', () => client.resume());
     client.on('error', onError);
     store.on('error', onError);

@@ -12,6 +12,7 @@ import { type HostPort, type Result, err, ok } from '@mmp/config';
 import { MAX_STORE_LINE_BYTES } from './limits.js';
 import type { ConnectionAddresses } from './clientAddress.js';
 import type { Log } from './log.js';
+import { StoreReader, nextStoreBuffer, registerStoreReader, storeReaderOf } from './storeReads.js';
 
 export type StoreFailure =
   /** The TCP connection could not be made (refused, unreachable, DNS). */
@@ -41,7 +42,15 @@ export function connectStore(
   timeoutMs: number,
 ): Promise<Result<Socket, StoreFailure>> {
   // allowHalfOpen: when the client half-closes after LOGOUT, the store's answer must still flow.
-  const socket = connect({ host: address.host, port: address.port, allowHalfOpen: true });
+  // onread: its reads land in the process's shared buffer (`storeReads.ts`).
+  const reader = new StoreReader();
+  const socket = connect({
+    host: address.host,
+    port: address.port,
+    allowHalfOpen: true,
+    onread: { buffer: nextStoreBuffer, callback: reader.callback },
+  });
+  registerStoreReader(socket, reader);
   return settleConnection(socket, 'connect', timeoutMs, 'connection', (e) => ({
     kind: 'unreachable',
     detail: e.code ?? e.message,
@@ -147,8 +156,13 @@ export class StoreConversation {
   private buffered: Buffer = Buffer.alloc(0);
   private waiting: ((line: Result<Buffer, StoreFailure>) => void) | undefined;
   private failure: StoreFailure | undefined;
-  private readonly onData = (chunk: Buffer): void => {
-    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+  private readonly onData = (chunk: Buffer, owned = true): void => {
+    this.buffered =
+      this.buffered.length === 0
+        ? owned
+          ? chunk
+          : Buffer.from(chunk)
+        : Buffer.concat([this.buffered, chunk]);
     this.deliver();
   };
   private readonly onEnd = (): void =>
@@ -157,7 +171,9 @@ export class StoreConversation {
     this.fail({ kind: 'broken', detail: e.code ?? e.message });
 
   constructor(readonly socket: Socket) {
-    socket.on('data', this.onData);
+    const reader = storeReaderOf(socket);
+    if (reader !== undefined) reader.listen(this.onData);
+    else socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
   }
@@ -188,6 +204,7 @@ export class StoreConversation {
    */
   release(): { socket: Socket; leftover: Buffer } {
     this.socket.pause();
+    storeReaderOf(this.socket)?.listen(undefined);
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.socket.off('error', this.onError);
