@@ -262,3 +262,30 @@ describe('log file mode', () => {
     expect(await readFile(join(dir, name ?? ''), 'utf8')).toContain('a record');
   });
 });
+
+describe('log writes', () => {
+  it('loses no record when the process exits in the turn that made it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mmp-log-exit-'));
+    // The first record proves the file open; the second is made in the turn of process.exit(),
+    // before any write could carry it.
+    const script = `
+      const { readdirSync, readFileSync } = await import('node:fs');
+      const { openLogFile } = await import(${JSON.stringify(LOG_MODULE)});
+      const dir = ${JSON.stringify(dir)};
+      const f = openLogFile({ dir, level: 1, protocol: 'imap', warn: console.log });
+      f.log.at('session', 'connect', 'first record');
+      const written = () => readdirSync(dir).some((n) => readFileSync(dir + '/' + n, 'utf8').includes('first record'));
+      while (!written()) await new Promise((r) => setImmediate(r));
+      f.log.at('session', 'disconnect', 'last record');
+      process.exit(0);
+    `;
+    const r = await execa(process.execPath, ['--input-type=module', '-e', script], {
+      reject: false,
+    });
+    expect(r.exitCode).toBe(0);
+    const [name] = await readdir(dir);
+    const text = await readFile(join(dir, name ?? ''), 'utf8');
+    expect(text).toContain('first record');
+    expect(text).toContain('last record');
+  });
+});

@@ -35,7 +35,7 @@
  * Every record carries `sid` (session id, `0x…`; `-` for the server itself), `proto` and `phase`.
  */
 
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import pino from 'pino';
 import { type Protocol, type Result, ok } from '@mmp/config';
@@ -219,6 +219,41 @@ interface LineSink {
   write(line: string): void;
 }
 
+/**
+ * The records of one turn of the event loop go to the destination together: under load the file
+ * gets one write, and one round trip through libuv's thread pool, for many records instead of
+ * about one per record (issue 18: a login's three records cost it more than its socket writes).
+ * A record waits at most for the end of the turn it was made in.
+ */
+class TurnBatch implements LineSink {
+  private pending = '';
+  private scheduled = false;
+  constructor(private readonly dest: LineSink) {}
+
+  write(line: string): void {
+    this.pending += line;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(this.flush);
+  }
+
+  /** Hand what is pending to the destination now. */
+  readonly flush = (): void => {
+    this.scheduled = false;
+    if (this.pending === '') return;
+    const text = this.pending;
+    this.pending = '';
+    this.dest.write(text);
+  };
+
+  /** What is pending, taken (for a synchronous write as the process exits). */
+  take(): string {
+    const text = this.pending;
+    this.pending = '';
+    return text;
+  }
+}
+
 /** LogFormat=text. Like PinoLog, one sink for every session, the bindings merged per record. */
 class TextLog implements Log {
   constructor(
@@ -354,6 +389,8 @@ export function openLogFile(opts: {
   };
   releaseWhenOpen(opened);
   const openAgain = (p: string): void => {
+    // Records made before the reopen belong to the file they were made for.
+    batch.flush();
     const o = opts.open?.(p) ?? ok({ path: p, release: () => undefined });
     if (!o.ok) return opts.warn(`log file ${o.error}: still writing ${path}`);
     path = p;
@@ -368,6 +405,21 @@ export function openLogFile(opts: {
     failed = true;
     opts.warn(`log file ${path} cannot be written (${e.message}): logging stopped`);
   });
+  const batch = new TurnBatch(dest);
+  // A process that exits without close() (an uncaught error, process.exit): pino has already
+  // written the destination's queue synchronously (its own 'exit' handler, registered when the
+  // destination was made); the records of the last turn follow it.
+  const atExit = (): void => {
+    const text = batch.take();
+    const fd = (dest as { fd?: number }).fd;
+    if (text === '' || fd === undefined || fd < 0) return;
+    try {
+      writeSync(fd, text);
+    } catch {
+      // nowhere left to say it
+    }
+  };
+  process.on('exit', atExit);
   const server: Bindings = { sid: '-', proto: opts.protocol };
   const log: Log =
     opts.format === 'json'
@@ -379,12 +431,12 @@ export function openLogFile(opts: {
               timestamp: pino.stdTimeFunctions.isoTime,
               formatters: { level: (label) => ({ level: label }) },
             },
-            dest,
+            batch,
           ),
           server,
           opts.level,
         )
-      : new TextLog(dest, server, opts.level);
+      : new TextLog(batch, server, opts.level);
 
   // Roll over at local midnight; re-armed each day (a timer, not a check per record).
   let timer: NodeJS.Timeout | undefined;
@@ -406,6 +458,8 @@ export function openLogFile(opts: {
     close: () =>
       new Promise<void>((resolve) => {
         if (timer !== undefined) clearTimeout(timer);
+        process.off('exit', atExit);
+        batch.flush();
         // end() writes what is buffered, after an open or a midnight reopen still in progress,
         // then closes the file. A broken disk must not hold the shutdown: give up after 2 s.
         const giveUp = setTimeout(resolve, 2_000);
