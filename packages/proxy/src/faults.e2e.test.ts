@@ -178,3 +178,70 @@ describe('point 2: directory trouble is a temporary failure, not a wrong passwor
     expect(linesWith(log, 'unknown user, from the negative cache', 'nobody-here')).toHaveLength(2);
   });
 });
+
+describe('point 1: a bug in one session ends that session only', () => {
+  it('an exception in one session: * BYE to it, its stack and sid in the log, others untouched', async () => {
+    const p = await proxy([], { MMP_TEST_FAULT: 'session:dave' });
+    const bystander = await loggedIn(p, 'alice');
+    const before = await fetchWelcome(bystander, 'f1');
+    const dave = bed.user('dave');
+    const c = await RawClient.open(p.port);
+    await c.line();
+    c.send(`a LOGIN ${dave.uid} ${dave.password}\r\n`);
+    expect(await c.rest()).toEqual(['* BYE Internal error']);
+    expect(await fetchWelcome(bystander, 'f2')).toEqual(before);
+    // The process goes on serving new sessions.
+    const bob = await loggedIn(p, 'bob');
+    bob.send('z LOGOUT\r\n');
+    await bob.rest();
+    const log = await logUntil(p, 1, 'internal error, closing the session');
+    const [record] = linesWith(log, 'internal error, closing the session');
+    const parsed = JSON.parse(record ?? '{}') as Record<string, unknown>;
+    expect(parsed['sid']).toMatch(/^0x[0-9a-f]+$/);
+    expect(parsed['stack']).toMatch(/injected fault \(MMP_TEST_FAULT, session\)\n\s+at /);
+    expect(parsed['level']).toBe('error');
+    expect(p.child.exitCode).toBeNull();
+  });
+
+  it('POP3: -ERR [SYS/TEMP] Internal error', async () => {
+    const p = await proxy([], { MMP_TEST_FAULT: 'session:dave' }, POP_PROXY);
+    const dave = bed.user('dave');
+    const c = await RawClient.open(p.port);
+    await c.line();
+    c.send(`USER ${dave.uid}\r\nPASS ${dave.password}\r\n`);
+    expect((await c.rest()).slice(1)).toEqual(['-ERR [SYS/TEMP] Internal error']);
+  });
+
+  it('a bug outside every guard: logged with its stack, exit 70 for the supervisor (NumThreads 0)', async () => {
+    const p = await proxy([], { MMP_TEST_FAULT: 'process:dave' });
+    const dave = bed.user('dave');
+    const c = await RawClient.open(p.port);
+    await c.line();
+    c.send(`a LOGIN ${dave.uid} ${dave.password}\r\n`);
+    await c.rest();
+    expect((await p.child).exitCode).toBe(70);
+    const log = await p.logs();
+    const [record] = linesWith(log, 'uncaught exception: exiting for the supervisor to restart');
+    expect(JSON.parse(record ?? '{}')).toMatchObject({
+      level: 'error',
+      exitCode: 70,
+      stack: expect.stringMatching(/injected fault \(MMP_TEST_FAULT, process\)/),
+    });
+  });
+
+  it('NumThreads 1: the primary restarts the worker that died of it, and the service is back', async () => {
+    const p = await proxy([], { MMP_TEST_FAULT: 'process:dave', NumThreads: '1' });
+    const dave = bed.user('dave');
+    const c = await RawClient.open(p.port);
+    await c.line();
+    c.send(`a LOGIN ${dave.uid} ${dave.password}\r\n`);
+    await c.rest();
+    await logUntil(p, 1, 'worker replaced');
+    const bob = await loggedIn(p, 'bob');
+    bob.send('z LOGOUT\r\n');
+    await bob.rest();
+    const log = await p.logs();
+    expect(linesWith(log, 'uncaught exception: exiting')).toHaveLength(1);
+    expect(linesWith(log, 'worker died, restarting it', '"code":70')).toHaveLength(1);
+  });
+});

@@ -13,6 +13,7 @@ import {
   cliAction,
   formatProblem,
 } from '@mmp/config';
+import { installProcessGuards } from './crash.js';
 import { startImapSession } from './imap/dialect.js';
 import { type Log, openLogFile } from './log.js';
 import { startPopSession } from './pop3/dialect.js';
@@ -106,6 +107,8 @@ export async function main(
   });
   // SIGUSR1 reopens the log (logrotate); a listener also keeps Node's inspector shut (bin/).
   process.on('SIGUSR1', () => logFile.reopen());
+  // A bug that escapes every session's guard: logged with its stack, exit for the supervisor.
+  installProcessGuards(logFile.log, () => logFile.close());
   try {
     // NumThreads: this process only watches the workers (workers.ts), which run this function
     // again, with the same arguments and environment, as workers.

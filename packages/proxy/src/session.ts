@@ -23,6 +23,7 @@ import type { Socket } from 'node:net';
 import type { Result } from '@mmp/config';
 import { certificatePrincipal } from './certlogin.js';
 import { ClientConnection } from './clientConnection.js';
+import { errorFields, injectedFault, throwInjected } from './crash.js';
 import {
   type Dialect,
   type Goodbye,
@@ -40,6 +41,7 @@ import type { SpoofInbox } from './pop3/spoof.js';
 import { type SaslExchange, type SaslStep, decodeSaslResponse } from './sasl.js';
 import type { SessionContext, SessionHandle } from './server.js';
 import { formatAddress } from './store.js';
+import type { ClientTlsInfo } from './tls/clientTls.js';
 import { type SessionSecurity, policyOf, sessionSecurity } from './tls/security.js';
 
 type Tag = string | undefined;
@@ -126,31 +128,58 @@ class Session<Command> implements SessionHandle {
 
   // ---- Socket events ----
 
-  private readonly onData = (chunk: Buffer): void => {
+  private readonly onData = this.guarded((chunk: Buffer): void => {
     if (this.state.kind === 'logging-in') this.conn.queue(chunk);
     else if (this.reading()) this.consume(chunk);
-  };
+  });
 
-  private readonly onEnd = (): void => {
+  private readonly onEnd = this.guarded((): void => {
     this.clientEnded = true;
     // While logging in, the queued bytes (maybe a pipelined LOGOUT) are dealt with first.
     if (this.reading()) this.close(undefined);
-  };
+  });
 
-  private readonly onTimeout = (): void => {
+  private readonly onTimeout = this.guarded((): void => {
     if (!this.reading()) return;
     this.ctx.log.at('refusal', 'idle', 'client idle, closing', { state: this.state.kind });
     this.closeWith('idle');
-  };
+  });
 
-  private readonly onClose = (): void => {
+  private readonly onClose = this.guarded((): void => {
     if (this.state.kind === 'piped') return; // the pipe reports the end of the session
     const pending = this.state.kind === 'store-challenge' ? this.state.answer : undefined;
     const fields = this.state.kind === 'closed' ? this.state.fields : this.closedFields();
     this.state = { kind: 'closed', fields };
     this.conn.logClosed(fields);
     pending?.(undefined);
-  };
+  });
+
+  // ---- Bugs (issue 14): one session's exception ends that session only (`crash.ts`) ----
+
+  /** `step`, run so that an exception in it ends this session and nothing else. */
+  private guarded<A extends unknown[]>(step: (...args: A) => void): (...args: A) => void {
+    return (...args) => {
+      try {
+        step(...args);
+      } catch (e) {
+        this.crashed(e);
+      }
+    };
+  }
+
+  /** A bug in this session: log it with its stack, say goodbye if we still can, close. */
+  private crashed(e: unknown): void {
+    this.ctx.log.error('session', 'internal error, closing the session', {
+      state: this.state.kind,
+      ...errorFields(e),
+    });
+    try {
+      if (this.state.kind === 'closed' || this.state.kind === 'piped') this.conn.abort();
+      else this.closeWith('internal-error');
+    } catch {
+      this.conn.abort();
+    }
+  }
 
   /** States in which the client's bytes are read (as commands, or SASL response lines). */
   private reading(): boolean {
@@ -331,11 +360,12 @@ class Session<Command> implements SessionHandle {
     this.reader.reset();
     const phase = verb.toLowerCase();
     const { settings } = this.ctx.site;
-    this.conn.startTls(tls, phase, this.dialect.words.startTls(tag), (info) => {
+    const secured = this.guarded((info: ClientTlsInfo) => {
       this.security = sessionSecurity(policyOf(settings), info);
       this.state = { kind: 'ready', pendingUser: undefined };
       if (this.shuttingDown) this.closeWith('shutdown');
     });
+    this.conn.startTls(tls, phase, this.dialect.words.startTls(tag), secured);
   }
 
   // ---- Login: directory, store, replay (`login.ts`) ----
@@ -394,6 +424,8 @@ class Session<Command> implements SessionHandle {
           ? nameForLog(principal.user)
           : principal.peer.subject;
     this.state = { kind: 'logging-in', tag, user };
+    const fault = injectedFault(user);
+    if (fault !== undefined) throwInjected(fault);
     this.conn.socket.setTimeout(0); // the directory and the store have their own time limits
     const { ctx, security } = this;
     const login = logIn(
@@ -410,14 +442,18 @@ class Session<Command> implements SessionHandle {
       principal,
     );
     login.then(
-      (outcome) => this.finishLogin(outcome),
-      (e: unknown) => {
-        // A bug, not an input problem: say so and close.
-        ctx.log.error('login', 'internal error during login', {
-          error: e instanceof Error ? e.message : String(e),
-        });
-        this.closeWith('internal-error');
+      (outcome) => {
+        try {
+          this.finishLogin(outcome);
+        } catch (e) {
+          // Whatever the bug, the store connection must not outlive the session.
+          if (outcome.kind === 'logged-in' && this.state.kind !== 'piped') outcome.socket.destroy();
+          this.crashed(e);
+        }
       },
+      this.guarded((e: unknown) => {
+        throw e; // a bug in the login path, not an input problem: the guard says so and closes
+      }),
     );
   }
 
