@@ -14,13 +14,24 @@
  * A store that did not answer in time (connect or greeting timeout) counts as down for
  * STORE_DOWN_AFTER_TIMEOUT_MS; after that, one probe attempt goes through while the others are
  * still skipped, and its outcome decides: an answer clears the mark, another timeout renews it.
- * Refusals (ECONNREFUSED) are not marked: they cost nothing to retry.
+ * Refusals (ECONNREFUSED) are not marked: they cost nothing to retry. While marked, a background
+ * probe (`probe`, given by the login path: connect and read a greeting) runs every
+ * STORE_PROBE_INTERVAL_MS; the first greeting clears the mark, so that a store that was only frozen
+ * (SIGSTOP, a long pause) serves again within seconds of answering, not after the whole down
+ * period (issue 14: a chaos run saw 30 s).
  *
  * Per process (like the stores' connections themselves): with NumThreads each worker counts its
  * own attempts, so a store sees at most NumThreads × the cap.
  */
 
-import { STORE_DOWN_AFTER_TIMEOUT_MS, STORE_STALLED_AFTER_MS } from './limits.js';
+import {
+  STORE_DOWN_AFTER_TIMEOUT_MS,
+  STORE_PROBE_INTERVAL_MS,
+  STORE_STALLED_AFTER_MS,
+} from './limits.js';
+
+/** Whether the store greets now (a new connection, closed at once). */
+export type StoreProbe = () => Promise<boolean>;
 
 export type AttemptOutcome =
   /** The store answered (accepted, refused, or failed quickly): it is alive or cheaply dead. */
@@ -43,6 +54,8 @@ interface StoreState {
   waiting: ((a: Acquired) => void)[];
   /** Fires when the store would count as stalled (one timer per store, not per waiter). */
   stallTimer: NodeJS.Timeout | undefined;
+  /** The background probe while marked down. */
+  probeTimer: NodeJS.Timeout | undefined;
 }
 
 export class StoreAttempts {
@@ -55,7 +68,7 @@ export class StoreAttempts {
   ) {}
 
   /** Ask to start one attempt on `store` (its `host:port`), under a cap of `max` in flight. */
-  acquire(store: string, max: number): Promise<Acquired> {
+  acquire(store: string, max: number, probe?: StoreProbe): Promise<Acquired> {
     let s = this.stores.get(store);
     if (s === undefined) {
       s = {
@@ -65,6 +78,7 @@ export class StoreAttempts {
         progressAt: this.now(),
         waiting: [],
         stallTimer: undefined,
+        probeTimer: undefined,
       };
       this.stores.set(store, s);
     }
@@ -74,9 +88,9 @@ export class StoreAttempts {
       if (s.probing)
         return Promise.resolve({ ok: false, reason: 'marked down, a probe is in flight' });
       s.probing = true;
-      return Promise.resolve(this.grant(store, s, true));
+      return Promise.resolve(this.grant(store, s, true, probe));
     }
-    if (s.inFlight < max) return Promise.resolve(this.grant(store, s, false));
+    if (s.inFlight < max) return Promise.resolve(this.grant(store, s, false, probe));
     if (this.now() - s.progressAt >= this.stalledMs) return Promise.resolve(this.stalled(max));
     const state = s;
     return new Promise((resolve) => {
@@ -97,7 +111,12 @@ export class StoreAttempts {
     };
   }
 
-  private grant(store: string, state: StoreState, probe: boolean): Acquired {
+  private grant(
+    store: string,
+    state: StoreState,
+    probe: boolean,
+    check: StoreProbe | undefined,
+  ): Acquired {
     if (state.inFlight === 0) state.progressAt = this.now();
     state.inFlight++;
     let released = false;
@@ -114,11 +133,12 @@ export class StoreAttempts {
           // Whoever waits for this store would only wait for the next timeout.
           for (const w of state.waiting.splice(0))
             w({ ok: false, reason: 'marked down after a timeout' });
+          if (check !== undefined) this.armProbe(store, state, check);
         } else if (probe || state.downUntil > 0) {
           state.downUntil = 0;
         }
         const next = state.downUntil === 0 ? state.waiting.shift() : undefined;
-        if (next !== undefined) next(this.grant(store, state, false));
+        if (next !== undefined) next(this.grant(store, state, false, check));
         this.tidy(store, state);
       },
     };
@@ -138,9 +158,26 @@ export class StoreAttempts {
     state.stallTimer.unref();
   }
 
+  /** While `state` is marked down: probe every STORE_PROBE_INTERVAL_MS; a greeting clears it. */
+  private armProbe(store: string, state: StoreState, check: StoreProbe): void {
+    if (state.probeTimer !== undefined) return;
+    state.probeTimer = setTimeout(() => {
+      void check().then((alive) => {
+        state.probeTimer = undefined;
+        if (state.downUntil === 0) return this.tidy(store, state);
+        if (alive && !state.probing) {
+          state.downUntil = 0;
+          this.tidy(store, state);
+        } else this.armProbe(store, state, check);
+      });
+    }, STORE_PROBE_INTERVAL_MS);
+    state.probeTimer.unref();
+  }
+
   /** Forget idle, healthy stores: the map stays as small as the stores in use. */
   private tidy(store: string, state: StoreState): void {
     if (state.inFlight > 0 || state.downUntil > 0 || state.waiting.length > 0) return;
+    if (state.probeTimer !== undefined) return;
     if (state.stallTimer !== undefined) clearTimeout(state.stallTimer);
     state.stallTimer = undefined;
     this.stores.delete(store);

@@ -5,7 +5,17 @@
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Testbed, startTestbed } from '@mmp/testbed';
+import { SCRIPTED_HOSTS, type Testbed, startTestbed } from '@mmp/testbed';
+
+/** The misbehaving stores of point 3, each the first mailHost of a user of its own. */
+const SCRIPTED = [
+  'never-greet',
+  'stall-mid-greeting',
+  'stall-mid-reply',
+  'reset-on-login',
+  'garbage-greeting',
+  'garbage-reply',
+] as const;
 import { DIRECTORY_POOL_SIZE, PREAUTH_POOL_SIZE } from './limits.js';
 import { type LdapRelay, startLdapRelay } from './test-support/ldapRelay.js';
 import { POP_PROXY, type ProxyProcess, startProxyProcess } from './test-support/proxyProcess.js';
@@ -16,7 +26,18 @@ let relay: LdapRelay;
 const running: ProxyProcess[] = [];
 
 beforeAll(async () => {
-  bed = await startTestbed({ tls: false, stores: 2, bulkUsers: 40 });
+  bed = await startTestbed({
+    tls: false,
+    stores: 2,
+    bulkUsers: 40,
+    scriptedStores: SCRIPTED,
+    // A scripted store first, then store B, where the user has a real mailbox.
+    extraUsers: SCRIPTED.map((behaviour, i) => ({
+      uid: `scripted-${behaviour}`,
+      mailHosts: [SCRIPTED_HOSTS[i] as string, '127.0.0.3'],
+      mailboxes: ['B'],
+    })),
+  });
   relay = await startLdapRelay({ host: bed.ldap.host, port: bed.ldap.port });
 }, 180_000);
 
@@ -243,5 +264,54 @@ describe('point 1: a bug in one session ends that session only', () => {
     const log = await p.logs();
     expect(linesWith(log, 'uncaught exception: exiting')).toHaveLength(1);
     expect(linesWith(log, 'worker died, restarting it', '"code":70')).toHaveLength(1);
+  });
+});
+
+describe('point 3: stores that misbehave get a bounded wait, then the next mailHost', () => {
+  it.each(SCRIPTED)(
+    '%s: the login goes on to store B; the log names the phase',
+    async (behaviour) => {
+      const p = await proxy([], { StoreConnectTimeout: '1', StoreReplyTimeout: '1' });
+      const user = bed.user(`scripted-${behaviour}`);
+      const c = await loggedIn(p, user.uid);
+      expect((await fetchWelcome(c, 'f')).join('\n')).toContain(`Welcome to store B, ${user.uid}`);
+      const log = await logUntil(p, 1, 'login succeeded');
+      const failed = [
+        ...linesWith(log, 'store failed before answering the login'),
+        ...linesWith(log, 'store unreachable'),
+      ];
+      expect(failed.length).toBeGreaterThan(0);
+      expect(failed.join('\n')).toContain('"phase":"store');
+    },
+  );
+
+  it('a store SIGSTOPped then SIGCONTed is not marked down for long: a probe clears it', async () => {
+    const p = await proxy([], { StoreConnectTimeout: '1' });
+    const bob = bed.user('bob');
+    bed.store('B').pause();
+    try {
+      const c = await RawClient.open(p.port);
+      await c.line();
+      c.send(`a LOGIN ${bob.uid} ${bob.password}\r\nb LOGIN ${bob.uid} ${bob.password}\r\n`);
+      expect(await c.line()).toMatch(/^a NO \[UNAVAILABLE\]|^a NO \[ALERT\]/);
+      expect(await c.line()).toMatch(/^b NO /);
+      c.socket.destroy();
+    } finally {
+      bed.store('B').resume();
+    }
+    // Marked down for 30 s without the probe; with it, back within a few probe intervals.
+    let ok = false;
+    for (let i = 0; i < 100 && !ok; i++) {
+      const c = await RawClient.open(p.port);
+      await c.line();
+      c.send(`a LOGIN ${bob.uid} ${bob.password}\r\n`);
+      ok = /^a OK /.test((await c.until('a')).at(-1) ?? '');
+      c.socket.destroy();
+      if (!ok) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(ok).toBe(true);
+    expect(
+      linesWith(await p.logs(), 'store skipped', 'marked down after a timeout').length,
+    ).toBeGreaterThan(0);
   });
 });

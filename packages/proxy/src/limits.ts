@@ -112,6 +112,12 @@ export const MAX_STORE_LINE_BYTES = 64 * 1024;
 export const STORE_DOWN_AFTER_TIMEOUT_MS = 30_000;
 
 /**
+ * While a store is marked down, a background probe (connect, read the greeting within
+ * StoreConnectTimeout) runs this often; the first greeting clears the mark (`attemptLimiter.ts`).
+ */
+export const STORE_PROBE_INTERVAL_MS = 1_000;
+
+/**
  * A login over MaxConcurrentConnectionAttempts waits for a slot while the store finishes attempts;
  * once none has finished for this long with the cap reached, the store counts as hung and the
  * waiting logins skip it at once (`attemptLimiter.ts`) instead of waiting out StoreConnectTimeout.

@@ -31,6 +31,7 @@ import {
   connectStore,
   formatAddress,
   storeAddress,
+  storeGreets,
 } from './store.js';
 import type { ClientCertificateInfo } from './tls/clientTls.js';
 import { connectStoreTls } from './tls/storeTls.js';
@@ -335,7 +336,12 @@ async function tryStores(
     // MaxConcurrentConnectionAttempts: a hung store at its cap, or one marked down after a
     // timeout, is skipped like a down one, so users fail over (or get the temporary failure) at
     // once; a busy but healthy store makes them wait for a slot.
-    const slot = await attempts.acquire(where, settings.maxStoreAttempts);
+    const connect = (): ReturnType<typeof connectStore> =>
+      site.storeTls === undefined
+        ? connectStore(address, settings.storeConnectTimeoutMs)
+        : connectStoreTls(address, settings.storeConnectTimeoutMs, site.storeTls);
+    const probe = (): Promise<boolean> => storeGreets(connect, settings.storeConnectTimeoutMs);
+    const slot = await attempts.acquire(where, settings.maxStoreAttempts, probe);
     if (!slot.ok) {
       failures.push(`${where} ${slot.reason}`);
       // The cached answer stays: the store is busy, the user has not moved (and a directory
@@ -344,9 +350,7 @@ async function tryStores(
       continue;
     }
     log.at('dialogue', 'store connect', 'connecting to store', { store: where });
-    const conn = await (site.storeTls === undefined
-      ? connectStore(address, settings.storeConnectTimeoutMs)
-      : connectStoreTls(address, settings.storeConnectTimeoutMs, site.storeTls));
+    const conn = await connect();
     if (!conn.ok) {
       slot.release(conn.error.kind === 'timeout' ? 'timeout' : 'answered');
       // A failed store connection: the cached answer may be stale (the user moved), ask again.

@@ -244,3 +244,19 @@ export class StoreConversation {
     if (this.failure !== undefined) waiting(err(this.failure));
   }
 }
+
+/**
+ * Whether a store greets now: `connect` (plain or TLS), then one line within `timeoutMs`, then
+ * close. The probe of a store marked down (`attemptLimiter.ts`).
+ */
+export async function storeGreets(
+  connect: () => Promise<Result<Socket, StoreFailure>>,
+  timeoutMs: number,
+): Promise<boolean> {
+  const conn = await connect();
+  if (!conn.ok) return false;
+  const conversation = new StoreConversation(conn.value);
+  const line = await conversation.readLine(timeoutMs);
+  conversation.close();
+  return line.ok;
+}
