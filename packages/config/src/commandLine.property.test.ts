@@ -13,7 +13,7 @@ import { fuzzTest } from './test-support/fuzz.js';
 import { ok } from './types.js';
 
 const specs = allParameters();
-const noFiles: ConfigFs = { readFile: () => ok(null) };
+const noFiles: ConfigFs = { readFile: () => ok(null), subdirectories: () => [] };
 
 const ARG_TOKENS = [
   ...specs.flatMap((p) => (p.flag === undefined ? [] : [p.flag])),
@@ -133,7 +133,10 @@ describe('command line properties', () => {
         }
         if (a.kind !== 'install') throw new Error(JSON.stringify(a));
         for (const g of given) expect(a.text).toContain(`export ${g.spec.name}\n`);
-        const fs: ConfigFs = { readFile: (p) => ok(p === '/i.config' ? a.text : null) };
+        const fs: ConfigFs = {
+          readFile: (p) => ok(p === '/i.config' ? a.text : null),
+          subdirectories: () => [],
+        };
         const back = cliAction(protocol, ['-f', '/i.config'], {}, fs);
         if (back.kind !== 'run') throw new Error(JSON.stringify(back));
         expect(back.config.values).toEqual(direct.value.values);

@@ -5,6 +5,7 @@ export * from './values.js';
 export * from './dn.js';
 export * from './searchFormat.js';
 export * from './configFile.js';
+export * from './instances.js';
 export * from './commandLine.js';
 export * from './resolve.js';
 export * from './vdmap.js';

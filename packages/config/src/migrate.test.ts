@@ -210,7 +210,10 @@ describe('planMigration: an iPlanet 5 MMP (iplanet5 fixtures)', () => {
     const imap = p.protocols.imap;
     if (imap === undefined) throw new Error('no imap plan');
     const text = writeConfigFile('imap', imap.values);
-    const fs: ConfigFs = { readFile: (path) => ok(path === '/i/ImapMMP.config' ? text : null) };
+    const fs: ConfigFs = {
+      readFile: (path) => ok(path === '/i/ImapMMP.config' ? text : null),
+      subdirectories: () => [],
+    };
     const a = cliAction('imap', ['-f', '/i/ImapMMP.config'], {}, fs);
     if (a.kind !== 'run') throw new Error(JSON.stringify(a));
     expect(a.config.values).toMatchObject(imap.parsed);

@@ -1,12 +1,28 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseCommandLine } from './commandLine.js';
 import { parseConfigFile, writeMmpConf } from './configFile.js';
+import { findInstances } from './instances.js';
 import { type ConfigFs, cliAction, effectiveBind, listText, resolveConfig } from './resolve.js';
 import type { Protocol } from './types.js';
 import { ok } from './types.js';
 
+/** Files by path; a directory is every path prefix of one. */
 function memFs(files: Record<string, string>): ConfigFs {
-  return { readFile: (p) => ok(files[p] ?? null) };
+  return {
+    readFile: (p) => ok(files[p] ?? null),
+    subdirectories: (dir) => [
+      ...new Set(
+        Object.keys(files)
+          .filter((f) => f.startsWith(`${dir}/`))
+          .map((f) => f.slice(dir.length + 1).split('/'))
+          .filter((parts) => parts.length > 1)
+          .map((parts) => parts[0] ?? ''),
+      ),
+    ],
+  };
 }
 
 function cl(protocol: Protocol, argv: string[]) {
@@ -159,6 +175,58 @@ describe('cliAction', () => {
     expect(a.config.instance).toBe('mplex1');
     expect(a.config.configFile).toBe('/srv/mmp/MMP_mplex1/PopMMP.config');
     expect(a.config.origins.ListenPort).toBe('PopMMP.config:1');
+  });
+
+  it("-n finds the guide's other spellings, MMP-NAME and a plain NAME, as mmp-setup does", () => {
+    const fs = memFs({
+      '/etc/test.mmp.conf': writeMmpConf('/srv/mmp'),
+      '/srv/mmp/mplex1/ImapMMP.config': 'LogLevel=6\n',
+      '/srv/mmp/MMP-two/ImapMMP.config': 'LogLevel=7\n',
+      '/srv/mmp/both/ImapMMP.config': 'LogLevel=8\n',
+      '/srv/mmp/MMP_both/ImapMMP.config': 'LogLevel=9\n',
+    });
+    const run = (name: string) => cliAction('imap', ['-n', name], conf, fs);
+    const mplex1 = run('mplex1');
+    expect(mplex1.kind === 'run' && mplex1.config.configFile).toBe(
+      '/srv/mmp/mplex1/ImapMMP.config',
+    );
+    const two = run('two');
+    expect(two.kind === 'run' && two.config.values.LogLevel).toBe(7);
+    // Two directories holding one name: refused, never a guess.
+    expect(run('both')).toEqual({
+      kind: 'fail',
+      message: expect.stringContaining(
+        'instance both: /srv/mmp/both and /srv/mmp/MMP_both both hold it',
+      ),
+      exitCode: 2,
+    });
+    // An instance that does not exist is still looked for as MMP_NAME (and said missing there).
+    const none = run('none');
+    expect(none.kind === 'fail' && none.message).toContain('/srv/mmp/MMP_none/ImapMMP.config');
+  });
+
+  it('-n finds them on disk too (the finder mmp-setup --list and --modify use)', () => {
+    const root = mkdtempSync(join(tmpdir(), 'mmp-instances-'));
+    try {
+      const conf = join(root, 'netscape.mmp.conf');
+      writeFileSync(conf, writeMmpConf(root));
+      for (const [dir, base] of [
+        ['mplex1', 'o=plain'],
+        ['MMP-second', 'o=guide'],
+      ] as const) {
+        mkdirSync(join(root, dir));
+        writeFileSync(join(root, dir, 'ImapMMP.config'), `BaseDN='${base}'\nexport BaseDN\n`);
+      }
+      const base = (name: string) => {
+        const a = cliAction('imap', ['-n', name], { MMP_CONF_FILE: conf });
+        return a.kind === 'run' ? a.config.values.BaseDN : a;
+      };
+      expect(base('mplex1')).toBe('o=plain');
+      expect(base('second')).toBe('o=guide');
+      expect(findInstances(root).map((e) => e.name)).toEqual(['mplex1', 'second']);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('falls back to /opt/mmp without a conf file, and uses -f and MMP_CONFIG_FILE', () => {

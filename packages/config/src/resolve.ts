@@ -3,14 +3,12 @@
  * environment variables, then the instance's config file, then defaults. Every value is parsed
  * by its kind and every error names where the value came from.
  */
-import { readFileSync } from 'node:fs';
 import { type CommandLine, parseCommandLine, usageText } from './commandLine.js';
 import {
   type ConfigEntry,
   DEFAULT_MMP_CONF_FILE,
   DEFAULT_MMP_ROOT,
   configFileName,
-  instanceDir,
   parseConfigFile,
   readMmpConf,
   writeConfigFile,
@@ -25,6 +23,7 @@ import {
 import type { ConfigProblem, Protocol, ValueSource, ValueKinds } from './types.js';
 import { type Result, err, ok } from './types.js';
 import { displayValue, parseValue } from './values.js';
+import { type InstanceFs, locateInstance, nodeInstanceFs } from './instances.js';
 
 export interface ResolvedConfig {
   protocol: Protocol;
@@ -243,23 +242,11 @@ function crossChecks(
 
 // ---- Locating and reading the instance's config file ----
 
-/** What cliAction needs from the file system; tests pass a map. */
-export interface ConfigFs {
-  /** The file's text; null when it does not exist; an error message otherwise. */
-  readFile(path: string): Result<string | null, string>;
-}
+/** What cliAction needs from the file system (files, and MMPRoot's directories for `-n`);
+ * tests pass a map. */
+export type ConfigFs = InstanceFs;
 
-export const nodeFs: ConfigFs = {
-  readFile(path) {
-    try {
-      return ok(readFileSync(path, 'utf8'));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return ok(null);
-      return err(`${path}: ${(e as Error).message}`);
-    }
-  },
-};
+export const nodeFs: ConfigFs = nodeInstanceFs;
 
 export interface ConfigLocation {
   path?: string;
@@ -268,9 +255,10 @@ export interface ConfigLocation {
 }
 
 /**
- * Which config file: `-f FILE`; else `-n NAME` → MMPRoot/MMP_NAME/ImapMMP.config, MMPRoot read
- * from /etc/netscape.mmp.conf (or env MMP_CONF_FILE), /opt/mmp when that file does not exist;
- * else env MMP_CONFIG_FILE; else none.
+ * Which config file: `-f FILE`; else `-n NAME` → ImapMMP.config in the instance's directory under
+ * MMPRoot, in any of the guide's spellings (`MMP_NAME`, `MMP-NAME`, `NAME`: `instances.ts`, as
+ * mmp-setup finds it), MMPRoot read from /etc/netscape.mmp.conf (or env MMP_CONF_FILE), /opt/mmp
+ * when that file does not exist; else env MMP_CONFIG_FILE; else none.
  */
 export function locateConfigFile(
   protocol: Protocol,
@@ -289,8 +277,10 @@ export function locateConfigFile(
       if (!r.ok) return r;
       root = r.value;
     }
+    const dir = locateInstance(root, cl.instance, fs);
+    if (!dir.ok) return err([{ where: `MMPRoot ${root}`, message: dir.error }]);
     return ok({
-      path: `${instanceDir(root, cl.instance)}/${configFileName(protocol)}`,
+      path: `${dir.value}/${configFileName(protocol)}`,
       via: `-n ${cl.instance}`,
     });
   }

@@ -91,7 +91,8 @@ export function templateUnitName(protocol: Protocol): string {
 
 /**
  * One template unit per protocol: `systemctl enable --now mmp-imap@mail1` runs instance mail1
- * (`ImapProxy -n mail1`, the guide's way of naming an instance), started as root with the
+ * (`ImapProxy -n mail1`, the guide's way of naming an instance, which finds `MMPRoot/MMP_mail1`,
+ * `MMP-mail1` or `mail1` as mmp-setup does), started as root with the
  * proxy's own drop to RunAsUser, writing only /var/log/mmp/mail1 (mmp-setup's default LogDir;
  * another LogDir needs a drop-in with its ReadWritePaths).
  */
@@ -125,9 +126,11 @@ WantedBy=multi-user.target
  * started with `ImapMMP start`. A NumThreads primary passes it to its workers.
  */
 export function logrotate(): string {
-  const scripts = PROTOCOLS.map(
-    (p) => `"$MMPRoot"/MMP_*/${p === 'imap' ? 'ImapMMP' : 'PopMMP'}`,
-  ).join(' ');
+  // Every instance directory, whatever its spelling (MMP_name, the guide's MMP-name or a plain
+  // name: `@mmp/config` findInstances); a directory without the script is skipped below.
+  const scripts = PROTOCOLS.map((p) => `"$MMPRoot"/*/${p === 'imap' ? 'ImapMMP' : 'PopMMP'}`).join(
+    ' ',
+  );
   return `${LOG_ROOT}/*/MMP_*.log {
     daily
     rotate 30

@@ -9,19 +9,13 @@ import {
   INSTALLER_PARAMETERS,
   type Protocol,
   type Result,
+  checkInstanceName,
   err,
   ok,
   suggestName,
 } from '@mmp/config';
 import { parse as parseYaml } from 'yaml';
-import {
-  type DialogueStart,
-  SERVICE_MENU,
-  checkInstanceName,
-  checkRoot,
-  checkUser,
-  emptyValues,
-} from './dialogue.js';
+import { type DialogueStart, SERVICE_MENU, checkRoot, checkUser, emptyValues } from './dialogue.js';
 import type { Prompter, QuestionParameter } from './prompter.js';
 import {
   PROTOCOL_LABEL,

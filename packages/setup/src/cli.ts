@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Protocol } from '@mmp/config';
+import { type Protocol, checkInstanceName, findInstances, locateInstance } from '@mmp/config';
 import {
   AnswerError,
   type AnswersFile,
@@ -26,17 +26,14 @@ import {
   type DialogueEnv,
   DialogueError,
   type DialogueStart,
-  checkInstanceName,
   checkRoot,
   runDialogue,
 } from './dialogue.js';
 import {
   confFilePath,
-  findInstances,
   listInstances,
   loadInstance,
   loadInstanceAt,
-  locateInstance,
   recordedRoot,
   userExists,
 } from './instances.js';

@@ -8,6 +8,7 @@ import {
   PROTOCOLS,
   type Protocol,
   type Result,
+  checkInstanceName,
   configFileName,
 } from '@mmp/config';
 import { defaultLogDir } from './layout.js';
@@ -106,10 +107,10 @@ export function menuNumber(services: readonly Protocol[]): '1' | '2' | '3' {
   return services.includes('pop3') ? '2' : '1';
 }
 
-// POSIX portable user names (useradd's default rule), and instance names safe in a path, a
-// shell script and a systemd unit name.
+// POSIX portable user names (useradd's default rule). Instance names (safe in a path, a shell
+// script and a systemd unit name) are checked by `@mmp/config` checkInstanceName, which the
+// instance finder shares.
 const USER_RE = /^[a-z_][a-z0-9_-]*\$?$/i;
-const INSTANCE_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export function checkUser(name: string): Result<string, string> {
   const v = name.trim();
@@ -127,16 +128,6 @@ export function checkRoot(path: string): Result<string, string> {
   if (control || /["'\\`$]/.test(v))
     return { ok: false, error: `MMPRoot: '${path}' has quotes, $, \\ or control characters` };
   return { ok: true, value: v };
-}
-
-export function checkInstanceName(name: string): Result<string, string> {
-  const v = name.trim();
-  return INSTANCE_RE.test(v)
-    ? { ok: true, value: v }
-    : {
-        ok: false,
-        error: `instance: '${name}' is not a valid name (letters, digits, '.', '_' and '-')`,
-      };
 }
 
 export function userWarning(user: string): string {

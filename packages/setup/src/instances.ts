@@ -3,7 +3,7 @@
  * files of one instance, read back with the config package's own parser so that `--modify` sees
  * exactly what the proxy will see.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   DEFAULT_MMP_CONF_FILE,
@@ -14,13 +14,14 @@ import {
   type Result,
   configFileName,
   err,
+  findInstances,
   formatProblem,
-  instanceDir,
+  locateInstance,
   ok,
   parseConfigFile,
   readMmpConf,
 } from '@mmp/config';
-import { type LoadedInstance, checkInstanceName } from './dialogue.js';
+import { type LoadedInstance } from './dialogue.js';
 import { scriptName } from './scripts.js';
 import { type ProtocolValues } from './table.js';
 
@@ -44,78 +45,10 @@ export function recordedRoot(confPath: string): Result<string, string> {
   return r.ok ? r : err(r.error.map(formatProblem).join('\n'));
 }
 
-/** An instance directory under MMPRoot and the instance name it gives. */
-export interface InstanceEntry {
-  readonly name: string;
-  readonly dir: string;
-}
-
-/** Ours and the guide's Table 13.6 spelling; new instances are made so (instanceDir). */
-const PREFIX = 'MMP_';
-/** The guide's installation steps spell it `MMPRoot/MMP-instanceName/`. */
-const GUIDE_PREFIX = 'MMP-';
-
-const isDir = (path: string): boolean => {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-};
-
-const holdsConfig = (dir: string): boolean =>
-  PROTOCOLS.some((p) => existsSync(join(dir, configFileName(p))));
-
-/**
- * The instance directories under MMPRoot, by name then directory (a missing MMPRoot has none).
- * `MMP_<name>` is one whatever it holds; the guide's other spellings, `MMP-<name>` (its
- * installation steps) and a plain `<name>` (its `MMPRoot/mplex1`), are one when they hold an
- * ImapMMP.config or PopMMP.config. Hidden directories (mmp-setup's staging) never are.
- */
-export function findInstances(root: string): readonly InstanceEntry[] {
-  let names: string[];
-  try {
-    names = readdirSync(root);
-  } catch {
-    return [];
-  }
-  const out: InstanceEntry[] = [];
-  for (const n of names) {
-    const dir = join(root, n);
-    if (n.startsWith('.') || !isDir(dir)) continue;
-    if (n.startsWith(PREFIX) && n.length > PREFIX.length) {
-      out.push({ name: n.slice(PREFIX.length), dir });
-      continue;
-    }
-    if (!holdsConfig(dir)) continue;
-    const name =
-      n.startsWith(GUIDE_PREFIX) && n.length > GUIDE_PREFIX.length
-        ? n.slice(GUIDE_PREFIX.length)
-        : n;
-    // The name goes into unit names and scripts: only names mmp-setup itself would accept.
-    if (checkInstanceName(name).ok) out.push({ name, dir });
-  }
-  return out.sort((a, b) => a.name.localeCompare(b.name) || a.dir.localeCompare(b.dir));
-}
-
-/** Instance names under MMPRoot, sorted, each once. */
+/** Instance names under MMPRoot, sorted, each once (`@mmp/config` findInstances: the same
+ * finder as `ImapProxy -n`). */
 export function listInstances(root: string): readonly string[] {
   return [...new Set(findInstances(root).map((e) => e.name))];
-}
-
-/**
- * The directory of instance `name`: the existing one in any spelling, else (a new instance)
- * `MMPRoot/MMP_<name>`. Two directories giving the same name is an error, never a guess.
- */
-export function locateInstance(root: string, name: string): Result<string, string> {
-  const found = findInstances(root).filter((e) => e.name === name);
-  const [first, second] = found;
-  if (first === undefined) return ok(instanceDir(root, name));
-  if (second !== undefined)
-    return err(
-      `instance ${name}: ${found.map((e) => e.dir).join(' and ')} both hold it; rename one`,
-    );
-  return ok(first.dir);
 }
 
 /** The user recorded in a start script written before RunAsUser (`MMP_USER='name'`). */
