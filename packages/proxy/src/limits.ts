@@ -228,3 +228,13 @@ export const MAX_SPOOF_MESSAGE_BYTES = 1024 * 1024;
  * of at least 10 minutes there (Timeout covers only the time before login).
  */
 export const POP3_TRANSACTION_IDLE_MS = 10 * 60_000;
+
+/**
+ * What waits in memory for a log file that cannot be written (LogDir's disk full): the records
+ * of a few minutes of heavy load. Later records are dropped, so a full disk costs records, never
+ * the proxy's memory.
+ */
+export const LOG_BUFFER_MAX = 4 * 1024 * 1024;
+
+/** A log file that cannot be written is said on stderr at most this often (issue 14). */
+export const LOG_FAILURE_REPORT_MS = 60_000;

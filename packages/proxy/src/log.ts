@@ -39,6 +39,7 @@ import { accessSync, constants, existsSync, statSync, writeSync } from 'node:fs'
 import { join } from 'node:path';
 import pino from 'pino';
 import { type Protocol, type Result, ok } from '@mmp/config';
+import { LOG_BUFFER_MAX, LOG_FAILURE_REPORT_MS } from './limits.js';
 
 /** LogFormat: the guide's text lines (default) or JSON lines. */
 export type LogFormat = 'text' | 'json';
@@ -376,6 +377,7 @@ export function openLogFile(opts: {
     append: true,
     mkdir: false,
     mode: LOG_FILE_MODE,
+    maxLength: LOG_BUFFER_MAX,
   });
   /** Open `p` (through the opener), keeping the current file when the opener refuses it. */
   const releaseWhenOpen = (opened: { path: string; release(): void }): void => {
@@ -398,12 +400,45 @@ export function openLogFile(opts: {
     dest.reopen(o.value.path);
   };
   // A failing log (disk full, file removed with its directory) must never stop the mail flowing:
-  // say so once on stderr and go on without it.
-  let failed = false;
+  // it costs records, never sessions. sonic-boom keeps the write that failed and tries it again
+  // with the next one; what waits is capped (`maxLength`, records beyond it are dropped), a retry
+  // each second finds the space again when no record comes, and stderr hears of it at most once
+  // a minute. When a write succeeds again the file gets one record saying how many were lost.
+  let failing = false;
+  let lost = 0;
+  let lastWarned = -Infinity;
+  let retry: NodeJS.Timeout | undefined;
+  dest.on('drop', (data: string | Buffer) => {
+    lost += String(data).split('\n').length - 1;
+  });
   dest.on('error', (e: Error) => {
-    if (failed) return;
-    failed = true;
-    opts.warn(`log file ${path} cannot be written (${e.message}): logging stopped`);
+    failing = true;
+    const at = Date.now();
+    if (at - lastWarned >= LOG_FAILURE_REPORT_MS) {
+      lastWarned = at;
+      opts.warn(
+        `log file ${path} cannot be written (${e.message}): records wait, then are dropped, until it can (said at most once a minute)`,
+      );
+    }
+    if (retry !== undefined) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      // An empty write tries the failed one again (flush() does nothing with minLength 0).
+      try {
+        dest.write('');
+      } catch {
+        // destroyed: closing
+      }
+    }, 1_000);
+    retry.unref();
+  });
+  dest.on('write', () => {
+    if (!failing) return;
+    failing = false;
+    const dropped = lost;
+    lost = 0;
+    log.at('lifecycle', 'log', 'log file writable again', { recordsLost: dropped, file: path });
+    opts.warn(`log file ${path} writable again; ${dropped} records were lost`);
   });
   const batch = new TurnBatch(dest);
   // A process that exits without close() (an uncaught error, process.exit): pino has already

@@ -49,12 +49,24 @@ export async function startProxyProcess(
   args: readonly string[],
   env: Record<string, string> = {},
   program: string = IMAP_PROXY,
-  options: { bareListenPort?: boolean; jsonLogs?: boolean } = {},
+  options: {
+    bareListenPort?: boolean;
+    jsonLogs?: boolean;
+    /** LogDir (default a fresh temporary directory). */
+    logDir?: string;
+    /** The descriptor limit (`ulimit -n`) the proxy starts with. */
+    maxFiles?: number;
+  } = {},
 ): Promise<ProxyProcess> {
   const port = await freePort('127.0.0.1');
-  const logDir = await mkdtemp(join(tmpdir(), 'mmp-proxy-log-'));
+  const logDir = options.logDir ?? (await mkdtemp(join(tmpdir(), 'mmp-proxy-log-')));
   const listen = options.bareListenPort === true ? String(port) : `127.0.0.1:${port}`;
-  const child = execa('node', [program, '-p', listen, '-o', logDir, ...args], {
+  const argv = [program, '-p', listen, '-o', logDir, ...args];
+  // prlimit sets the limit and execs node: the pid is the proxy's own.
+  const child = execa(
+    options.maxFiles === undefined ? 'node' : 'prlimit',
+    options.maxFiles === undefined ? argv : [`--nofile=${options.maxFiles}`, 'node', ...argv],
+    {
     reject: false,
     all: true,
     buffer: true,

@@ -1,0 +1,104 @@
+/**
+ * Running out of the process's resources (issue 14, points 4 and 5), on the real test bed with the
+ * built proxy: a LogDir on a full disk costs log records, never sessions.
+ */
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Testbed, mountFullTmpfs, startTestbed } from '@mmp/testbed';
+import {
+  type ProxyProcess,
+  startProxyProcess,
+  testbedArgs,
+} from './test-support/proxyProcess.js';
+import { RawClient } from './test-support/rawClient.js';
+
+let bed: Testbed;
+const running: ProxyProcess[] = [];
+
+beforeAll(async () => {
+  bed = await startTestbed({ tls: false, stores: 1 });
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all(running.map((p) => p.stop()));
+  await bed?.stop();
+});
+
+async function proxy(
+  options: Parameters<typeof startProxyProcess>[3] = {},
+): Promise<ProxyProcess> {
+  const args = testbedArgs(bed, bed.backsidePorts.imap, { logLevel: 5 });
+  const p = await startProxyProcess(args, {}, undefined, options);
+  running.push(p);
+  return p;
+}
+
+/** An IMAP client logged in as `uid` through `p`, its INBOX examined. */
+async function loggedIn(p: ProxyProcess, uid: string): Promise<RawClient> {
+  const user = bed.user(uid);
+  const c = await RawClient.open(p.port);
+  await c.line();
+  c.send(`a LOGIN ${user.uid} ${user.password}\r\n`);
+  expect((await c.until('a')).at(-1)).toMatch(/^a OK /);
+  c.send('b EXAMINE INBOX\r\n');
+  expect((await c.until('b')).at(-1)).toMatch(/^b OK /);
+  return c;
+}
+
+/** Message 1 fetched whole through `c`: the untagged bytes. */
+async function fetchMessage(c: RawClient, tag: string): Promise<string[]> {
+  c.send(`${tag} FETCH 1 BODY.PEEK[]\r\n`);
+  const lines = await c.until(tag);
+  expect(lines.at(-1)).toMatch(new RegExp(`^${tag} OK `));
+  return lines.slice(0, -1);
+}
+
+/** Wait until `check` holds (records and stderr are written asynchronously). */
+async function until(check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition never held');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function count(text: string, part: string): number {
+  return text.split(part).length - 1;
+}
+
+describe('point 5: a full LogDir costs log records, never sessions', () => {
+  it('sessions log in and fetch byte-exact, stderr says it once, logging comes back with space', async () => {
+    const reference = await proxy();
+    const r = await loggedIn(reference, 'alice');
+    const expected = await fetchMessage(r, 'f');
+    r.close();
+
+    const disk = await mountFullTmpfs({ sizeKiB: 64 });
+    try {
+      const p = await proxy({ logDir: disk.path });
+      for (const i of [1, 2, 3]) {
+        const c = await loggedIn(p, 'alice');
+        expect(await fetchMessage(c, `f${i}`)).toEqual(expected);
+        c.close();
+        // each session's records meet the full disk again
+        await until(() => p.output().includes('cannot be written'));
+      }
+      expect(count(p.output(), 'cannot be written')).toBe(1);
+      expect(p.child.exitCode).toBeNull();
+      expect(await p.logs()).toBe('');
+
+      await disk.free();
+      await until(() => p.output().includes('writable again'));
+      // the records that waited reach the file, the recovery is said in it, and new ones follow
+      const logins = (log: string): number => count(log, 'login succeeded');
+      await until(async () => logins(await p.logs()) === 3);
+      const c = await loggedIn(p, 'alice');
+      c.close();
+      await until(async () => logins(await p.logs()) === 4);
+      expect(count(await p.logs(), 'log file writable again')).toBe(1);
+      expect(count(p.output(), 'cannot be written')).toBe(1);
+    } finally {
+      await disk.unmount();
+    }
+  });
+});
