@@ -5,11 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Testbed, mountFullTmpfs, startTestbed } from '@mmp/testbed';
-import {
-  type ProxyProcess,
-  startProxyProcess,
-  testbedArgs,
-} from './test-support/proxyProcess.js';
+import { type ProxyProcess, startProxyProcess, testbedArgs } from './test-support/proxyProcess.js';
 import { RawClient } from './test-support/rawClient.js';
 
 let bed: Testbed;
@@ -24,9 +20,7 @@ afterAll(async () => {
   await bed?.stop();
 });
 
-async function proxy(
-  options: Parameters<typeof startProxyProcess>[3] = {},
-): Promise<ProxyProcess> {
+async function proxy(options: Parameters<typeof startProxyProcess>[3] = {}): Promise<ProxyProcess> {
   const args = testbedArgs(bed, bed.backsidePorts.imap, { logLevel: 5 });
   const p = await startProxyProcess(args, {}, undefined, options);
   running.push(p);

@@ -67,13 +67,14 @@ export async function startProxyProcess(
     options.maxFiles === undefined ? 'node' : 'prlimit',
     options.maxFiles === undefined ? argv : [`--nofile=${options.maxFiles}`, 'node', ...argv],
     {
-    reject: false,
-    all: true,
-    buffer: true,
-    // Only what we give: the test runner's environment must not configure the proxy.
-    extendEnv: false,
-    env: proxyEnv({ ...(options.jsonLogs === false ? {} : { LogFormat: 'json' }), ...env }),
-  });
+      reject: false,
+      all: true,
+      buffer: true,
+      // Only what we give: the test runner's environment must not configure the proxy.
+      extendEnv: false,
+      env: proxyEnv({ ...(options.jsonLogs === false ? {} : { LogFormat: 'json' }), ...env }),
+    },
+  );
   let out = '';
   let signalled = false;
   child.all.on('data', (d: Buffer) => (out += d.toString()));
