@@ -1,6 +1,7 @@
 /**
  * Running out of the process's resources (issue 14, points 4 and 5), on the real test bed with the
- * built proxy: a LogDir on a full disk costs log records, never sessions.
+ * built proxy: a LogDir on a full disk costs log records, never sessions; the descriptor limit
+ * costs new connections, never piped sessions.
  */
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,5 +95,39 @@ describe('point 5: a full LogDir costs log records, never sessions', () => {
     } finally {
       await disk.unmount();
     }
+  });
+});
+
+/**
+ * At EMFILE libuv accepts each waiting connection on a spare descriptor and closes it at once
+ * (uv__emfile_trick), and tells Node nothing: the client sees its connection end, never a hang.
+ */
+describe('point 5: at the descriptor limit new connections end at once, then service is back', () => {
+  it('the piped session is untouched, new logins work once descriptors free up', async () => {
+    const p = await proxy({ maxFiles: 80 });
+    const piped = await loggedIn(p, 'alice');
+    const expected = await fetchMessage(piped, 'f0');
+    // Fill the descriptors with clients that only read the greeting.
+    const held: RawClient[] = [];
+    let refused = 0;
+    while (refused < 5) {
+      const c = await RawClient.open(p.port);
+      if ((await c.line()) === undefined) refused += 1;
+      else held.push(c);
+      expect(held.length).toBeLessThan(80);
+    }
+    expect(await fetchMessage(piped, 'f1')).toEqual(expected);
+
+    for (const c of held) c.close();
+    await until(async () => {
+      const c = await RawClient.open(p.port);
+      const greeted = (await c.line()) !== undefined;
+      c.close();
+      return greeted;
+    });
+    const again = await loggedIn(p, 'alice');
+    expect(await fetchMessage(again, 'f2')).toEqual(expected);
+    expect(await fetchMessage(piped, 'f3')).toEqual(expected);
+    expect(p.child.exitCode).toBeNull();
   });
 });
