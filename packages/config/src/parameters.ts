@@ -76,6 +76,7 @@ const LDAP_AUTH = 'Should the MMP bind to LDAP as someone in particular (y/n):';
 const SSL_FLAG = '-s';
 // Installer questions the guide does not print (it stops at the first SSL prompt), in its style.
 const CERT_LOGIN = 'Should the MMP accept certificate-based client authentication (y/n):';
+const OAUTH2 = 'Do your stores accept OAuth2 bearer tokens (Dovecot: an oauth2 passdb) (y/n):';
 // LdapUrl (the successors' failover list, `mmp-setup --import`) replaces LDAPHost and BaseDN.
 const UNLESS_LDAP_URL = 'LdapUrl';
 
@@ -896,6 +897,13 @@ export const PARAMETERS = [
     // entry sets it for the listeners of its address alone (the handshake is chosen by the local
     // address, `tls/listener.ts`), so a certificate can be required on chosen listeners only.
     defaults: { imap: 'no', pop3: 'no' },
+    prompt: {
+      question:
+        'Should the MMP require a client certificate (no; implicit: on the SSL port; all: STARTTLS too):',
+      branch: CERT_LOGIN,
+      dependsOn: 'SSLEnable',
+      order: 264,
+    },
     protocols: BOTH,
     virtualDomain: true,
     secret: false,
@@ -910,6 +918,12 @@ export const PARAMETERS = [
     // No default: the proxy cannot check a bearer token, so these are offered only when the
     // operator says the stores take them (Dovecot: an oauth2 passdb, auth_mechanisms).
     defaults: {},
+    prompt: {
+      question:
+        'Which OAuth2 mechanisms should the MMP pass through to the stores (XOAUTH2,OAUTHBEARER):',
+      branch: OAUTH2,
+      order: 136,
+    },
     protocols: BOTH,
     virtualDomain: true,
     secret: false,

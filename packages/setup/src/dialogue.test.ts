@@ -36,6 +36,7 @@ const imapWalk = (root: string): Line[] => [
   ['Would you like MMP to use a particular attribute for auth replay (y/n):', ''],
   ['Would you like the MMP to use a non-default attribute for the mailhost? (y/n):', ''],
   ['Should the MMP pre-authenticate users by binding to LDAP as them (y/n):', ''],
+  ['Do your stores accept OAuth2 bearer tokens (Dovecot: an oauth2 passdb) (y/n):', ''],
   ['Should this MMP do virtual domain mapping(y/n):', ''],
   ['Do you want to specify a list of virtual domain delimiters? (y/n)', ''],
   ['Do you want to specify a canonical virtual domain delimiter? (y/n)', ''],
@@ -388,6 +389,48 @@ describe('certificate login, PreAuth, SSLBacksidePort and LDAPAuth (issue 17)', 
     expect(answers.values.imap).not.toHaveProperty('StoreAdminPass');
     // POP3 has no SSL: not asked for it, and its file is left as it was.
     expect(answers.values.pop3.StoreAdmin).toBe('unused');
+  });
+
+  it('asks OAuth2 pass-through after PreAuth: y then the mechanisms, checked against the table', async () => {
+    const person = new ScriptedPerson([
+      [QUESTIONS.root, join(tmp.path, 'mmp')],
+      [QUESTIONS.name, 'bearer'],
+      [/^1 - /, '3'],
+      ['Should the MMP pre-authenticate users by binding to LDAP as them (y/n):', ''],
+      ['Do your stores accept OAuth2 bearer tokens (Dovecot: an oauth2 passdb) (y/n):', 'y'],
+      ['Which OAuth2 mechanisms should the MMP pass through to the stores', 'GSSAPI'],
+      ['Which OAuth2 mechanisms should the MMP pass through to the stores', 'XOAUTH2,OAUTHBEARER'],
+    ]);
+    const answers = await runDialogue(person, fakeEnv(tmp.path), { root: '/opt/mmp' });
+    expect(person.remaining).toEqual([]);
+    expect(person.transcript.refusals).toHaveLength(1);
+    expect(person.transcript.refusals[0]).toMatch(/^OAuth2Mechanisms: /);
+    expect(answers.values.imap.OAuth2Mechanisms).toBe('XOAUTH2,OAUTHBEARER');
+    expect(answers.values.pop3.OAuth2Mechanisms).toBe('XOAUTH2,OAUTHBEARER');
+  });
+
+  it('asks whether a client certificate is required inside the certificate-login questions', async () => {
+    const f = files();
+    const person = new ScriptedPerson([
+      [QUESTIONS.root, join(tmp.path, 'mmp')],
+      [QUESTIONS.name, 'required'],
+      [/^1 - /, '1'],
+      ['Should the IMAP4 MMP do SSL (y/n):', 'y'],
+      ['server certificate file', f.cert],
+      ['private key file', f.key],
+      ['Should the MMP accept certificate-based client authentication (y/n):', 'y'],
+      ['Please type in the location of the certmap.conf file', f.certmap],
+      ['Please type in the location of the CA file (PEM) that issues client certificates', f.ca],
+      ['What store administrator should the MMP log in to the stores as:', 'mmpstore'],
+      ['What\'s the password for "StoreAdmin":', 'master secret'],
+      ['Should the MMP require a client certificate', 'always'],
+      ['Should the MMP require a client certificate', 'implicit'],
+    ]);
+    const answers = await runDialogue(person, fakeEnv(tmp.path), { root: '/opt/mmp' });
+    expect(person.remaining).toEqual([]);
+    expect(person.transcript.refusals).toHaveLength(1);
+    expect(person.transcript.refusals[0]).toMatch(/^SSLRequireClientCert: /);
+    expect(answers.values.imap.SSLRequireClientCert).toBe('implicit');
   });
 
   it('asks PreAuth after the directory questions and SSLBacksidePort per protocol after BacksidePort', async () => {

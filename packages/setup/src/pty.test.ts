@@ -120,6 +120,7 @@ describe('mmp-setup in a terminal', () => {
       enter('Would you like MMP to use a particular attribute for auth replay (y/n): (n)'),
       enter('Would you like the MMP to use a non-default attribute for the mailhost? (y/n): (n)'),
       enter('Should the MMP pre-authenticate users by binding to LDAP as them (y/n): (n)'),
+      enter('Do your stores accept OAuth2 bearer tokens (Dovecot: an oauth2 passdb) (y/n): (n)'),
       enter('Should this MMP do virtual domain mapping(y/n): (n)'),
       enter('Do you want to specify a list of virtual domain delimiters? (y/n) (n)'),
       enter('Do you want to specify a canonical virtual domain delimiter? (y/n) (n)'),
@@ -224,6 +225,8 @@ describe('mmp-setup in a terminal', () => {
         enter('Would you like MMP to use a particular attribute for auth replay (y/n): (n)'),
         enter('Would you like the MMP to use a non-default attribute for the mailhost? (y/n): (n)'),
         enter('Should the MMP pre-authenticate users by binding to LDAP as them (y/n): (n)'),
+        enter('Do your stores accept OAuth2 bearer tokens (Dovecot: an oauth2 passdb) (y/n): (n)'),
+        enter('Do your stores accept OAuth2 bearer tokens (Dovecot: an oauth2 passdb) (y/n): (n)'),
         enter('Should this MMP do virtual domain mapping(y/n): (n)'),
         enter('Do you want to specify a list of virtual domain delimiters? (y/n) (n)'),
         enter('Do you want to specify a canonical virtual domain delimiter? (y/n) (n)'),
@@ -273,6 +276,7 @@ describe('the questions of issue 17 in a terminal', () => {
         expect: q('Should the MMP pre-authenticate users by binding to LDAP as them (y/n): (n)'),
         send: `y${ENTER}`,
       },
+      enter('Do your stores accept OAuth2 bearer tokens (Dovecot: an oauth2 passdb) (y/n): (n)'),
       enter('Should this MMP do virtual domain mapping(y/n): (n)'),
       enter('Do you want to specify a list of virtual domain delimiters? (y/n) (n)'),
       enter('Do you want to specify a canonical virtual domain delimiter? (y/n) (n)'),
@@ -299,6 +303,7 @@ describe('the questions of issue 17 in a terminal', () => {
         send: `mmpstore${ENTER}`,
       },
       { expect: q('What\'s the password for "StoreAdmin":'), send: `tty master${ENTER}` },
+      enter('Should the MMP require a client certificate'),
       enter('Is this information correct (y/n): (y)'),
     ]);
     expect(r.stderr).toBe('');
