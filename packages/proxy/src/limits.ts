@@ -190,6 +190,14 @@ export const DIRECTORY_POOL_SIZE = 4;
 export const SHUTDOWN_GRACE_MS = 10_000;
 
 /**
+ * Drain (SIGQUIT, or the old process after SIGUSR2 handed its listeners over): how long sessions
+ * may still run before the rest are closed. Piped sessions are mail clients that stay connected
+ * (IMAP IDLE) and reconnect when cut; an hour lets nearly every session end on its own after an
+ * upgrade, while an old process never lingers for days.
+ */
+export const DRAIN_DEADLINE_MS = 60 * 60_000;
+
+/**
  * POP3: longest command line before login (and in the spoof inbox), CRLF included. RFC 2449 §4
  * allows 255 octets per command line and 512 per response line; 512 forgives clients that go a
  * little over (long user names) while a client streaming bytes without CRLF, or an HTTP/SMTP

@@ -1,34 +1,25 @@
 /**
  * What the executables do, protocol by protocol: resolve the configuration (`@mmp/config`'s
- * `cliAction`), then list (`-h`), print install lines, fail with exit code 2, or build the runtime
- * (`proxyRuntime.ts`: every file read and checked before anything listens) and serve until
- * SIGTERM/SIGINT. User errors are one clear line on stderr, never a stack trace.
+ * `cliAction`), then list (`-h`), print install lines, fail with exit code 2, or read the
+ * configuration and every file it names and check it by building a runtime (`snapshot.ts`), and
+ * serve until stopped (`control.ts`: listeners and signals). The sessions are served by workers
+ * (`workers.ts`) when this process was started by root (it stays root and serves no client) or
+ * NumThreads > 0; otherwise by this process. A NumThreads worker runs this function too and goes
+ * to `runWorker`. User errors are one clear line on stderr, never a stack trace.
  */
 
 import cluster from 'node:cluster';
-import {
-  type ConfigValues,
-  type Protocol,
-  type Result,
-  cliAction,
-  formatProblem,
-} from '@mmp/config';
-import { installProcessGuards } from './crash.js';
+import { type Protocol, cliAction, formatProblem } from '@mmp/config';
+import { control, type Serving } from './control.js';
 import { startImapSession } from './imap/dialect.js';
-import { type Log, openLogFile } from './log.js';
+import { installProcessGuards } from './crash.js';
+import { type PrimaryService, localFleet } from './ipc.js';
+import { openLogFile } from './log.js';
 import { startPopSession } from './pop3/dialect.js';
-import { type Privileges, logOpener, privilegesFor, serving } from './privileges.js';
-import { type ProxyRuntime, type RuntimeInput, buildRuntime } from './proxyRuntime.js';
+import { logOpener, privilegesFor } from './privileges.js';
 import { ProxyServer, type StartSession } from './server.js';
-import { listenForDomains, loadVdmap, reloadVirtualDomains } from './vdomain/table.js';
-import { announceListening, onWorkerStop, runPrimary } from './workers.js';
-import {
-  ClusterWorker,
-  type PrimaryService,
-  type WorkerChannel,
-  localFleet,
-  primaryEndpoint,
-} from './ipc.js';
+import { checkValues } from './snapshot.js';
+import { runWorker, startWorkers } from './workers.js';
 
 const PROGRAM: Record<Protocol, string> = { imap: 'ImapProxy', pop3: 'PopProxy' };
 
@@ -63,6 +54,8 @@ export async function main(
 ): Promise<number> {
   const program = PROGRAM[protocol];
   const say = (text: string): void => io.stderr(`${program}: ${text}`);
+  // A worker reads nothing itself: the primary sends it the configuration (workers.ts).
+  if (cluster.isWorker) return runWorker(SESSIONS[protocol], say);
   const action = cliAction(protocol, argv, env);
   switch (action.kind) {
     case 'list':
@@ -82,21 +75,27 @@ export async function main(
   }
   for (const w of action.warnings) say(`warning: ${formatProblem(w)}`);
   const values = action.config.values;
-  // This process's end of the channel to the primary: across processes in a NumThreads worker,
-  // in-process when there is no primary (its services start below, once the log is open).
-  const local = cluster.isWorker ? undefined : localFleet();
-  const fleet: WorkerChannel = local?.worker ?? workerChannel();
-  const runtime = loadRuntime(protocol, values, fleet, say);
-  if (runtime === undefined) return 2;
-  // RunAsUser (privileges.ts): whom clients are served as, decided before anything is opened.
-  const privileges = privilegesFor(action.config.values.RunAsUser);
+  // RunAsUser (privileges.ts): whom clients are served as, decided before anything is opened
+  // (said after the configuration's own problems, which the operator fixes first).
+  const privileges = privilegesFor(values.RunAsUser);
+  const account =
+    privileges.ok && privileges.value.kind === 'drop' ? privileges.value.account : undefined;
+  const workers = account !== undefined ? Math.max(1, values.NumThreads) : values.NumThreads;
+  // With no workers this process serves, and the primary's services answer it in-process.
+  const local = workers === 0 ? localFleet() : undefined;
+  const first = checkValues(protocol, values, local === undefined ? {} : { fleet: local.worker });
+  if (!first.ok) {
+    for (const m of first.error) say(m);
+    return 2;
+  }
   if (!privileges.ok) {
     say(privileges.error);
     return 2;
   }
   if (privileges.value.kind === 'unprivileged' && privileges.value.ignored !== undefined)
     say(`warning: RunAsUser ${privileges.value.ignored} ignored: not started as root`);
-  const { logDir, logLevel, logFormat, numThreads } = runtime.global.settings;
+  for (const w of first.value.warnings) say(w);
+  const { logDir, logLevel, logFormat } = first.value.runtime.global.settings;
   const logFile = openLogFile({
     dir: logDir,
     level: logLevel,
@@ -109,172 +108,82 @@ export async function main(
   process.on('SIGUSR1', () => logFile.reopen());
   // A bug that escapes every session's guard: logged with its stack, exit for the supervisor.
   installProcessGuards(logFile.log, () => logFile.close());
+  const log = logFile.log;
+  let current = first.value;
+  const context = { log, values: () => current.snapshot.values };
+  const startServices = (primary: Parameters<PrimaryService>[0]): void => {
+    for (const start of PRIMARY_SERVICES) start(primary, context);
+  };
   try {
-    // NumThreads: this process only watches the workers (workers.ts), which run this function
-    // again, with the same arguments and environment, as workers.
-    const context = { log: logFile.log, values: () => values };
-    if (numThreads > 0 && cluster.isPrimary)
-      return await runPrimary({
-        program,
-        count: numThreads,
-        log: logFile.log,
-        stderr: io.stderr,
-        services: (primary) => PRIMARY_SERVICES.forEach((start) => start(primary, context)),
+    let serving: Serving;
+    if (local === undefined) {
+      const pool = startWorkers({
+        count: workers,
+        log,
+        current: () => current.snapshot,
+        account,
+        services: startServices,
       });
-    if (local !== undefined) for (const start of PRIMARY_SERVICES) start(local.primary, context);
-    return await serve(program, runtime, privileges.value, logFile.log, say);
+      serving = { ...pool, reload: (next) => pool.reload(next.snapshot) };
+    } else {
+      startServices(local.primary);
+      serving = serveHere(protocol, first.value.runtime, log);
+    }
+    return await control({
+      program,
+      protocol,
+      argv,
+      env,
+      log,
+      say,
+      first: first.value,
+      serving: {
+        ...serving,
+        async reload(next) {
+          current = next;
+          return serving.reload(next);
+        },
+      },
+      // This process's own runtime is the running one (its shared state is kept); a primary's
+      // check runtime only checks.
+      sources: (running) => (local === undefined ? {} : { fleet: local.worker, previous: running }),
+      detail: workers > 0 ? ` (${workers} worker${workers === 1 ? '' : 's'})` : '',
+      workers: workers > 0,
+    });
   } finally {
     await logFile.close();
   }
 }
 
-/** The vdmap and the runtime, every problem said; undefined when there was one (exit 2). */
-function loadRuntime(
+/** No workers: this process serves the sessions itself. */
+function serveHere(
   protocol: Protocol,
-  values: ConfigValues,
-  fleet: WorkerChannel,
-  say: (text: string) => void,
-): ProxyRuntime | undefined {
-  const path = values.VirtualDomainFile;
-  let vdmap: RuntimeInput['vdmap'];
-  if (path !== undefined && path !== '') {
-    const loaded = loadVdmap(path);
-    if (!loaded.ok) {
-      for (const p of loaded.error) say(formatProblem(p));
-      return undefined;
-    }
-    for (const w of loaded.value.warnings) say(`warning: ${formatProblem(w)}`);
-    vdmap = { path, domains: loaded.value.domains };
-  }
-  const runtime = buildRuntime(
-    { protocol, values, vdmap },
-    { warn: (m) => say(`warning: ${m}`), fleet },
-  );
-  if (!runtime.ok) {
-    for (const m of runtime.error) say(m);
-    return undefined;
-  }
-  return runtime.value;
-}
-
-/** In a NumThreads worker: the channel to the primary; requests in flight fail when it closes. */
-function workerChannel(): WorkerChannel {
-  const self = { id: cluster.worker?.id ?? 0, pid: process.pid };
-  const channel = new ClusterWorker(primaryEndpoint(), self);
-  process.once('disconnect', () => channel.closed());
-  return channel;
-}
-
-/** Listen, serve until a stop signal, let sessions finish; the exit code. */
-async function serve(
-  program: string,
-  runtime: ProxyRuntime,
-  privileges: Privileges,
-  log: Log,
-  say: (text: string) => void,
-): Promise<number> {
-  const served = serving(privileges, SESSIONS[runtime.protocol], {
-    isWorker: cluster.isWorker,
-    log,
-  });
-  const server = new ProxyServer({
-    protocol: runtime.protocol,
-    runtime,
-    log,
-    startSession: served.start,
-  });
-  const before = served.beforeListen();
-  if (!before.ok) {
-    say(before.error);
-    return 1;
-  }
-  if (!(await startListening(program, server, log, say, () => served.afterListen()))) return 1;
-
-  let stopped = false;
-  const abortAll = (): void => {
-    if (stopped) return; // the log is closed
-    log.at('lifecycle', 'stop', 'second signal: closing every session now');
-    server.abortAll();
+  runtime: Parameters<typeof ProxyServer.prototype.use>[0],
+  log: ReturnType<typeof openLogFile>['log'],
+): Serving {
+  const server = new ProxyServer({ protocol, runtime, log, startSession: SESSIONS[protocol] });
+  let settle: () => void = () => undefined;
+  const gone = new Promise<void>((r) => (settle = r));
+  const end = (p: Promise<void>): void =>
+    void p.then(async () => {
+      await server.runtime.shared.directories.close();
+      await server.runtime.shared.preAuthPool.close();
+      settle();
+    });
+  return {
+    started: Promise.resolve({ ok: true, value: undefined }),
+    gone,
+    dispatch: (socket, tls) => server.adopt(socket, tls),
+    reload(next) {
+      server.use(next.runtime);
+      return Promise.resolve([]);
+    },
+    reopenLogs: () => undefined,
+    stop: () => end(server.stop()),
+    abort() {
+      log.at('lifecycle', 'stop', 'second signal: closing every session now');
+      server.abortAll();
+    },
+    drain: (deadlineMs) => end(server.drain(deadlineMs)),
   };
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    if (cluster.isWorker)
-      // NumThreads: a signal (also sent to the whole process group by a terminal or systemd) or
-      // the primary's request stops a worker; only the primary's second request aborts sessions.
-      onWorkerStop(resolve, () => {
-        resolve('SIGTERM');
-        abortAll();
-      });
-    else {
-      process.once('SIGTERM', () => resolve('SIGTERM'));
-      process.once('SIGINT', () => resolve('SIGINT'));
-    }
-    process.on('SIGHUP', () => reload(server, log, say));
-  });
-  log.at('lifecycle', 'stop', `${signal}: stopping`, { sessions: server.sessionCount });
-  // A second signal does not wait for the grace period.
-  if (!cluster.isWorker) {
-    process.once('SIGTERM', abortAll);
-    process.once('SIGINT', abortAll);
-  }
-  await server.stop();
-  stopped = true;
-  await server.runtime.shared.directories.close();
-  await server.runtime.shared.preAuthPool.close();
-  log.at('lifecycle', 'stop', `${program} stopped`);
-  return 0;
-}
-
-/** ListenPort, SSLListenPort and the vdmap's addresses; false (and said why) when one failed. */
-async function startListening(
-  program: string,
-  server: ProxyServer,
-  log: Log,
-  say: (text: string) => void,
-  /** Every listener is open: drop privileges (privileges.ts). */
-  listened: () => Result<unknown, string>,
-): Promise<boolean> {
-  try {
-    const bound = await server.listen();
-    const tlsBound = await server.listenTls();
-    if (tlsBound !== undefined)
-      say(`listening for TLS clients on ${tlsBound.host}:${tlsBound.port}`);
-    const extra = await listenForDomains(server, server.runtime, log);
-    if (!extra.ok) {
-      // The main listener is up: close it, or the process would not exit.
-      log.error('start', 'cannot listen on a vdmap address', { error: extra.error });
-      say(`cannot listen on a vdmap address: ${extra.error}`);
-      await server.stop();
-      return false;
-    }
-    const dropped = listened();
-    if (!dropped.ok) {
-      say(dropped.error);
-      await server.stop();
-      return false;
-    }
-    log.at('lifecycle', 'start', `${program} listening`, { address: bound.host, port: bound.port });
-    // A worker tells the primary, which says "listening" once every worker is.
-    if (cluster.isWorker) announceListening(bound);
-    else say(`listening on ${bound.host}:${bound.port}`);
-    return true;
-  } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    log.error('start', 'cannot listen', { error: message });
-    say(`cannot listen on ListenPort: ${message}`);
-    return false;
-  }
-}
-
-/** SIGHUP refreshes the virtual domains (vdomain/table.ts); without them it is ignored rather
- * than fatal, as the default action would be. */
-function reload(server: ProxyServer, log: Log, say: (text: string) => void): void {
-  const path = server.runtime.values.VirtualDomainFile;
-  if (path === undefined || path === '') {
-    log.at('lifecycle', 'signal', 'SIGHUP ignored (no vdmap)');
-    return;
-  }
-  void reloadVirtualDomains(server, path, log).then((r) => {
-    if (r.ok) say(`SIGHUP: ${path} reloaded`);
-    else for (const p of r.error) say(`SIGHUP: ${formatProblem(p)} (kept the previous vdmap)`);
-  });
 }

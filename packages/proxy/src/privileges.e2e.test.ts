@@ -1,7 +1,7 @@
 /**
  * Issue 12, points 1 and 3, on the built executables as root (CI runs as root): a proxy started by
- * root listens on ports below 1024 and serves its clients as RunAsUser (`/proc/PID/status` of
- * every serving process), refuses to start without a RunAsUser, and gives SIGUSR1 nginx's meaning
+ * root listens on ports below 1024 (its root primary) and serves its clients as RunAsUser
+ * (`/proc/PID/status` of every serving process), refuses to start without a RunAsUser, and gives SIGUSR1 nginx's meaning
  * (reopen the log) instead of opening Node's inspector on 127.0.0.1:9229.
  *
  * Fixed ports on 127.0.5.10–12 (this task's loopback range), so nothing else collides.
@@ -144,7 +144,7 @@ const logFiles = async (dir: string): Promise<string[]> =>
   (await readdir(dir)).filter((f) => /^MMP_\d{8}\.log$/.test(f));
 
 describe('started as root', () => {
-  it('serves on port 143 as RunAsUser (one process): uid, gid and groups are the user’s, logins work, the log file is the user’s', async () => {
+  it('serves on port 143 as RunAsUser (NumThreads 0: a root primary and one worker): uid, gid and groups are the user’s, logins work, the log file is the user’s', async () => {
     if (NOBODY === undefined) throw new Error('no user nobody on this machine');
     const dir = await logDirFor(NOBODY.uid, NOBODY.gid);
     const p = await start(
@@ -154,7 +154,12 @@ describe('started as root', () => {
       dir,
       bed.backsidePorts.imap,
     );
-    const { uids, gids, groups } = await ids(p.pid);
+    // The primary keeps root to re-read root-only files on SIGHUP (reload.e2e.test.ts); the one
+    // process that talks to clients is nobody's.
+    expect((await ids(p.pid)).uids).toEqual([0, 0, 0, 0]);
+    const [worker, ...more] = await childrenOf(p.pid);
+    expect(more).toEqual([]);
+    const { uids, gids, groups } = await ids(worker ?? 0);
     expect(uids).toEqual([NOBODY.uid, NOBODY.uid, NOBODY.uid, NOBODY.uid]);
     expect(gids).toEqual([NOBODY.gid, NOBODY.gid, NOBODY.gid, NOBODY.gid]);
     expect(groups).not.toContain(0);

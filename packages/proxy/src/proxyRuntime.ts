@@ -151,6 +151,12 @@ export interface RuntimeSources {
   readonly warn?: (message: string) => void;
   /** This process's end of the channel to the primary (default: one with nobody answering). */
   readonly fleet?: WorkerChannel;
+  /**
+   * A reload: the runtime in force, whose shared state the new one keeps (directory clients with
+   * their pools and caches, store attempt counts, refusal timing, stores' CAPA, the pre-auth
+   * cache), unless the parameters that shape it changed.
+   */
+  readonly previous?: ProxyRuntime;
 }
 
 /**
@@ -180,21 +186,31 @@ export function buildRuntime(
     if (!loaded.ok) return err([loaded.error]);
     serverTls = loaded.value;
   }
-  const directories = new Directories(
-    settings.lookupCache,
-    sources.openDirectory ?? ((s) => new Directory(s)),
-  );
+  const before = sources.previous?.shared;
+  const sameCache =
+    sources.previous !== undefined &&
+    isDeepStrictEqual(sources.previous.global.settings.lookupCache, settings.lookupCache);
+  const directories =
+    before !== undefined && sameCache
+      ? before.directories
+      : new Directories(settings.lookupCache, sources.openDirectory ?? ((s) => new Directory(s)));
   const requestsCertificates = serverTls?.requestCert === true;
   const global = buildSite(settings, directories, read, requestsCertificates);
   if (!global.ok) return err([global.error]);
+  const samePreAuth =
+    sources.previous?.global.settings.security.preAuthCacheTtlMs ===
+    settings.security.preAuthCacheTtlMs;
   const shared = {
     directories,
-    attempts: new StoreAttempts(),
-    refusalTiming: new RefusalTiming(),
-    storeCapabilities: new StoreCapabilities(),
-    preAuthCache: new PreAuthCache(settings.security.preAuthCacheTtlMs),
-    fleet: sources.fleet ?? localFleet().worker,
-    preAuthPool: new PreAuthPool(),
+    attempts: before?.attempts ?? new StoreAttempts(),
+    refusalTiming: before?.refusalTiming ?? new RefusalTiming(),
+    storeCapabilities: before?.storeCapabilities ?? new StoreCapabilities(),
+    preAuthCache:
+      before !== undefined && samePreAuth
+        ? before.preAuthCache
+        : new PreAuthCache(settings.security.preAuthCacheTtlMs),
+    fleet: sources.fleet ?? before?.fleet ?? localFleet().worker,
+    preAuthPool: before?.preAuthPool ?? new PreAuthPool(),
   };
   const domains = domainSites(
     protocol,

@@ -117,12 +117,12 @@ describe('NumThreads', () => {
       expect(again.answer).toMatch(/^a OK/);
       again.c.close();
 
-      // SIGHUP reaches every worker (without a vdmap each says it ignores it).
+      // SIGHUP: the primary re-reads the configuration and every worker takes it.
       process.kill(primary, 'SIGHUP');
       await waitUntil('SIGHUP in every worker', async () => {
         const pids = (await proxy.logs())
           .split('\n')
-          .filter((l) => l.includes('SIGHUP ignored'))
+          .filter((l) => l.includes('new connections get the new configuration'))
           .map((l) => (JSON.parse(l) as { pid: number }).pid);
         return replaced.every((p) => pids.includes(p));
       });

@@ -16,7 +16,7 @@ import { type ProxiedOrigin, readProxyHeader } from './proxyProtocol.js';
 import { TLSSocket } from 'node:tls';
 import { SHUTDOWN_GRACE_MS } from './limits.js';
 import { type ClientTlsInfo, describeTls } from './tls/clientTls.js';
-import { listenImplicitTls } from './tls/listener.js';
+import { type ImplicitTls, implicitTlsAcceptor, listenImplicitTls } from './tls/listener.js';
 import { certificateRequired } from './tls/settings.js';
 import type { Log } from './log.js';
 import type { ProxyRuntime, Site } from './proxyRuntime.js';
@@ -187,10 +187,16 @@ export class ProxyServer {
   private listenImplicitTls(
     listen: ListenAddress,
   ): ReturnType<typeof listenImplicitTls> | Promise<undefined> {
-    const { serverTls, global } = this.current;
-    if (serverTls === undefined) return Promise.resolve(undefined);
-    return listenImplicitTls({
-      listen,
+    const tls = this.implicitTls(this.current);
+    if (tls === undefined) return Promise.resolve(undefined);
+    return listenImplicitTls({ listen, ...tls });
+  }
+
+  /** What an implicit-TLS port needs from a runtime: its certificates, Timeout, the sites. */
+  private implicitTls(runtime: ProxyRuntime): ImplicitTls | undefined {
+    const { serverTls, global } = runtime;
+    if (serverTls === undefined) return undefined;
+    return {
       tls: serverTls,
       protocol: this.options.protocol,
       handshakeTimeoutMs: global.settings.idleTimeoutMs,
@@ -203,7 +209,46 @@ export class ProxyServer {
         readProxyHeader(socket, expects, this.options.log, proceed);
       },
       onSecureSocket: (socket, origin) => this.accept(socket, origin),
-    });
+    };
+  }
+
+  /**
+   * A connection accepted by `listeners.ts` (in this process, or in the primary and sent here):
+   * serve it with the runtime current now, through its PROXY header and the implicit-TLS
+   * handshake first when they are due (that runtime's certificates: a reload's new ones serve
+   * new clients without a new socket).
+   */
+  adopt(socket: Socket, tls: boolean): void {
+    if (this.stopping !== undefined) {
+      socket.destroy();
+      return;
+    }
+    if (!tls) return this.acceptPlain(socket);
+    const accept = this.tlsAcceptorFor(this.current);
+    if (accept === undefined) socket.destroy();
+    else accept(socket);
+  }
+
+  /** The implicit-TLS acceptor of the runtime new connections get (made once per runtime). */
+  private tlsAcceptor: { runtime: ProxyRuntime; accept: (socket: Socket) => void } | undefined;
+
+  private tlsAcceptorFor(runtime: ProxyRuntime): ((socket: Socket) => void) | undefined {
+    if (this.tlsAcceptor?.runtime === runtime) return this.tlsAcceptor.accept;
+    const tls = this.implicitTls(runtime);
+    if (tls === undefined) return undefined;
+    const accept = implicitTlsAcceptor(tls);
+    this.tlsAcceptor = { runtime, accept };
+    return accept;
+  }
+
+  /**
+   * Drain (SIGQUIT, or the old process after a hand-over): accept nothing more, tell no session
+   * anything, let every session (logging in or piped) run until it ends or `deadlineMs` passes,
+   * then close the rest. The listeners are their owner's to close (`listeners.ts`).
+   */
+  drain(deadlineMs: number): Promise<void> {
+    this.stopping ??= this.doStop({ graceMs: deadlineMs, tellSessions: false });
+    return this.stopping;
   }
 
   get sessionCount(): number {
@@ -221,18 +266,23 @@ export class ProxyServer {
     for (const s of this.sessions) s.abort();
   }
 
-  private async doStop(): Promise<void> {
+  private async doStop(
+    o: { graceMs: number; tellSessions: boolean } = {
+      graceMs: this.options.graceMs ?? SHUTDOWN_GRACE_MS,
+      tellSessions: true,
+    },
+  ): Promise<void> {
     const closed = Promise.all(
       [this.server, ...this.extraServers.values()].map(
         (server) => new Promise<void>((resolve) => server.close(() => resolve())),
       ),
     );
     this.tlsListener?.close();
-    for (const s of this.sessions) s.shutdown();
+    if (o.tellSessions) for (const s of this.sessions) s.shutdown();
     const all = Promise.all([...this.sessions].map((s) => s.closed));
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<'grace'>((resolve) => {
-      timer = setTimeout(() => resolve('grace'), this.options.graceMs ?? SHUTDOWN_GRACE_MS);
+      timer = setTimeout(() => resolve('grace'), o.graceMs);
     });
     const first = await Promise.race([all.then(() => 'done' as const), grace]);
     if (timer !== undefined) clearTimeout(timer);

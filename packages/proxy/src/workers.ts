@@ -1,88 +1,92 @@
 /**
- * NumThreads (the guide's worker count): with N > 0 the process started by the operator becomes a
- * primary that runs N worker processes (node:cluster) and does no session work itself. Each
- * worker is a whole multiplexor (`main.ts` run again with the same arguments and environment):
- * it opens the listeners — shared through the primary, which hands each new connection to the
- * workers in turn (cluster's round-robin, so the load spreads evenly even when one worker is
- * busy) — its own directory connections, lookup cache and store attempt counts.
+ * The primary and its workers (nginx's master and workers). The primary is the process that was
+ * started: it reads the configuration and every file it names (`snapshot.ts`), opens every
+ * listener (`listeners.ts`), hands each accepted connection to a worker in turn, and serves no
+ * client itself. When it was started by root it stays root — so that a reload can still read
+ * root-only keys and a 0600 config file and open a vdmap's new privileged address — while every
+ * worker becomes RunAsUser before it holds a client (`privileges.ts`).
+ *
+ * When there is a primary: always when started by root with a RunAsUser to become (NumThreads 0
+ * then means one worker), and with NumThreads N > 0 (N workers). Otherwise the one process does
+ * everything (`main.ts`), with the same listeners, reload and hand-over (`control.ts`).
+ *
+ * A worker runs `main.ts` again, which finds it is a cluster worker and comes here (`runWorker`):
+ * it asks the primary for the snapshot (the configuration and the files' bytes, `SNAPSHOT`),
+ * opens its log file, drops privileges, builds its runtime from the snapshot (it reads nothing
+ * from the disk), and says it is ready. Connections then arrive as handles on the cluster channel
+ * (`mmp-conn`), paused, and are served through `ProxyServer.adopt`. On SIGHUP the primary sends
+ * every worker the new snapshot (`RELOAD`): each builds a new runtime and gives it to new
+ * connections; sessions in flight keep theirs.
  *
  * How to pick N: Node runs a process's JavaScript on one core, so one worker per core (2 on these
- * 2-core machines), or one less when the directory or stores share the machine. 0 on a single
- * core: a worker would only add a hop. Workers also raise the descriptor ceiling: one process may
- * hold at most 20,000 open files and each session holds 2 (client and store), so one process
- * carries about 9,500 sessions; N workers carry N times that.
+ * 2-core machines), or one less when the directory or stores share the machine. Workers also raise
+ * the descriptor ceiling: one process may hold at most 20,000 open files and each session holds 2
+ * (client and store), so one process carries about 9,500 sessions; N workers carry N times that.
  *
- * Logs: every process (primary and workers) opens the day's log file in append mode (O_APPEND
- * writes of whole records do not interleave within a record) and every record carries its pid.
+ * Logs: every process opens the day's log file in append mode (O_APPEND writes of whole records
+ * do not interleave within a record) and every record carries its pid.
  *
- * Signals: SIGHUP is passed to every worker (each reloads its vdmap), SIGUSR1 too (each reopens
- * its log file); SIGTERM or SIGINT is passed
- * on as a stop request over the cluster channel (each worker stops accepting and lets its sessions
- * finish within the grace period), and the primary exits when the last worker has; a second
- * signal becomes an abort request (workers then close every session at once). Requests rather
- * than signals: see onWorkerStop.
+ * Signals to the primary (`control.ts` decides what they mean): SIGHUP reload, SIGUSR1 reopen the
+ * logs (passed on), SIGQUIT drain, SIGUSR2 hand the listeners to a new executable, SIGTERM/SIGINT
+ * stop (a second one: abort). The primary passes its decisions to the workers as requests over
+ * the channel rather than signals: a terminal's Ctrl-C or systemd's stop signals the whole process
+ * group, and counting that and the primary's request as two signals would cut every session
+ * without its grace period (see onWorkerStop).
  *
  * A worker that dies is replaced; one that dies soon after starting is replaced after a delay that
  * doubles each time (up to WORKER_RESTART_MAX_DELAY_MS), so a crash loop does not spin a core.
- * A worker that fails before the first start completed (cannot listen…) stops the whole start:
- * that is a configuration error, and retrying it forever would hide it.
+ * A worker that fails before the first start completed stops the whole start: that is a
+ * configuration or environment error, and retrying it forever would hide it.
  */
 
 import cluster, { type Worker } from 'node:cluster';
-import { ClusterPrimary, type PrimaryChannel, workerEndpoint } from './ipc.js';
-import type { Log } from './log.js';
-import { withNodeFlags } from './runtime.js';
+import { closeSync, fstatSync, readdirSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { type Result, err, ok } from '@mmp/config';
 import {
+  ClusterPrimary,
+  ClusterWorker,
+  type PrimaryChannel,
+  ipcErrorText,
+  messageKind,
+  primaryEndpoint,
+  workerEndpoint,
+} from './ipc.js';
+import { installProcessGuards } from './crash.js';
+import { type Log, openLogFile } from './log.js';
+import { type Account, dropPrivileges, logOpener } from './privileges.js';
+import { withNodeFlags } from './runtime.js';
+import { ProxyServer, type StartSession } from './server.js';
+import { type Snapshot, runtimeFromSnapshot } from './snapshot.js';
+import {
+  DRAIN_DEADLINE_MS,
   WORKER_RESTART_FIRST_DELAY_MS,
   WORKER_RESTART_MAX_DELAY_MS,
   WORKER_STABLE_AFTER_MS,
 } from './limits.js';
 
-/** What a worker tells the primary once its listeners are open. */
-export interface WorkerListening {
-  kind: 'mmp-listening';
-  host: string;
-  port: number;
-}
+/** What a worker asks first: the configuration to serve and whom to serve it as. */
+export const SNAPSHOT = messageKind<null, { snapshot: Snapshot; account: Account | undefined }>(
+  'workers.snapshot',
+  (v): v is null => v === null,
+);
 
-/** The primary's requests to a worker: finish (first signal), close every session (second). */
-export type WorkerRequest = { kind: 'mmp-stop' } | { kind: 'mmp-abort' };
+/** The primary's reload: a new snapshot (already checked there); the worker's problems, if any. */
+export const RELOAD = messageKind<Snapshot, string[]>(
+  'workers.reload',
+  (v): v is Snapshot => typeof v === 'object' && v !== null && 'values' in v,
+);
+
+/** Messages outside `ipc.ts`'s requests: plain notes, and the one that carries a socket. */
+type Note =
+  | { kind: 'mmp-ready' }
+  | { kind: 'mmp-stop' }
+  | { kind: 'mmp-abort' }
+  | { kind: 'mmp-drain'; deadlineMs: number }
+  | { kind: 'mmp-conn'; tls: boolean };
 
 function kindOf(m: unknown): unknown {
   return typeof m === 'object' && m !== null ? (m as { kind?: unknown }).kind : undefined;
-}
-
-function isListening(m: unknown): m is WorkerListening {
-  return kindOf(m) === 'mmp-listening';
-}
-
-/**
- * In a worker: SIGTERM, SIGINT and the primary's stop request all mean "finish" (a terminal's
- * Ctrl-C or systemd's stop signals the whole process group, and the primary passes the stop on
- * too: counting both as two signals would cut every session without its grace period); only the
- * primary's abort request (the operator's second signal) closes every session at once. The signal
- * handlers stay installed, so that a late signal never kills the worker by its default action.
- */
-export function onWorkerStop(stop: (signal: NodeJS.Signals) => void, abort: () => void): void {
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('message', (m: unknown) => {
-    if (kindOf(m) === 'mmp-stop') stop('SIGTERM');
-    else if (kindOf(m) === 'mmp-abort') abort();
-  });
-}
-
-/** Send a request to a running worker; one still starting (no handlers yet, no sessions) or
- * unreachable is ended by SIGTERM's default action instead. */
-function request(worker: Worker, running: boolean, r: WorkerRequest): void {
-  if (running && worker.isConnected()) worker.send(r);
-  else worker.process.kill('SIGTERM');
-}
-
-/** In a worker: tell the primary the listeners are open. */
-export function announceListening(address: { host: string; port: number }): void {
-  const message: WorkerListening = { kind: 'mmp-listening', ...address };
-  process.send?.(message);
 }
 
 /** Delay before restarting a worker that died after `livedMs`, its slot's `crashes` counting
@@ -102,22 +106,41 @@ export function restartDelay(
 
 interface Slot {
   worker: Worker | undefined;
+  ready: boolean;
   startedAt: number;
   crashes: number;
   timer: NodeJS.Timeout | undefined;
 }
 
-/** Run as the primary of `count` workers; resolves with the exit code once all are gone. */
-export function runPrimary(o: {
-  program: string;
+/** The primary's workers, as `control.ts` drives them. */
+export interface WorkerPool {
+  /** Resolves once every worker is ready (ok), or when one failed to start (its reason). */
+  readonly started: Promise<Result<void, string>>;
+  /** Resolves when the last worker has exited. */
+  readonly gone: Promise<void>;
+  /** Serve this connection in a worker (round robin over the ready ones). */
+  dispatch(socket: Socket, tls: boolean): void;
+  /** Send every worker a checked snapshot; each worker's problems. */
+  reload(snapshot: Snapshot): Promise<string[]>;
+  /** Pass SIGUSR1 on (reopen the logs). */
+  reopenLogs(): void;
+  /** Finish (first stop signal), abort (second), drain (SIGQUIT or after a hand-over). */
+  stop(): void;
+  abort(): void;
+  drain(deadlineMs: number): void;
+}
+
+/** Start `count` workers that serve `current()` as `account`. */
+export function startWorkers(o: {
   count: number;
   log: Log;
-  stderr: (text: string) => void;
+  current: () => Snapshot;
+  account: Account | undefined;
   /** Registers the primary's services (`ipc.ts`) on its channel to the workers. */
   services: (primary: PrimaryChannel) => void;
-}): Promise<number> {
-  const { program, count, log, stderr } = o;
-  // 'advanced': structured clone on the channel, so that Buffers cross as Buffers (ipc.ts).
+}): WorkerPool {
+  const { count, log } = o;
+  // 'advanced': structured clone on the channel, so that bytes cross as bytes (ipc.ts).
   cluster.setupPrimary({
     execArgv: withNodeFlags(process.execArgv),
     serialization: 'advanced',
@@ -125,114 +148,267 @@ export function runPrimary(o: {
   const channel = new ClusterPrimary((peer, reason) =>
     log.error('workers', 'bad message from a worker', { pid: peer.pid, reason }),
   );
+  channel.handle(SNAPSHOT, () => ({ snapshot: o.current(), account: o.account }));
   o.services(channel);
   const slots: Slot[] = Array.from({ length: count }, () => ({
     worker: undefined,
+    ready: false,
     startedAt: 0,
     crashes: 0,
     timer: undefined,
   }));
   let started = false;
-  let ready = 0;
-  /** Workers whose listeners are open (and whose signal handlers are installed). */
-  const listening = new Set<Worker>();
-  let stopping = false;
-  let failed = false;
+  let stopping: Note | undefined;
+  let next = 0;
+  /** Connections accepted while no worker is ready (at start, or all restarting). */
+  const waiting: { socket: Socket; tls: boolean }[] = [];
+  let settleStarted: (r: Result<void, string>) => void = () => undefined;
+  const startedP = new Promise<Result<void, string>>((r) => (settleStarted = r));
+  let settleGone: () => void = () => undefined;
+  const gone = new Promise<void>((r) => (settleGone = r));
 
-  return new Promise<number>((resolve) => {
-    const live = (): Worker[] => slots.flatMap((s) => (s.worker === undefined ? [] : [s.worker]));
-    const finishIfDone = (): void => {
-      if (!stopping || live().length > 0) return;
-      for (const s of ['SIGHUP', 'SIGUSR1', 'SIGTERM', 'SIGINT'] as const) process.off(s, onSignal);
-      log.at('lifecycle', 'stop', `${program} stopped (all workers gone)`);
-      resolve(failed ? 1 : 0);
-    };
-    const stopAll = (): void => {
-      stopping = true;
-      for (const s of slots) {
-        if (s.timer !== undefined) clearTimeout(s.timer);
-        s.timer = undefined;
+  const live = (): Worker[] => slots.flatMap((s) => (s.worker === undefined ? [] : [s.worker]));
+  const send = (w: Worker, note: Note, handle?: Socket): boolean => {
+    if (!w.isConnected()) return false;
+    try {
+      // `send` returning false only says the channel is backed up: the message is queued.
+      if (handle === undefined) w.send(note);
+      else w.send(note, handle);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const dispatch = (socket: Socket, tls: boolean): void => {
+    const ready = slots.filter((s) => s.ready && s.worker?.isConnected() === true);
+    if (stopping !== undefined) return void socket.destroy();
+    if (ready.length === 0) {
+      // Bounded: a flood while no worker is up must not eat the primary's descriptors.
+      if (waiting.length >= 1024) socket.destroy();
+      else waiting.push({ socket, tls });
+      return;
+    }
+    const slot = ready[next++ % ready.length];
+    if (slot?.worker === undefined || !send(slot.worker, { kind: 'mmp-conn', tls }, socket))
+      socket.destroy();
+  };
+  const flush = (): void => {
+    for (const { socket, tls } of waiting.splice(0)) dispatch(socket, tls);
+  };
+  const finishIfDone = (): void => {
+    if (stopping === undefined || live().length > 0) return;
+    for (const { socket } of waiting.splice(0)) socket.destroy();
+    settleGone();
+  };
+  const fork = (slot: Slot, index: number): void => {
+    slot.timer = undefined;
+    if (stopping !== undefined) return;
+    const worker = cluster.fork();
+    slot.worker = worker;
+    slot.ready = false;
+    slot.startedAt = Date.now();
+    const peer = { id: worker.id, pid: worker.process.pid ?? 0 };
+    channel.attach(peer, workerEndpoint(worker));
+    worker.once('disconnect', () => channel.detach(peer));
+    worker.on('message', (m: unknown) => {
+      if (kindOf(m) !== 'mmp-ready') return;
+      slot.ready = true;
+      if (started)
+        log.at('lifecycle', 'workers', 'worker replaced', { worker: index, pid: peer.pid });
+      else if (slots.every((s) => s.ready)) {
+        started = true;
+        settleStarted(ok(undefined));
       }
-      for (const w of live()) request(w, listening.has(w), { kind: 'mmp-stop' });
-      finishIfDone();
-    };
-    const fork = (slot: Slot, index: number): void => {
-      slot.timer = undefined;
-      if (stopping) return;
-      const worker = cluster.fork();
-      slot.worker = worker;
-      slot.startedAt = Date.now();
-      const peer = { id: worker.id, pid: worker.process.pid ?? 0 };
-      channel.attach(peer, workerEndpoint(worker));
-      worker.once('disconnect', () => channel.detach(peer));
-      worker.on('message', (m: unknown) => {
-        if (!isListening(m)) return;
-        listening.add(worker);
-        if (started) {
-          log.at('lifecycle', 'workers', 'worker replaced', {
-            worker: index,
-            pid: worker.process.pid,
-          });
-          return;
-        }
-        if (++ready === count) {
-          started = true;
-          log.at('lifecycle', 'start', `${program} listening with ${count} workers`, {
-            address: m.host,
-            port: m.port,
-          });
-          stderr(`${program}: listening on ${m.host}:${m.port} (${count} workers)`);
-        }
+      flush();
+    });
+    worker.on('exit', (code, signal) => {
+      channel.detach(peer);
+      slot.worker = undefined;
+      slot.ready = false;
+      if (stopping !== undefined) return finishIfDone();
+      if (!started) {
+        log.error('workers', 'a worker could not start', { code, signal: signal ?? null });
+        settleStarted(err(`a worker could not start (exit ${code ?? signal ?? '?'})`));
+        return stopAll({ kind: 'mmp-stop' });
+      }
+      const delay = restartDelay(Date.now() - slot.startedAt, slot.crashes);
+      slot.crashes = delay.crashes;
+      log.error('workers', 'worker died, restarting it', {
+        worker: index,
+        pid: peer.pid,
+        code,
+        signal: signal ?? null,
+        delayMs: delay.delayMs,
       });
-      worker.on('exit', (code, signal) => {
-        channel.detach(peer);
-        slot.worker = undefined;
-        listening.delete(worker);
-        const lived = Date.now() - slot.startedAt;
-        if (stopping) return finishIfDone();
-        if (!started) {
-          // Not even the first start completed: a configuration or environment problem.
-          failed = true;
-          stderr(`${program}: a worker could not start (exit ${code ?? signal ?? '?'}): stopping`);
-          log.error('workers', 'a worker could not start', { code, signal: signal ?? null });
-          return stopAll();
-        }
-        const next = restartDelay(lived, slot.crashes);
-        slot.crashes = next.crashes;
-        log.error('workers', 'worker died, restarting it', {
-          worker: index,
-          pid: worker.process.pid,
-          code,
-          signal: signal ?? null,
-          delayMs: next.delayMs,
-        });
-        slot.timer = setTimeout(() => fork(slot, index), next.delayMs);
-      });
+      slot.timer = setTimeout(() => fork(slot, index), delay.delayMs);
+    });
+  };
+  const stopAll = (note: Note): void => {
+    stopping ??= note;
+    for (const s of slots) {
+      if (s.timer !== undefined) clearTimeout(s.timer);
+      s.timer = undefined;
+    }
+    for (const s of slots) {
+      const w = s.worker;
+      if (w === undefined) continue;
+      // One still starting has no sessions and no handlers yet: SIGTERM's default action ends it.
+      if (!s.ready || !send(w, note)) w.process.kill('SIGTERM');
+    }
+    finishIfDone();
+  };
+  slots.forEach((slot, i) => fork(slot, i));
+  return {
+    started: startedP,
+    gone,
+    dispatch,
+    async reload(snapshot) {
+      const replies = await channel.askWorkers(RELOAD, snapshot);
+      return replies.flatMap((r) => (r.ok ? r.value : [ipcErrorText(r.error)]));
+    },
+    reopenLogs() {
+      // Only ready workers: one still loading could not yet keep Node's inspector shut.
+      for (const s of slots) if (s.ready) s.worker?.process.kill('SIGUSR1');
+    },
+    stop: () => stopAll({ kind: 'mmp-stop' }),
+    abort() {
+      stopping = { kind: 'mmp-abort' };
+      for (const w of live()) if (!send(w, { kind: 'mmp-abort' })) w.process.kill('SIGKILL');
+    },
+    drain: (deadlineMs) => stopAll({ kind: 'mmp-drain', deadlineMs }),
+  };
+}
+
+/**
+ * In a worker: SIGTERM, SIGINT and the primary's stop request all mean "finish" (see the module
+ * comment); the primary's abort request closes every session at once; its drain request lets
+ * every session run to its end or the deadline. The signal handlers stay installed, so that a
+ * late signal never kills the worker by its default action.
+ */
+function onWorkerRequests(server: ProxyServer, log: Log): Promise<void> {
+  return new Promise((resolve) => {
+    const stop = (why: string): void => {
+      log.at('lifecycle', 'stop', `${why}: stopping`, { sessions: server.sessionCount });
+      void server.stop().then(resolve);
     };
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (signal === 'SIGHUP') {
-        // A worker still starting reads the vdmap as it is now, and has no SIGHUP handler yet
-        // (the signal would kill it): only running workers get it.
-        log.at('lifecycle', 'signal', 'SIGHUP: passed to every running worker', {
-          workers: listening.size,
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    // A signal to the whole process group (a terminal) must not end a draining worker.
+    process.on('SIGQUIT', () => undefined);
+    process.on('SIGHUP', () => undefined);
+    process.on('SIGUSR2', () => undefined);
+    process.on('message', (m: unknown, handle: unknown) => {
+      const kind = kindOf(m);
+      if (kind === 'mmp-conn' && handle !== undefined && handle !== null)
+        server.adopt(handle as Socket, (m as { tls?: unknown }).tls === true);
+      else if (kind === 'mmp-stop') stop('stop requested');
+      else if (kind === 'mmp-abort') {
+        log.at('lifecycle', 'stop', 'second signal: closing every session now');
+        server.abortAll();
+        stop('abort requested');
+      } else if (kind === 'mmp-drain') {
+        const d = (m as { deadlineMs?: unknown }).deadlineMs;
+        const deadlineMs = typeof d === 'number' ? d : DRAIN_DEADLINE_MS;
+        log.at('lifecycle', 'drain', 'draining: no new clients, sessions run to their end', {
+          sessions: server.sessionCount,
+          deadlineMs,
         });
-        for (const w of listening) w.process.kill('SIGHUP');
-        return;
+        void server.drain(deadlineMs).then(resolve);
       }
-      if (signal === 'SIGUSR1') {
-        // logrotate signals the pid file's process: the workers reopen their logs too. Only
-        // running ones: a worker still loading could not yet keep Node's inspector shut.
-        for (const w of listening) w.process.kill('SIGUSR1');
-        return;
-      }
-      signals++;
-      log.at('lifecycle', 'stop', `${signal}: stopping the workers`, { second: signals > 1 });
-      if (signals === 1) stopAll();
-      // A second signal: the workers close every session now (main.ts).
-      else for (const w of live()) request(w, listening.has(w), { kind: 'mmp-abort' });
-    };
-    for (const s of ['SIGHUP', 'SIGUSR1', 'SIGTERM', 'SIGINT'] as const) process.on(s, onSignal);
-    slots.forEach((slot, i) => fork(slot, i));
+    });
   });
+}
+
+/**
+ * Listening sockets a primary inherited from the process it replaced (SIGUSR2) are open in its
+ * workers too (an inherited descriptor is not close-on-exec). A worker never accepts on them;
+ * holding one would keep it open after the primary closed it (drain), and connections queued on
+ * it would wait forever. At a worker's start its only socket is its channel to the primary.
+ */
+function closeInheritedSockets(): void {
+  // The channel's descriptor (Node removes NODE_CHANNEL_FD from the environment at start-up).
+  const channel = (process.channel as { fd?: unknown } | undefined)?.fd;
+  if (typeof channel !== 'number') return;
+  let fds: number[];
+  try {
+    fds = readdirSync('/proc/self/fd').map(Number);
+  } catch {
+    return; // no /proc: nothing inherited can be found, nothing to do
+  }
+  for (const fd of fds) {
+    if (!(fd > 2) || fd === channel) continue;
+    try {
+      if (fstatSync(fd).isSocket()) closeSync(fd);
+    } catch {
+      // The descriptor of the directory listing itself, closed by now.
+    }
+  }
+}
+
+/** A cluster worker's whole life; the exit code. */
+export async function runWorker(
+  startSession: StartSession,
+  say: (text: string) => void,
+): Promise<number> {
+  closeInheritedSockets();
+  const self = { id: cluster.worker?.id ?? 0, pid: process.pid };
+  const fleet = new ClusterWorker(primaryEndpoint(), self);
+  process.once('disconnect', () => fleet.closed());
+  const asked = await fleet.request(SNAPSHOT, null);
+  if (!asked.ok) {
+    say(`worker: no configuration from the primary: ${ipcErrorText(asked.error)}`);
+    return 1;
+  }
+  const { snapshot, account } = asked.value;
+  const { values, protocol } = snapshot;
+  // The log is opened while still root (in the run-as user's directory, owned by that user).
+  const logFile = openLogFile({
+    dir: values.LogDir,
+    level: values.LogLevel,
+    format: values.LogFormat === 'json' ? 'json' : 'text',
+    protocol,
+    warn: (m) => say(`warning: ${m}`),
+    ...logOpener(account === undefined ? { kind: 'root' } : { kind: 'drop', account }),
+  });
+  process.on('SIGUSR1', () => logFile.reopen());
+  // A bug that escapes every session's guard: logged with its stack, exit (the primary replaces
+  // the worker).
+  installProcessGuards(logFile.log, () => logFile.close());
+  const log = logFile.log;
+  try {
+    if (account !== undefined) {
+      const dropped = dropPrivileges(account);
+      if (!dropped.ok) {
+        say(dropped.error);
+        return 1;
+      }
+      log.at('lifecycle', 'start', 'serving clients as RunAsUser', {
+        user: account.user,
+        uid: account.uid,
+        gid: account.gid,
+      });
+    }
+    const built = runtimeFromSnapshot(snapshot, { fleet });
+    if (!built.ok) {
+      for (const m of built.error) say(m);
+      return 1;
+    }
+    const server = new ProxyServer({ protocol, runtime: built.value, log, startSession });
+    fleet.answer(RELOAD, (next) => {
+      const r = runtimeFromSnapshot(next, { fleet, previous: server.runtime });
+      if (!r.ok) return r.error;
+      server.use(r.value);
+      log.at('lifecycle', 'reload', 'new connections get the new configuration');
+      return [];
+    });
+    const done = onWorkerRequests(server, log);
+    process.send?.({ kind: 'mmp-ready' } satisfies Note);
+    await done;
+    await server.runtime.shared.directories.close();
+    await server.runtime.shared.preAuthPool.close();
+    log.at('lifecycle', 'stop', 'worker stopped');
+    return 0;
+  } finally {
+    await logFile.close();
+  }
 }

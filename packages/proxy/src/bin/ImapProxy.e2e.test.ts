@@ -415,7 +415,7 @@ describe('the executable', () => {
       { reject: false, extendEnv: false, env: proxyEnv() },
     );
     expect(r.exitCode).toBe(1);
-    expect(r.stderr).toMatch(/cannot listen on ListenPort: .*EADDRINUSE/);
+    expect(r.stderr).toMatch(/cannot listen on ListenPort 127\.0\.0\.1:\d+: .*EADDRINUSE/);
   });
 
   it('a missing LogDir: no log file, one warning', async () => {

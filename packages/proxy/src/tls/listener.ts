@@ -22,12 +22,7 @@ import type { ProxiedOrigin } from '../proxyProtocol.js';
 import { alpnFor, handshakeFailure } from './clientTls.js';
 import { type ServerTls, requiringCertificate } from './serverTls.js';
 
-/**
- * SSLEnable: listen on SSLListenPort (or a virtual domain's address on its port). A client that
- * fails the handshake never reaches a session; it is logged at the refusal level.
- */
-export async function listenImplicitTls(o: {
-  listen: ListenAddress;
+export interface ImplicitTls {
   tls: ServerTls;
   protocol: Protocol;
   /** The pre-login idle limit applies to the handshake too (Timeout). */
@@ -42,8 +37,16 @@ export async function listenImplicitTls(o: {
    */
   beforeHandshake: (socket: Socket, proceed: (origin: ProxiedOrigin | undefined) => void) => void;
   onSecureSocket: (socket: Socket, origin: ProxiedOrigin | undefined) => void;
-}): Promise<Result<{ server: Server; address: { host: string; port: number } }, string>> {
-  const { listen, log, onSecureSocket } = o;
+}
+
+/**
+ * The handshake side of an implicit-TLS port, listening nowhere: give it each plain TCP
+ * connection accepted on such a port (here, or by the primary and passed to a worker:
+ * `listeners.ts`), and it reads a PROXY header when due, does the handshake with these
+ * certificates and hands the secure socket on.
+ */
+export function implicitTlsAcceptor(o: ImplicitTls): (socket: Socket) => void {
+  const { log, onSecureSocket } = o;
   // Origins of connections in their handshake, by the connection's own ends, which the TLS
   // socket reports the same as the plain one under it.
   const origins = new Map<string, ProxiedOrigin>();
@@ -82,9 +85,7 @@ export async function listenImplicitTls(o: {
   };
   const asking = handshakes(o.tls.options);
   const requiring = handshakes(requiringCertificate(o.tls.options));
-  // allowHalfOpen (kept by the TLS socket): a client may half-close after a pipelined LOGOUT and
-  // still read the answer.
-  const server = createPlainServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+  return (socket) => {
     o.beforeHandshake(socket, (origin) => {
       if (origin !== undefined) {
         const key = ends(socket);
@@ -94,7 +95,20 @@ export async function listenImplicitTls(o: {
       const required = o.requiresCertificate(plainAddress(socket.localAddress));
       (required ? requiring : asking).emit('connection', socket);
     });
-  });
+  };
+}
+
+/**
+ * SSLEnable: listen on SSLListenPort (or a virtual domain's address on its port).
+ */
+export async function listenImplicitTls(
+  o: ImplicitTls & { listen: ListenAddress },
+): Promise<Result<{ server: Server; address: { host: string; port: number } }, string>> {
+  const { listen, log } = o;
+  const accept = implicitTlsAcceptor(o);
+  // allowHalfOpen (kept by the TLS socket): a client may half-close after a pipelined LOGOUT and
+  // still read the answer.
+  const server = createPlainServer({ allowHalfOpen: true, noDelay: true }, accept);
   return new Promise((resolve) => {
     const onError = (e: Error): void =>
       resolve(

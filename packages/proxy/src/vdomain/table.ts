@@ -95,7 +95,7 @@ export function loadVdmap(
 }
 
 /** The listeners a runtime's virtual domains need besides ListenPort's and SSLListenPort's. */
-function domainListeners(runtime: ProxyRuntime): DomainListener[] {
+export function domainListeners(runtime: ProxyRuntime): DomainListener[] {
   const { listen, security } = runtime.global.settings;
   const out: DomainListener[] = [];
   for (const { domain } of runtime.domains) {
