@@ -269,6 +269,9 @@ describe('SIGHUP re-reads everything', () => {
     await waitUntil('the refusal', () =>
       Promise.resolve(p.output().includes('configuration refused')),
     );
+    await waitUntil('the refusal in the log', async () =>
+      (await p.logs()).includes('configuration refused, keeping the running one'),
+    );
     const refused = records(await p.logs(), 'configuration refused, keeping the running one');
     expect(refused).toHaveLength(1);
     expect(String(refused[0]?.['problems'])).toContain('missing.pem');
