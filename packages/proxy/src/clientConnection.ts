@@ -6,7 +6,8 @@
 
 import type { Socket } from 'node:net';
 import type { LogFields } from './log.js';
-import { MAX_PIPELINED_BYTES } from './limits.js';
+import type { Body } from './dialect.js';
+import { MAX_PIPELINED_BYTES, MAX_QUEUED_REPLY_BYTES } from './limits.js';
 import { type Farewell, startPipe } from './pipe.js';
 import type { SessionContext } from './server.js';
 import { type ClientTlsInfo, upgradeToTls } from './tls/clientTls.js';
@@ -16,12 +17,17 @@ import { certificateRequired } from './tls/settings.js';
 /** How long a closing connection may take to read our last words before it is cut. */
 const CLOSE_LINGER_MS = 5_000;
 
+/** Bytes of a streamed answer handed to the socket at a time (views of it, not copies). */
+const STREAM_SLICE_BYTES = 16 * 1024;
+
 /** What the session does with the socket's events; errors are only logged, here. */
 export interface ClientEvents {
   onData(chunk: Buffer): void;
   onEnd(): void;
   onTimeout(): void;
   onClose(): void;
+  /** Our queued replies went below MAX_QUEUED_REPLY_BYTES after `writeBlocked`. */
+  onDrained(): void;
 }
 
 export class ClientConnection {
@@ -33,6 +39,10 @@ export class ClientConnection {
   private queued: Buffer[] = [];
   private queuedBytes = 0;
   private closedLogged = false;
+  /** Parts of a body still to write, after the replies queued now drain (`stream`). */
+  private pending: Buffer[] = [];
+  /** Set while waiting for the socket's 'drain'. */
+  private draining = false;
   readonly closed: Promise<void>;
   private markClosed: () => void = () => undefined;
 
@@ -62,7 +72,61 @@ export class ClientConnection {
 
   send(line: string): void {
     this.ctx.log.at('trace', 'response', 'S:', { line });
-    this.current.write(`${line}\r\n`);
+    this.write(Buffer.from(`${line}\r\n`));
+  }
+
+  /**
+   * Write a multi-line answer's parts (shared buffers, never copied), as fast as the client reads:
+   * MAX_QUEUED_REPLY_BYTES at a time, the rest on 'drain', so a large answer (the spoof
+   * message) asked for in a loop costs no more than that.
+   */
+  stream(body: Body): void {
+    for (const part of Buffer.isBuffer(body) ? [body] : body)
+      for (let at = 0; at < part.length; at += STREAM_SLICE_BYTES)
+        this.pending.push(part.subarray(at, at + STREAM_SLICE_BYTES));
+    this.flush();
+  }
+
+  /**
+   * Before login, the client is read only while our replies to it are under
+   * MAX_QUEUED_REPLY_BYTES (as TCP backpressure works after login, `pipe.ts`): a client that
+   * sends commands and never reads stops being read, and costs this much.
+   */
+  get writeBlocked(): boolean {
+    return this.pending.length > 0 || this.current.writableLength > MAX_QUEUED_REPLY_BYTES;
+  }
+
+  /** Read from the client again, unless our replies are waiting for it to read. */
+  resumeReading(): void {
+    if (!this.writeBlocked && this.queuedBytes <= MAX_PIPELINED_BYTES) this.current.resume();
+  }
+
+  private write(bytes: Buffer): void {
+    if (this.pending.length > 0) this.pending.push(bytes);
+    else this.current.write(bytes);
+    this.watchDrain();
+  }
+
+  private flush(): void {
+    const socket = this.current;
+    while (this.pending.length > 0 && socket.writableLength <= MAX_QUEUED_REPLY_BYTES) {
+      socket.write(this.pending.shift() as Buffer);
+    }
+    this.watchDrain();
+  }
+
+  /** When blocked, stop reading and wait for 'drain' (then flush, and tell the session). */
+  private watchDrain(): void {
+    if (!this.writeBlocked || this.draining) return;
+    const socket = this.current;
+    this.draining = true;
+    socket.pause();
+    socket.once('drain', () => {
+      this.draining = false;
+      if (socket !== this.current || socket.destroyed) return;
+      this.flush();
+      if (!this.writeBlocked) this.events.onDrained();
+    });
   }
 
   /** The grace period is over: cut both connections. */
@@ -90,7 +154,7 @@ export class ClientConnection {
 
   // ---- Bytes pipelined while logging in ----
 
-  /** A chunk that arrived while logging in. */
+  /** A chunk that arrived while logging in (or while our replies wait for the client). */
   queue(chunk: Buffer): void {
     this.queueRest(chunk);
     // Bounded: beyond this, stop reading and let TCP push back on the client.

@@ -20,6 +20,9 @@ import type { ProxySettings } from './settings.js';
 import type { Replay } from './store.js';
 import type { SessionSecurity } from './tls/security.js';
 
+/** A multi-line answer's bytes: one buffer, or parts written in order (shared, never copied). */
+export type Body = Buffer | readonly Buffer[];
+
 /** What a command concluded. */
 export type Outcome =
   /**
@@ -31,7 +34,7 @@ export type Outcome =
       kind: 'ok';
       text?: string;
       data?: readonly string[];
-      body?: Buffer;
+      body?: Body;
       pendingUser?: Buffer;
       clientId?: string;
     }
@@ -71,6 +74,11 @@ export type Goodbye =
   | 'bad-commands'
   | 'failed-logins'
   | 'idle'
+  /** LoginTimeout passed without a login. */
+  | 'login-timeout'
+  /** Connection limits (`clientLimits.ts`): said instead of the greeting. */
+  | 'server-full'
+  | 'address-full'
   | 'shutdown'
   | 'internal-error'
   /** A framing limit that leaves the stream out of step: its text. */
@@ -119,6 +127,8 @@ export type Input<Command> =
   | { kind: 'sasl-response'; line: Buffer }
   /** A synchronising literal the command may carry: say this, the reader then reads it. */
   | { kind: 'continue'; line: string }
+  /** A valid command refused before its literal is read (IMAP `NO` instead of `+`). */
+  | { kind: 'refuse'; tag: string | undefined; refusal: Refusal }
   /** Not a command that can be dispatched: answered as invalid (counted). */
   | { kind: 'invalid'; tag: string | undefined; text: string }
   /** A limit that leaves the stream out of step: the answer (if any), the goodbye, close. */
@@ -140,7 +150,8 @@ export interface Dialect<Command> {
   readonly protocol: Protocol;
   readonly words: Words;
   greeting(view: SessionView): string;
-  reader(view: SessionView): Reader<Command>;
+  /** `view`: the session as it is now (its security changes with STARTTLS). */
+  reader(view: () => SessionView): Reader<Command>;
   /** Check the command's state and arguments, log it, and run its handler. */
   dispatch(command: Command, view: SessionView): Reply;
   /** The login replay to the store. */

@@ -79,6 +79,13 @@ export const MAX_LITERALS_PER_COMMAND = 8;
 export const MAX_BAD_COMMANDS = 3;
 
 /**
+ * Bad commands in one session, in a row or not. The in-a-row count resets on any valid command,
+ * so garbage interleaved with NOOP would be unlimited (nginx counts errors per session and never
+ * resets, mail_max_errors); this bounds what a scanner or cross-protocol client gets to try.
+ */
+export const MAX_BAD_COMMANDS_PER_SESSION = 10;
+
+/**
  * Failed logins (store said NO, or unknown user) in one session, after which it is closed.
  * Password guessing then costs a new TCP connection (and the store's own failure delay) per three
  * guesses, and shows up in the connection log by client address.
@@ -98,6 +105,34 @@ export const MAX_UNKNOWN_USER_HOLD_MS = 5_000;
  * finishes, so a client cannot make us buffer without bound.
  */
 export const MAX_PIPELINED_BYTES = 64 * 1024;
+
+/**
+ * Replies queued to a client before login (bytes the socket has not sent yet); beyond this we
+ * stop reading from it until they drain, as after login. Stops a client that sends CAPABILITY
+ * (or RETR in the spoof inbox) in a loop and never reads from making us queue without bound:
+ * what it costs us is this plus one reply.
+ */
+export const MAX_QUEUED_REPLY_BYTES = 64 * 1024;
+
+/**
+ * Descriptors kept out of MaxClientConnections' reach: the lowest of it and
+ * (descriptor limit − this) / 2 (a logged-in client holds its store connection too) is the cap.
+ * Room for the LDAP pools (DIRECTORY_POOL_SIZE per host), the log file, the listeners and store
+ * connections being opened, so that a flood of clients at the cap cannot make every login fail.
+ */
+export const DESCRIPTOR_RESERVE = 256;
+
+/**
+ * Failed logins of an address group are forgotten this long after the last one
+ * (AuthFailureDelay): a user who mistyped yesterday starts afresh.
+ */
+export const AUTH_PENALTY_FORGET_MS = 15 * 60_000;
+
+/**
+ * Address groups whose failed logins are remembered; beyond this the oldest are forgotten, so an
+ * attacker spraying addresses (an IPv6 range) cannot grow the table without bound (~100 bytes each).
+ */
+export const MAX_PENALISED_ADDRESSES = 100_000;
 
 /** Longest line we accept from a store during the login replay (greeting, continuation, answer).
  * A store that misbehaves (or is not an IMAP/POP3 server) cannot grow our buffer. */

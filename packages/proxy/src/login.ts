@@ -72,8 +72,10 @@ export type LoginOutcome =
       /** Bytes the store sent after its answer (to reach the client before anything else). */
       leftover: Buffer;
       answer: Buffer;
+      /** IMAP: the store's untagged lines before its answer, CRLFs included, for the client. */
+      untagged?: Buffer | undefined;
     }
-  | { kind: 'refused'; store: StoreAddress; answer: Buffer }
+  | { kind: 'refused'; store: StoreAddress; answer: Buffer; untagged?: Buffer | undefined }
   /** No such user, several entries, no mail host, or a name that is not UTF-8. */
   | { kind: 'unknown-user'; reason: string }
   | { kind: 'directory-down'; detail: string }
@@ -120,7 +122,37 @@ export async function logIn(ctx: LoginContext, principal: Principal): Promise<Lo
     }
     if (hold > 0) await new Promise((resolve) => setTimeout(resolve, hold));
   }
+  await penalise(ctx, outcome);
   return outcome;
+}
+
+/**
+ * AuthFailureDelay: a failed login (a store's refusal, an unknown user, a PreAuth refusal, a
+ * cancelled bearer challenge) is answered only after its address's penalty (`clientLimits.ts`),
+ * the same for every kind of failure so that neither text nor timing tells them apart; a success
+ * clears its own address's count. Keyed by the client address, never the user: nobody can lock a
+ * real user out by failing in their name.
+ */
+async function penalise(ctx: LoginContext, outcome: LoginOutcome): Promise<void> {
+  const { clientIp } = ctx.addresses;
+  const penalty = ctx.shared.authPenalty;
+  switch (outcome.kind) {
+    case 'logged-in':
+      penalty.succeeded(clientIp);
+      return;
+    case 'refused':
+    case 'unknown-user':
+    case 'aborted': {
+      const delay = await penalty.failed(clientIp);
+      if (delay <= 0) return;
+      ctx.log.at('refusal', 'login', 'failed login delayed', { client: clientIp, ms: delay });
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      return;
+    }
+    case 'directory-down':
+    case 'stores-down':
+      return;
+  }
 }
 
 /** A principal, ready for the directory: its filter, and what to replay once its entry is found. */
@@ -378,11 +410,17 @@ async function tryStores(
     switch (result.kind) {
       case 'accepted': {
         const { socket, leftover } = conversation.release();
-        return { kind: 'logged-in', store: address, socket, leftover, answer: result.answer };
+        const { answer, untagged } = result;
+        return { kind: 'logged-in', store: address, socket, leftover, answer, untagged };
       }
       case 'refused':
         conversation.close();
-        return { kind: 'refused', store: address, answer: result.answer };
+        return {
+          kind: 'refused',
+          store: address,
+          answer: result.answer,
+          untagged: result.untagged,
+        };
       case 'failed':
         conversation.close();
         failures.push(`${where} ${result.failure.detail}`);

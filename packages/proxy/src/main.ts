@@ -10,6 +10,7 @@
 
 import cluster from 'node:cluster';
 import { type Protocol, cliAction, formatProblem } from '@mmp/config';
+import { clientLimitsService } from './clientLimits.js';
 import { control, type Serving } from './control.js';
 import { startImapSession } from './imap/dialect.js';
 import { installProcessGuards } from './crash.js';
@@ -33,7 +34,7 @@ const SESSIONS: Record<Protocol, StartSession> = {
  * NumThreads workers registers its handlers here, and is then answered in the primary, or in the
  * one process when there is no primary.
  */
-const PRIMARY_SERVICES: readonly PrimaryService[] = [];
+const PRIMARY_SERVICES: readonly PrimaryService[] = [clientLimitsService];
 
 export interface Io {
   stdout: (text: string) => void;

@@ -26,6 +26,7 @@ import {
   ok,
 } from '@mmp/config';
 import { StoreAttempts } from './attemptLimiter.js';
+import { AuthPenalty, type FailedLogins, FleetPenalty } from './clientLimits.js';
 import { Directory, type DirectorySettings, type UserDirectory } from './directory.js';
 import { type ReadFile, readFromDisk } from './files.js';
 import { type WorkerChannel, localFleet } from './ipc.js';
@@ -123,6 +124,8 @@ export class ProxyRuntime {
       readonly fleet: WorkerChannel;
       /** PreAuth's bounded bind connections. */
       readonly preAuthPool: PreAuthPool;
+      /** AuthFailureDelay per client address (`clientLimits.ts`). */
+      readonly authPenalty: FailedLogins;
     },
   ) {
     this.byAddress = new Map(domains.map((d) => [d.domain.address, d.site]));
@@ -197,6 +200,7 @@ export function buildRuntime(
   const requestsCertificates = serverTls?.requestCert === true;
   const global = buildSite(settings, directories, read, requestsCertificates);
   if (!global.ok) return err([global.error]);
+  const fleet = sources.fleet ?? before?.fleet ?? localFleet().worker;
   const samePreAuth =
     sources.previous?.global.settings.security.preAuthCacheTtlMs ===
     settings.security.preAuthCacheTtlMs;
@@ -209,8 +213,15 @@ export function buildRuntime(
       before !== undefined && samePreAuth
         ? before.preAuthCache
         : new PreAuthCache(settings.security.preAuthCacheTtlMs),
-    fleet: sources.fleet ?? before?.fleet ?? localFleet().worker,
+    fleet,
     preAuthPool: before?.preAuthPool ?? new PreAuthPool(),
+    // Kept by the primary for every worker (this process's own if it does not answer).
+    authPenalty:
+      before?.authPenalty ??
+      new FleetPenalty(
+        fleet,
+        new AuthPenalty(settings.authPenalty, settings.connectionLimits.prefix4),
+      ),
   };
   const domains = domainSites(
     protocol,

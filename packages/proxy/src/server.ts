@@ -9,11 +9,13 @@
  * Data flows one way: listener → pre-login session → directory → store → pipe.
  */
 
+import { readFileSync } from 'node:fs';
 import { type Server, type Socket, createServer } from 'node:net';
 import type { ListenAddress, Protocol } from '@mmp/config';
 import { plainAddress } from './clientAddress.js';
 import { type ProxiedOrigin, readProxyHeader } from './proxyProtocol.js';
 import { TLSSocket } from 'node:tls';
+import { ConnectionCounts, type Refused, admitConnection, descriptorCap } from './clientLimits.js';
 import { SHUTDOWN_GRACE_MS } from './limits.js';
 import { type ClientTlsInfo, describeTls } from './tls/clientTls.js';
 import { type ImplicitTls, implicitTlsAcceptor, listenImplicitTls } from './tls/listener.js';
@@ -38,6 +40,9 @@ export interface SessionContext {
   serverPort: number;
   /** Set when the connection came through a balancer (ProxyProtocol): its end, `ip:port`. */
   balancer?: string;
+  /** Set when a connection limit refuses this connection: the session says so and closes
+   * (`clientLimits.ts`). */
+  refused?: Refused;
   /** Set when the connection came through SSLListenPort: its completed TLS handshake. */
   secure?: ClientTlsInfo;
   /**
@@ -72,6 +77,17 @@ export interface ProxyServerOptions {
   log: Log;
   startSession: StartSession;
   graceMs?: number;
+  /** The text of /proc/self/limits (the descriptor limit caps MaxClientConnections); read from
+   * the system when absent. */
+  procLimits?: string | undefined;
+}
+
+function readProcLimits(): string | undefined {
+  try {
+    return readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 export class ProxyServer {
@@ -84,9 +100,27 @@ export class ProxyServer {
   private readonly nextId = sessionIds();
   private stopping: Promise<void> | undefined;
   private current: ProxyRuntime;
+  /** Client connections this process holds, against its descriptor cap (`clientLimits.ts`; the
+   * server's counts, MaxClientConnections and MaxConnectionsPerAddress, are the primary's). */
+  private readonly connections: ConnectionCounts;
 
   constructor(private readonly options: ProxyServerOptions) {
     this.current = options.runtime;
+    const { connectionLimits, numThreads } = options.runtime.global.settings;
+    const max = descriptorCap(Number.MAX_SAFE_INTEGER, options.procLimits ?? readProcLimits());
+    // This process's share of MaxClientConnections, for the warning only.
+    const share = Math.ceil(connectionLimits.max / Math.max(1, numThreads));
+    if (max < share)
+      options.log.at('lifecycle', 'limits', 'the descriptor limit caps client connections', {
+        MaxClientConnections: connectionLimits.max,
+        cap: max,
+      });
+    this.connections = new ConnectionCounts({
+      max,
+      perAddress: Number.MAX_SAFE_INTEGER,
+      prefix4: 32,
+      exempt: [],
+    });
     // allowHalfOpen: a client may half-close after a pipelined LOGOUT and still read the answer.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
       this.acceptPlain(socket),
@@ -311,14 +345,13 @@ export class ProxyServer {
     const expects = this.proxyProtocolAt(socket);
     if (!expects.listen) return this.accept(socket);
     readProxyHeader(socket, expects, this.options.log, (origin) => {
-      this.accept(socket, origin);
-      // readProxyHeader paused it; the session's reader is attached now, and gets the bytes
-      // that followed the header first.
-      socket.resume();
+      // readProxyHeader paused it; once the session's reader is attached (after the connection
+      // limits), it gets the bytes that followed the header first.
+      this.accept(socket, origin, () => socket.resume());
     });
   }
 
-  private accept(socket: Socket, origin?: ProxiedOrigin): void {
+  private accept(socket: Socket, origin?: ProxiedOrigin, started?: () => void): void {
     if (this.stopping !== undefined) {
       socket.destroy();
       return;
@@ -341,10 +374,43 @@ export class ProxyServer {
       ...(origin === undefined ? {} : { balancer: origin.balancer }),
       ...(socket instanceof TLSSocket ? { secure: describeTls(socket) } : {}),
     };
-    this.track(socket, ctx);
+    this.track(socket, ctx, started);
   }
 
-  private track(socket: Socket, ctx: Omit<SessionContext, 'handOff'>): void {
+  /**
+   * Count the connection in (`clientLimits.ts`: this process's descriptor cap, then the server's
+   * counts, which the primary keeps), then start its session. Counted from accept to close, login
+   * phase and pipe alike; a refused connection is greeted with the reason and closed by its
+   * session, never dropped in silence.
+   */
+  private track(
+    socket: Socket,
+    accepted: Omit<SessionContext, 'handOff'>,
+    started?: () => void,
+  ): void {
+    // Until the session listens, a reset must not be an unhandled error.
+    const early = (): void => undefined;
+    socket.on('error', early);
+    void admitConnection(accepted.runtime.shared.fleet, this.connections, accepted.clientIp).then(
+      (admitted) => {
+        socket.off('error', early);
+        if (socket.destroyed || this.stopping !== undefined) {
+          if (admitted.ok) admitted.release();
+          socket.destroy();
+          return;
+        }
+        const ctx = admitted.ok ? accepted : { ...accepted, refused: admitted.refused };
+        this.start(socket, ctx, admitted.ok ? admitted.release : undefined);
+        started?.();
+      },
+    );
+  }
+
+  private start(
+    socket: Socket,
+    ctx: Omit<SessionContext, 'handOff'>,
+    release: (() => void) | undefined,
+  ): void {
     const sessions = this.sessions;
     // `current` is the one reference the server keeps: the session, then its pipe.
     let current: SessionHandle | undefined;
@@ -359,6 +425,7 @@ export class ProxyServer {
       sessions.add(handle);
     }
     void handle.closed.finally(() => {
+      release?.();
       if (current !== undefined) sessions.delete(current);
       current = undefined;
     });

@@ -25,6 +25,7 @@ import { certificatePrincipal } from './certlogin.js';
 import { ClientConnection } from './clientConnection.js';
 import { errorFields, injectedFault, throwInjected } from './crash.js';
 import {
+  type Body,
   type Dialect,
   type Goodbye,
   type Input,
@@ -34,7 +35,12 @@ import {
   type SessionView,
   nameForLog,
 } from './dialect.js';
-import { MAX_BAD_COMMANDS, MAX_FAILED_LOGINS, POP3_TRANSACTION_IDLE_MS } from './limits.js';
+import {
+  MAX_BAD_COMMANDS,
+  MAX_BAD_COMMANDS_PER_SESSION,
+  MAX_FAILED_LOGINS,
+  POP3_TRANSACTION_IDLE_MS,
+} from './limits.js';
 import type { Log, LogFields } from './log.js';
 import { type LoginOutcome, type Principal, logIn } from './login.js';
 import type { SpoofInbox } from './pop3/spoof.js';
@@ -83,6 +89,10 @@ class Session<Command> implements SessionHandle {
   private shuttingDown = false;
   /** What IMAP ID said (RFC 2971), logged with the login. */
   private clientId: string | undefined;
+  /** LoginTimeout: the whole time the client has to log in, whatever it sends. */
+  private readonly deadline: NodeJS.Timeout;
+  /** The deadline passed while a login was in flight: if it fails, the session ends. */
+  private expired = false;
   readonly closed: Promise<void>;
 
   constructor(
@@ -91,15 +101,26 @@ class Session<Command> implements SessionHandle {
     private readonly ctx: SessionContext,
   ) {
     this.security = sessionSecurity(policyOf(ctx.site.settings), ctx.secure);
-    this.reader = dialect.reader(this.view());
+    this.reader = dialect.reader(() => this.view());
     this.conn = new ClientConnection(socket, ctx, {
       onData: this.onData,
       onEnd: this.onEnd,
       onTimeout: this.onTimeout,
       onClose: this.onClose,
+      onDrained: this.onDrained,
     });
     this.closed = this.conn.closed;
     this.refusals = new RefusalCounts(ctx.log);
+    this.deadline = setTimeout(this.onDeadline, ctx.site.settings.loginTimeoutMs);
+    this.deadline.unref();
+    if (ctx.refused !== undefined) {
+      ctx.log.at('refusal', 'limits', 'connection refused', {
+        reason: ctx.refused,
+        client: ctx.clientIp,
+      });
+      this.closeWith(ctx.refused);
+      return;
+    }
     this.conn.send(dialect.greeting(this.view()));
   }
 
@@ -129,8 +150,27 @@ class Session<Command> implements SessionHandle {
   // ---- Socket events ----
 
   private readonly onData = this.guarded((chunk: Buffer): void => {
-    if (this.state.kind === 'logging-in') this.conn.queue(chunk);
+    if (this.state.kind === 'logging-in' || this.conn.writeBlocked) this.conn.queue(chunk);
     else if (this.reading()) this.consume(chunk);
+  });
+
+  /** Our replies drained after the client stopped reading: read what it sent meanwhile. */
+  private readonly onDrained = this.guarded((): void => {
+    if (!this.reading()) return;
+    this.conn.readQueued(this.idleFor(this.state));
+    if (this.reading() && !this.conn.writeBlocked) {
+      if (this.clientEnded) this.close(undefined);
+      else this.conn.resumeReading();
+    }
+  });
+
+  /** LoginTimeout: too long without logging in, whatever the client did meanwhile. */
+  private readonly onDeadline = this.guarded((): void => {
+    const k = this.state.kind;
+    if (k === 'piped' || k === 'closed' || k === 'spoof') return;
+    this.ctx.log.at('refusal', 'limits', 'no login within LoginTimeout, closing', { state: k });
+    if (k === 'logging-in') this.expired = true;
+    else this.closeWith('login-timeout');
   });
 
   private readonly onEnd = this.guarded((): void => {
@@ -147,6 +187,7 @@ class Session<Command> implements SessionHandle {
 
   private readonly onClose = this.guarded((): void => {
     if (this.state.kind === 'piped') return; // the pipe reports the end of the session
+    clearTimeout(this.deadline);
     const pending = this.state.kind === 'store-challenge' ? this.state.answer : undefined;
     const fields = this.state.kind === 'closed' ? this.state.fields : this.closedFields();
     this.state = { kind: 'closed', fields };
@@ -189,12 +230,14 @@ class Session<Command> implements SessionHandle {
 
   private consume(buf: Buffer): void {
     let off = 0;
-    while (off < buf.length && this.reading()) {
+    // Our replies pile up when the client does not read: stop at MAX_QUEUED_REPLY_BYTES and keep
+    // the rest of the chunk until they drain (`onDrained`).
+    while (off < buf.length && this.reading() && !this.conn.writeBlocked) {
       const step = this.reader.feed(buf, off);
       off += step.consumed;
       if (step.input !== undefined) this.onInput(step.input);
     }
-    if (off < buf.length && this.state.kind === 'logging-in')
+    if (off < buf.length && (this.state.kind === 'logging-in' || this.reading()))
       this.conn.queueRest(buf.subarray(off));
   }
 
@@ -210,6 +253,10 @@ class Session<Command> implements SessionHandle {
         return;
       case 'continue':
         this.conn.send(input.line);
+        return;
+      case 'refuse':
+        this.refusals.commandAccepted();
+        this.no(input.tag, input.refusal);
         return;
       case 'invalid':
         this.bad(input.tag, input.text);
@@ -265,18 +312,19 @@ class Session<Command> implements SessionHandle {
     }
   }
 
-  /** A status line, and a multi-line answer's body in the same write. */
-  private say(line: string, body: Buffer | undefined): void {
+  /** A status line, and a multi-line answer's body after it (streamed: `ClientConnection.stream`). */
+  private say(line: string, body: Body | undefined): void {
     if (body === undefined) return this.conn.send(line);
-    this.ctx.log.at('trace', 'response', 'S:', { line, bytes: body.length });
-    this.conn.socket.write(Buffer.concat([Buffer.from(`${line}\r\n`), body]));
+    this.ctx.log.at('trace', 'response', 'S:', { line });
+    this.conn.send(line);
+    this.conn.stream(body);
   }
 
   private no(tag: Tag, refusal: Refusal): void {
     this.conn.send(this.dialect.words.no(tag, refusal));
   }
 
-  /** An invalid command's answer; the session closes after too many in a row. */
+  /** An invalid command's answer; the session closes after too many in a row, or in all. */
   private bad(tag: Tag, text: string): void {
     this.conn.send(this.dialect.words.bad(tag, text));
     if (this.refusals.badCommand()) this.closeWith('bad-commands');
@@ -398,7 +446,7 @@ class Session<Command> implements SessionHandle {
       if (this.state.kind !== 'store-challenge') return;
       // The client half-closed while the store was asked: no reply can come.
       if (this.clientEnded) this.close(undefined);
-      else this.conn.socket.resume();
+      else this.conn.resumeReading();
     });
 
   /** The client's reply to a relayed challenge (undefined: it left); logging in again. */
@@ -475,11 +523,13 @@ class Session<Command> implements SessionHandle {
     );
     switch (outcome.kind) {
       case 'logged-in':
+        if (outcome.untagged !== undefined) this.conn.socket.write(outcome.untagged);
         this.conn.socket.write(words.storeAnswer(tag, outcome.answer));
         this.startPiping(user, outcome);
         return;
       case 'refused':
         // The store's own answer (RFC 5530 codes, RFC 2449 [IN-USE] …) goes through unchanged.
+        if (outcome.untagged !== undefined) this.conn.socket.write(outcome.untagged);
         this.conn.socket.write(words.storeAnswer(tag, outcome.answer));
         this.countFailedLogin();
         break;
@@ -516,16 +566,24 @@ class Session<Command> implements SessionHandle {
       this.closeWith('shutdown');
       return;
     }
-    const idle =
-      next.kind === 'spoof' ? POP3_TRANSACTION_IDLE_MS : this.ctx.site.settings.idleTimeoutMs;
-    this.conn.readQueued(idle);
-    if (this.reading()) {
+    if (this.expired && next.kind === 'ready') {
+      this.closeWith('login-timeout');
+      return;
+    }
+    this.conn.readQueued(this.idleFor(next));
+    if (this.reading() && !this.conn.writeBlocked) {
       if (this.clientEnded) this.close(undefined);
-      else this.conn.socket.resume();
+      else this.conn.resumeReading();
     }
   }
 
+  /** The idle time of a reading state: RFC 1939 §3's autologout in the spoof inbox, else Timeout. */
+  private idleFor(state: State): number {
+    return state.kind === 'spoof' ? POP3_TRANSACTION_IDLE_MS : this.ctx.site.settings.idleTimeoutMs;
+  }
+
   private startPiping(user: string, outcome: Extract<LoginOutcome, { kind: 'logged-in' }>): void {
+    clearTimeout(this.deadline);
     const fields = { ...this.closedFields(), user, store: formatAddress(outcome.store) };
     this.state = { kind: 'piped' };
     if (this.ctx.log.enabled('dialogue') && this.clientId !== undefined)
@@ -555,6 +613,7 @@ class Session<Command> implements SessionHandle {
 
   private close(line: string | undefined): void {
     if (this.state.kind === 'closed') return;
+    clearTimeout(this.deadline);
     const pending = this.state.kind === 'store-challenge' ? this.state.answer : undefined;
     this.state = { kind: 'closed', fields: this.closedFields() };
     this.conn.close(line);
@@ -605,6 +664,7 @@ export function readSaslResponse(log: Log, line: Buffer): Result<Buffer | 'cance
  */
 export class RefusalCounts {
   private badCommands = 0;
+  private badCommandsInAll = 0;
   private failedLogins = 0;
 
   constructor(private readonly log: Log) {}
@@ -614,10 +674,16 @@ export class RefusalCounts {
     this.badCommands = 0;
   }
 
-  /** One more invalid command; true when that reaches MAX_BAD_COMMANDS. */
+  /** One more invalid command; true when that reaches MAX_BAD_COMMANDS in a row, or
+   * MAX_BAD_COMMANDS_PER_SESSION in all. */
   badCommand(): boolean {
-    if (++this.badCommands < MAX_BAD_COMMANDS) return false;
-    this.log.at('refusal', 'limits', 'too many invalid commands, closing');
+    const inARow = ++this.badCommands >= MAX_BAD_COMMANDS;
+    const inAll = ++this.badCommandsInAll >= MAX_BAD_COMMANDS_PER_SESSION;
+    if (!inARow && !inAll) return false;
+    this.log.at('refusal', 'limits', 'too many invalid commands, closing', {
+      inARow: this.badCommands,
+      inAll: this.badCommandsInAll,
+    });
     return true;
   }
 

@@ -15,6 +15,11 @@ import {
   type SearchTemplate,
   parseLdapUrls,
 } from '@mmp/config';
+import {
+  type AuthPenaltySettings,
+  type ConnectionLimitSettings,
+  clientLimitSettings,
+} from './clientLimits.js';
 import type { DirectoryHost, DirectorySettings } from './directory.js';
 import type { LogFormat } from './log.js';
 import { type ProxyProtocolSettings, proxyProtocolSettingsFrom } from './proxyProtocol.js';
@@ -40,6 +45,13 @@ export interface ProxySettings {
   readonly backsidePort: number;
   /** Pre-login idle time (Timeout). */
   readonly idleTimeoutMs: number;
+  /** The whole time a client has to log in, whatever it sends (LoginTimeout). */
+  readonly loginTimeoutMs: number;
+  /** MaxClientConnections, MaxConnectionsPerAddress, ConnectionLimitPrefix, ConnectionLimitExempt
+   * (`clientLimits.ts`); `max` as configured, before the descriptor limit lowers it. */
+  readonly connectionLimits: ConnectionLimitSettings;
+  /** AuthFailureDelay, AuthFailureDelayMax (`clientLimits.ts`). */
+  readonly authPenalty: AuthPenaltySettings;
   /** Time for a store to accept the TCP connection and greet (StoreConnectTimeout). */
   readonly storeConnectTimeoutMs: number;
   /** Time for each later answer of the login replay (StoreReplyTimeout). */
@@ -96,6 +108,9 @@ export function settingsFrom(config: { protocol: Protocol; values: ConfigValues 
     idleTimeoutMs: v.Timeout * 1000,
     storeConnectTimeoutMs: v.StoreConnectTimeout * 1000,
     storeReplyTimeoutMs: v.StoreReplyTimeout * 1000,
+    loginTimeoutMs: v.LoginTimeout * 1000,
+    connectionLimits: clientLimitSettings(v).connections,
+    authPenalty: clientLimitSettings(v).penalty,
     logDir: v.LogDir,
     logLevel: v.LogLevel,
     logFormat: v.LogFormat === 'json' ? 'json' : 'text',

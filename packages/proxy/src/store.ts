@@ -92,9 +92,9 @@ export function settleConnection<S extends Socket>(
 /** What a protocol's replay concluded on one store. */
 export type ReplayResult =
   /** Logged in. `answer`: the store's final response (e.g. IMAP `OK [CAPABILITY …] Logged in`). */
-  | { kind: 'accepted'; answer: Buffer }
+  | { kind: 'accepted'; answer: Buffer; untagged?: Buffer }
   /** The store refused the credentials; `answer` is its text, to pass to the client. */
-  | { kind: 'refused'; answer: Buffer }
+  | { kind: 'refused'; answer: Buffer; untagged?: Buffer }
   /** The store failed before judging the credentials: try the next one. */
   | { kind: 'failed'; failure: StoreFailure };
 

@@ -338,9 +338,9 @@ describe('hostile input before login', () => {
     const c = await raw();
     c.send('a1 FOO\r\na2 SELECT INBOX\r\na3 BAR\r\na4 NOOP\r\n');
     expect(await c.rest()).toEqual([
-      'a1 BAD Unknown command FOO',
+      'a1 BAD Unknown command',
       'a2 BAD SELECT is not valid before login',
-      'a3 BAD Unknown command BAR',
+      'a3 BAD Unknown command',
       '* BYE Too many invalid commands',
     ]);
     const h = await raw();

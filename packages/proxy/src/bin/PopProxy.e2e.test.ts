@@ -144,7 +144,7 @@ print(json.dumps(out))
         'SASL',
         'USER',
       ]);
-      expect(result['user']).toBe(`+OK password required for user ${u.uid}`);
+      expect(result['user']).toBe('+OK password required');
       expect(result['pass']).toBe('+OK Logged in.');
       const msgs = bed.messagesFor(u);
       expect(result['stat']).toEqual([3, msgs.reduce((n, m) => n + m.size, 0)]);
@@ -240,7 +240,7 @@ print(json.dumps(out))
 `,
     )) as Record<string, string>;
     expect(result['wrong']).toBe(AUTH_FAILED);
-    expect(result['unknownUser']).toBe('+OK password required for user no-such-user-xyz');
+    expect(result['unknownUser']).toBe('+OK password required');
     expect(result['unknown']).toBe(AUTH_FAILED);
     expect(result['retry']).toBe('+OK Logged in.');
   });
@@ -255,7 +255,7 @@ print(json.dumps(out))
     const c = await raw();
     for (let i = 0; i < 3; i++) {
       c.send(`USER nobody${i}\r\nPASS x\r\n`);
-      expect(await c.line()).toBe(`+OK password required for user nobody${i}`);
+      expect(await c.line()).toBe('+OK password required');
       expect(await c.line()).toBe(AUTH_FAILED);
     }
     expect(await c.line()).toBe('-ERR Too many failed logins, closing');
@@ -309,7 +309,7 @@ describe('pipelining (RFC 2449 §6.6)', () => {
     const c = await raw();
     c.send(`USER ${u.uid}\r\nPASS ${u.password}\r\nSTAT\r\nQUIT\r\n`);
     expect(await c.rest()).toEqual([
-      `+OK password required for user ${u.uid}`,
+      `+OK password required`,
       '+OK Logged in.',
       expect.stringMatching(/^\+OK 3 \d+$/),
       expect.stringMatching(/^\+OK Logging out/),
@@ -456,7 +456,7 @@ print(json.dumps(out))
       const c = await raw(spoofProxy.port);
       c.send(`USER ${u.uid}\r\nPASS ${u.password}\r\nSTAT\r\nQUIT\r\n`);
       expect(await c.rest()).toEqual([
-        `+OK password required for user ${u.uid}`,
+        `+OK password required`,
         expect.stringMatching(/^\+OK /),
         `+OK 1 ${SPOOF_MESSAGE.length}`,
         '+OK Logging out',
@@ -543,7 +543,7 @@ describe('hostile input', () => {
   it('a line of exactly 512 octets with CRLF is still read', async () => {
     const c = await raw();
     c.send(`USER ${'u'.repeat(512 - 7)}\r\n`);
-    expect(await c.line()).toBe(`+OK password required for user ${'u'.repeat(505)}`);
+    expect(await c.line()).toBe('+OK password required');
     c.close();
   });
 
@@ -564,7 +564,7 @@ describe('hostile input', () => {
     const c = await raw();
     c.send('GET / HTTP/1.1\r\nHost: mail\r\nUser-Agent: x\r\nAccept: */*\r\n\r\n');
     expect(await c.rest()).toEqual([
-      '-ERR Unknown command GET',
+      '-ERR Unknown command',
       '-ERR Invalid command',
       '-ERR Invalid command',
       '-ERR Too many invalid commands, closing',
@@ -591,7 +591,7 @@ describe('hostile input', () => {
   it('a PASS with a NUL is refused without reaching the store', async () => {
     const c = await raw();
     c.send('USER alice\r\nPASS a\0b\r\n');
-    expect(await c.line()).toBe('+OK password required for user alice');
+    expect(await c.line()).toBe('+OK password required');
     expect(await c.line()).toBe('-ERR Password contains characters that cannot be sent on');
     c.close();
   });

@@ -151,7 +151,7 @@ describe.each(PROTOCOLS)('%s through mmp', (protocol) => {
       expect(await on.pop3('CAPA')).toMatch(/^\+OK/);
       const capa: string[] = [];
       for (let l = await on.readLine(); l !== '.'; l = await on.readLine()) capa.push(l);
-      expect(capa).toContain('SASL PLAIN XOAUTH2 OAUTHBEARER');
+      expect(capa).toContain('SASL PLAIN LOGIN XOAUTH2 OAUTHBEARER');
     }
     on.close();
     const plain = await startProxy(protocol, { OAuth2Mechanisms: '' });

@@ -65,6 +65,10 @@ const GOODBYE = {
   'bad-commands': 'Too many invalid commands',
   'failed-logins': 'Too many failed logins',
   idle: 'Autologout; idle for too long',
+  'login-timeout': 'Autologout; no login in time',
+  // RFC 5530 UNAVAILABLE: try again later; a client must not take it as a refused login.
+  'server-full': '[UNAVAILABLE] Too many connections, try again later',
+  'address-full': '[UNAVAILABLE] Too many connections from your address, try again later',
   shutdown: 'Server shutting down',
   'internal-error': 'Internal error',
 } as const;
@@ -88,7 +92,8 @@ const FRAME_ERRORS = {
 } as const;
 
 /** The framer's events as the session's inputs. */
-function reader(view: SessionView): Reader<FramePart[]> {
+function reader(current: () => SessionView): Reader<FramePart[]> {
+  const view = current();
   const framer = new ImapFramer({ allowNonSyncLiterals: capabilities(view).nonSyncLiterals });
   const { log } = view;
   const feed = (buf: Buffer, offset: number): { consumed: number; input?: Input<FramePart[]> } => {
@@ -103,6 +108,14 @@ function reader(view: SessionView): Reader<FramePart[]> {
           return { kind: 'sasl-response', line: event.bytes };
         case 'literal-request': {
           const verb = verbOf(event.parts);
+          if (verb === 'LOGIN' && !current().security.plainAllowed) {
+            // RestrictPlainPasswords before TLS: refused now, instead of `+`, so that the client
+            // never sends its password in the clear (RFC 3501 §7.5: it waits for `+`).
+            framer.reset();
+            const tag = tagOf(event.parts);
+            log.at('command', 'command', 'C:', { tag: tag ?? null, verb, refused: true });
+            return { kind: 'refuse', tag, refusal: { kind: 'plaintext' } };
+          }
           if (verb !== undefined && COMMANDS.get(verb)?.literals === true) {
             framer.acceptLiteral();
             return { kind: 'continue', line: '+ Ready for literal data' };
@@ -146,12 +159,19 @@ function dispatch(parts: FramePart[], view: SessionView): Reply {
     // Whatever its arguments, a command that does not exist is refused as such.
     if (tag !== undefined && verb !== undefined && !COMMANDS.has(verb))
       return refuseUnknown(tag, verb, 0, view);
+    // Neither tag nor verb is logged: after a refused AUTHENTICATE the line may be the client's
+    // SASL response (base64 of its password), read as a command.
     log.at('command', 'command', 'C: unparsable command', {
-      tag: tag ?? null,
-      verb: verb ?? null,
+      verb: verb !== undefined && COMMANDS.has(verb) ? verb : null,
       error: message,
     });
-    return { tag, verb: verb ?? '', outcome: { kind: 'bad', text: message } };
+    // A line without a verb is answered untagged: its first word may be a SASL response (the
+    // password, base64) that must not be echoed or logged as a tag.
+    return {
+      tag: verb === undefined ? undefined : tag,
+      verb: verb ?? '',
+      outcome: { kind: 'bad', text: message },
+    };
   }
   const { tag, verb, args } = parsed.value;
   const spec = COMMANDS.get(verb);
@@ -166,13 +186,16 @@ function dispatch(parts: FramePart[], view: SessionView): Reply {
   return { tag, verb, outcome: spec.run(ctx, checked.values) };
 }
 
-/** A command that does not exist before login (its arguments are never looked at or logged). */
+/**
+ * A command that does not exist before login. Its words are never logged (after a refused
+ * AUTHENTICATE the client's SASL response, base64 of its password, arrives as such a line) nor
+ * echoed (reflected input is what a cross-protocol attack, ALPACA, builds on; Dovecot and nginx
+ * echo nothing); a command of the authenticated state is named, from our own table.
+ */
 function refuseUnknown(tag: string, verb: string, args: number, view: SessionView): Reply {
-  const shown = verb.length > 32 ? `${verb.slice(0, 32)}…` : verb;
-  view.log.at('command', 'command', 'C:', { tag, verb: shown, args });
-  const text = AFTER_LOGIN_COMMANDS.has(verb)
-    ? `${shown} is not valid before login`
-    : `Unknown command ${shown}`;
+  const known = AFTER_LOGIN_COMMANDS.has(verb);
+  view.log.at('command', 'command', 'C:', { verb: known ? verb : null, args, refused: true });
+  const text = known ? `${verb} is not valid before login` : 'Unknown command';
   return { tag, verb, outcome: { kind: 'bad', text } };
 }
 

@@ -19,8 +19,8 @@
  *   C: user {6}              S: + OK
  *   C: secret
  *
- *   S: * CAPABILITY …        (untagged lines may come first: skipped, never taken as the answer)
- *   S: mmp1 OK [CAPABILITY …] Logged in
+ *   S: * CAPABILITY …        (untagged lines may come first: never taken as the answer,
+ *   S: mmp1 OK [CAPABILITY …] Logged in   passed to the client before it, as nginx does)
  *
  * The answer after our tag is returned as is, so that the client receives the store's own
  * response code and text (RFC 3501 §7.1: `[CAPABILITY …]`, `[AUTHENTICATIONFAILED]`, …).
@@ -56,6 +56,7 @@
  */
 
 import { type ConnectionAddresses, forwardable } from '../clientAddress.js';
+import { MAX_STORE_LINE_BYTES } from '../limits.js';
 import type { Log } from '../log.js';
 import {
   type Replay,
@@ -324,22 +325,42 @@ async function continuation(
   }
 }
 
-/** Read until our tagged answer, skipping untagged lines (RFC 3501 §7: may precede it). */
+/**
+ * Read until our tagged answer. Untagged lines may precede it (RFC 3501 §7: `* CAPABILITY`, an
+ * `* OK [ALERT]` the user must see, RFC 3501 §7.1): they reach the client before the answer, as
+ * nginx passes them, except `* BYE` (the client's session goes on after a refusal) and beyond
+ * MAX_STORE_LINE_BYTES in all (a store cannot make us hold more).
+ */
 async function taggedAnswer(
   conv: StoreConversation,
   timeoutMs: number,
   log: Log,
 ): Promise<ReplayResult> {
+  const untagged: Buffer[] = [];
+  let bytes = 0;
   for (;;) {
     const line = await conv.readLine(timeoutMs);
     if (!line.ok) return { kind: 'failed', failure: line.error };
-    if (line.value[0] === 0x2a) {
-      log.at('trace', 'store login', 'store said (untagged, skipped)', {
-        line: line.value.toString('utf8'),
-      });
+    const l = line.value;
+    if (l[0] === 0x2a /* * */) {
+      const pass = !startsWithWord(l, '* BYE') && bytes + l.length <= MAX_STORE_LINE_BYTES;
+      log.at(
+        'trace',
+        'store login',
+        pass ? 'store said (untagged)' : 'store said (untagged, skipped)',
+        {
+          line: l.toString('utf8'),
+        },
+      );
+      if (pass) {
+        untagged.push(l, CRLF);
+        bytes += l.length;
+      }
       continue;
     }
-    return judge(line.value, log);
+    const result = judge(l, log);
+    if (result.kind === 'failed' || untagged.length === 0) return result;
+    return { ...result, untagged: Buffer.concat(untagged) };
   }
 }
 

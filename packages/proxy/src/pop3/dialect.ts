@@ -52,6 +52,10 @@ const GOODBYE = {
   'bad-commands': 'Too many invalid commands, closing',
   'failed-logins': 'Too many failed logins, closing',
   idle: 'Disconnected for inactivity',
+  'login-timeout': 'Disconnected: no login in time',
+  // RFC 3206 SYS/TEMP: a problem on our side that goes away; not a refused login.
+  'server-full': '[SYS/TEMP] Too many connections, try again later',
+  'address-full': '[SYS/TEMP] Too many connections from your address, try again later',
   shutdown: '[SYS/TEMP] Server shutting down',
   'internal-error': '[SYS/TEMP] Internal error',
 } as const;
@@ -79,7 +83,7 @@ function reader(view: SessionView): Reader<Buffer> {
       const event = step.event;
       if (event === undefined) return { consumed: step.consumed };
       if (event.kind === 'too-long') {
-        view.log.at('refusal', 'limits', 'line too long, closing');
+        view().log.at('refusal', 'limits', 'line too long, closing');
         return {
           consumed: step.consumed,
           input: { kind: 'fatal', answer: undefined, text: 'Line too long' },
@@ -108,20 +112,23 @@ function dispatch(line: Buffer, view: SessionView): Reply {
   const { log } = view;
   const parsed = parseCommand(line);
   if (!parsed.ok) {
-    log.at('command', 'command', 'C: unparsable command', {
-      bytes: line.length,
-      error: parsed.error,
-    });
+    log.at('command', 'command', 'C: unparsable command', { bytes: line.length });
     return { tag: undefined, verb: '', outcome: { kind: 'bad', text: parsed.error } };
   }
   const { verb, arg } = parsed.value;
   const spec = COMMANDS.get(verb);
   const where = view.inbox === undefined ? 'authorization' : 'transaction';
   if (spec === undefined || !spec.states.includes(where)) {
-    log.at('command', 'command', 'C:', { verb, refused: true });
+    // An unknown keyword is neither logged nor echoed: it may be a SASL response sent after a
+    // refused AUTH (base64 of a password), and reflected input is what ALPACA needs.
+    log.at('command', 'command', 'C:', {
+      verb: spec === undefined ? null : verb,
+      bytes: line.length,
+      refused: true,
+    });
     const text =
       spec === undefined
-        ? `Unknown command ${verb}`
+        ? 'Unknown command'
         : `${verb} is not valid ${where === 'authorization' ? 'before' : 'after'} login`;
     return { tag: undefined, verb, outcome: { kind: 'bad', text } };
   }

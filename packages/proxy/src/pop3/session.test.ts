@@ -77,7 +77,7 @@ describe('POP3 before login', () => {
     const c = await connect();
     c.send('USER alice\r\nPASS secret\r\nSTAT\r\nQUIT\r\n');
     expect(await c.rest()).toEqual([
-      '+OK password required for user alice',
+      '+OK password required',
       '+OK Logged in.',
       '+OK 0 0',
       '+OK bye',
@@ -88,11 +88,11 @@ describe('POP3 before login', () => {
     const c = await connect();
     c.send('USER alice\r\nPASS wrong\r\nUSER nobody\r\nPASS x\r\nUSER alice\r\nPASS again\r\n');
     expect(await c.rest()).toEqual([
-      '+OK password required for user alice',
+      '+OK password required',
       AUTH_FAILED,
-      '+OK password required for user nobody',
+      '+OK password required',
       AUTH_FAILED,
-      '+OK password required for user alice',
+      '+OK password required',
       AUTH_FAILED,
       '-ERR Too many failed logins, closing',
     ]);
@@ -102,9 +102,9 @@ describe('POP3 before login', () => {
     const c = await connect();
     c.send('FROB\r\nNOOP\r\nFROB\r\nSTAT\r\nPASS x\r\n');
     expect(await c.rest()).toEqual([
-      '-ERR Unknown command FROB',
+      '-ERR Unknown command',
       '+OK',
-      '-ERR Unknown command FROB',
+      '-ERR Unknown command',
       '-ERR STAT is not valid before login',
       '-ERR USER first',
       '-ERR Too many invalid commands, closing',
@@ -114,7 +114,7 @@ describe('POP3 before login', () => {
   it('PASS only right after USER: another command in between forgets the name', async () => {
     const c = await connect();
     c.send('USER alice\r\nCAPA\r\nPASS secret\r\n');
-    expect(await c.line()).toBe('+OK password required for user alice');
+    expect(await c.line()).toBe('+OK password required');
     expect(await c.line()).toBe('+OK Capability list follows');
     while ((await c.line()) !== '.');
     // CAPA changed nothing: the name is kept.
@@ -122,7 +122,7 @@ describe('POP3 before login', () => {
     c.close();
     const d = await connect();
     d.send('USER alice\r\nAUTH CRAM-MD5\r\nPASS secret\r\n');
-    expect(await d.line()).toBe('+OK password required for user alice');
+    expect(await d.line()).toBe('+OK password required');
     expect(await d.line()).toBe('-ERR Unsupported authentication mechanism');
     expect(await d.line()).toBe('-ERR USER first');
     d.close();
@@ -140,7 +140,7 @@ describe('POP3 before login', () => {
     const c = await connect(p.port);
     c.send('USER stranded\r\nPASS x\r\nSTAT\r\nUSER alice\r\nQUIT\r\n');
     expect(await c.rest()).toEqual([
-      '+OK password required for user stranded',
+      '+OK password required',
       '+OK Logged in (your mailbox is temporarily unavailable)',
       expect.stringMatching(/^\+OK 1 \d+$/),
       '-ERR USER is not valid after login',

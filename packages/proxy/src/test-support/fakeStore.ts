@@ -30,6 +30,8 @@ export async function startFakeStore(opts: {
   hang?: boolean;
   /** Wait this long before answering a login (a slow password backend). */
   loginDelayMs?: number;
+  /** Untagged lines said before the tagged answer to a login, accepted or not. */
+  untagged?: readonly string[];
 }): Promise<FakeStore> {
   const sockets = new Set<Socket>();
   const store: FakeStore = {
@@ -66,6 +68,7 @@ function serve(
     accounts: Record<string, Buffer | string>;
     greeting?: string;
     loginDelayMs?: number;
+    untagged?: readonly string[];
   },
 ): void {
   let buf = Buffer.alloc(0);
@@ -144,8 +147,8 @@ function serve(
       // Lines after the login wait until it is answered (read on, as a real store's buffer would).
       loggedIn = accepted;
       const answer = (): void => {
+        for (const line of opts.untagged ?? []) socket.write(`${line}\r\n`);
         if (accepted) {
-          socket.write(`* CAPABILITY IMAP4rev1 X-UNTAGGED-FIRST\r\n`);
           socket.write(`${tag} OK [CAPABILITY IMAP4rev1 X-STORE-${opts.name}] Logged in\r\n`);
         } else {
           socket.write(`${tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n`);

@@ -67,12 +67,18 @@ export function defaultValues(protocol: Protocol = 'imap'): ConfigValues {
 /**
  * What these in-process tests change in the defaults: a free port on loopback, a banner to
  * recognise, and no lookup cache (nor negative cache), so that every login asks the fake directory (tests take it down).
+ * recognise, no lookup cache, so that every login asks the fake directory (tests take it down),
+ * and the per-address protections relaxed for 127.0.0.1.
  */
 const TEST_VALUES: Partial<ConfigValues> = {
   ListenPort: { host: '127.0.0.1', port: 0 },
   Banner: 'Test multiplexor ready',
   LdapCacheTTL: 0,
   LdapNegativeCacheTTL: 0,
+  // Every test client comes from 127.0.0.1: no failed-login delay, no per-address cap (the
+  // protections have tests of their own that set them).
+  AuthFailureDelay: 0,
+  ConnectionLimitExempt: [{ address: '127.0.0.1', family: 4, prefix: 32 }],
 };
 
 /** Settings as `main` makes them, from the defaults, TEST_VALUES and `values`. */

@@ -19,9 +19,21 @@ export function proxyEnv(env: Record<string, string> = {}): Record<string, strin
   return {
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     ...(process.getuid?.() === 0 ? { RunAsUser: 'root' } : {}),
+    ...TEST_LIMITS,
     ...env,
   };
 }
+
+/**
+ * What every test proxy changes in the per-address protections, because every test client comes
+ * from 127.0.0.1: no failed-login delay (a test of wrong passwords would otherwise wait 2, 4, 8 s)
+ * and 127.0.0.1 exempt from the per-address cap (scale tests hold hundreds of sessions). The
+ * tests of these protections (`bin/hostile.e2e.test.ts`) set them back and use other addresses.
+ */
+export const TEST_LIMITS: Record<string, string> = {
+  AuthFailureDelay: '0',
+  ConnectionLimitExempt: '127.0.0.1',
+};
 
 export interface ProxyProcess {
   port: number;

@@ -381,6 +381,9 @@ describe('RestrictPlainPasswords', () => {
     expect(greeting).not.toContain('AUTH=PLAIN');
     c.send(`a LOGIN ${alice.uid} ${alice.password}\r\n`);
     expect(await c.line()).toMatch(/^a NO \[PRIVACYREQUIRED\] /);
+    // A literal-using client is refused before `+`, so it never sends the password in the clear.
+    c.send(`l LOGIN {${alice.uid.length}}\r\n`);
+    expect(await c.line()).toMatch(/^l NO \[PRIVACYREQUIRED\] /);
     c.send('b AUTHENTICATE PLAIN\r\n');
     expect(await c.line()).toMatch(/^b NO \[PRIVACYREQUIRED\] .*STARTTLS/);
     c.send('c STARTTLS\r\n');
@@ -604,9 +607,9 @@ describe('certificate login (AUTHENTICATE EXTERNAL / AUTH EXTERNAL)', () => {
       key: await readFile(cert.keyFile, 'utf8'),
     });
     c.send('CAPA\r\n');
-    expect(await c.until('.')).toContain('SASL PLAIN EXTERNAL');
+    expect(await c.until('.')).toContain('SASL PLAIN LOGIN EXTERNAL');
     c.send('AUTH\r\n');
-    expect(await c.until('.')).toEqual(['+OK', 'PLAIN', 'EXTERNAL', '.']);
+    expect(await c.until('.')).toEqual(['+OK', 'PLAIN', 'LOGIN', 'EXTERNAL', '.']);
     c.send('AUTH EXTERNAL =\r\n');
     expect(await c.line()).toMatch(/^\+OK /);
     c.send('TOP 1 0\r\n');

@@ -1,6 +1,6 @@
 /**
- * AUTH mechanism [initial-response] (RFC 5034). PLAIN (RFC 4616) is offered: the multiplexor needs
- * the plaintext password to replay the login; EXTERNAL (RFC 4422 App. A) with a verified client
+ * AUTH mechanism [initial-response] (RFC 5034). PLAIN (RFC 4616) and LOGIN are offered: the
+ * multiplexor needs the plaintext password to replay the login; EXTERNAL (RFC 4422 App. A) with a verified client
  * certificate; XOAUTH2 and OAUTHBEARER (RFC 7628) when OAuth2Mechanisms names them, passed
  * through to the store (an initial response must fit the 512-octet command line: a longer one
  * goes after the `+`, as RFC 5034 §4 has clients do beyond 255 octets). `=` is the empty initial response (§4); without one the session sends the empty
@@ -22,7 +22,8 @@ import { type CommandContext, command } from './types.js';
 export function authMechanisms(ctx: CommandContext): string[] {
   const { security } = ctx;
   return [
-    ...(security.plainAllowed ? ['PLAIN'] : []),
+    // LOGIN as IMAP offers it (draft-murchison-sasl-login; nginx's POP3 tests use it).
+    ...(security.plainAllowed ? ['PLAIN', 'LOGIN'] : []),
     ...(security.external ? ['EXTERNAL'] : []),
     // A bearer token in the clear is a password while it lasts (RFC 7628 §5).
     ...(security.plainAllowed ? ctx.bearerMechanisms : []),

@@ -1,7 +1,8 @@
 /**
- * USER name (RFC 1939 §7). Always `+OK password required for user NAME`, whether the name exists
- * or not: the directory is consulted only at PASS, so names cannot be probed (the answer the
- * Netscape multiplexor gave).
+ * USER name (RFC 1939 §7). Always `+OK password required`, whether the name exists or not: the
+ * directory is consulted only at PASS, so names cannot be probed. The name is not echoed (the
+ * Netscape multiplexor did): reflected input is what a cross-protocol attack (ALPACA) builds its
+ * payload from, and Dovecot and nginx echo nothing.
  */
 
 import { nameForLog } from '../../dialect.js';
@@ -22,7 +23,7 @@ export const user = command({
     if (hasControl(name)) return { kind: 'bad', text: 'User name contains control characters' };
     return {
       kind: 'ok',
-      text: `password required for user ${name.toString('latin1')}`,
+      text: 'password required',
       pendingUser: name,
     };
   },
