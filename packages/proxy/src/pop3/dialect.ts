@@ -72,7 +72,7 @@ const words: Words = {
   storeAnswer: (_tag, answer) => Buffer.concat([answer, Buffer.from('\r\n')]),
 };
 
-function reader(view: SessionView): Reader<Buffer> {
+function reader(view: () => SessionView): Reader<Buffer> {
   // AUTH with an initial response carries a whole SASL message, an OAuth2 token's included.
   const auth = { verb: 'AUTH', limit: MAX_POP3_AUTH_LINE_BYTES };
   const lines = new Pop3LineReader(MAX_POP3_LINE_BYTES, auth);
