@@ -194,7 +194,9 @@ describe('two mmp behind HAProxy', () => {
       }
     });
     // Let every session fetch a few times, then kill mmp1 in the middle of it.
-    await waitUntil('every session fetching', () => sessions.every((s) => s.fetched >= 3));
+    await waitUntil('every session fetching', () =>
+      Promise.resolve(sessions.every((s) => s.fetched >= 3)),
+    );
     const victim = imap[0];
     if (victim === undefined) throw new Error('no mmp1');
     victim.child.kill('SIGKILL');
@@ -202,7 +204,7 @@ describe('two mmp behind HAProxy', () => {
     // The survivors keep fetching after the kill.
     const counts = sessions.map((s) => s.fetched);
     await waitUntil('the survivors fetching on', () =>
-      sessions.every((s, i) => s.on === 0 || s.fetched >= (counts[i] ?? 0) + 3),
+      Promise.resolve(sessions.every((s, i) => s.on === 0 || s.fetched >= (counts[i] ?? 0) + 3)),
     );
     running = false;
     await Promise.all(loops);
