@@ -157,6 +157,13 @@ export function startPipe(opts: PipeOptions): Promise<PipeResult> {
       if (!storeEnded) client.destroy();
       closed();
     });
+    // A client that half-closed during its login: its end of stream came before the pipe
+    // (issue 14), so it is passed on now, or the store's connection would stay open.
+    if (client.readableEnded) {
+      closedBy ??= 'client';
+      clientGone = true;
+      store.end();
+    }
     store.resume();
     client.resume();
   });

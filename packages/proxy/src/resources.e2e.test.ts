@@ -4,6 +4,7 @@
  * costs new connections, never piped sessions.
  */
 
+import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Testbed, mountFullTmpfs, startTestbed } from '@mmp/testbed';
 import { type ProxyProcess, startProxyProcess, testbedArgs } from './test-support/proxyProcess.js';
@@ -128,6 +129,68 @@ describe('point 5: at the descriptor limit new connections end at once, then ser
     const again = await loggedIn(p, 'alice');
     expect(await fetchMessage(again, 'f2')).toEqual(expected);
     expect(await fetchMessage(piped, 'f3')).toEqual(expected);
+    expect(p.child.exitCode).toBeNull();
+  });
+});
+
+/** How the client leaves: a FIN (half-close; it still reads) or a reset. */
+type Leave = 'half-close' | 'reset';
+
+function leave(c: RawClient, how: Leave): void {
+  if (how === 'half-close') c.socket.end();
+  else c.socket.resetAndDestroy();
+}
+
+/** The proxy's open descriptors, once the count has held still for half a second. */
+async function stableDescriptors(pid: number): Promise<number> {
+  const read = async (): Promise<number> => (await readdir(`/proc/${pid}/fd`)).length;
+  let last = await read();
+  let still = 0;
+  while (still < 10) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = await read();
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
+  return last;
+}
+
+describe('point 4: half-close and reset at every phase leak no descriptor', () => {
+  it('the proxy holds as many descriptors after 30 such sessions as before', async () => {
+    const p = await proxy();
+    const pid = p.child.pid as number;
+    const user = bed.user('alice');
+    // A first login opens the directory connections that stay.
+    (await loggedIn(p, 'alice')).close();
+    const baseline = await stableDescriptors(pid);
+
+    const phases: Record<string, (c: RawClient) => Promise<void>> = {
+      'before login': async (c) => {
+        await c.line();
+      },
+      // LOGIN sent, the client leaves while the proxy looks up, logs in and replays
+      'during the login and replay': async (c) => {
+        await c.line();
+        c.send(`a LOGIN ${user.uid} ${user.password}\r\n`);
+      },
+      'while piping': async (c) => {
+        await c.line();
+        c.send(`a LOGIN ${user.uid} ${user.password}\r\n`);
+        await c.until('a');
+        c.send('b EXAMINE INBOX\r\n');
+      },
+    };
+    for (const [name, reach] of Object.entries(phases)) {
+      for (const how of ['half-close', 'reset'] as const) {
+        for (let round = 0; round < 5; round++) {
+          const c = await RawClient.open(p.port);
+          await reach(c);
+          leave(c, how);
+        }
+      }
+    }
+    await until(async () => (await stableDescriptors(pid)) <= baseline);
+    expect(await stableDescriptors(pid)).toBe(baseline);
     expect(p.child.exitCode).toBeNull();
   });
 });
