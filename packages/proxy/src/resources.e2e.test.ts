@@ -180,7 +180,7 @@ describe('point 4: half-close and reset at every phase leak no descriptor', () =
         c.send('b EXAMINE INBOX\r\n');
       },
     };
-    for (const [name, reach] of Object.entries(phases)) {
+    for (const reach of Object.values(phases)) {
       for (const how of ['half-close', 'reset'] as const) {
         for (let round = 0; round < 5; round++) {
           const c = await RawClient.open(p.port);
