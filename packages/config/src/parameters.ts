@@ -1056,6 +1056,22 @@ export const PARAMETERS = [
     since: 'later',
     help: 'Balancers allowed to connect to a ProxyProtocol listener (e.g. 10.0.0.0/8, 192.0.2.7); others are refused',
   },
+  // Issue 16: watching it run.
+  {
+    name: 'MetricsListen',
+    aliases: [],
+    kind: 'listen',
+    // Off by default: an HTTP listener is one more open port. A bare port binds 127.0.0.1 only
+    // (settings.ts): what it shows (stores, directory hosts, errors) is for the operator's
+    // Prometheus and balancer, not the Internet; `0.0.0.0:9143` opens it on purpose.
+    defaults: {},
+    metavar: '[IP:]port',
+    protocols: BOTH,
+    virtualDomain: false,
+    secret: false,
+    since: 'later',
+    help: 'Where to serve Prometheus /metrics, /healthz and the status page (a bare port: 127.0.0.1; unset: off)',
+  },
 ] as const satisfies readonly ParameterSpec[];
 
 type Spec = (typeof PARAMETERS)[number];

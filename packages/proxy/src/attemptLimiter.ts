@@ -99,6 +99,17 @@ export class StoreAttempts {
     });
   }
 
+  /** The stores with attempts in flight, waiting, or marked down (metrics, status page); idle
+   * healthy stores are forgotten (tidy). */
+  states(): { store: string; inFlight: number; down: boolean }[] {
+    const t = this.now();
+    return [...this.stores].map(([store, s]) => ({
+      store,
+      inFlight: s.inFlight,
+      down: s.downUntil > t || s.probing,
+    }));
+  }
+
   /** Attempts in flight to `store` (tests, logs). */
   inFlight(store: string): number {
     return this.stores.get(store)?.inFlight ?? 0;

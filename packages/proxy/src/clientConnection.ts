@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { LogFields } from './log.js';
 import type { Body } from './dialect.js';
 import { MAX_PIPELINED_BYTES, MAX_QUEUED_REPLY_BYTES } from './limits.js';
+import type { SessionPhase, SessionTracker } from './metrics/metrics.js';
 import { type Farewell, startPipe } from './pipe.js';
 import type { SessionContext } from './server.js';
 import { type ClientTlsInfo, upgradeToTls } from './tls/clientTls.js';
@@ -45,6 +46,8 @@ export class ClientConnection {
   private draining = false;
   readonly closed: Promise<void>;
   private markClosed: () => void = () => undefined;
+  /** The session's place in the metrics' session count (`metrics/metrics.ts`). */
+  private readonly tracker: SessionTracker;
 
   constructor(
     socket: Socket,
@@ -53,6 +56,7 @@ export class ClientConnection {
   ) {
     this.current = socket;
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
+    this.tracker = ctx.runtime.shared.metrics.sessionStarted();
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
     socket.setTimeout(ctx.site.settings.idleTimeoutMs);
@@ -129,6 +133,11 @@ export class ClientConnection {
     });
   }
 
+  /** The session moved to another phase (metrics). */
+  phase(phase: SessionPhase, store?: string): void {
+    this.tracker.phase(phase, store);
+  }
+
   /** The grace period is over: cut both connections. */
   abort(): void {
     this.storeSocket?.destroy();
@@ -158,7 +167,10 @@ export class ClientConnection {
   queue(chunk: Buffer): void {
     this.queueRest(chunk);
     // Bounded: beyond this, stop reading and let TCP push back on the client.
-    if (this.queuedBytes > MAX_PIPELINED_BYTES) this.current.pause();
+    if (this.queuedBytes > MAX_PIPELINED_BYTES && !this.current.isPaused()) {
+      this.ctx.runtime.shared.metrics.refused('pipelined-bytes');
+      this.current.pause();
+    }
   }
 
   /** What was left of a chunk when its first command started the login. */
@@ -219,6 +231,7 @@ export class ClientConnection {
     socket.on('error', this.onError);
     socket.on('close', this.events.onClose);
     void handshake.then((r) => {
+      this.ctx.runtime.shared.metrics.tlsHandshake('starttls', r.ok);
       if (!r.ok) {
         log.at('refusal', phase, 'TLS handshake failed', { error: r.reason });
         socket.destroy();
@@ -261,8 +274,10 @@ export class ClientConnection {
     const closedRecord = this.closedRecordFor(sessionFields);
     const { log } = this.ctx;
     const markClosed = this.markClosed;
+    const tracker = this.tracker;
     const logEnd = (fields: LogFields): void => {
       log.at('session', 'disconnect', 'client disconnected', closedRecord(fields));
+      tracker.end({ fromClient: client.bytesRead, toClient: client.bytesWritten });
       markClosed();
     };
     startPipe(farewell === undefined ? opts : { ...opts, farewell }).then(
@@ -305,6 +320,7 @@ export class ClientConnection {
       'client disconnected',
       this.closedRecordFor(sessionFields)({}),
     );
+    this.tracker.end({ fromClient: this.current.bytesRead, toClient: this.current.bytesWritten });
     this.markClosed();
   }
 

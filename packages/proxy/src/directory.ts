@@ -26,6 +26,7 @@ import {
   DIRECTORY_PROBE_INTERVAL_MS,
 } from './limits.js';
 import type { Log } from './log.js';
+import type { DirectoryHostState } from './metrics/metrics.js';
 
 /** One directory server: LDAPHost's `host[:port]`, or an LdapUrl (which may be ldaps). */
 export interface DirectoryHost extends Readonly<HostPort> {
@@ -101,6 +102,10 @@ export interface UserDirectory {
   lookup(filter: string, log: Log, where?: SearchBase): Promise<Result<UserEntry, LookupError>>;
   /** Drop a cached answer for `filter` (`lookupCache.ts`): its store failed. */
   forget?(filter: string, where?: SearchBase): void;
+  /** Whether a directory host answers now (/healthz): the host that did, or why none did. */
+  probe?(log: Log): Promise<Result<string, string>>;
+  /** Each host and whether it is marked dead (metrics, status page). */
+  hostStates?(): DirectoryHostState[];
   close(): Promise<void>;
 }
 
@@ -302,6 +307,51 @@ export class Directory implements UserDirectory {
       const kind = failure === 'temporary' ? 'refused' : failure;
       return { kind, detail: describe(e) };
     }
+  }
+
+  /**
+   * Does a directory host answer? A base-scope search of the base DN (no attributes) on the
+   * first live host that answers: a balancer's health check must see a hung directory, which an
+   * open connection alone would not show. An LDAP error result still is an answer. Hosts that do
+   * not answer are marked dead, as a lookup would mark them.
+   */
+  async probe(log: Log): Promise<Result<string, string>> {
+    const hosts = this.hostsToTry();
+    // Every host marked dead: lookups fail at once until the background probe revives one.
+    if (hosts.length === 0) return err('every LDAPHost is marked dead');
+    let lastFailure = 'no LDAPHost configured';
+    for (const host of hosts) {
+      const key = hostKey(host);
+      const conn = await this.connection(host, log);
+      if (!conn.ok) {
+        lastFailure = `${key}: ${conn.error.detail}`;
+        if (conn.error.dead) this.markDead(host, log);
+        continue;
+      }
+      try {
+        await conn.value.client.search(host.baseDn ?? this.settings.baseDn, {
+          scope: 'base',
+          filter: '(objectClass=*)',
+          attributes: ['1.1'],
+          sizeLimit: 1,
+        });
+        return ok(key);
+      } catch (e) {
+        if (e instanceof ResultCodeError) return ok(key);
+        this.drop(host, conn.value);
+        this.markDead(host, log);
+        lastFailure = `${key}: ${describe(e)}`;
+      }
+    }
+    return err(lastFailure);
+  }
+
+  hostStates(): DirectoryHostState[] {
+    const t = this.now();
+    return this.settings.hosts.map((h) => {
+      const host = hostKey(h);
+      return { host, down: (this.deadUntil.get(host) ?? 0) > t };
+    });
   }
 
   /** Close every pooled connection (shutdown). */

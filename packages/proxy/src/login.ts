@@ -107,8 +107,13 @@ export interface LoginContext {
 export async function logIn(ctx: LoginContext, principal: Principal): Promise<LoginOutcome> {
   const timing = ctx.shared.refusalTiming;
   const started = Date.now();
-  const outcome = await attempt(ctx, principal);
+  const seconds: Seconds = {};
+  const outcome = await attempt(ctx, principal, seconds);
   const elapsed = Date.now() - started;
+  const { metrics } = ctx.shared;
+  metrics.login(outcome.kind, principal.kind, seconds);
+  if (outcome.kind === 'directory-down') metrics.error('directory unavailable', outcome.detail);
+  if (outcome.kind === 'stores-down') metrics.error('no store reachable', outcome.detail);
   // A bearer refusal took as long as the client took to answer the store's challenge too.
   if (outcome.kind === 'refused' && principal.kind !== 'bearer') timing.observe(elapsed);
   if (outcome.kind === 'unknown-user') {
@@ -174,19 +179,38 @@ function userOf(ctx: LoginContext, principal: Principal): Result<User, LoginOutc
   }
 }
 
-async function attempt(ctx: LoginContext, principal: Principal): Promise<LoginOutcome> {
+/** Where a login spent its time (metrics): the directory (lookup, PreAuth) and the stores. */
+interface Seconds {
+  directory?: number;
+  store?: number;
+}
+
+const since = (start: bigint): number => Number(process.hrtime.bigint() - start) / 1e9;
+
+async function attempt(
+  ctx: LoginContext,
+  principal: Principal,
+  seconds: Seconds,
+): Promise<LoginOutcome> {
   const user = userOf(ctx, principal);
   if (!user.ok) return user.error;
   const { filter, where } = user.value;
+  const directoryStart = process.hrtime.bigint();
   const entry = await ctx.site.directory.lookup(filter, ctx.log, where);
+  ctx.shared.metrics.directoryLookup(entry.ok ? 'found' : entry.error.kind);
   if (!entry.ok) {
+    seconds.directory = since(directoryStart);
     const e = entry.error;
     if (e.kind === 'unavailable') return { kind: 'directory-down', detail: e.detail };
     return { kind: 'unknown-user', reason: e.kind };
   }
   const login = await user.value.storeLogin(entry.value);
+  seconds.directory = since(directoryStart);
   if (!login.ok) return login.error;
-  return tryStores(ctx, { filter, where }, entry.value, login.value);
+  const storeStart = process.hrtime.bigint();
+  const outcome = await tryStores(ctx, { filter, where }, entry.value, login.value);
+  seconds.store = since(storeStart);
+  return outcome;
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -355,7 +379,7 @@ async function tryStores(
 ): Promise<LoginOutcome> {
   const { site, log } = ctx;
   const { settings } = site;
-  const { attempts } = ctx.shared;
+  const { attempts, metrics } = ctx.shared;
   const options = {
     greetingTimeoutMs: settings.storeConnectTimeoutMs,
     replyTimeoutMs: settings.storeReplyTimeoutMs,
@@ -376,6 +400,8 @@ async function tryStores(
     const slot = await attempts.acquire(where, settings.maxStoreAttempts, probe);
     if (!slot.ok) {
       failures.push(`${where} ${slot.reason}`);
+      metrics.storeAttempt(where, 'skipped');
+      metrics.refused('store-attempts');
       // The cached answer stays: the store is busy, the user has not moved (and a directory
       // search per skipped login would add load just when stores are in trouble).
       log.at('refusal', 'store connect', 'store skipped', { store: where, reason: slot.reason });
@@ -388,6 +414,8 @@ async function tryStores(
       // A failed store connection: the cached answer may be stale (the user moved), ask again.
       site.directory.forget?.(search.filter, search.where);
       failures.push(`${where} ${conn.error.detail}`);
+      metrics.storeAttempt(where, 'unreachable');
+      metrics.error(`store ${where} unreachable`, conn.error.detail);
       log.at('refusal', 'store connect', 'store unreachable', {
         store: where,
         error: conn.error.detail,
@@ -409,12 +437,14 @@ async function tryStores(
     if (result.kind === 'failed') site.directory.forget?.(search.filter, search.where);
     switch (result.kind) {
       case 'accepted': {
+        metrics.storeAttempt(where, 'accepted');
         const { socket, leftover } = conversation.release();
         const { answer, untagged } = result;
         return { kind: 'logged-in', store: address, socket, leftover, answer, untagged };
       }
       case 'refused':
         conversation.close();
+        metrics.storeAttempt(where, 'refused');
         return {
           kind: 'refused',
           store: address,
@@ -424,6 +454,8 @@ async function tryStores(
       case 'failed':
         conversation.close();
         failures.push(`${where} ${result.failure.detail}`);
+        metrics.storeAttempt(where, 'failed');
+        metrics.error(`store ${where} failed before the login`, result.failure.detail);
         log.at('refusal', 'store login', 'store failed before answering the login', {
           store: where,
           error: result.failure.detail,

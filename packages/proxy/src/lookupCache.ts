@@ -22,6 +22,7 @@ import { type Result, err, ok } from '@mmp/config';
 import type { LookupError, SearchBase, UserDirectory, UserEntry } from './directory.js';
 import { NEGATIVE_CACHE_MAX_ENTRIES } from './limits.js';
 import type { Log } from './log.js';
+import type { DirectoryHostState } from './metrics/metrics.js';
 
 /** A bounded map whose entries expire `ttlMs` after they were set; least recently used first out. */
 export class LruTtl<V> {
@@ -77,13 +78,22 @@ export class CachingDirectory implements UserDirectory {
   private readonly cache: LruTtl<UserEntry>;
   /** Names the directory said nobody has (LdapNegativeCacheTTL; 0: none kept). */
   private readonly unknown: LruTtl<true>;
+  private readonly onHit: () => void;
 
   constructor(
     private readonly inner: UserDirectory,
-    options: { entries: number; ttlMs: number; negativeTtlMs?: number; now?: () => number },
+    options: {
+      entries: number;
+      ttlMs: number;
+      negativeTtlMs?: number;
+      now?: () => number;
+      /** Told of each answer from the cache, found or unknown (metrics). */
+      onHit?: () => void;
+    },
   ) {
     this.cache = new LruTtl(options.entries, options.ttlMs, options.now);
     this.unknown = new LruTtl(NEGATIVE_CACHE_MAX_ENTRIES, options.negativeTtlMs ?? 0, options.now);
+    this.onHit = options.onHit ?? (() => undefined);
   }
 
   async lookup(
@@ -94,6 +104,7 @@ export class CachingDirectory implements UserDirectory {
     const key = cacheKey(filter, where);
     const hit = this.cache.get(key);
     if (hit !== undefined) {
+      this.onHit();
       log.at('dialogue', 'directory search', 'directory answer from the lookup cache', {
         filter,
         dn: hit.dn,
@@ -101,6 +112,7 @@ export class CachingDirectory implements UserDirectory {
       return ok(hit);
     }
     if (this.unknown.get(key) === true) {
+      this.onHit();
       log.at('dialogue', 'directory search', 'unknown user, from the negative cache', { filter });
       return err({ kind: 'no-such-user' });
     }
@@ -114,6 +126,14 @@ export class CachingDirectory implements UserDirectory {
     this.cache.delete(cacheKey(filter, where));
     this.unknown.delete(cacheKey(filter, where));
     this.inner.forget?.(filter, where);
+  }
+
+  probe(log: Log): Promise<Result<string, string>> {
+    return this.inner.probe?.(log) ?? Promise.resolve(ok('no probe'));
+  }
+
+  hostStates(): DirectoryHostState[] {
+    return this.inner.hostStates?.() ?? [];
   }
 
   get cachedEntries(): number {

@@ -16,6 +16,8 @@ import { startImapSession } from './imap/dialect.js';
 import { installProcessGuards } from './crash.js';
 import { type PrimaryService, localFleet } from './ipc.js';
 import { openLogFile } from './log.js';
+import { metricsService } from './metrics/cluster.js';
+import { serveMetrics } from './metrics/listener.js';
 import { startPopSession } from './pop3/dialect.js';
 import { logOpener, privilegesFor } from './privileges.js';
 import { ProxyServer, type StartSession } from './server.js';
@@ -34,7 +36,7 @@ const SESSIONS: Record<Protocol, StartSession> = {
  * NumThreads workers registers its handlers here, and is then answered in the primary, or in the
  * one process when there is no primary.
  */
-const PRIMARY_SERVICES: readonly PrimaryService[] = [clientLimitsService];
+const PRIMARY_SERVICES: readonly PrimaryService[] = [clientLimitsService, metricsService];
 
 export interface Io {
   stdout: (text: string) => void;
@@ -128,7 +130,7 @@ export async function main(
       serving = { ...pool, reload: (next) => pool.reload(next.snapshot) };
     } else {
       startServices(local.primary);
-      serving = serveHere(protocol, first.value.runtime, log);
+      serving = serveHere(protocol, first.value.runtime, log, program);
     }
     return await control({
       program,
@@ -161,18 +163,23 @@ function serveHere(
   protocol: Protocol,
   runtime: Parameters<typeof ProxyServer.prototype.use>[0],
   log: ReturnType<typeof openLogFile>['log'],
+  program: string,
 ): Serving {
   const server = new ProxyServer({ protocol, runtime, log, startSession: SESSIONS[protocol] });
   let settle: () => void = () => undefined;
   const gone = new Promise<void>((r) => (settle = r));
+  // MetricsListen: open until the sessions are gone, so that /healthz says 503 while they drain.
+  const metrics = serveMetrics(program, server, log);
   const end = (p: Promise<void>): void =>
     void p.then(async () => {
+      const m = await metrics;
+      if (m.ok) await m.value();
       await server.runtime.shared.directories.close();
       await server.runtime.shared.preAuthPool.close();
       settle();
     });
   return {
-    started: Promise.resolve({ ok: true, value: undefined }),
+    started: metrics.then((m) => (m.ok ? { ok: true, value: undefined } : m)),
     gone,
     dispatch: (socket, tls) => server.adopt(socket, tls),
     reload(next) {

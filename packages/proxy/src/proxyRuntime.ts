@@ -31,6 +31,7 @@ import { Directory, type DirectorySettings, type UserDirectory } from './directo
 import { type ReadFile, readFromDisk } from './files.js';
 import { type WorkerChannel, localFleet } from './ipc.js';
 import { CachingDirectory } from './lookupCache.js';
+import { type DirectoryHostState, Metrics } from './metrics/metrics.js';
 import { StoreCapabilities } from './pop3/storeCapa.js';
 import { type SpoofMessage, loadSpoofMessage, spoofWarnings } from './pop3/spoof.js';
 import { PreAuthCache, PreAuthPool } from './preauth.js';
@@ -74,6 +75,7 @@ export class Directories {
       readonly negativeTtlMs: number;
     },
     private readonly connect: (settings: DirectorySettings) => UserDirectory,
+    private readonly metrics?: Metrics,
   ) {}
 
   for(settings: DirectorySettings): UserDirectory {
@@ -83,10 +85,18 @@ export class Directories {
     const { entries, ttlMs, negativeTtlMs } = this.cache;
     const directory =
       (entries > 0 && ttlMs > 0) || negativeTtlMs > 0
-        ? new CachingDirectory(inner, this.cache)
+        ? new CachingDirectory(inner, {
+            ...this.cache,
+            onHit: () => this.metrics?.directoryCacheHit(),
+          })
         : inner;
     this.open.push({ settings, directory });
     return directory;
+  }
+
+  /** Every directory's hosts and their state (metrics, status page). */
+  hostStates(): DirectoryHostState[] {
+    return this.open.flatMap((d) => d.directory.hostStates?.() ?? []);
   }
 
   async close(): Promise<void> {
@@ -126,6 +136,8 @@ export class ProxyRuntime {
       readonly preAuthPool: PreAuthPool;
       /** AuthFailureDelay per client address (`clientLimits.ts`). */
       readonly authPenalty: FailedLogins;
+      /** What is counted (`metrics/metrics.ts`), whether or not MetricsListen serves it. */
+      readonly metrics: Metrics;
     },
   ) {
     this.byAddress = new Map(domains.map((d) => [d.domain.address, d.site]));
@@ -190,13 +202,21 @@ export function buildRuntime(
     serverTls = loaded.value;
   }
   const before = sources.previous?.shared;
+  // Kept over a reload: the counters go on (Prometheus sees no reset).
+  const metrics =
+    before?.metrics ??
+    new Metrics(protocol, { processMetrics: settings.metricsListen !== undefined });
   const sameCache =
     sources.previous !== undefined &&
     isDeepStrictEqual(sources.previous.global.settings.lookupCache, settings.lookupCache);
   const directories =
     before !== undefined && sameCache
       ? before.directories
-      : new Directories(settings.lookupCache, sources.openDirectory ?? ((s) => new Directory(s)));
+      : new Directories(
+          settings.lookupCache,
+          sources.openDirectory ?? ((s) => new Directory(s)),
+          metrics,
+        );
   const requestsCertificates = serverTls?.requestCert === true;
   const global = buildSite(settings, directories, read, requestsCertificates);
   if (!global.ok) return err([global.error]);
@@ -204,9 +224,11 @@ export function buildRuntime(
   const samePreAuth =
     sources.previous?.global.settings.security.preAuthCacheTtlMs ===
     settings.security.preAuthCacheTtlMs;
+  const attempts = before?.attempts ?? new StoreAttempts();
   const shared = {
     directories,
-    attempts: before?.attempts ?? new StoreAttempts(),
+    attempts,
+    metrics,
     refusalTiming: before?.refusalTiming ?? new RefusalTiming(),
     storeCapabilities: before?.storeCapabilities ?? new StoreCapabilities(),
     preAuthCache:
@@ -232,6 +254,11 @@ export function buildRuntime(
     requestsCertificates,
   );
   if (!domains.ok) return err(domains.error.map(formatProblem));
+  // Re-pointed at each build that is used: the directories may be new ones (a changed cache).
+  metrics.watch({
+    stores: () => attempts.states(),
+    directoryHosts: () => directories.hostStates(),
+  });
   return ok(
     new ProxyRuntime(protocol, values, global.value, domains.value, serverTls, spoof, shared),
   );

@@ -243,6 +243,7 @@ export class ProxyServer {
         readProxyHeader(socket, expects, this.options.log, proceed);
       },
       onSecureSocket: (socket, origin) => this.accept(socket, origin),
+      onHandshake: (ok) => this.current.shared.metrics.tlsHandshake('implicit', ok),
     };
   }
 
@@ -281,6 +282,8 @@ export class ProxyServer {
    * then close the rest. The listeners are their owner's to close (`listeners.ts`).
    */
   drain(deadlineMs: number): Promise<void> {
+    // /healthz says 503 from now on: balancers send new clients elsewhere.
+    this.current.shared.metrics.setDraining(true);
     this.stopping ??= this.doStop({ graceMs: deadlineMs, tellSessions: false });
     return this.stopping;
   }
@@ -291,6 +294,7 @@ export class ProxyServer {
 
   /** Stop accepting, let sessions finish for the grace period, then close them. Idempotent. */
   stop(): Promise<void> {
+    this.current.shared.metrics.setDraining(true);
     this.stopping ??= this.doStop();
     return this.stopping;
   }

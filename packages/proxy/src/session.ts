@@ -472,6 +472,7 @@ class Session<Command> implements SessionHandle {
           ? nameForLog(principal.user)
           : principal.peer.subject;
     this.state = { kind: 'logging-in', tag, user };
+    this.conn.phase('logging-in');
     const fault = injectedFault(user);
     if (fault !== undefined) throwInjected(fault);
     this.conn.socket.setTimeout(0); // the directory and the store have their own time limits
@@ -562,6 +563,7 @@ class Session<Command> implements SessionHandle {
   private resume(next: Extract<State, { kind: 'ready' | 'spoof' }>): void {
     if (this.state.kind !== 'logging-in') return; // closed by a limit
     this.state = next;
+    this.conn.phase(next.kind === 'spoof' ? 'spoof' : 'pre-login');
     if (this.shuttingDown && next.kind === 'ready') {
       this.closeWith('shutdown');
       return;
@@ -584,8 +586,10 @@ class Session<Command> implements SessionHandle {
 
   private startPiping(user: string, outcome: Extract<LoginOutcome, { kind: 'logged-in' }>): void {
     clearTimeout(this.deadline);
-    const fields = { ...this.closedFields(), user, store: formatAddress(outcome.store) };
+    const store = formatAddress(outcome.store);
+    const fields = { ...this.closedFields(), user, store };
     this.state = { kind: 'piped' };
+    this.conn.phase('piped', store);
     if (this.ctx.log.enabled('dialogue') && this.clientId !== undefined)
       this.ctx.log.at('dialogue', 'login', 'client ID', { id: this.clientId });
     // The login phase is over: forget what it held (a partly framed command, the client's ID),
@@ -608,6 +612,14 @@ class Session<Command> implements SessionHandle {
 
   /** Say why, close our side, and cut the connection if the client lingers. */
   private closeWith(reason: Goodbye): void {
+    const limit = typeof reason === 'object' ? 'framing' : reason;
+    if (
+      limit === 'framing' ||
+      limit === 'idle' ||
+      limit === 'bad-commands' ||
+      limit === 'failed-logins'
+    )
+      this.ctx.runtime.shared.metrics.refused(limit);
     this.close(this.dialect.words.goodbye(reason));
   }
 

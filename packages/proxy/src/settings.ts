@@ -74,6 +74,9 @@ export interface ProxySettings {
     /** LdapNegativeCacheTTL: how long "no such user" is remembered; 0: never. */
     readonly negativeTtlMs: number;
   };
+  /** MetricsListen (`metrics/listener.ts`): where /metrics, /healthz and the status page are
+   * served; a bare port is loopback only. Undefined: off. */
+  readonly metricsListen: Readonly<Required<ListenAddress>> | undefined;
   /** MaxConcurrentConnectionAttempts: login attempts in flight to one store (`attemptLimiter.ts`). */
   readonly maxStoreAttempts: number;
   /** ForwardClientAddress: tell the store the client's address before the login (IMAP ID,
@@ -123,6 +126,10 @@ export function settingsFrom(config: { protocol: Protocol; values: ConfigValues 
       negativeTtlMs: v.LdapNegativeCacheTTL * 1000,
     },
     maxStoreAttempts: v.MaxConcurrentConnectionAttempts,
+    metricsListen:
+      v.MetricsListen === undefined
+        ? undefined
+        : { host: v.MetricsListen.host ?? '127.0.0.1', port: v.MetricsListen.port },
     forwardClientAddress: v.ForwardClientAddress,
     bearerMechanisms: (v.OAuth2Mechanisms ?? []).filter(isBearerMechanism),
     proxyProtocol: proxyProtocolSettingsFrom(v),

@@ -56,6 +56,7 @@ import { installProcessGuards } from './crash.js';
 import { type Log, openLogFile } from './log.js';
 import { type Account, dropPrivileges, logOpener } from './privileges.js';
 import { withNodeFlags } from './runtime.js';
+import { serveMetrics } from './metrics/listener.js';
 import { ProxyServer, type StartSession } from './server.js';
 import { type Snapshot, runtimeFromSnapshot } from './snapshot.js';
 import {
@@ -402,8 +403,16 @@ export async function runWorker(
       return [];
     });
     const done = onWorkerRequests(server, log);
+    const program = protocol === 'imap' ? 'ImapProxy' : 'PopProxy';
+    const metrics = await serveMetrics(program, server, log);
+    if (!metrics.ok) {
+      say(metrics.error);
+      await server.stop();
+      return 1;
+    }
     process.send?.({ kind: 'mmp-ready' } satisfies Note);
     await done;
+    await metrics.value();
     await server.runtime.shared.directories.close();
     await server.runtime.shared.preAuthPool.close();
     log.at('lifecycle', 'stop', 'worker stopped');

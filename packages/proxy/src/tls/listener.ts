@@ -37,6 +37,8 @@ export interface ImplicitTls {
    */
   beforeHandshake: (socket: Socket, proceed: (origin: ProxiedOrigin | undefined) => void) => void;
   onSecureSocket: (socket: Socket, origin: ProxiedOrigin | undefined) => void;
+  /** Told each handshake's result (metrics). */
+  onHandshake?: (ok: boolean) => void;
 }
 
 /**
@@ -64,10 +66,12 @@ export function implicitTlsAcceptor(o: ImplicitTls): (socket: Socket) => void {
         const key = ends(socket);
         const origin = origins.get(key);
         origins.delete(key);
+        o.onHandshake?.(true);
         onSecureSocket(socket, origin);
       },
     );
     tls.on('tlsClientError', (e: Error, socket: TLSSocket) => {
+      o.onHandshake?.(false);
       const key = ends(socket);
       const client = origins.get(key)?.client;
       origins.delete(key);
