@@ -402,17 +402,20 @@ export async function runWorker(
       log.at('lifecycle', 'reload', 'new connections get the new configuration');
       return [];
     });
-    const done = onWorkerRequests(server, log);
+    // MetricsListen, shared by the workers through node:cluster (the primary binds it).
     const program = protocol === 'imap' ? 'ImapProxy' : 'PopProxy';
-    const metrics = await serveMetrics(program, server, log);
-    if (!metrics.ok) {
+    const metrics =
+      built.value.global.settings.metricsListen === undefined
+        ? undefined
+        : await serveMetrics(program, server, log);
+    if (metrics?.ok === false) {
       say(metrics.error);
-      await server.stop();
       return 1;
     }
+    const done = onWorkerRequests(server, log);
     process.send?.({ kind: 'mmp-ready' } satisfies Note);
     await done;
-    await metrics.value();
+    if (metrics?.ok === true) await metrics.value();
     await server.runtime.shared.directories.close();
     await server.runtime.shared.preAuthPool.close();
     log.at('lifecycle', 'stop', 'worker stopped');
