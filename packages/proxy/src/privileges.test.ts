@@ -1,8 +1,5 @@
-import { type Socket, createServer, connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { waitUntil } from '@mmp/testbed';
-import { type Account, holdSessions, privilegesFor } from './privileges.js';
-import type { SessionContext, SessionHandle } from './server.js';
+import { type Account, privilegesFor } from './privileges.js';
 
 const MMP: Account = { user: 'mmp', uid: 998, gid: 997 };
 const lookup = (u: string): Account | undefined =>
@@ -38,46 +35,5 @@ describe('privilegesFor', () => {
       ok: true,
       value: { kind: 'unprivileged', ignored: 'root' },
     });
-  });
-});
-
-describe('holdSessions', () => {
-  it('starts no session before release, then each held one with its unread bytes', async () => {
-    const started: string[] = [];
-    let starts = 0;
-    const held = holdSessions((socket: Socket): SessionHandle => {
-      starts++;
-      let data = '';
-      socket.on('data', (d: Buffer) => {
-        data += d.toString();
-        if (data.endsWith('\n')) started.push(data);
-      });
-      return {
-        shutdown: () => undefined,
-        abort: () => socket.destroy(),
-        closed: Promise.resolve(),
-      };
-    });
-    const handles: SessionHandle[] = [];
-    const server = createServer((s) => handles.push(held.start(s, {} as SessionContext)));
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    const port = (server.address() as { port: number }).port;
-    const client = connect({ port, host: '127.0.0.1' });
-    client.write('early bytes\n');
-    // A second client that leaves before the release is closed, never started.
-    const leaver = connect({ port, host: '127.0.0.1' });
-    await new Promise((r) => leaver.once('connect', r));
-    await waitUntil('both accepted', () => Promise.resolve(handles.length === 2));
-    expect(starts).toBe(0);
-    handles[1]?.shutdown();
-    await handles[1]?.closed;
-    held.release();
-    await waitUntil('the held session reads', () => Promise.resolve(started.length === 1));
-    expect(started).toEqual(['early bytes\n']);
-    expect(starts).toBe(1);
-    client.destroy();
-    leaver.destroy();
-    handles[0]?.abort();
-    await new Promise<void>((r) => server.close(() => r()));
   });
 });

@@ -7,13 +7,12 @@
  * a process that cannot read the configuration file, bind a privileged port or touch anything
  * else root owns.
  *
- * - NumThreads 0: the one process binds every listener as root, drops, then serves. Connections
- *   accepted in between (a listener is open while the next one binds) are held, unread, until the
- *   drop (`holdSessions`); an implicit-TLS handshake in that window is the one thing done before
- *   it (the TLS server completes it before handing the connection over).
- * - NumThreads > 0: the primary stays root (node:cluster binds the workers' sockets in the
- *   primary; a reload will re-read root-only files and may open new listeners there), and each
- *   worker reads its files as root and drops before it asks for its listeners.
+ * - The started process stays a small root primary (`control.ts`, `listeners.ts`): it reads
+ *   every file and owns every listener, serves no client, and hands each accepted connection to
+ *   a worker (one even with NumThreads 0). Workers drop to RunAsUser (`dropPrivileges`) before
+ *   they take their first connection and build their runtime from the file contents the primary
+ *   sends (`snapshot.ts`), so a reload re-reads root-only files and opens new privileged
+ *   listeners in the primary.
  * - Started by root, RunAsUser must name a user: unset or unknown stops the start with one line;
  *   `root` is the explicit opt-in to serve clients as root.
  * - Started by anyone else, nothing changes (high ports, that user's files).
@@ -26,10 +25,8 @@
 
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, fstatSync, fchownSync, openSync, readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { type Result, err, ok } from '@mmp/config';
-import { LOG_FILE_MODE, type Log, type LogOpener } from './log.js';
-import type { SessionContext, SessionHandle, StartSession } from './server.js';
+import { LOG_FILE_MODE, type LogOpener } from './log.js';
 
 export interface Account {
   readonly user: string;
@@ -123,84 +120,6 @@ export function dropPrivileges(account: Account): Result<Account, string> {
     return ok(account);
   }
   return err(`became ${account.user} but could switch back to root: refusing to serve`);
-}
-
-/**
- * Sessions accepted before `release()` wait, unread (their bytes stay in the socket), and start
- * then; a client that left meanwhile is just closed. After `release()` sessions start at once.
- */
-export function holdSessions(start: StartSession): { start: StartSession; release(): void } {
-  let held: (() => void)[] | undefined = [];
-  const hold = (socket: Socket, ctx: SessionContext): SessionHandle => {
-    if (held === undefined) return start(socket, ctx);
-    let real: SessionHandle | undefined;
-    let settle = (): void => undefined;
-    const closed = new Promise<void>((resolve) => (settle = resolve));
-    const drop = (): void => {
-      socket.destroy();
-      settle();
-    };
-    held.push(() => {
-      if (socket.destroyed) return settle();
-      real = start(socket, ctx);
-      void real.closed.then(settle);
-    });
-    return {
-      shutdown: () => (real === undefined ? drop() : real.shutdown()),
-      abort: () => (real === undefined ? drop() : real.abort()),
-      closed,
-    };
-  };
-  return {
-    start: hold,
-    release() {
-      const waiting = held ?? [];
-      held = undefined;
-      for (const go of waiting) go();
-    },
-  };
-}
-
-/**
- * How main.ts applies the decision around its listeners. In a cluster worker the primary binds,
- * so the worker drops before it asks for its sockets; a single process binds first.
- */
-export interface Serving {
-  /** The session starter to give the server. */
-  readonly start: StartSession;
-  /** Before the first listener. */
-  beforeListen(): Result<void, string>;
-  /** After the last listener: the process serves clients from here on. */
-  afterListen(): Result<void, string>;
-}
-
-export function serving(
-  privileges: Privileges,
-  start: StartSession,
-  o: { isWorker: boolean; log: Log },
-): Serving {
-  if (privileges.kind !== 'drop')
-    return { start, beforeListen: () => ok(undefined), afterListen: () => ok(undefined) };
-  const held = holdSessions(start);
-  const drop = (): Result<void, string> => {
-    const r = dropPrivileges(privileges.account);
-    if (!r.ok) return r;
-    o.log.at('lifecycle', 'start', 'serving clients as RunAsUser', {
-      user: r.value.user,
-      uid: r.value.uid,
-      gid: r.value.gid,
-    });
-    return ok(undefined);
-  };
-  return {
-    start: held.start,
-    beforeListen: () => (o.isWorker ? drop() : ok(undefined)),
-    afterListen() {
-      const r = o.isWorker ? ok(undefined) : drop();
-      if (r.ok) held.release();
-      return r;
-    },
-  };
 }
 
 /** openLogFile's `open` option: files root creates belong to the user who will reopen them. */

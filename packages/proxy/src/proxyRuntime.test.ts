@@ -15,7 +15,7 @@ import type { DirectorySettings, UserDirectory } from './directory.js';
 import type { FileError, ReadFile } from './files.js';
 import { FakeDirectory } from './test-support/harness.js';
 import { selfSignedCertificate } from './test-support/selfSigned.js';
-import { buildRuntime, replaceVirtualDomains } from './proxyRuntime.js';
+import { buildRuntime } from './proxyRuntime.js';
 import { certificateRequired } from './tls/settings.js';
 import { loadVdmap } from './vdomain/table.js';
 
@@ -212,7 +212,7 @@ describe('buildRuntime', () => {
     });
   });
 
-  it('reports each domain’s problem at its vdmap line; replaceVirtualDomains makes nothing then', async () => {
+  it('reports each domain’s problem at its vdmap line; a reload with it makes nothing then', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mmp-runtime-'));
     await selfSignedCertificate({
       keyFile: join(dir, 'key.pem'),
@@ -253,8 +253,13 @@ describe('buildRuntime', () => {
     );
     expect(good.global.certLogin?.storeAdmin.toString()).toBe('master');
     expect(good.serverTls?.requestCert).toBe(true);
-    const again = replaceVirtualDomains(good, vdmapOf(bad, disk), disk);
-    expect(again.ok ? [] : again.error.map((p) => p.where)).toEqual(['vdmap:2']);
+    const again = buildRuntime(
+      { protocol: 'imap', values: certLogin, vdmap: vdmapOf(bad, disk) },
+      { read: disk, openDirectory: directories().open, previous: good },
+    );
+    expect(again.ok ? [] : again.error).toEqual([
+      expect.stringMatching(/^vdmap:2: vdmap one: certificate login: /),
+    ]);
   });
 });
 
@@ -426,8 +431,8 @@ describe('SpoofMessageFile without Date:, From: or To: (issue 17)', () => {
   });
 });
 
-describe('replaceVirtualDomains', () => {
-  it('replaces the domains and keeps everything else; the runtime before is unchanged', () => {
+describe('a reload (buildRuntime with the previous runtime)', () => {
+  it('replaces the domains and keeps the shared state; the runtime before is unchanged', () => {
     const read = files({});
     const before = expectOk(
       buildRuntime(
@@ -436,16 +441,19 @@ describe('replaceVirtualDomains', () => {
       ),
     );
     const after = expectOk(
-      replaceVirtualDomains(
-        before,
-        vdmapOf('vdmap two 127.0.0.4\ntwo:VDomain two.example\n', read),
-        read,
+      buildRuntime(
+        {
+          protocol: 'imap',
+          values: globalValues(),
+          vdmap: vdmapOf('vdmap two 127.0.0.4\ntwo:VDomain two.example\n', read),
+        },
+        { read, openDirectory: directories().open, previous: before },
       ),
     );
     expect(after.siteFor('127.0.0.4').settings.userNames?.vdomain).toBe('two.example');
-    expect(after.siteFor('::1')).toBe(before.global);
-    expect(after.global).toBe(before.global);
-    expect(after.shared).toBe(before.shared);
+    expect(after.shared.directories).toBe(before.shared.directories);
+    expect(after.shared.attempts).toBe(before.shared.attempts);
+    expect(after.shared.preAuthCache).toBe(before.shared.preAuthCache);
     // Sessions that took the runtime before keep their settings.
     expect(before.siteFor('127.0.0.4').settings.userNames?.vdomain).toBe('one.example');
   });

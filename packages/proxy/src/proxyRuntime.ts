@@ -8,7 +8,8 @@
  * `main` builds one (buildRuntime) and gives it to the server; nothing in it is changed
  * afterwards, and no module keeps state of its own. A session takes the runtime current when it
  * was accepted and keeps it to the end, so that a newer runtime (a reload) serves new sessions
- * only: replaceVirtualDomains makes one with the vdmap read again, sharing everything else.
+ * only: buildRuntime given the previous one (`sources.previous`) keeps the shared state whose
+ * settings did not change.
  */
 
 import { basename } from 'node:path';
@@ -261,40 +262,6 @@ export function buildRuntime(
   });
   return ok(
     new ProxyRuntime(protocol, values, global.value, domains.value, serverTls, spoof, shared),
-  );
-}
-
-/**
- * SIGHUP: a runtime like `runtime` whose virtual domains are those of a vdmap read again; the
- * global site, TLS, caches and limiters are the same objects. The problems are each at its vdmap
- * line; with any, nothing is made.
- */
-export function replaceVirtualDomains(
-  runtime: ProxyRuntime,
-  vdmap: { readonly path: string; readonly domains: readonly VirtualDomain[] },
-  read: ReadFile = readFromDisk,
-): Result<ProxyRuntime, ConfigProblem[]> {
-  const { protocol, values, shared } = runtime;
-  const requestsCertificates = runtime.serverTls?.requestCert === true;
-  const domains = domainSites(
-    protocol,
-    values,
-    vdmap,
-    shared.directories,
-    read,
-    requestsCertificates,
-  );
-  if (!domains.ok) return domains;
-  return ok(
-    new ProxyRuntime(
-      protocol,
-      values,
-      runtime.global,
-      domains.value,
-      runtime.serverTls,
-      runtime.spoof,
-      shared,
-    ),
   );
 }
 

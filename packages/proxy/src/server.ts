@@ -11,14 +11,14 @@
 
 import { readFileSync } from 'node:fs';
 import { type Server, type Socket, createServer } from 'node:net';
-import type { ListenAddress, Protocol } from '@mmp/config';
+import type { Protocol } from '@mmp/config';
 import { plainAddress } from './clientAddress.js';
 import { type ProxiedOrigin, readProxyHeader } from './proxyProtocol.js';
 import { TLSSocket } from 'node:tls';
 import { ConnectionCounts, type Refused, admitConnection, descriptorCap } from './clientLimits.js';
 import { SHUTDOWN_GRACE_MS } from './limits.js';
 import { type ClientTlsInfo, describeTls } from './tls/clientTls.js';
-import { type ImplicitTls, implicitTlsAcceptor, listenImplicitTls } from './tls/listener.js';
+import { type ImplicitTls, implicitTlsAcceptor } from './tls/listener.js';
 import { certificateRequired } from './tls/settings.js';
 import type { Log } from './log.js';
 import type { ProxyRuntime, Site } from './proxyRuntime.js';
@@ -92,11 +92,7 @@ function readProcLimits(): string | undefined {
 
 export class ProxyServer {
   private readonly server: Server;
-  /** Listeners on further addresses (virtual domains' addresses), by `host:port`. */
-  private readonly extraServers = new Map<string, Server>();
   private readonly sessions = new Set<SessionHandle>();
-  /** SSLListenPort (implicit TLS), when SSLEnable. */
-  private tlsListener: Server | undefined;
   private readonly nextId = sessionIds();
   private stopping: Promise<void> | undefined;
   private current: ProxyRuntime;
@@ -140,7 +136,8 @@ export class ProxyServer {
     this.current = runtime;
   }
 
-  /** Start listening; resolves with the bound address, or rejects (EADDRINUSE, EACCES…). */
+  /** Listen on ListenPort itself (in-process tests; ImapProxy and PopProxy take their sockets from
+   * `listeners.ts` through `adopt`). Resolves with the bound address, or rejects. */
   listen(): Promise<{ host: string; port: number }> {
     const { listen } = this.current.global.settings;
     return new Promise((resolve, reject) => {
@@ -157,73 +154,6 @@ export class ProxyServer {
         resolve({ host: a.address, port: a.port });
       });
     });
-  }
-
-  /**
-   * Also accept connections on this address (a virtual domain's address when ListenPort, or with
-   * `tls` SSLListenPort, binds one address only). Sessions are the same as on the main listeners;
-   * the local address picks their settings. Idempotent per address.
-   */
-  async listenAlso(address: Required<ListenAddress>, tls = false): Promise<void> {
-    const key = `${tls ? 'tls ' : ''}${address.host}:${address.port}`;
-    if (this.extraServers.has(key) || this.stopping !== undefined) return;
-    let server: Server;
-    if (tls) {
-      // The implicit-TLS listener of SSLListenPort (same certificate), on this address.
-      const r = await this.listenImplicitTls(address);
-      if (r === undefined) return;
-      if (!r.ok) throw new Error(r.error);
-      server = r.value.server;
-    } else {
-      const plain = createServer({ allowHalfOpen: true, noDelay: true }, (socket) =>
-        this.acceptPlain(socket),
-      );
-      await new Promise<void>((resolve, reject) => {
-        plain.once('error', reject);
-        plain.listen({ port: address.port, host: address.host }, () => {
-          plain.off('error', reject);
-          resolve();
-        });
-      });
-      server = plain;
-    }
-    server.on('error', (e) =>
-      this.options.log.error('listener', 'listener error', { address: key, error: e.message }),
-    );
-    this.extraServers.set(key, server);
-  }
-
-  /** Stop accepting on an address added by listenAlso; its established sessions go on. */
-  async unlisten(address: Required<ListenAddress>, tls = false): Promise<void> {
-    const key = `${tls ? 'tls ' : ''}${address.host}:${address.port}`;
-    const server = this.extraServers.get(key);
-    if (server === undefined) return;
-    this.extraServers.delete(key);
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-
-  /**
-   * SSLEnable: also accept implicit-TLS clients on SSLListenPort (`tls/listener.ts`); their
-   * sessions are the same as the plain port's. Resolves with the bound address, or undefined when
-   * SSL is off; on failure the plain listener is closed too, so the process can exit.
-   */
-  async listenTls(): Promise<{ host: string; port: number } | undefined> {
-    const r = await this.listenImplicitTls(this.current.global.settings.security.listen);
-    if (r === undefined) return undefined;
-    if (!r.ok) {
-      this.server.close();
-      throw new Error(r.error);
-    }
-    this.tlsListener = r.value.server;
-    return r.value.address;
-  }
-
-  private listenImplicitTls(
-    listen: ListenAddress,
-  ): ReturnType<typeof listenImplicitTls> | Promise<undefined> {
-    const tls = this.implicitTls(this.current);
-    if (tls === undefined) return Promise.resolve(undefined);
-    return listenImplicitTls({ listen, ...tls });
   }
 
   /** What an implicit-TLS port needs from a runtime: its certificates, Timeout, the sites. */
@@ -310,12 +240,7 @@ export class ProxyServer {
       tellSessions: true,
     },
   ): Promise<void> {
-    const closed = Promise.all(
-      [this.server, ...this.extraServers.values()].map(
-        (server) => new Promise<void>((resolve) => server.close(() => resolve())),
-      ),
-    );
-    this.tlsListener?.close();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     if (o.tellSessions) for (const s of this.sessions) s.shutdown();
     const all = Promise.all([...this.sessions].map((s) => s.closed));
     let timer: NodeJS.Timeout | undefined;

@@ -13,9 +13,9 @@
  * client's ClientHello.
  */
 
-import { type Server, type Socket, createServer as createPlainServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { type TLSSocket, createServer } from 'node:tls';
-import { type ListenAddress, type Protocol, type Result, err, ok } from '@mmp/config';
+import type { Protocol } from '@mmp/config';
 import { plainAddress } from '../clientAddress.js';
 import type { Log } from '../log.js';
 import type { ProxiedOrigin } from '../proxyProtocol.js';
@@ -100,38 +100,4 @@ export function implicitTlsAcceptor(o: ImplicitTls): (socket: Socket) => void {
       (required ? requiring : asking).emit('connection', socket);
     });
   };
-}
-
-/**
- * SSLEnable: listen on SSLListenPort (or a virtual domain's address on its port).
- */
-export async function listenImplicitTls(
-  o: ImplicitTls & { listen: ListenAddress },
-): Promise<Result<{ server: Server; address: { host: string; port: number } }, string>> {
-  const { listen, log } = o;
-  const accept = implicitTlsAcceptor(o);
-  // allowHalfOpen (kept by the TLS socket): a client may half-close after a pipelined LOGOUT and
-  // still read the answer.
-  const server = createPlainServer({ allowHalfOpen: true, noDelay: true }, accept);
-  return new Promise((resolve) => {
-    const onError = (e: Error): void =>
-      resolve(
-        err(`cannot listen on SSLListenPort ${listen.host ?? '*'}:${listen.port}: ${e.message}`),
-      );
-    server.once('error', onError);
-    server.listen({ port: listen.port, host: listen.host }, () => {
-      server.off('error', onError);
-      server.on('error', (e) => log.error('listener', 'TLS listener error', { error: e.message }));
-      const a = server.address();
-      const address =
-        a === null || typeof a === 'string'
-          ? { host: String(a), port: listen.port }
-          : { host: a.address, port: a.port };
-      log.at('lifecycle', 'start', 'listening for TLS clients', {
-        address: address.host,
-        port: address.port,
-      });
-      resolve(ok({ server, address }));
-    });
-  });
 }

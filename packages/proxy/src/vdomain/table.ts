@@ -1,14 +1,15 @@
 /**
  * Virtual domains at run time (admin guide, "Virtual Domains"): the vdmap file read and checked,
- * the listeners on the mapped addresses, and the SIGHUP refresh. Each mapped address's site (its
+ * and the addresses it needs listeners on (opened by `listeners.ts`; a SIGHUP reads it again with the
+ * whole configuration, `control.ts`). Each mapped address's site (its
  * properties over the global parameters, its directory, its certmap) is the runtime's
  * (`proxyRuntime.ts`).
  *
  * Checked at start-up, each problem with its file and line: the syntax and property names
  * (`@mmp/config` parseVdmap), an unreadable file, addresses that are not this machine's, and
  * per-domain CertMapFile files that cannot be read (then, when the runtime is built, that they
- * parse). Start-up fails (exit 2) on any of them; a refresh that finds one keeps the previous
- * table and logs why.
+ * parse). Start-up fails (exit 2) on any of them; a reload that finds one keeps the running
+ * configuration and logs why.
  */
 
 import { networkInterfaces } from 'node:os';
@@ -25,9 +26,7 @@ import {
   vdmapWarnings,
 } from '@mmp/config';
 import { type ReadFile, fileErrorText, readFromDisk } from '../files.js';
-import type { Log } from '../log.js';
-import { type ProxyRuntime, replaceVirtualDomains } from '../proxyRuntime.js';
-import type { ProxyServer } from '../server.js';
+import type { ProxyRuntime } from '../proxyRuntime.js';
 
 /** Addresses of this machine: the interfaces' own, and (on Linux) all of 127.0.0.0/8. */
 export function isLocalAddress(
@@ -120,84 +119,4 @@ export interface DomainListener {
   address: Required<ListenAddress>;
   /** The implicit-TLS listener (SSLListenPort's port). */
   tls: boolean;
-}
-
-/** Open the listeners a runtime's virtual domains need (at start-up). */
-export async function listenForDomains(
-  server: ProxyServer,
-  runtime: ProxyRuntime,
-  log: Log,
-): Promise<Result<true, string>> {
-  for (const l of domainListeners(runtime)) {
-    const r = await listenFor(server, l, log);
-    if (!r.ok) return r;
-  }
-  return ok(true);
-}
-
-async function listenFor(
-  server: ProxyServer,
-  { domain, address, tls }: DomainListener,
-  log: Log,
-): Promise<Result<true, string>> {
-  try {
-    await server.listenAlso(address, tls);
-    log.at('lifecycle', 'start', 'listening for a virtual domain', {
-      vdmap: domain.name,
-      address: address.host,
-      port: address.port,
-      tls,
-    });
-    return ok(true);
-  } catch (e) {
-    return err(`${address.host}:${address.port} (vdmap ${domain.name}): ${(e as Error).message}`);
-  }
-}
-
-/**
- * SIGHUP: read the vdmap again. New connections get the new table, and listeners follow its
- * addresses; established sessions keep the runtime they started with. A file with problems
- * changes nothing (each problem logged).
- *
- * Decision: a refresh re-reads the vdmap only. Global parameters (the config file, the
- * environment, the command line) and the files they name are read once at start; changing them
- * needs a restart.
- */
-export async function reloadVirtualDomains(
-  server: ProxyServer,
-  path: string,
-  log: Log,
-  read: ReadFile = readFromDisk,
-): Promise<Result<LoadedVdmap, ConfigProblem[]>> {
-  const refused = (problems: ConfigProblem[]): { ok: false; error: ConfigProblem[] } => {
-    for (const p of problems)
-      log.error('reload', 'vdmap refused, keeping the previous one', {
-        where: p.where,
-        problem: p.message,
-      });
-    return err(problems);
-  };
-  const loaded = loadVdmap(path, undefined, read);
-  if (!loaded.ok) return refused(loaded.error);
-  for (const w of loaded.value.warnings)
-    log.at('lifecycle', 'reload', 'vdmap warning', { where: w.where, problem: w.message });
-  const before = server.runtime;
-  const next = replaceVirtualDomains(before, { path, domains: loaded.value.domains }, read);
-  if (!next.ok) return refused(next.error);
-  server.use(next.value);
-  const key = (l: DomainListener): string =>
-    `${l.tls ? 'tls ' : ''}${l.address.host}:${l.address.port}`;
-  const wanted = domainListeners(next.value);
-  for (const l of wanted) {
-    const r = await listenFor(server, l, log);
-    if (!r.ok) log.error('reload', 'cannot listen on a mapped address', { error: r.error });
-  }
-  const kept = new Set(wanted.map(key));
-  for (const l of domainListeners(before))
-    if (!kept.has(key(l))) await server.unlisten(l.address, l.tls);
-  log.at('lifecycle', 'reload', 'vdmap reloaded', {
-    file: path,
-    domains: loaded.value.domains.map((d) => `${d.name}=${d.address}`).join(' '),
-  });
-  return loaded;
 }
