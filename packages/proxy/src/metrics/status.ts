@@ -105,7 +105,7 @@ body { font: 14px system-ui, sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.3em; } h2 { font-size: 1.05em; margin-top: 1.5em; }
 table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
 td:first-child, th:first-child { text-align: left; } .good { color: #176c2c; } .bad { color: #b00020; font-weight: bold; }
-.none { color: #777; text-align: left; } .meta { color: #555; }
+.none { color: #777; text-align: left; } .meta { color: #555; } #errors td { text-align: left; }
 </style>
 </head>
 <body>
