@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ResultPromise, execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Testbed, startTestbed, waitUntil } from '@mmp/testbed';
+import { type Testbed, childrenOf, credentialsOf, startTestbed, waitUntil } from '@mmp/testbed';
 import { lookupAccount } from './privileges.js';
 import { IMAP_PROXY, POP_PROXY, testbedArgs } from './test-support/proxyProcess.js';
 import { RawClient } from './test-support/rawClient.js';
@@ -82,26 +82,6 @@ async function start(
   return { child, pid: child.pid ?? 0, logDir, output: () => out };
 }
 
-/** Real, effective, saved and filesystem uids (and gids) of a process. */
-async function ids(pid: number): Promise<{ uids: number[]; gids: number[]; groups: number[] }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const field = (name: string): number[] =>
-    (new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '')
-      .trim()
-      .split(/\s+/)
-      .filter((x) => x !== '')
-      .map(Number);
-  return { uids: field('Uid'), gids: field('Gid'), groups: field('Groups') };
-}
-
-async function childrenOf(pid: number): Promise<number[]> {
-  const r = await execa('ps', ['--ppid', String(pid), '-o', 'pid='], { reject: false });
-  return r.stdout
-    .split('\n')
-    .map((l) => Number(l.trim()))
-    .filter((n) => n > 0);
-}
-
 async function imapLogin(host: string, port: number, uid: string): Promise<string> {
   const c = await RawClient.open(port, host);
   await c.line(10_000);
@@ -156,10 +136,10 @@ describe('started as root', () => {
     );
     // The primary keeps root to re-read root-only files on SIGHUP (reload.e2e.test.ts); the one
     // process that talks to clients is nobody's.
-    expect((await ids(p.pid)).uids).toEqual([0, 0, 0, 0]);
-    const [worker, ...more] = await childrenOf(p.pid);
+    expect(credentialsOf(p.pid).uids).toEqual([0, 0, 0, 0]);
+    const [worker, ...more] = childrenOf(p.pid);
     expect(more).toEqual([]);
-    const { uids, gids, groups } = await ids(worker ?? 0);
+    const { uids, gids, groups } = credentialsOf(worker ?? 0);
     expect(uids).toEqual([NOBODY.uid, NOBODY.uid, NOBODY.uid, NOBODY.uid]);
     expect(gids).toEqual([NOBODY.gid, NOBODY.gid, NOBODY.gid, NOBODY.gid]);
     expect(groups).not.toContain(0);
@@ -183,11 +163,11 @@ describe('started as root', () => {
       dir,
       bed.backsidePorts.pop3,
     );
-    expect((await ids(p.pid)).uids).toEqual([0, 0, 0, 0]);
-    const workers = await childrenOf(p.pid);
+    expect(credentialsOf(p.pid).uids).toEqual([0, 0, 0, 0]);
+    const workers = childrenOf(p.pid);
     expect(workers).toHaveLength(2);
     for (const w of workers) {
-      const { uids, gids } = await ids(w);
+      const { uids, gids } = credentialsOf(w);
       expect(uids).toEqual([NOBODY.uid, NOBODY.uid, NOBODY.uid, NOBODY.uid]);
       expect(gids).toEqual([NOBODY.gid, NOBODY.gid, NOBODY.gid, NOBODY.gid]);
     }
@@ -224,7 +204,7 @@ describe('started as root', () => {
       dir,
       bed.backsidePorts.imap,
     );
-    expect((await ids(p.pid)).uids).toEqual([NOBODY.uid, NOBODY.uid, NOBODY.uid, NOBODY.uid]);
+    expect(credentialsOf(p.pid).uids).toEqual([NOBODY.uid, NOBODY.uid, NOBODY.uid, NOBODY.uid]);
     expect(await imapLogin('127.0.5.13', 1143, 'alice')).toMatch(/^a OK/);
     expect(p.output()).not.toContain('RunAsUser');
   });

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ResultPromise, execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Testbed, startTestbed, waitUntil } from '@mmp/testbed';
+import { type Testbed, childrenOf, credentialsOf, startTestbed, waitUntil } from '@mmp/testbed';
 import { lookupAccount } from './privileges.js';
 import { IMAP_PROXY } from './test-support/proxyProcess.js';
 import { RawClient } from './test-support/rawClient.js';
@@ -179,19 +179,6 @@ const records = (logs: string, msg: string): Record<string, unknown>[] =>
     .filter((l) => l.includes(`"${msg}"`))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 
-async function ids(pid: number): Promise<number[]> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  return (/^Uid:\s+(.*)$/m.exec(status)?.[1] ?? '').split(/\s+/).map(Number);
-}
-
-async function childrenOf(pid: number): Promise<number[]> {
-  const r = await execa('ps', ['--ppid', String(pid), '-o', 'pid='], { reject: false });
-  return r.stdout
-    .split('\n')
-    .map((l) => Number(l.trim()))
-    .filter((n) => n > 0);
-}
-
 async function stopped(p: Proxy): Promise<number | undefined> {
   p.child.kill('SIGTERM');
   return (await p.child).exitCode;
@@ -201,10 +188,10 @@ describe('SIGHUP re-reads everything', () => {
   it('a replaced certificate is presented to new handshakes; a session piped before goes on byte for byte; the root primary read the 0600 files', async () => {
     const p = await startProxy('127.0.6.10');
     // Every process serving clients is nobody's; the primary, which re-reads, is root.
-    expect(await ids(p.pid)).toEqual([0, 0, 0, 0]);
-    const workers = await childrenOf(p.pid);
+    expect(credentialsOf(p.pid).uids).toEqual([0, 0, 0, 0]);
+    const workers = childrenOf(p.pid);
     expect(workers).toHaveLength(1);
-    for (const w of workers) expect(await ids(w)).toEqual(Array(4).fill(NOBODY.uid));
+    for (const w of workers) expect(credentialsOf(w).uids).toEqual(Array(4).fill(NOBODY.uid));
 
     expect(await presented(p.host)).toBe('old.mmp.test');
     const c = await piped(p.host);
@@ -357,9 +344,9 @@ describe('drain and hand-over', () => {
     expect(p.child.exitCode).toBe(0);
 
     // The new process serves, as root primary and nobody's worker, on the same sockets.
-    expect(await ids(successor)).toEqual([0, 0, 0, 0]);
-    for (const w of await childrenOf(successor))
-      expect(await ids(w)).toEqual(Array(4).fill(NOBODY.uid));
+    expect(credentialsOf(successor).uids).toEqual([0, 0, 0, 0]);
+    for (const w of childrenOf(successor))
+      expect(credentialsOf(w).uids).toEqual(Array(4).fill(NOBODY.uid));
     expect(await loginOnce(p.host, 'bob', bed.user('bob').password)).toMatch(/^a OK/);
     process.kill(successor, 'SIGTERM');
     await waitUntil('the new process gone', async () => {

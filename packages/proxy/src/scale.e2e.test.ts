@@ -6,9 +6,8 @@
 
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Testbed, startTestbed, waitUntil } from '@mmp/testbed';
+import { type Testbed, childrenOf, startTestbed, waitUntil } from '@mmp/testbed';
 import {
   IMAP_PROXY,
   type ProxyProcess,
@@ -43,15 +42,6 @@ async function login(
   return { c, answer: lines.at(-1) ?? '' };
 }
 
-/** Pids of the primary's children (the workers). */
-async function childrenOf(pid: number): Promise<number[]> {
-  const r = await execa('ps', ['--ppid', String(pid), '-o', 'pid='], { reject: false });
-  return r.stdout
-    .split('\n')
-    .map((l) => Number(l.trim()))
-    .filter((n) => n > 0);
-}
-
 /** The pid of the worker that logged this client's connection. */
 async function workerOf(proxy: ProxyProcess, c: RawClient): Promise<number> {
   const client = `127.0.0.1:${c.socket.localPort ?? 0}`;
@@ -74,7 +64,7 @@ describe('NumThreads', () => {
     const proxy = await startProxyProcess(proxyArgs(bed), { NumThreads: '2' });
     const primary = proxy.child.pid ?? 0;
     try {
-      const workers = await childrenOf(primary);
+      const workers = childrenOf(primary);
       expect(workers).toHaveLength(2);
       for (const w of workers) {
         const argv = (await readFile(`/proc/${w}/cmdline`, 'utf8')).split('\0');
@@ -104,7 +94,7 @@ describe('NumThreads', () => {
       await waitUntil(
         'a replacement worker',
         async () => {
-          replaced = await childrenOf(primary);
+          replaced = childrenOf(primary);
           return replaced.length === 2 && !replaced.includes(victim);
         },
         { timeoutMs: 20_000 },
@@ -137,7 +127,7 @@ describe('NumThreads', () => {
       expect(await proxy.stop()).toBe(0);
       for (const p of [...replaced, primary]) expect(alive(p)).toBe(false);
     } finally {
-      for (const s of [...(await childrenOf(primary)), primary]) {
+      for (const s of [...childrenOf(primary), primary]) {
         if (alive(s)) process.kill(s, 'SIGKILL');
       }
       await proxy.stop();

@@ -26,7 +26,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { type Testbed, curl, markerSubject, startTestbed, waitUntil } from '@mmp/testbed';
+import {
+  type Testbed,
+  credentialsOf,
+  curl,
+  markerSubject,
+  startTestbed,
+  waitUntil,
+  workersOf,
+} from '@mmp/testbed';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPackage } from './build.js';
 
@@ -64,9 +72,6 @@ function packageProcesses(): number[] {
     })
     .map(Number);
 }
-
-const uidOf = (pid: number): number =>
-  Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'mmp-package-test-'));
@@ -191,9 +196,15 @@ describe('the Debian package, as a new operator', () => {
       expect(start.exitCode).toBe(0);
       pids.push(Number(readFileSync(join(dir, `${s}.pid`), 'utf8')));
     }
-    // Every proxy process serves as the package's user.
-    expect(packageProcesses().sort()).toEqual([...pids].sort());
-    for (const pid of pids) expect(uidOf(pid)).toBe(uid);
+    // Each primary holds its listeners as root; every process that serves clients (its
+    // workers) runs as the package's user, and nothing else of the package runs.
+    const workers: number[] = [];
+    for (const pid of pids) {
+      expect(credentialsOf(pid).uids).toEqual([0, 0, 0, 0]);
+      workers.push(...(await workersOf(pid)));
+    }
+    for (const w of workers) expect(credentialsOf(w).uids).toEqual(Array(4).fill(uid));
+    expect(packageProcesses().sort()).toEqual([...pids, ...workers].sort());
 
     const alice = bed.userOn('A');
     const bob = bed.userOn('B');

@@ -15,7 +15,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { ImapFlow } from 'imapflow';
-import { type Testbed, canConnect, markerSubject, startTestbed, waitUntil } from '@mmp/testbed';
+import {
+  type Testbed,
+  canConnect,
+  credentialsOf,
+  markerSubject,
+  startTestbed,
+  waitUntil,
+  workersOf,
+} from '@mmp/testbed';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { account } from './checks.js';
 import { type TempDir, tempDir } from './test-support/fixtures.js';
@@ -76,9 +84,6 @@ async function setup(name: string, lines: readonly string[]): Promise<string> {
   return join(tmp.path, 'mmp', `MMP_${name}`);
 }
 
-const statusOf = async (pid: number): Promise<string> =>
-  readFileSync(`/proc/${pid}/status`, 'utf8');
-
 async function imapMarker(host: string, port: number, uid: string): Promise<string | undefined> {
   const u = bed.user(uid);
   const c = new ImapFlow({
@@ -131,21 +136,25 @@ describe('an instance made by mmp-setup, against the test bed', () => {
     expect(start.stdout).toMatch(/^ImapMMP \(e2e\): started \(pid \d+\)$/);
     const pid = Number(readFileSync(join(dir, 'ImapMMP.pid'), 'utf8'));
 
-    expect(await statusOf(pid)).toMatch(
-      new RegExp(`^Uid:\\s+${NOBODY.uid}\\s+${NOBODY.uid}\\s`, 'm'),
-    );
+    // Started as root: a root primary that holds the listeners, workers that serve as the user.
+    expect(credentialsOf(pid).uids).toEqual([0, 0, 0, 0]);
+    const workers = await workersOf(pid);
+    for (const w of workers) expect(credentialsOf(w).uids).toEqual(Array(4).fill(NOBODY.uid));
     const alice = bed.userOn('A');
     const bob = bed.userOn('B');
     expect(await imapMarker('127.0.5.30', 143, alice.uid)).toBe(markerSubject('A', alice.uid));
     expect(await imapMarker('127.0.5.30', 143, bob.uid)).toBe(markerSubject('B', bob.uid));
 
-    // No secret where other users can read it (ps, /proc).
-    const environ = readFileSync(`/proc/${pid}/environ`);
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`);
-    for (const secret of [bed.ldap.bindPassword, 'BindPass']) {
-      expect(environ.includes(secret)).toBe(false);
-      expect(cmdline.includes(secret)).toBe(false);
+    // No secret where other users can read it (ps, /proc), in any of its processes.
+    for (const p of [pid, ...workers]) {
+      const environ = readFileSync(`/proc/${p}/environ`);
+      const cmdline = readFileSync(`/proc/${p}/cmdline`);
+      for (const secret of [bed.ldap.bindPassword, 'BindPass']) {
+        expect(environ.includes(secret)).toBe(false);
+        expect(cmdline.includes(secret)).toBe(false);
+      }
     }
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`);
     expect(cmdline.toString().split('\0')).toContain(join(dir, 'ImapMMP.config'));
 
     // The login lines in the default log directory.
@@ -158,8 +167,10 @@ describe('an instance made by mmp-setup, against the test bed', () => {
     const reload = await execa(script, ['reload'], { reject: false });
     expect(reload.exitCode).toBe(0);
     expect(reload.stdout).toBe(`ImapMMP (e2e): reload requested (SIGHUP sent to pid ${pid})`);
-    await waitUntil('SIGHUP seen by the proxy', () =>
-      Promise.resolve(readFileSync(join(logDir, log ?? ''), 'utf8').includes('SIGHUP')),
+    await waitUntil('the reload in the log', () =>
+      Promise.resolve(
+        readFileSync(join(logDir, log ?? ''), 'utf8').includes('configuration reloaded'),
+      ),
     );
 
     const stop = await execa(script, ['stop'], { reject: false });

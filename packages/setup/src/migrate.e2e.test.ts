@@ -15,7 +15,14 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { type Testbed, canConnect, markerSubject, startTestbed } from '@mmp/testbed';
+import {
+  type Testbed,
+  canConnect,
+  credentialsOf,
+  markerSubject,
+  startTestbed,
+  workersOf,
+} from '@mmp/testbed';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { account } from './checks.js';
 import { FALLBACK_USER, PACKAGE_USER } from './dialogue.js';
@@ -144,12 +151,13 @@ describe('an iPlanet MMP configuration imported by mmp-setup --import', () => {
       expect(start.stderr).toBe('');
       expect(start.exitCode).toBe(0);
     }
-    // Started as root, each serves as the run-as user.
+    // Started as root: each primary holds its listeners as root, its workers serve as the
+    // run-as user.
     for (const name of ['ImapMMP.pid', 'PopMMP.pid']) {
-      const pid = readFileSync(join(dir, name), 'utf8').trim();
-      expect(readFileSync(`/proc/${pid}/status`, 'utf8')).toMatch(
-        new RegExp(`^Uid:\\s+${RUN_AS.uid}\\s+${RUN_AS.uid}\\s`, 'm'),
-      );
+      const pid = Number(readFileSync(join(dir, name), 'utf8'));
+      expect(credentialsOf(pid).uids).toEqual([0, 0, 0, 0]);
+      for (const w of await workersOf(pid))
+        expect(credentialsOf(w).uids).toEqual(Array(4).fill(RUN_AS.uid));
     }
 
     const alice = bed.userOn('A');

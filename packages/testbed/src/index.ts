@@ -83,7 +83,13 @@ export {
 export { type TestbedTls, type ClientCertificate } from './tls.js';
 export { freePort, freePortsOnAll } from './ports.js';
 export { readGreeting, canConnect, waitUntil } from './wire.js';
-export { processGroupMembers, findProcesses } from './process.js';
+export {
+  processGroupMembers,
+  findProcesses,
+  childrenOf,
+  credentialsOf,
+  workersOf,
+} from './process.js';
 export {
   LineClient,
   imapString,

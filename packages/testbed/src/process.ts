@@ -2,6 +2,7 @@
 // own, stdio on files, stopped with SIGTERM then SIGKILL, and killed on process exit.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { waitUntil } from './wire.js';
 
 export interface ExitInfo {
   code: number | null;
@@ -220,4 +221,41 @@ export function findProcesses(needle: string): { pid: number; cmdline: string }[
     }
   }
   return found;
+}
+
+/** Live (not zombie) children of `pid`, by the parent field of /proc/N/stat (Linux). */
+export function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) === pid && state !== 'Z' && state !== 'X') children.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return children;
+}
+
+/** Who a process runs as: real, effective, saved and filesystem uids and gids, and its
+ * supplementary groups (/proc/PID/status). */
+export function credentialsOf(pid: number): { uids: number[]; gids: number[]; groups: number[] } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number[] =>
+    (new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '')
+      .trim()
+      .split(/\s+/)
+      .filter((x) => x !== '')
+      .map(Number);
+  return { uids: field('Uid'), gids: field('Gid'), groups: field('Groups') };
+}
+
+/** The workers of an ImapProxy/PopProxy primary (its children), once it has started them. */
+export async function workersOf(primary: number, timeoutMs = 10_000): Promise<number[]> {
+  await waitUntil(`workers of ${primary}`, () => Promise.resolve(childrenOf(primary).length > 0), {
+    timeoutMs,
+  });
+  return childrenOf(primary);
 }
