@@ -1,5 +1,5 @@
 // scripts/fuzz's table: one row per fuzz target from vitest's JSON reports (one per package).
-// Inputs come from the target's meta.fuzz (packages/proxy/src/test-support/fuzz.ts); a property
+// Inputs come from the target's meta.fuzz (packages/testbed/src/fuzz.ts); a property
 // test that does not report them shows the configured MMP_FUZZ_RUNS, marked as such.
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';

@@ -7,7 +7,7 @@ import { describe, expect } from 'vitest';
 import { mapCertificate, parseCertmap } from './certmap.js';
 import { canonicalAttrType } from './dn.js';
 import { anyText, attrName, dn, soup } from './test-support/arbitraries.js';
-import { fuzzTest } from './test-support/fuzz.js';
+import { fuzzTest } from '@mmp/testbed/fuzz';
 
 const mapName = fc
   .tuple(

@@ -9,7 +9,7 @@ import { parseCommandLine } from './commandLine.js';
 import { type ParamName, type ParameterSpec, allParameters } from './parameters.js';
 import { type ConfigFs, cliAction, resolveConfig } from './resolve.js';
 import { anyText, soup, validValue } from './test-support/arbitraries.js';
-import { fuzzTest } from './test-support/fuzz.js';
+import { fuzzTest } from '@mmp/testbed/fuzz';
 import { ok } from './types.js';
 
 const specs = allParameters();

@@ -8,7 +8,7 @@ import { describe, expect } from 'vitest';
 import { parseConfigFile, readMmpConf, writeConfigFile, writeMmpConf } from './configFile.js';
 import { type ParamName, allParameters } from './parameters.js';
 import { anyText, lineText, soup } from './test-support/arbitraries.js';
-import { fuzzTest } from './test-support/fuzz.js';
+import { fuzzTest } from '@mmp/testbed/fuzz';
 
 const SHELL_TOKENS = [
   '\n',

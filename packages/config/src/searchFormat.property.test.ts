@@ -10,7 +10,7 @@ import { describe, expect } from 'vitest';
 import { type SearchContext, expandSearch, parseSearchFormat } from './searchFormat.js';
 import { type Result, ok } from './types.js';
 import { anyText, attrName, searchFormat, soup } from './test-support/arbitraries.js';
-import { fuzzTest } from './test-support/fuzz.js';
+import { fuzzTest } from '@mmp/testbed/fuzz';
 
 /** What a login does with the configured UidSearch: the template parsed once, then expanded. */
 function expandSearchFormat(format: string, ctx: SearchContext): Result<string, string> {

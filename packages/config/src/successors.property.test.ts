@@ -8,7 +8,7 @@ import { describe, expect } from 'vitest';
 import { planMigrationFromText } from './migrate.js';
 import { type SuccessorEntry, parseServiceList, parseSuccessorFile } from './successors.js';
 import { anyText, attrName, ipv4, lineText, soup } from './test-support/arbitraries.js';
-import { fuzzTest } from './test-support/fuzz.js';
+import { fuzzTest } from '@mmp/testbed/fuzz';
 
 const CFG_TOKENS = [
   'default:',

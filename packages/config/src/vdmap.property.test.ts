@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { describe, expect } from 'vitest';
 import { allParameters } from './parameters.js';
 import { anyText, ipv4, soup, validValue } from './test-support/arbitraries.js';
-import { fuzzTest } from './test-support/fuzz.js';
+import { fuzzTest } from '@mmp/testbed/fuzz';
 import { parseValue } from './values.js';
 import { applyVirtualDomain, findVirtualDomain, parseVdmap } from './vdmap.js';
 import { resolveConfig } from './resolve.js';

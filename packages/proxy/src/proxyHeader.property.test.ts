@@ -20,7 +20,7 @@ import {
 } from 'proxy-protocol-js';
 import { describe } from 'vitest';
 import { normalizeAddress } from '@mmp/config';
-import { fuzzTest, splitAt } from './test-support/fuzz.js';
+import { fuzzTest, splitAt } from '@mmp/testbed/fuzz';
 import { type HeaderScan, type ProxiedAddresses, scanProxyHeader } from './proxyHeader.js';
 
 const port = fc.integer({ min: 0, max: 65535 });

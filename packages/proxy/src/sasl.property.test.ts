@@ -15,7 +15,7 @@ import {
   decodeSaslResponse,
   startSasl,
 } from './sasl.js';
-import { fuzzTest } from './test-support/fuzz.js';
+import { fuzzTest } from '@mmp/testbed/fuzz';
 
 const BASE64_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 

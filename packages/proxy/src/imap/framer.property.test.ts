@@ -8,7 +8,7 @@
 
 import fc from 'fast-check';
 import { describe } from 'vitest';
-import { bytewise, fuzzTest, splitAt } from '../test-support/fuzz.js';
+import { bytewise, fuzzTest, splitAt } from '@mmp/testbed/fuzz';
 import { type FrameEvent, type FramePart, type FramerOptions, ImapFramer } from './framer.js';
 import { parseCommand, tagOf, verbOf } from './parser.js';
 

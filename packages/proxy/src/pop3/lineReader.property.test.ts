@@ -6,7 +6,7 @@
 
 import fc from 'fast-check';
 import { describe } from 'vitest';
-import { bytewise, fuzzTest, splitAt } from '../test-support/fuzz.js';
+import { bytewise, fuzzTest, splitAt } from '@mmp/testbed/fuzz';
 import { Pop3LineReader } from './lineReader.js';
 import { messageNumber, parseCommand, words } from './parser.js';
 

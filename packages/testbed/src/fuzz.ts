@@ -1,5 +1,6 @@
 /**
- * Property tests as fuzz targets (issue 13, point 7). One `fuzzTest` is one target: a fast-check
+ * Property tests as fuzz targets (issue 13, point 7), for every package's `.property.test.ts`
+ * (imported as `@mmp/testbed/fuzz`). One `fuzzTest` is one target: a fast-check
  * property run `MMP_FUZZ_RUNS` times (`scripts/fuzz` sets 1,000,000), or the small CI count the
  * test names when the variable is unset, so that `pnpm test` stays quick. `MMP_FUZZ_SEED`
  * replays a run (the failure message prints the seed and the shrunk counterexample).
