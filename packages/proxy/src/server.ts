@@ -95,6 +95,10 @@ export class ProxyServer {
   private readonly sessions = new Set<SessionHandle>();
   private readonly nextId = sessionIds();
   private stopping: Promise<void> | undefined;
+  /** Set by a stop that tells sessions goodbye (SIGTERM), not by a drain. */
+  private goodbye = false;
+  /** Accepted connections waiting for their admission (an answer from the primary). */
+  private readonly admitting = new Set<Promise<void>>();
   private current: ProxyRuntime;
   /** Client connections this process holds, against its descriptor cap (`clientLimits.ts`; the
    * server's counts, MaxClientConnections and MaxConnectionsPerAddress, are the primary's). */
@@ -241,6 +245,8 @@ export class ProxyServer {
     },
   ): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.goodbye = o.tellSessions;
+    await Promise.all(this.admitting);
     if (o.tellSessions) for (const s of this.sessions) s.shutdown();
     const all = Promise.all([...this.sessions].map((s) => s.closed));
     let timer: NodeJS.Timeout | undefined;
@@ -320,26 +326,32 @@ export class ProxyServer {
     // Until the session listens, a reset must not be an unhandled error.
     const early = (): void => undefined;
     socket.on('error', early);
-    void admitConnection(accepted.runtime.shared.fleet, this.connections, accepted.clientIp).then(
-      (admitted) => {
-        socket.off('error', early);
-        if (socket.destroyed || this.stopping !== undefined) {
-          if (admitted.ok) admitted.release();
-          socket.destroy();
-          return;
-        }
-        const ctx = admitted.ok ? accepted : { ...accepted, refused: admitted.refused };
-        this.start(socket, ctx, admitted.ok ? admitted.release : undefined);
-        started?.();
-      },
-    );
+    // A drain or stop that begins meanwhile does not drop it: it was accepted before the listener
+    // closed, so it gets its session (told goodbye at once on a stop), and the stop waits for it.
+    const admission = admitConnection(
+      accepted.runtime.shared.fleet,
+      this.connections,
+      accepted.clientIp,
+    ).then((admitted) => {
+      this.admitting.delete(admission);
+      socket.off('error', early);
+      if (socket.destroyed) {
+        if (admitted.ok) admitted.release();
+        return;
+      }
+      const ctx = admitted.ok ? accepted : { ...accepted, refused: admitted.refused };
+      const session = this.start(socket, ctx, admitted.ok ? admitted.release : undefined);
+      if (this.goodbye) session.shutdown();
+      started?.();
+    });
+    this.admitting.add(admission);
   }
 
   private start(
     socket: Socket,
     ctx: Omit<SessionContext, 'handOff'>,
     release: (() => void) | undefined,
-  ): void {
+  ): SessionHandle {
     const sessions = this.sessions;
     // `current` is the one reference the server keeps: the session, then its pipe.
     let current: SessionHandle | undefined;
@@ -358,5 +370,6 @@ export class ProxyServer {
       if (current !== undefined) sessions.delete(current);
       current = undefined;
     });
+    return handle;
   }
 }
