@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Testbed, mountFullTmpfs, startTestbed } from '@mmp/testbed';
 import { type ProxyProcess, startProxyProcess, testbedArgs } from './test-support/proxyProcess.js';
 import { RawClient } from './test-support/rawClient.js';
+import { DESCRIPTOR_RESERVE } from './limits.js';
 
 let bed: Testbed;
 const running: ProxyProcess[] = [];
@@ -100,29 +101,44 @@ describe('point 5: a full LogDir costs log records, never sessions', () => {
 });
 
 /**
- * At EMFILE libuv accepts each waiting connection on a spare descriptor and closes it at once
- * (uv__emfile_trick), and tells Node nothing: the client sees its connection end, never a hang.
+ * Under a low descriptor limit the proxy caps client connections at (limit − DESCRIPTOR_RESERVE)
+ * / 2 (`clientLimits.ts`), so a flood of clients is refused with a greeting before the process runs
+ * out of descriptors for its stores and directory; libuv's own EMFILE handling (accept, close at
+ * once, tell Node nothing) is only the last line behind it.
  */
-describe('point 5: at the descriptor limit new connections end at once, then service is back', () => {
+describe('point 5: at the descriptor limit new connections are refused at once, then service is back', () => {
   it('the piped session is untouched, new logins work once descriptors free up', async () => {
-    const p = await proxy({ maxFiles: 80 });
+    const cap = 20;
+    const p = await proxy({ maxFiles: DESCRIPTOR_RESERVE + 2 * cap });
+    await until(async () =>
+      (await p.logs()).includes('the descriptor limit caps client connections'),
+    );
     const piped = await loggedIn(p, 'alice');
     const expected = await fetchMessage(piped, 'f0');
-    // Fill the descriptors with clients that only read the greeting.
+    // Fill the cap with clients that only read the greeting; the next ones are refused.
     const held: RawClient[] = [];
-    let refused = 0;
-    while (refused < 5) {
+    const refusals: string[] = [];
+    while (refusals.length < 5) {
       const c = await RawClient.open(p.port);
-      if ((await c.line()) === undefined) refused += 1;
-      else held.push(c);
-      expect(held.length).toBeLessThan(80);
+      const greeting = await c.line();
+      if (greeting?.startsWith('* OK') === true) held.push(c);
+      else {
+        refusals.push(greeting ?? 'closed');
+        c.close();
+      }
+      expect(held.length).toBeLessThan(cap);
     }
+    expect(held.length).toBe(cap - 1);
+    expect(new Set(refusals)).toEqual(
+      new Set(['* BYE [UNAVAILABLE] Too many connections, try again later']),
+    );
     expect(await fetchMessage(piped, 'f1')).toEqual(expected);
+    expect(await p.logs()).toContain('"cap":20');
 
     for (const c of held) c.close();
     await until(async () => {
       const c = await RawClient.open(p.port);
-      const greeted = (await c.line()) !== undefined;
+      const greeted = (await c.line())?.startsWith('* OK') === true;
       c.close();
       return greeted;
     });
