@@ -177,37 +177,22 @@ function scanV2(buffer: Buffer): HeaderScan {
   }
   // TLVs after the addresses (section 2.2.7: ALPN, authority, SSL, vendor ones) say nothing we
   // act on; they are skipped with the rest of the declared length.
-  if (family === FAMILY_INET) {
-    if (body.length < 12)
-      return { kind: 'invalid', reason: 'v2 INET header shorter than its addresses' };
+  const ip = family === FAMILY_INET ? V2_INET : family === FAMILY_INET6 ? V2_INET6 : undefined;
+  if (ip !== undefined) {
+    // Source address, destination address, source port, destination port (section 2.2).
+    const n = ip.bytes;
+    if (body.length < 2 * n + 4)
+      return { kind: 'invalid', reason: `v2 ${ip.name} header shorter than its addresses` };
     return {
       kind: 'header',
       header: {
         version: 2,
         command: 'proxy',
         addresses: {
-          clientIp: ipv4(body.subarray(0, 4)),
-          serverIp: ipv4(body.subarray(4, 8)),
-          clientPort: body.readUInt16BE(8),
-          serverPort: body.readUInt16BE(10),
-        },
-      },
-      length: total,
-    };
-  }
-  if (family === FAMILY_INET6) {
-    if (body.length < 36)
-      return { kind: 'invalid', reason: 'v2 INET6 header shorter than its addresses' };
-    return {
-      kind: 'header',
-      header: {
-        version: 2,
-        command: 'proxy',
-        addresses: {
-          clientIp: ipv6(body.subarray(0, 16)),
-          serverIp: ipv6(body.subarray(16, 32)),
-          clientPort: body.readUInt16BE(32),
-          serverPort: body.readUInt16BE(34),
+          clientIp: ip.text(body.subarray(0, n)),
+          serverIp: ip.text(body.subarray(n, 2 * n)),
+          clientPort: body.readUInt16BE(2 * n),
+          serverPort: body.readUInt16BE(2 * n + 2),
         },
       },
       length: total,
@@ -216,6 +201,10 @@ function scanV2(buffer: Buffer): HeaderScan {
   // AF_UNIX (a local socket path) names no network client; anything else is undefined.
   return { kind: 'invalid', reason: `v2 header with address family ${family}, not INET or INET6` };
 }
+
+/** The two address families a v2 header may carry a client in: address size and its text. */
+const V2_INET = { name: 'INET', bytes: 4, text: (b: Buffer): string => ipv4(b) };
+const V2_INET6 = { name: 'INET6', bytes: 16, text: (b: Buffer): string => ipv6(b) };
 
 function v2VersionCommand(byte: number): { command: 'local' | 'proxy' } | { error: string } {
   if (byte >> 4 !== 2) return { error: `v2 header of version ${byte >> 4}` };
