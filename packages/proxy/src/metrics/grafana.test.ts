@@ -36,7 +36,8 @@ const COUNTER_FUNCTIONS = new Set(['rate', 'irate', 'increase']);
 
 interface Series {
   readonly family: string;
-  readonly type: 'counter' | 'gauge' | 'histogram' | 'summary';
+  /** prom-client's type: counter, gauge, histogram, summary. */
+  readonly type: string;
   /** Whether the series only grows (a counter, or a histogram's or summary's parts but the
    * quantiles). */
   readonly monotonic: boolean;
@@ -59,7 +60,7 @@ async function exposedSeries(options: { processMetrics: boolean }): Promise<Map<
   }
   for (const m of await metrics.registry.getMetricsAsJSON()) {
     const own = [...(labelNames.get(m.name) ?? []), 'protocol', ...TARGET_LABELS];
-    const type = m.type as Series['type'];
+    const type = String(m.type);
     const add = (name: string, extra: { monotonic: boolean; bucket?: boolean; le?: string }) =>
       series.set(name, {
         family: m.name,
