@@ -14,7 +14,7 @@ import type { LookupError, SearchBase, UserDirectory, UserEntry } from '../direc
 import { startImapSession } from '../imap/dialect.js';
 import { type Log, silentLog } from '../log.js';
 import { startPopSession } from '../pop3/dialect.js';
-import { type ProxyRuntime, buildRuntime } from '../proxyRuntime.js';
+import { type ProxyRuntime, type RuntimeSources, buildRuntime } from '../proxyRuntime.js';
 import { ProxyServer } from '../server.js';
 import { type ProxySettings, settingsFrom } from '../settings.js';
 
@@ -98,6 +98,7 @@ export function testRuntime(
   directory: UserDirectory,
   values: Partial<ConfigValues> = {},
   protocol: Protocol = 'imap',
+  sources: Omit<RuntimeSources, 'openDirectory'> = {},
 ): ProxyRuntime {
   const r = buildRuntime(
     {
@@ -105,7 +106,7 @@ export function testRuntime(
       values: { ...defaultValues(protocol), ...TEST_VALUES, ...values },
       vdmap: undefined,
     },
-    { openDirectory: () => directory },
+    { ...sources, openDirectory: () => directory },
   );
   if (!r.ok) throw new Error(r.error.join('; '));
   return r.value;
