@@ -12,6 +12,7 @@ import {
   type AttackPhase,
   type AttackReport,
   type LegitFigures,
+  type PhaseCpu,
   legitFigures,
 } from './attackTable.js';
 import { startBenchBed } from './bedSetup.js';
@@ -23,7 +24,14 @@ import type { Account, Endpoint } from './load/scenarios.js';
 import type { SteadyJob, SteadyResult } from './load/steady.js';
 import { type Backend, type Running, startMmp, startNginx } from './peers/targets.js';
 import { rssBytes } from './procs.js';
-import { type CpuGroups, clockTicksPerSecond, cpuBetween, sampleCpu } from './cpu.js';
+import {
+  type CpuGroups,
+  type CpuSample,
+  clockTicksPerSecond,
+  cpuBetween,
+  sampleCpu,
+} from './cpu.js';
+import { defined, dovecotGroup, slapdGroup } from './bedProcs.js';
 import { TARGET_LABELS, type TargetId } from './table.js';
 
 export type AttackTarget = Extract<TargetId, 'mmp0' | 'mmp2' | 'nginx'>;
@@ -115,6 +123,20 @@ async function startTarget(id: AttackTarget, dir: string, b: Backend): Promise<R
   }
 }
 
+/** Microseconds per part over `ms` as % of one core. */
+function windowPercents(micros: CpuSample, ms: number): PhaseCpu {
+  const pct = (m: number | undefined): number | undefined =>
+    m === undefined || ms <= 0 ? undefined : (m / 1000 / ms) * 100;
+  const out: PhaseCpu = {};
+  const proxy = pct(micros.proxy);
+  const slapd = pct(micros.directory);
+  const dovecot = pct(micros.stores);
+  if (proxy !== undefined) out.proxy = proxy;
+  if (slapd !== undefined) out.slapd = slapd;
+  if (dovecot !== undefined) out.dovecot = dovecot;
+  return out;
+}
+
 export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
   const log = o.log;
   const started = new Date();
@@ -128,6 +150,8 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
     log('starting the test bed (slapd, two Dovecot stores)…');
     const bb = await startBenchBed(200);
     bed = bb.bed;
+    const ldapConfig = bb.bed.ldap.configFile;
+    const storeConfigs = bb.bed.stores.map((s) => s.configFile);
     const accounts = bb.accounts;
     const victim = accounts[0] as Account;
     const longAccounts = Array.from(
@@ -149,8 +173,12 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
       await sleep(500);
       const target = current;
       const pidsBefore = new Set(current.pids('imap'));
-      const proxyGroups: CpuGroups = { proxy: () => target.groups.proxy() };
-      const cpuBefore = sampleCpu(proxyGroups);
+      const groups: CpuGroups = {
+        proxy: () => target.groups.proxy(),
+        directory: () => defined([slapdGroup(ldapConfig)]),
+        stores: () => defined(storeConfigs.map(dovecotGroup)),
+      };
+      const cpuBefore = sampleCpu({ proxy: groups.proxy });
       const cpuT0 = Date.now();
       const rssStart = rssBytes([...pidsBefore]);
       let rssPeak = rssStart;
@@ -177,13 +205,28 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
         attackJobs(k, e, leadMs + phaseMs + 1000, victim.user),
       );
       const jobs: AnyJob[] = [legit, ...attackers];
+      // every part's CPU over the legitimate clients' window (from their start, after the lead)
+      let windowStart: { at: number; cpu: CpuSample } | undefined;
+      let windowEnd: { at: number; cpu: CpuSample } | undefined;
+      const windowTimers = [
+        setTimeout(() => (windowStart = { at: Date.now(), cpu: sampleCpu(groups) }), legit.delayMs),
+        setTimeout(
+          () => (windowEnd = { at: Date.now(), cpu: sampleCpu(groups) }),
+          legit.delayMs + phaseMs,
+        ),
+      ];
       let results: AnyResult[];
       try {
         results = await runJobs<AnyResult>(jobs, leadMs + phaseMs + LEGIT.timeoutMs + 60_000);
       } finally {
         clearInterval(sampler);
+        for (const timer of windowTimers) clearTimeout(timer);
       }
-      const spent = cpuBetween(cpuBefore, sampleCpu(proxyGroups), clockTicksPerSecond()).proxy;
+      const spent = cpuBetween(
+        cpuBefore,
+        sampleCpu({ proxy: groups.proxy }),
+        clockTicksPerSecond(),
+      ).proxy;
       const proxyCpuPercent =
         spent === undefined ? undefined : (spent / 1000 / (Date.now() - cpuT0)) * 100;
       const rssEnd = rssBytes(current.pids('imap'));
@@ -198,6 +241,15 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
       const attackerSummaries = kinds
         .map((k) => mergeSummaries(byKind.get(k) ?? []))
         .filter((s): s is AttackSummary => s !== undefined);
+      const windowCpu =
+        windowStart === undefined || windowEnd === undefined
+          ? undefined
+          : windowPercents(
+              cpuBetween(windowStart.cpu, windowEnd.cpu, clockTicksPerSecond()),
+              windowEnd.at - windowStart.at,
+            );
+      const attackerMicros = attackerSummaries.reduce((sum, a) => sum + a.cpuMicros, 0);
+      const attackerMs = Math.max(0, ...attackerSummaries.map((a) => a.elapsedMs));
       phases.push({
         phase,
         legit: figures,
@@ -205,6 +257,13 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
         rssPeakMiB: rssPeak / 1024 ** 2,
         rssEndMiB: rssEnd / 1024 ** 2,
         proxyCpuPercent,
+        cpu: {
+          ...windowCpu,
+          legit: (steady.cpuMicros / 1000 / Math.max(1, steady.ended - steady.started)) * 100,
+          ...(attackerSummaries.length > 0 && attackerMs > 0
+            ? { attackers: (attackerMicros / 1000 / attackerMs) * 100 }
+            : {}),
+        },
         proxyProcessesGone: pidsAfter.length === 0 ? 'all' : gone,
         attackers: attackerSummaries,
         sampleErrors: steady.sampleErrors.slice(0, 3),

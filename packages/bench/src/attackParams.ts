@@ -1,7 +1,8 @@
 // Every tunable of `--attack` in one place (issue 13, "How it is shown"): the legitimate load,
 // each attacker kind with its source address and its intensity. The attackers come from
-// 127.0.7.0/24, the legitimate clients from 127.0.8.0/24, so that per-address limits (when the
-// proxy has them) separate the two.
+// 127.0.7.0/24, the legitimate clients from 127.0.8.0/24, so that per-address limits separate the
+// two. MMP_BENCH_ATTACK_NET (`127.0.22`) puts both in one /24 instead (attackers .1–.5, legitimate
+// clients .101–.116), for a machine where each user of the loopback keeps to a range of its own.
 
 export const ATTACK_KINDS = ['slowloris', 'lonecr', 'noread', 'wrongpass', 'alpaca'] as const;
 export type AttackKind = (typeof ATTACK_KINDS)[number];
@@ -63,24 +64,38 @@ export interface AttackParams {
   };
 }
 
+/** Attackers' and legitimate clients' addresses: two /24s, or one given as `a.b.c`. */
+export function attackAddresses(net: string | undefined): {
+  attacker: (n: number) => string;
+  legit: (n: number) => string;
+} {
+  if (net === undefined || net === '')
+    return { attacker: (n) => `127.0.7.${n}`, legit: (n) => `127.0.8.${n}` };
+  if (!/^127\.\d{1,3}\.\d{1,3}$/.test(net))
+    throw new Error(`MMP_BENCH_ATTACK_NET: a loopback /24 as 127.x.y, not ${net}`);
+  return { attacker: (n) => `${net}.${n}`, legit: (n) => `${net}.${100 + n}` };
+}
+
+const addr = attackAddresses(process.env.MMP_BENCH_ATTACK_NET);
+
 export const ATTACKS: AttackParams = {
   slowloris: {
-    source: '127.0.7.1',
+    source: addr.attacker(1),
     connections: 5000,
     perProcess: 5000,
     openPerSecond: 1000,
     partial: 'a LOGIN user',
     dripMs: 5000,
   },
-  lonecr: { source: '127.0.7.2', connections: 2, mebibytes: 64, mebibytesPerSecond: 16 },
+  lonecr: { source: addr.attacker(2), connections: 2, mebibytes: 64, mebibytesPerSecond: 16 },
   noread: {
-    source: '127.0.7.3',
+    source: addr.attacker(3),
     connections: 20,
     commands: 'a CAPABILITY\r\nb NOOP\r\n',
     kibPerSecond: 512,
   },
-  wrongpass: { source: '127.0.7.4', perSecond: 50, maxInFlight: 2000 },
-  alpaca: { source: '127.0.7.5', everyMs: 200, waitMs: 5000 },
+  wrongpass: { source: addr.attacker(4), perSecond: 50, maxInFlight: 2000 },
+  alpaca: { source: addr.attacker(5), everyMs: 200, waitMs: 5000 },
 };
 
 export interface LegitParams {
@@ -101,5 +116,5 @@ export const LEGIT: LegitParams = {
   noopIntervalMs: 1000,
   fetchMessage: 1,
   timeoutMs: 30_000,
-  sources: Array.from({ length: 16 }, (_, i) => `127.0.8.${i + 1}`),
+  sources: Array.from({ length: 16 }, (_, i) => addr.legit(i + 1)),
 };

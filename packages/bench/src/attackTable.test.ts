@@ -1,14 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { attackJobs, mergeSummaries } from './attack.js';
-import { ATTACKS, LEGIT } from './attackParams.js';
+import { ATTACKS, LEGIT, attackAddresses } from './attackParams.js';
 import {
   type AttackPhase,
   type AttackReport,
   attackTable,
   attackersTable,
+  cpuTable,
   describeOutcome,
   formatAttackReport,
   legitFigures,
+  proxyMsPerLogin,
   timeSpread,
 } from './attackTable.js';
 import type { AttackSummary } from './load/hostile.js';
@@ -46,8 +48,8 @@ const steady: SteadyResult = {
   started: 0,
   ended: 10_000,
   attempts: [
-    [0, 1, 'ok', 'A'],
-    [0, 1, 'ok', 'A'],
+    [0, 100, 'ok', 'A'],
+    [0, 300, 'ok', 'A'],
     [0, 1, 'dropped', 'A'],
     [0, 1, 'temporary', 'B'],
     [0, 1, 'timeout', 'B'],
@@ -58,6 +60,7 @@ const steady: SteadyResult = {
     { store: 'B', local: '', loggedIn: false },
   ],
   sampleErrors: [],
+  cpuMicros: 0,
 };
 
 describe('legitFigures', () => {
@@ -71,7 +74,23 @@ describe('legitFigures', () => {
       longSessions: 3,
       longLost: 1,
       longNotLoggedIn: 1,
+      cycleMsMedian: 200,
+      cycleMsP90: 300,
     });
+  });
+});
+
+describe('attackAddresses', () => {
+  it('keeps attackers and legitimate clients on different addresses, in one /24 if given', () => {
+    const two = attackAddresses(undefined);
+    expect([two.attacker(1), two.legit(1)]).toEqual(['127.0.7.1', '127.0.8.1']);
+    const one = attackAddresses('127.0.22');
+    expect([one.attacker(5), one.legit(1), one.legit(16)]).toEqual([
+      '127.0.22.5',
+      '127.0.22.101',
+      '127.0.22.116',
+    ]);
+    expect(() => attackAddresses('10.0.0')).toThrow(/loopback/);
   });
 });
 
@@ -144,6 +163,13 @@ describe('the attack report', () => {
     rssPeakMiB: 80,
     rssEndMiB: 60,
     proxyCpuPercent: 42,
+    cpu: {
+      proxy: 50,
+      slapd: 10,
+      dovecot: 20,
+      legit: 15,
+      ...(p === 'none' ? {} : { attackers: 5 }),
+    },
     proxyProcessesGone: p === 'lonecr' ? 'all' : 0,
     attackers: p === 'none' ? [] : [summary({ attack: 'slowloris', connections: 1 })],
     sampleErrors: [],
@@ -169,6 +195,15 @@ describe('the attack report', () => {
     expect(lines[4]).toMatch(
       /lone-CR flood .*\| 0\.50× missed .*\| 3 missed .*50 → 80 \(proxy died\)/,
     );
+  });
+  it("gives each part's CPU and the proxy's CPU per legitimate login", () => {
+    // 50 % of a core for 20 s over 3 logins
+    expect(proxyMsPerLogin(phase('none', 100), 20)).toBeCloseTo(10_000 / 3);
+    const lines = cpuTable(report).split('\n');
+    expect(lines[2]).toMatch(
+      /no attackers .*\| 50 % .*\| 10 % .*\| 20 % .*\| 15 % .*\| — .*\| 3,333\.33 .*\| 200 \(300\)/,
+    );
+    expect(lines[3]).toMatch(/slowloris .*\| 5 % /);
   });
   it('lists the attackers of every phase with their parameters', () => {
     expect(attackersTable(report).split('\n')).toHaveLength(2 + 2);

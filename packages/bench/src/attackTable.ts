@@ -10,7 +10,7 @@ import {
 import type { AttackSummary } from './load/hostile.js';
 import type { LoginOutcome } from './load/outcome.js';
 import type { SteadyResult } from './load/steady.js';
-import { median } from './stats.js';
+import { median, percentile } from './stats.js';
 import { formatNumber, markdownTable } from './table.js';
 
 export interface LegitFigures {
@@ -26,6 +26,9 @@ export interface LegitFigures {
   longLost: number;
   /** long sessions that could not log in at all */
   longNotLoggedIn: number;
+  /** whole cycles (connect … LOGOUT) that succeeded: median and 90th percentile (ms) */
+  cycleMsMedian: number;
+  cycleMsP90: number;
 }
 
 export function legitFigures(r: SteadyResult, seconds: number): LegitFigures {
@@ -41,6 +44,7 @@ export function legitFigures(r: SteadyResult, seconds: number): LegitFigures {
       failedBy[outcome] = (failedBy[outcome] ?? 0) + 1;
     }
   }
+  const cycles = r.attempts.filter(([, , o]) => o === 'ok').map(([start, end]) => end - start);
   const loggedIn = r.longSessions.filter((s) => s.loggedIn);
   const longLost = loggedIn.filter((s) => s.lostAt !== undefined).length;
   return {
@@ -52,7 +56,21 @@ export function legitFigures(r: SteadyResult, seconds: number): LegitFigures {
     longSessions: r.longSessions.length,
     longLost,
     longNotLoggedIn: r.longSessions.length - loggedIn.length,
+    cycleMsMedian: median(cycles),
+    cycleMsP90: percentile(cycles, 90),
   };
+}
+
+/**
+ * CPU by part, % of one core: the proxy, slapd and Dovecot over the legitimate clients' window
+ * (from /proc), the legitimate clients' load process over its run, the attackers' over theirs.
+ */
+export interface PhaseCpu {
+  proxy?: number;
+  slapd?: number;
+  dovecot?: number;
+  legit?: number;
+  attackers?: number;
 }
 
 export interface AttackPhase {
@@ -63,6 +81,8 @@ export interface AttackPhase {
   rssEndMiB: number;
   /** the proxy's CPU over the phase, % of one core */
   proxyCpuPercent: number | undefined;
+  /** each part's CPU while the legitimate clients ran, % of one core */
+  cpu: PhaseCpu;
   /** proxy processes that were gone at the end of the phase ('all': the proxy died) */
   proxyProcessesGone: number | 'all';
   attackers: AttackSummary[];
@@ -197,6 +217,47 @@ export function attackTable(r: AttackReport): string {
   return markdownTable(header, rows);
 }
 
+const pct = (v: number | undefined): string => (v === undefined ? '—' : `${v.toFixed(0)} %`);
+
+/** The proxy's CPU per legitimate login (ms): steadier than rates on a shared machine. */
+export function proxyMsPerLogin(p: AttackPhase, seconds: number): number | undefined {
+  if (p.cpu.proxy === undefined || p.legit.logins === 0) return undefined;
+  return ((p.cpu.proxy / 100) * seconds * 1000) / p.legit.logins;
+}
+
+/** Where the CPU went in each phase, and what the legitimate clients saw of it. */
+export function cpuTable(r: AttackReport): string {
+  const rows = r.phases.map((p) => {
+    const perLogin = proxyMsPerLogin(p, r.phaseSeconds);
+    const cycle = p.legit.cycleMsMedian;
+    return [
+      phaseLabel(p.phase),
+      pct(p.cpu.proxy),
+      pct(p.cpu.slapd),
+      pct(p.cpu.dovecot),
+      pct(p.cpu.legit),
+      pct(p.cpu.attackers),
+      perLogin === undefined ? '—' : formatNumber(perLogin, 2),
+      Number.isNaN(cycle)
+        ? '—'
+        : `${formatNumber(cycle, 0)} (${formatNumber(p.legit.cycleMsP90, 0)})`,
+    ];
+  });
+  return markdownTable(
+    [
+      'phase',
+      'proxy CPU',
+      'slapd',
+      'Dovecot',
+      'legit clients',
+      'attackers',
+      'proxy CPU ms per legit login',
+      'legit cycle ms, median (p90)',
+    ],
+    rows,
+  );
+}
+
 export function attackersTable(r: AttackReport): string {
   const rows: string[][] = [];
   for (const p of r.phases) {
@@ -217,7 +278,7 @@ export function attackDescriptions(p: AttackParams): string[] {
   return [
     `slowloris: ${formatNumber(p.slowloris.connections, 0)} connections from ${p.slowloris.source} (≤ ${formatNumber(p.slowloris.perProcess, 0)} per load process, ${p.slowloris.openPerSecond}/s), each sends "${p.slowloris.partial}" after the greeting, then one byte every ${p.slowloris.dripMs / 1000} s.`,
     `lone-CR flood: ${p.lonecr.connections} connections from ${p.lonecr.source}, each "a NOOP" then ${p.lonecr.mebibytes} MiB of CR (no LF) at up to ${p.lonecr.mebibytesPerSecond} MiB/s, reconnecting when closed or done.`,
-    `commands, never read: ${p.noread.connections} connections from ${p.noread.source} writing ${JSON.stringify(p.noread.commands)} in a loop (up to ${p.noread.kibPerSecond} KiB/s each) without reading.`,
+    `commands, never read: ${p.noread.connections} connections from ${p.noread.source} writing ${JSON.stringify(p.noread.commands)} in a loop (up to ${p.noread.kibPerSecond} KiB/s each) without reading, reconnecting when closed.`,
     `wrong passwords: ${p.wrongpass.perSecond} LOGINs/s from ${p.wrongpass.source}, one per connection, for an existing user (also one of the legitimate users).`,
     `HTTP to IMAP (ALPACA): an HTTP POST with an HTML body every ${p.alpaca.everyMs} ms from ${p.alpaca.source}, each waiting up to ${p.alpaca.waitMs / 1000} s for the close.`,
   ];
@@ -233,6 +294,10 @@ export function formatAttackReport(r: AttackReport): string {
     `Each phase starts a fresh proxy; attackers run ${r.leadSeconds} s before the legitimate clients start, then ${r.phaseSeconds} s with them. Legitimate clients: ${l.concurrency} loops of connect, LOGIN, EXAMINE, FETCH ${l.fetchMessage} BODY[], LOGOUT from ${l.sources[0]}–${l.sources[l.sources.length - 1]}, and ${l.longSessions} long sessions sending NOOP every ${l.noopIntervalMs / 1000} s. A session is dropped when it broke after its login.`,
     '',
     attackTable(r),
+    '',
+    "CPU by process, % of one core (proxy, slapd, Dovecot while the legitimate clients ran; the load processes over their own run), and the legitimate clients' cycle (connect … LOGOUT):",
+    '',
+    cpuTable(r),
     '',
     'Attackers:',
     '',

@@ -328,28 +328,33 @@ async function noRead(job: AttackJob, s: AttackSummary): Promise<void> {
   const stopAt = Date.now() + job.durationMs;
   const block = Buffer.from(p.commands.repeat(Math.ceil(16384 / p.commands.length)), 'latin1');
   const blockMs = (block.length / (p.kibPerSecond * 1024)) * 1000;
+  // each connection floods until the server closes it, then comes back (as the lone-CR flood)
   const one = async (): Promise<void> => {
-    const t = new Tracked(job.host, job.port, p.source);
-    if (!(await t.connectedOrFailed(10_000))) {
-      account(s, t, false);
-      return;
-    }
-    // never read: Node stops reading from the kernel once its 16 KiB buffer is full
-    t.socket.pause();
-    let blocked = false;
-    const began = Date.now();
-    let blocks = 0;
-    while (!t.closed && Date.now() < stopAt) {
-      blocks++;
-      if (!t.write(block) && !(await t.drained(stopAt))) {
-        blocked = !t.closed;
-        break;
+    while (Date.now() < stopAt) {
+      const t = new Tracked(job.host, job.port, p.source);
+      if (!(await t.connectedOrFailed(10_000))) {
+        account(s, t, false);
+        await sleep(100);
+        continue;
       }
-      await sleep(Math.max(0, began + blocks * blockMs - Date.now()));
+      // never read: Node stops reading from the kernel once its 16 KiB buffer is full
+      t.socket.pause();
+      let blocked = false;
+      const began = Date.now();
+      let blocks = 0;
+      while (!t.closed && Date.now() < stopAt) {
+        blocks++;
+        if (!t.write(block) && !(await t.drained(stopAt))) {
+          blocked = !t.closed;
+          break;
+        }
+        await sleep(Math.max(0, began + blocks * blockMs - Date.now()));
+      }
+      if (blocked) s.stalled++;
+      account(s, t, !t.closed);
+      t.end();
+      if (Date.now() < stopAt) await sleep(50);
     }
-    if (blocked) s.stalled++;
-    account(s, t, !t.closed);
-    t.end();
   };
   await Promise.all(Array.from({ length: p.connections }, one));
 }

@@ -45,6 +45,8 @@ export interface SteadyResult {
   attempts: Attempt[];
   longSessions: LongSession[];
   sampleErrors: string[];
+  /** CPU this load process spent from `started` to `ended` (µs): the clients' own cost */
+  cpuMicros: number;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -123,6 +125,7 @@ async function longSession(
 export async function runSteady(job: SteadyJob): Promise<SteadyResult> {
   await sleep(job.delayMs);
   const started = Date.now();
+  const cpu0 = process.cpuUsage();
   const stopAt = started + job.durationMs;
   const attempts: Attempt[] = [];
   const sampleErrors: string[] = [];
@@ -147,5 +150,14 @@ export async function runSteady(job: SteadyJob): Promise<SteadyResult> {
     Promise.all(job.longAccounts.map((a) => longSession(job, a, local(), stopAt))),
     ...Array.from({ length: job.concurrency }, loop),
   ]);
-  return { kind: 'steady', started, ended: Date.now(), attempts, longSessions, sampleErrors };
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    kind: 'steady',
+    started,
+    ended: Date.now(),
+    attempts,
+    longSessions,
+    sampleErrors,
+    cpuMicros: cpu.user + cpu.system,
+  };
 }
