@@ -72,6 +72,8 @@ export type Refusal =
 /** Why the session closes on its own. */
 export type Goodbye =
   | 'bad-commands'
+  /** MAX_COMMANDS_BEFORE_LOGIN: said instead of answering one more. */
+  | 'too-many-commands'
   | 'failed-logins'
   | 'idle'
   /** LoginTimeout passed without a login. */

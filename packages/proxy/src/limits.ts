@@ -86,6 +86,18 @@ export const MAX_BAD_COMMANDS = 3;
 export const MAX_BAD_COMMANDS_PER_SESSION = 10;
 
 /**
+ * Commands (valid or not) one session may send before it is piped to a store: the closing answer
+ * replaces the next one. Logging in takes a handful (CAPABILITY, ID, STARTTLS, CAPABILITY again,
+ * up to MAX_FAILED_LOGINS attempts, a NOOP now and then within LoginTimeout; the POP3 spoof inbox
+ * a few more), and nobody needs more than this. Stops a client that pipelines commands and never
+ * reads (or reads slowly): the kernel's socket buffers take in megabytes of our answers before
+ * MAX_QUEUED_REPLY_BYTES can push back, so without a count one such connection kept the proxy's
+ * single thread answering for seconds and every other client waited (the attack benchmark's
+ * never-reading phase: 20 of them cut legitimate logins to 1 % of the rate without them).
+ */
+export const MAX_COMMANDS_BEFORE_LOGIN = 50;
+
+/**
  * Failed logins (store said NO, or unknown user) in one session, after which it is closed.
  * Password guessing then costs a new TCP connection (and the store's own failure delay) per three
  * guesses, and shows up in the connection log by client address.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_BAD_COMMANDS, MAX_FAILED_LOGINS } from './limits.js';
+import { MAX_BAD_COMMANDS, MAX_COMMANDS_BEFORE_LOGIN, MAX_FAILED_LOGINS } from './limits.js';
 import { recordingLog } from './test-support/recordingLog.js';
 import { RefusalCounts, logLoginOutcome, readSaslResponse } from './session.js';
 
@@ -13,6 +13,18 @@ describe('RefusalCounts', () => {
     expect(records).toEqual([]);
     expect(counts.badCommand()).toBe(true);
     expect(records.map((r) => r.msg)).toEqual(['too many invalid commands, closing']);
+  });
+
+  it('counts every command, valid or not, and ends the session at one past the limit', () => {
+    const { log, records } = recordingLog();
+    const counts = new RefusalCounts(log);
+    for (let i = 0; i < MAX_COMMANDS_BEFORE_LOGIN; i++) {
+      expect(counts.command()).toBe(false);
+      counts.commandAccepted();
+    }
+    expect(records).toEqual([]);
+    expect(counts.command()).toBe(true);
+    expect(records.map((r) => r.msg)).toEqual(['too many commands before login, closing']);
   });
 
   it('counts failed logins for the whole session, whatever commands came between', () => {

@@ -38,6 +38,7 @@ import {
 import {
   MAX_BAD_COMMANDS,
   MAX_BAD_COMMANDS_PER_SESSION,
+  MAX_COMMANDS_BEFORE_LOGIN,
   MAX_FAILED_LOGINS,
   POP3_TRANSACTION_IDLE_MS,
 } from './limits.js';
@@ -242,6 +243,9 @@ class Session<Command> implements SessionHandle {
   }
 
   private onInput(input: Input<Command>): void {
+    const isCommand =
+      input.kind === 'command' || input.kind === 'refuse' || input.kind === 'invalid';
+    if (isCommand && this.refusals.command()) return this.closeWith('too-many-commands');
     switch (input.kind) {
       case 'command': {
         const { tag, verb, outcome } = this.dialect.dispatch(input.command, this.view());
@@ -675,11 +679,21 @@ export function readSaslResponse(log: Log, line: Buffer): Result<Buffer | 'cance
  * says when the limit is reached and logs it; the session says its goodbye and closes.
  */
 export class RefusalCounts {
+  private commands = 0;
   private badCommands = 0;
   private badCommandsInAll = 0;
   private failedLogins = 0;
 
   constructor(private readonly log: Log) {}
+
+  /** One more command, valid or not; true when it is one more than MAX_COMMANDS_BEFORE_LOGIN. */
+  command(): boolean {
+    if (++this.commands <= MAX_COMMANDS_BEFORE_LOGIN) return false;
+    this.log.at('refusal', 'limits', 'too many commands before login, closing', {
+      commands: MAX_COMMANDS_BEFORE_LOGIN,
+    });
+    return true;
+  }
 
   /** A valid command: only invalid commands in a row count. */
   commandAccepted(): void {

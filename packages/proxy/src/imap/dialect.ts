@@ -63,6 +63,7 @@ function refusalText(r: Refusal): string {
 
 const GOODBYE = {
   'bad-commands': 'Too many invalid commands',
+  'too-many-commands': 'Too many commands before login',
   'failed-logins': 'Too many failed logins',
   idle: 'Autologout; idle for too long',
   'login-timeout': 'Autologout; no login in time',

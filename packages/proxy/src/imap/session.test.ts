@@ -3,6 +3,7 @@ import { type FakeStore, startFakeStore } from '../test-support/fakeStore.js';
 import { FakeDirectory, startTestProxy, testRuntime } from '../test-support/harness.js';
 import { RawClient } from '../test-support/rawClient.js';
 import type { ProxyServer } from '../server.js';
+import { MAX_COMMANDS_BEFORE_LOGIN } from '../limits.js';
 
 const SPECIAL = Buffer.from('p "q\\ r\xe9\xff', 'latin1');
 const b64 = (s: string | Buffer): string => Buffer.from(s).toString('base64');
@@ -117,6 +118,20 @@ describe('before login', () => {
     c.send('a4 FROB "unterminated\r\n');
     expect(await c.line()).toBe('a4 BAD Unknown command');
     c.close();
+  });
+
+  it('answers MAX_COMMANDS_BEFORE_LOGIN pipelined commands, then says goodbye instead of the next', async () => {
+    const c = await connect();
+    // what a client that never reads sends: the kernel's buffers would take all of the answers
+    const commands = Array.from({ length: 4 * MAX_COMMANDS_BEFORE_LOGIN }, (_, i) =>
+      i % 2 === 0 ? `c${i} CAPABILITY\r\n` : `n${i} NOOP\r\n`,
+    );
+    c.send(commands.join(''));
+    const said = await c.rest();
+    const answered = said.filter((l) => / OK (CAPABILITY|NOOP) completed$/.test(l));
+    expect(answered).toHaveLength(MAX_COMMANDS_BEFORE_LOGIN);
+    expect(answered.at(-1)).toBe(`n${MAX_COMMANDS_BEFORE_LOGIN - 1} OK NOOP completed`);
+    expect(said.at(-1)).toBe('* BYE Too many commands before login');
   });
 
   it('refuses a synchronising literal over the limit and carries on', async () => {

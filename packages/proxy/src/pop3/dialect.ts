@@ -50,6 +50,7 @@ function refusalText(r: Refusal): string {
 
 const GOODBYE = {
   'bad-commands': 'Too many invalid commands, closing',
+  'too-many-commands': 'Too many commands, closing',
   'failed-logins': 'Too many failed logins, closing',
   idle: 'Disconnected for inactivity',
   'login-timeout': 'Disconnected: no login in time',

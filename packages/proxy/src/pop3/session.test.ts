@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProxyServer } from '../server.js';
+import { MAX_COMMANDS_BEFORE_LOGIN } from '../limits.js';
 import { FakeDirectory, startTestProxy, testRuntime } from '../test-support/harness.js';
 import { RawClient } from '../test-support/rawClient.js';
 import { type ScriptedServer, listenScripted } from '../test-support/scriptedServer.js';
@@ -109,6 +110,15 @@ describe('POP3 before login', () => {
       '-ERR USER first',
       '-ERR Too many invalid commands, closing',
     ]);
+  });
+
+  it('answers MAX_COMMANDS_BEFORE_LOGIN pipelined commands, then says goodbye instead of the next', async () => {
+    const c = await connect();
+    c.send('CAPA\r\n'.repeat(4 * MAX_COMMANDS_BEFORE_LOGIN));
+    const said = await c.rest();
+    // each CAPA answer ends with a lone '.'
+    expect(said.filter((l) => l === '.')).toHaveLength(MAX_COMMANDS_BEFORE_LOGIN);
+    expect(said.at(-1)).toBe('-ERR Too many commands, closing');
   });
 
   it('PASS only right after USER: another command in between forgets the name', async () => {
