@@ -31,6 +31,11 @@ export function dovecotGroup(storeConfigFile: string): number | undefined {
   return groupOf('dovecot', '-c', storeConfigFile);
 }
 
+/** A test-bed HAProxy's process group (it runs `haproxy -db -f haproxy.cfg` detached). */
+export function haproxyGroup(configFile: string): number | undefined {
+  return groupOf('haproxy', '-f', configFile);
+}
+
 export function defined<T>(xs: readonly (T | undefined)[]): T[] {
   return xs.filter((x): x is T => x !== undefined);
 }

@@ -1,5 +1,5 @@
 // One benchmark run: the test bed (slapd + two tuned Dovecot stores), the targets (Dovecot
-// direct, mmp N=0 and N=2, perdition, nginx, socat) all started on loopback, the same load
+// direct, mmp N=0 and N=2, two mmp behind HAProxy, perdition, nginx, socat) all started on loopback, the same load
 // against each, repetitions interleaved across targets (so that noise from the machine spreads
 // evenly), the CPU each part of a target spent over each measured window, then the idle-session
 // ramp target by target. Everything is stopped in `finally`.
@@ -47,6 +47,7 @@ import {
   type Running,
   direct,
   startMmp,
+  startMmpBehindHaproxy,
   startNginx,
   startPerdition,
   startSocat,
@@ -135,6 +136,8 @@ export async function runBench(o: BenchOptions): Promise<Results> {
           return startMmp(sub, b, idleWorkers ?? 0);
         case 'mmp2':
           return startMmp(sub, b, idleWorkers ?? 2);
+        case 'mmpHa':
+          return startMmpBehindHaproxy(sub, b);
         case 'perdition':
           return startPerdition(sub, b);
         case 'nginx':
@@ -146,12 +149,14 @@ export async function runBench(o: BenchOptions): Promise<Results> {
     const pinTarget = (r: Running): void => {
       if (o.pin === undefined) return;
       pinGroups(r.groups.proxy(), o.pin.proxy);
+      if (r.groups.balancer !== undefined) pinGroups(r.groups.balancer(), o.pin.proxy);
       if (r.groups.auth !== undefined) pinGroups(r.groups.auth(), o.pin.aux);
     };
     /** The process groups of every part a target needs, for its CPU figures. */
     const cpuGroups = (r: Running, id: TargetId): CpuGroups => ({
       ...(id === 'direct' ? {} : { proxy: r.groups.proxy }),
       ...(r.groups.auth === undefined ? {} : { auth: r.groups.auth }),
+      ...(r.groups.balancer === undefined ? {} : { balancer: r.groups.balancer }),
       ...(r.usesDirectory ? { directory: slapdGroups } : {}),
       stores: storeGroups,
     });
@@ -361,8 +366,10 @@ export async function runBench(o: BenchOptions): Promise<Results> {
         log(`local port range widened to ${ports.range.low}–${ports.range.high} for the ramps`);
       } else log(`local port range left as it is (${ports.unchanged})`);
       for (const id of o.targets) {
-        // socat holds a process per session: no idle ramp (and nothing to learn from one)
-        if (id === 'direct' || id === 'socat') continue;
+        // socat holds a process per session: no idle ramp (and nothing to learn from one); the
+        // balancer's hop costs per login and per byte, not per idle session (and the test bed's
+        // HAProxy holds 4,096 connections)
+        if (id === 'direct' || id === 'socat' || id === 'mmpHa') continue;
         const current = running.get(id);
         if (current === undefined) continue;
         await current.stop();
@@ -427,6 +434,10 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       } else {
         for (const [metric, values] of Object.entries(f) as [MetricId, number[]][]) {
           own[metric] = { value: median(values), runs: values };
+        }
+        if (id === 'mmpHa') {
+          own.idleSessions ??= { missing: '—' };
+          own.kibPerSession ??= { missing: '—' };
         }
         if (running.get(id)?.routesLogins === false || id === 'socat') {
           own.imapLogins ??= { missing: 'no directory' };

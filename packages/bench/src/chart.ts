@@ -21,6 +21,7 @@ const TARGET_COLORS: Record<TargetId, string> = {
   direct: '#7f7f7f',
   mmp0: '#1f77b4',
   mmp2: '#6baed6',
+  mmpHa: '#08519c',
   perdition: '#9467bd',
   nginx: '#2ca02c',
   socat: '#ff7f0e',
@@ -28,6 +29,7 @@ const TARGET_COLORS: Record<TargetId, string> = {
 
 const PART_COLORS: Record<CpuPart, string> = {
   proxy: '#1f77b4',
+  balancer: '#17becf',
   directory: '#d62728',
   auth: '#ff9896',
   stores: '#bdbdbd',

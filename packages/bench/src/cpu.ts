@@ -142,11 +142,12 @@ export function ticksToMicros(ticks: number, hz: number): number {
 }
 
 /** The parts of a target whose CPU is reported separately. */
-export const CPU_PARTS = ['proxy', 'directory', 'auth', 'stores'] as const;
+export const CPU_PARTS = ['proxy', 'balancer', 'directory', 'auth', 'stores'] as const;
 export type CpuPart = (typeof CPU_PARTS)[number];
 
 export const CPU_PART_LABELS: Record<CpuPart, string> = {
   proxy: 'proxy',
+  balancer: 'HAProxy',
   directory: 'slapd',
   auth: 'auth_http',
   stores: 'Dovecot',

@@ -3,6 +3,7 @@ import {
   COST_GOALS,
   GOALS,
   type Results,
+  balancerTable,
   costGoalsTable,
   cpuTable,
   formatCell,
@@ -206,5 +207,54 @@ describe('CPU per operation', () => {
     expect(text).toContain('CPU µs per MiB forwarded, IMAP FETCH 1 MiB:');
     expect(text).toContain('Cost targets (issue 18):');
     expect(formatReport(sample())).toContain('Not pinned');
+  });
+});
+
+describe('two mmp behind HAProxy against one mmp', () => {
+  function withBalancer(): Results {
+    const r = withCpu();
+    r.targets = ['direct', 'mmp0', 'mmpHa'];
+    r.cells.mmp0 = { ...r.cells.mmp0, imapFetch: { value: 40, runs: [30, 40, 50] } };
+    r.cells.mmpHa = {
+      imapLogins: { value: 1200, runs: [1000, 1200, 1300] },
+      imapFetch: { value: 30, runs: [20, 30, 35] },
+      popLogins: { missing: 'not started' },
+    };
+    r.cpu = {
+      ...r.cpu,
+      mmpHa: {
+        imapLogin: {
+          proxy: [800, 900],
+          balancer: [200, 300],
+          directory: [100, 100],
+          stores: [1000, 1000],
+        },
+      },
+    };
+    return r;
+  }
+  it('puts rates and the proxy side’s CPU (HAProxy in it) side by side, with the ratio two ÷ one', () => {
+    const lines = (balancerTable(withBalancer()) ?? '').split('\n');
+    expect(lines[0]).toMatch(/\| mmp N=0 +\| 2 mmp \+ HAProxy +\| 2 mmp \+ HAProxy ÷ mmp N=0 \|/);
+    expect(lines.find((l) => l.startsWith('| IMAP login+logout'))).toMatch(
+      /\| 800 +\| 1,200 \(1,000–1,300\) +\| 1\.50× +\|/,
+    );
+    expect(lines.find((l) => l.startsWith('| IMAP FETCH'))).toMatch(
+      /\| 40 \(30–50\) +\| 30 \(20–35\) +\| 0\.75× +\|/,
+    );
+    expect(lines.find((l) => l.startsWith('| POP3 login'))).toMatch(/\| not started +\| — +\|/);
+    // one: 600 + 100 (and 500 + 100, 700 + 100); two: 800 + 200 + 100, 900 + 300 + 100
+    expect(lines.find((l) => l.startsWith('| CPU µs per login, IMAP'))).toMatch(
+      /\| 700 \(600–800\) +\| 1,200 \(1,100–1,300\) +\| 1\.71× +\|/,
+    );
+    // the per-operation table has HAProxy's own column
+    expect(cpuTable(withBalancer(), 'imapLogin')?.split('\n')[0]).toMatch(
+      /proxy .*\| HAProxy .*\| slapd/,
+    );
+    expect(formatReport(withBalancer())).toContain('Behind a balancer (issue 16)');
+  });
+  it('is left out of a run without both', () => {
+    expect(balancerTable(withCpu())).toBeUndefined();
+    expect(formatReport(withCpu())).not.toContain('Behind a balancer');
   });
 });

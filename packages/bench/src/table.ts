@@ -4,13 +4,22 @@
 import { CPU_PARTS, CPU_PART_LABELS, type CpuPart } from './cpu.js';
 import { median, ratio } from './stats.js';
 
-export const TARGET_IDS = ['direct', 'mmp0', 'mmp2', 'perdition', 'nginx', 'socat'] as const;
+export const TARGET_IDS = [
+  'direct',
+  'mmp0',
+  'mmp2',
+  'mmpHa',
+  'perdition',
+  'nginx',
+  'socat',
+] as const;
 export type TargetId = (typeof TARGET_IDS)[number];
 
 export const TARGET_LABELS: Record<TargetId, string> = {
   direct: 'Dovecot direct',
   mmp0: 'mmp N=0',
   mmp2: 'mmp N=2',
+  mmpHa: '2 mmp + HAProxy',
   perdition: 'perdition',
   nginx: 'nginx mail',
   socat: 'socat',
@@ -272,7 +281,7 @@ export function goalsTable(results: Results): string {
 // ---------------------------------------------------------------- CPU per operation
 
 /** Parts that make up the proxy side of a target (what routing costs, the stores aside). */
-export const PROXY_SIDE: readonly CpuPart[] = ['proxy', 'directory', 'auth'];
+export const PROXY_SIDE: readonly CpuPart[] = ['proxy', 'balancer', 'directory', 'auth'];
 
 /** Per-repetition sums of some parts (repetitions where every one of them was measured). */
 export function sumRuns(runs: CpuRuns, parts: readonly CpuPart[]): number[] {
@@ -388,6 +397,60 @@ export function costGoalsTable(results: Results): string {
   return markdownTable(header, rows);
 }
 
+// ---------------------------------------------------------------- behind a balancer
+
+/** The figures the balancer table compares (issue 16: logins/s and 1 MiB fetch, NOOP beside). */
+const BALANCER_METRICS: readonly MetricId[] = [
+  'imapLogins',
+  'popLogins',
+  'imapFetch',
+  'popFetch',
+  'noopMedian',
+];
+
+/**
+ * Two mmp N=0 behind HAProxy against one mmp N=0, measured in the same run (issue 16): each rate
+ * and the proxy side's CPU per operation (HAProxy included), with the ratio two ÷ one. Undefined
+ * when the run had not both.
+ */
+export function balancerTable(results: Results): string | undefined {
+  const one: TargetId = 'mmp0';
+  const two: TargetId = 'mmpHa';
+  if (!results.targets.includes(one) || !results.targets.includes(two)) return undefined;
+  const header = [
+    '',
+    TARGET_LABELS[one],
+    TARGET_LABELS[two],
+    `${TARGET_LABELS[two]} ÷ ${TARGET_LABELS[one]}`,
+  ];
+  const rates = METRICS.filter((m) => BALANCER_METRICS.includes(m.id)).map((m) => [
+    `${m.label} (${m.unit})`,
+    formatCell(results.cells[one]?.[m.id], m),
+    formatCell(results.cells[two]?.[m.id], m),
+    formatRatio(
+      ratio(cellValue(results.cells[two]?.[m.id]), cellValue(results.cells[one]?.[m.id])),
+    ),
+  ]);
+  const cpu = CPU_OPS.map((op) => [
+    `CPU µs per ${op.per}, ${op.label} (proxy side)`,
+    cpuText(sumRuns(results.cpu?.[one]?.[op.id] ?? {}, PROXY_SIDE)),
+    cpuText(sumRuns(results.cpu?.[two]?.[op.id] ?? {}, PROXY_SIDE)),
+    formatRatio(ratio(proxySide(results, two, op.id), proxySide(results, one, op.id))),
+  ]);
+  return markdownTable(header, [...rates, ...cpu]);
+}
+
+function balancerSection(results: Results): string[] {
+  const table = balancerTable(results);
+  if (table === undefined) return [];
+  return [
+    'Behind a balancer (issue 16): two mmp N=0 behind HAProxy (send-proxy-v2, round robin) against one mmp N=0; CPU of the proxy side includes HAProxy:',
+    '',
+    table,
+    '',
+  ];
+}
+
 /** The whole report: heading, figures, ratios, targets, caveats and notes. */
 export function formatReport(results: Results): string {
   const cpu = results.cpu === undefined ? [] : cpuTables(results);
@@ -411,6 +474,7 @@ export function formatReport(results: Results): string {
           '',
           ...cpu,
         ]),
+    ...balancerSection(results),
     'Ratios (mmp ÷ other; for latency and memory lower is better):',
     '',
     ratiosTable(results),

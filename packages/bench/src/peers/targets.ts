@@ -1,13 +1,15 @@
 // The things under test, each reachable on loopback for IMAP and POP3: Dovecot itself, mmp
 // (ImapProxy / PopProxy), perdition (one process per protocol, LDAP popmap), the nginx mail
-// proxy (with our auth_http service) and socat (a byte relay to one store: the floor a relay
-// costs in C). Each knows its processes, for memory and CPU figures.
+// proxy (with our auth_http service), socat (a byte relay to one store: the floor a relay
+// costs in C) and two mmp behind HAProxy (what the balancer hop of issue 16 costs). Each knows its
+// processes, for memory and CPU figures.
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NODE_FLAGS } from '@mmp/proxy/runtime';
-import { freePort } from '@mmp/testbed';
+import { freePort, startHaproxy } from '@mmp/testbed';
+import { haproxyGroup } from '../bedProcs.js';
 import { Server, childrenOf, waitForPort } from '../procs.js';
 import type { Protocol } from '../load/scenarios.js';
 
@@ -33,8 +35,9 @@ export interface Running {
   pids(protocol?: Protocol): number[];
   /** a short note for the report (worker count, buffer size …) */
   note?: string;
-  /** process groups whose CPU counts as the proxy's, and as its auth service's (nginx) */
-  groups: { proxy: () => number[]; auth?: () => number[] };
+  /** process groups whose CPU counts as the proxy's, its auth service's (nginx), and its load
+   * balancer's (HAProxy in front of several mmp) */
+  groups: { proxy: () => number[]; auth?: () => number[]; balancer?: () => number[] };
   /** it looks users up in the directory (slapd's CPU is then part of its cost) */
   usesDirectory: boolean;
   /** it can route a login (socat relays to one store only: no login phases) */
@@ -73,8 +76,14 @@ function nodeArgs(): string[] {
 /**
  * ImapProxy and PopProxy with NumThreads = `threads`. A protocol whose executable refuses to
  * run (not implemented yet) is reported missing; NumThreads > 0 that forks no worker likewise.
+ * `extraEnv`: more parameters (the PROXY protocol behind a balancer).
  */
-export async function startMmp(dir: string, b: Backend, threads: number): Promise<Running> {
+export async function startMmp(
+  dir: string,
+  b: Backend,
+  threads: number,
+  extraEnv: Record<string, string> = {},
+): Promise<Running> {
   const servers: Server[] = [];
   const byProtocol: Partial<Record<Protocol, Server>> = {};
   const endpoints: Running['endpoints'] = {};
@@ -103,6 +112,7 @@ export async function startMmp(dir: string, b: Backend, threads: number): Promis
       ConnectionLimitExempt: '127.0.1.0/24',
       // The benchmark measures the proxy as it served before privileges were dropped.
       ...(process.getuid?.() === 0 ? { RunAsUser: 'root' } : {}),
+      ...extraEnv,
     };
     const server = Server.start({
       name: `mmp ${protocol} N=${threads}`,
@@ -155,6 +165,94 @@ export async function startMmp(dir: string, b: Backend, threads: number): Promis
       await Promise.all(servers.map((s) => s.stop()));
     },
   };
+}
+
+// ---------------------------------------------------------------- mmp behind HAProxy
+
+/** What each mmp behind the balancer is told (README "Many multiplexors"): the client's address
+ * comes in HAProxy's PROXY v2 header, from HAProxy on loopback only. */
+export const BEHIND_HAPROXY_ENV: Readonly<Record<string, string>> = {
+  ProxyProtocol: 'ListenPort',
+  ProxyProtocolTrustedNetworks: LISTEN,
+};
+
+/** HAProxy's TCP check interval here: often enough to see a server UP soon after it starts,
+ * rare enough that the checks (a connection each to every mmp) cost nothing measurable. */
+const HAPROXY_CHECK_MS = 1000;
+
+/**
+ * `instances` mmp N=0 (ImapProxy and PopProxy each) behind the test bed's HAProxy (TCP mode,
+ * round robin, `send-proxy-v2`, health checks; `startHaproxy` of @mmp/testbed, the configuration
+ * the scale-out tests use): the clients connect to HAProxy. The proxy part's CPU is both mmp's,
+ * HAProxy's is the balancer part.
+ */
+export async function startMmpBehindHaproxy(
+  dir: string,
+  b: Backend,
+  instances = 2,
+): Promise<Running> {
+  const mmps: Running[] = [];
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(mmps.map((m) => m.stop()));
+  };
+  try {
+    for (let i = 0; i < instances; i++) {
+      const sub = join(dir, `mmp${i}`);
+      await mkdir(sub, { recursive: true });
+      await chmod(sub, 0o777);
+      mmps.push(await startMmp(sub, b, 0, BEHIND_HAPROXY_ENV));
+    }
+    const protocols = (['imap', 'pop3'] as const).filter((p) =>
+      mmps.every((m) => m.endpoints[p] !== undefined),
+    );
+    if (protocols.length === 0) throw new Error('no protocol started on every mmp');
+    const haproxy = await startHaproxy({
+      dir,
+      proxyProtocol: 'v2',
+      checkIntervalMs: HAPROXY_CHECK_MS,
+      listeners: protocols.map((p) => ({
+        name: p,
+        host: LISTEN,
+        servers: mmps.map((m, i) => {
+          const e = m.endpoints[p] ?? { host: LISTEN, port: 0 };
+          return { name: `mmp${i}`, host: e.host, port: e.port };
+        }),
+      })),
+    });
+    try {
+      for (let i = 0; i < instances; i++) await haproxy.waitForServer(`mmp${i}`, 'UP');
+    } catch (error) {
+      await haproxy.stop();
+      throw error;
+    }
+    const haproxyPids = (): number[] => {
+      const group = haproxyGroup(haproxy.configFile);
+      return group === undefined ? [] : [group];
+    };
+    const endpoints: Running['endpoints'] = {};
+    for (const l of haproxy.listeners)
+      if (l.name === 'imap' || l.name === 'pop3')
+        endpoints[l.name] = { host: l.host, port: l.port };
+    return {
+      endpoints,
+      missing: Object.assign({}, ...mmps.map((m) => m.missing)) as Running['missing'],
+      pids: (protocol) => [...mmps.flatMap((m) => m.pids(protocol)), ...haproxyPids()],
+      note: `${instances} mmp N=0 behind HAProxy (TCP, round robin, send-proxy-v2, nbthread 1, a check every ${HAPROXY_CHECK_MS} ms)`,
+      groups: {
+        proxy: () => mmps.flatMap((m) => m.groups.proxy()),
+        balancer: haproxyPids,
+      },
+      usesDirectory: true,
+      routesLogins: true,
+      stop: async () => {
+        await haproxy.stop();
+        await stopAll();
+      },
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
 }
 
 // ---------------------------------------------------------------- perdition
