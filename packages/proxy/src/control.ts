@@ -235,5 +235,8 @@ export async function control(o: {
   await reloading;
   for (const [s, h] of handlers) process.off(s, h);
   log.at('lifecycle', 'stop', `${program} stopped`);
+  // The start script's supervisor reads this to tell a stop from a crash in a process that is
+  // not its child (the one a hand-over started).
+  say(`stopped (pid ${process.pid})`);
   return 0;
 }

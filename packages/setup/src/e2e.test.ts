@@ -6,7 +6,7 @@
  * its environment or command line; a misspelt name, a bad value and a csh line behave as with
  * `-f`; `reload` reaches the proxy; `ImapProxy install -n` applies options to an instance.
  *
- * Fixed ports on 127.0.5.30–33 (this task's loopback range).
+ * Fixed ports on 127.0.5.30–33 and 127.0.20.1–2 (loopback ranges of the tasks that wrote them).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -18,6 +18,7 @@ import { ImapFlow } from 'imapflow';
 import {
   type Testbed,
   canConnect,
+  childrenOf,
   credentialsOf,
   markerSubject,
   startTestbed,
@@ -177,6 +178,124 @@ describe('an instance made by mmp-setup, against the test bed', () => {
     expect(stop.exitCode).toBe(0);
     expect(stop.stdout).toBe('ImapMMP (e2e): stopped');
     expect(await canConnect('127.0.5.30', 143)).toBe(false);
+    expect((await execa(script, ['status'], { reject: false })).exitCode).toBe(3);
+  });
+
+  it('ImapMMP start supervises: a proxy killed with SIGKILL (or its successor after a restart) is started again and serves logins; stop leaves nothing running', async () => {
+    const dir = await setup('sup', [
+      'user: nobody',
+      'services: imap',
+      'ListenPort: 127.0.20.1:143',
+      `BacksidePort: ${bed.backsidePorts.imap}`,
+    ]);
+    const script = join(dir, 'ImapMMP');
+    scripts.push(script);
+    const config = join(dir, 'ImapMMP.config');
+    const pidFile = join(dir, 'ImapMMP.pid');
+    const out = join(dir, 'ImapMMP.out');
+    const alice = bed.userOn('A');
+    const serves = async (): Promise<void> =>
+      expect(await imapMarker('127.0.20.1', 143, alice.uid)).toBe(markerSubject('A', alice.uid));
+    /** The pid file's proxy once it is another one than `old` and serves as a root primary. */
+    const successorOf = async (old: number): Promise<number> => {
+      let pid = 0;
+      await waitUntil(
+        'a new proxy listening',
+        async () => {
+          pid = Number(readFileSync(pidFile, 'utf8'));
+          return pid !== old && existsSync(`/proc/${pid}`) && (await canConnect('127.0.20.1', 143));
+        },
+        { timeoutMs: 30_000 },
+      );
+      return pid;
+    };
+    /** Every process that runs this instance's file: the supervisor, the proxies, their workers. */
+    const running = async (): Promise<string> =>
+      (await execa('pgrep', ['-f', '-x', `.* ${config}`], { reject: false })).stdout;
+
+    const start = await execa(script, ['start'], { reject: false });
+    expect(start.stderr).toBe('');
+    expect(start.exitCode).toBe(0);
+    const first = Number(readFileSync(pidFile, 'utf8'));
+    const supervisor = Number(readFileSync(join(dir, 'ImapMMP.supervisor.pid'), 'utf8'));
+    const oldWorkers = await workersOf(first);
+    await serves();
+
+    // A crash no guard caught, as the kernel does it: the root primary, at once.
+    process.kill(first, 'SIGKILL');
+    const second = await successorOf(first);
+    expect(credentialsOf(second).uids).toEqual([0, 0, 0, 0]);
+    expect(childrenOf(supervisor)).toContain(second);
+    for (const w of await workersOf(second))
+      expect(credentialsOf(w).uids).toEqual(Array(4).fill(NOBODY?.uid));
+    await serves();
+    expect(readFileSync(out, 'utf8')).toContain(
+      `the proxy (pid ${first}) was killed by SIGKILL; starting it again in 1s`,
+    );
+    // The killed primary's workers did not outlive it.
+    await waitUntil('the old workers gone', () =>
+      Promise.resolve(
+        oldWorkers.every(
+          (w) =>
+            !existsSync(`/proc/${w}/cmdline`) || readFileSync(`/proc/${w}/cmdline`).length === 0,
+        ),
+      ),
+    );
+
+    // After a hand-over the new proxy is not the supervisor's child; it is followed all the same.
+    const restart = await execa(script, ['restart'], { reject: false });
+    expect(restart.exitCode).toBe(0);
+    const third = Number(readFileSync(pidFile, 'utf8'));
+    expect(third).not.toBe(second);
+    await serves();
+    process.kill(third, 'SIGKILL');
+    const fourth = await successorOf(third);
+    await serves();
+    expect(readFileSync(out, 'utf8')).toContain(
+      `the proxy (pid ${third}) ended; starting it again in`,
+    );
+    // The old process of the hand-over ended (exit 0) without a third proxy being started.
+    expect(readFileSync(out, 'utf8').match(/starting it again/g)).toHaveLength(2);
+
+    const stop = await execa(script, ['stop'], { reject: false });
+    expect(stop.exitCode).toBe(0);
+    expect(stop.stdout).toBe('ImapMMP (sup): stopped');
+    await waitUntil('nothing of the instance running', async () => (await running()) === '');
+    expect(
+      existsSync(`/proc/${fourth}/cmdline`) && readFileSync(`/proc/${fourth}/cmdline`).length > 0,
+    ).toBe(false);
+    expect(await canConnect('127.0.20.1', 143)).toBe(false);
+    expect((await execa(script, ['status'], { reject: false })).exitCode).toBe(3);
+  });
+
+  it('a hand-over successor stopped by hand (SIGTERM) says so and is not started again', async () => {
+    const dir = await setup('handstop', [
+      'user: nobody',
+      'services: imap',
+      'ListenPort: 127.0.20.2:143',
+      `BacksidePort: ${bed.backsidePorts.imap}`,
+    ]);
+    const script = join(dir, 'ImapMMP');
+    scripts.push(script);
+    const pidFile = join(dir, 'ImapMMP.pid');
+    expect((await execa(script, ['start'], { reject: false })).exitCode).toBe(0);
+    const supervisor = Number(readFileSync(join(dir, 'ImapMMP.supervisor.pid'), 'utf8'));
+    expect((await execa(script, ['restart'], { reject: false })).exitCode).toBe(0);
+    const successor = Number(readFileSync(pidFile, 'utf8'));
+    process.kill(successor, 'SIGTERM');
+    await waitUntil(
+      'the supervisor gone',
+      () =>
+        Promise.resolve(
+          !existsSync(`/proc/${supervisor}/cmdline`) ||
+            readFileSync(`/proc/${supervisor}/cmdline`).length === 0,
+        ),
+      { timeoutMs: 30_000 },
+    );
+    const text = readFileSync(join(dir, 'ImapMMP.out'), 'utf8');
+    expect(text).toContain(`ImapProxy: stopped (pid ${successor})`);
+    expect(text).not.toContain('starting it again');
+    expect(await canConnect('127.0.20.2', 143)).toBe(false);
     expect((await execa(script, ['status'], { reject: false })).exitCode).toBe(3);
   });
 

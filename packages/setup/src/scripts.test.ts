@@ -3,7 +3,8 @@
  * program that reports its environment and listens like the proxy would, and one that dies.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -40,7 +41,8 @@ async function freePort(): Promise<number> {
 // Stand-ins for ImapProxy: they read the -f file they are given (as the proxy does), report how
 // they were started, and listen or die like it.
 const FAKE_PROXY = `
-import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
 import { spawn } from 'node:child_process';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 const file = process.argv[process.argv.indexOf('-f') + 1];
@@ -48,7 +50,14 @@ const text = readFileSync(file, 'utf8');
 const port = Number(/^ListenPort='(?:.*:)?(\\d+)'$/m.exec(text)[1]);
 process.on('SIGHUP', () => console.log('fake proxy got SIGHUP'));
 process.on('SIGUSR1', () => console.log('fake proxy got SIGUSR1'));
-process.on('SIGTERM', () => { console.log('fake proxy stopping'); srv.close(); process.exit(0); });
+process.on('SIGTERM', () => {
+  console.log('fake proxy stopping');
+  console.error('ImapProxy: stopped (pid ' + process.pid + ')');
+  srv.close();
+  process.exit(0);
+});
+// A bug that escapes every guard (crash.ts: exit 70), once it served: the file 'crash' says when.
+setInterval(() => { try { readFileSync('crash'); process.exit(70); } catch {} }, 50);
 // A hand-over as the real proxy does it, minus the shared sockets: a new process, then drain.
 process.on('SIGUSR2', () => srv.close(() => {
   const child = spawn(process.execPath, process.argv.slice(1), { stdio: 'inherit', detached: true });
@@ -98,6 +107,36 @@ function running(pid: string): boolean {
   } catch {
     return false;
   }
+}
+
+const pidIn = (dir: string, file: string): string => readFileSync(join(dir, file), 'utf8').trim();
+
+function parentOf(pid: string): string {
+  return /^PPid:\s*(\d+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '';
+}
+
+/** The pid the pid file names once it names a running process other than `old`. */
+async function nextProxy(dir: string, old: string): Promise<string> {
+  let pid = '';
+  await waitUntil('a new proxy', () => {
+    pid = readFileSync(join(dir, 'ImapMMP.pid'), 'utf8').trim();
+    return Promise.resolve(
+      pid !== old &&
+        running(pid) &&
+        existsSync(join(dir, 'proxy-report.json')) &&
+        String(report(dir).sid) === pid,
+    );
+  });
+  return pid;
+}
+
+/** What the listener on `port` says first. */
+async function greeting(port: number): Promise<string> {
+  const s = connect(port, '127.0.0.1');
+  s.setEncoding('utf8');
+  const [text] = (await once(s, 'data')) as [string];
+  s.destroy();
+  return text;
 }
 
 const run = (script: string, verb: string): ReturnType<typeof execa> =>
@@ -167,7 +206,7 @@ describe('the ImapMMP start script', () => {
     expect(existsSync(join(dir, 'ImapMMP.pid'))).toBe(false);
     expect((await run(script, 'status')).exitCode).toBe(3);
     expect(readFileSync(join(dir, 'ImapMMP.out'), 'utf8')).toBe(
-      `ImapProxy: listening on 127.0.0.1:${port}\nfake proxy stopping\n`,
+      `ImapProxy: listening on 127.0.0.1:${port}\nfake proxy stopping\nImapProxy: stopped (pid ${pid})\n`,
     );
   });
 
@@ -212,6 +251,129 @@ describe('the ImapMMP start script', () => {
     expect(r.stdout).toBe(
       `ImapMMP (t): restarted (pid ${second}; pid ${first} serves its sessions to their end)`,
     );
+  });
+
+  it('start supervises the proxy: one killed (SIGKILL) is started again and serves; stop ends both, no restart after it', async () => {
+    const port = await freePort();
+    const script = await install(FAKE_PROXY, {
+      imap: { ListenPort: `127.0.0.1:${port}` },
+      pop3: {},
+    });
+    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    expect((await run(script, 'start')).exitCode).toBe(0);
+    const first = pidIn(dir, 'ImapMMP.pid');
+    const supervisor = pidIn(dir, 'ImapMMP.supervisor.pid');
+    expect(running(supervisor)).toBe(true);
+    // The proxy is the supervisor's child, in a session of its own.
+    expect(parentOf(first)).toBe(supervisor);
+
+    process.kill(Number(first), 'SIGKILL');
+    const second = await nextProxy(dir, first);
+    expect(parentOf(second)).toBe(supervisor);
+    expect(await greeting(port)).toBe('* OK fake\r\n');
+    expect(readFileSync(join(dir, 'ImapMMP.out'), 'utf8')).toMatch(
+      new RegExp(
+        `ImapMMP \\(t\\): \\S+Z the proxy \\(pid ${first}\\) was killed by SIGKILL; starting it again in 1s\n`,
+      ),
+    );
+    const st = await run(script, 'status');
+    expect([st.exitCode, st.stdout]).toEqual([0, `ImapMMP (t): running (pid ${second})`]);
+
+    const stop = await run(script, 'stop');
+    expect([stop.exitCode, stop.stdout]).toEqual([0, 'ImapMMP (t): stopped']);
+    expect(running(supervisor)).toBe(false);
+    expect(running(second)).toBe(false);
+    expect(existsSync(join(dir, 'ImapMMP.supervisor.pid'))).toBe(false);
+    expect((await run(script, 'status')).exitCode).toBe(3);
+  });
+
+  it('a proxy that keeps crashing is started again after 1 s, then 2 s, capped at MMP_RESTART_MAX; stop during the wait ends the supervisor', async () => {
+    const port = await freePort();
+    const script = await install(FAKE_PROXY, {
+      imap: { ListenPort: `127.0.0.1:${port}` },
+      pop3: {},
+    });
+    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    const env = { MMP_RESTART_MAX: '2' };
+    expect((await execa(script, ['start'], { reject: false, env })).exitCode).toBe(0);
+    const supervisor = pidIn(dir, 'ImapMMP.supervisor.pid');
+    // Every proxy from now on exits 70 as soon as it looks.
+    writeFileSync(join(dir, 'crash'), '');
+    const out = join(dir, 'ImapMMP.out');
+    const restarts = (): string[] =>
+      [
+        ...readFileSync(out, 'utf8').matchAll(
+          /exited with status 70; starting it again in (\d+)s/g,
+        ),
+      ].map((m) => m[1] ?? '');
+    await waitUntil('three restarts', () => Promise.resolve(restarts().length >= 3), {
+      timeoutMs: 30_000,
+    });
+    expect(restarts().slice(0, 3)).toEqual(['1', '2', '2']);
+    const st = await run(script, 'status');
+    expect(
+      st.exitCode === 0 || st.stdout.includes(`its supervisor (pid ${supervisor}) starts it again`),
+    ).toBe(true);
+
+    const stop = await run(script, 'stop');
+    expect(stop.exitCode).toBe(0);
+    expect(running(supervisor)).toBe(false);
+    const proxies = (await execa('pgrep', ['-f', join(dir, 'ImapMMP.config')], { reject: false }))
+      .stdout;
+    expect(proxies).toBe('');
+  });
+
+  it('a proxy stopped by hand (SIGTERM, exit 0) is not started again; the supervisor goes too', async () => {
+    const port = await freePort();
+    const script = await install(FAKE_PROXY, {
+      imap: { ListenPort: `127.0.0.1:${port}` },
+      pop3: {},
+    });
+    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    expect((await run(script, 'start')).exitCode).toBe(0);
+    const pid = pidIn(dir, 'ImapMMP.pid');
+    const supervisor = pidIn(dir, 'ImapMMP.supervisor.pid');
+    process.kill(Number(pid), 'SIGTERM');
+    await waitUntil('the supervisor gone', () => Promise.resolve(!running(supervisor)));
+    expect(running(pid)).toBe(false);
+    expect(readFileSync(join(dir, 'ImapMMP.out'), 'utf8')).not.toContain('starting it again');
+    expect((await run(script, 'status')).exitCode).toBe(3);
+  });
+
+  it('after a hand-over the supervisor follows the new process (not its child): killed, it is started again once; stopped by hand, not', async () => {
+    const port = await freePort();
+    const script = await install(FAKE_PROXY, {
+      imap: { ListenPort: `127.0.0.1:${port}` },
+      pop3: {},
+    });
+    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    expect((await run(script, 'start')).exitCode).toBe(0);
+    const first = pidIn(dir, 'ImapMMP.pid');
+    const supervisor = pidIn(dir, 'ImapMMP.supervisor.pid');
+    expect((await run(script, 'restart')).exitCode).toBe(0);
+    const second = pidIn(dir, 'ImapMMP.pid');
+    expect(parentOf(second)).not.toBe(supervisor);
+    // The old one exits 0 once it handed over: that is no reason to start a third.
+    await waitUntil('the old process gone', () => Promise.resolve(!running(first)));
+
+    process.kill(Number(second), 'SIGKILL');
+    const third = await nextProxy(dir, second);
+    expect(parentOf(third)).toBe(supervisor);
+    expect(await greeting(port)).toBe('* OK fake\r\n');
+    const out = readFileSync(join(dir, 'ImapMMP.out'), 'utf8');
+    expect(out).toContain(`the proxy (pid ${second}) ended; starting it again in 1s`);
+    expect(out.match(/starting it again/g)).toHaveLength(1);
+    expect(out).not.toContain(`the proxy (pid ${first})`);
+
+    expect((await run(script, 'restart')).exitCode).toBe(0);
+    const fourth = pidIn(dir, 'ImapMMP.pid');
+    await waitUntil('the old process gone', () => Promise.resolve(!running(third)));
+    process.kill(Number(fourth), 'SIGTERM');
+    await waitUntil('the supervisor gone', () => Promise.resolve(!running(supervisor)));
+    expect(readFileSync(join(dir, 'ImapMMP.out'), 'utf8').match(/starting it again/g)).toHaveLength(
+      1,
+    );
+    expect((await run(script, 'status')).exitCode).toBe(3);
   });
 
   it('start reports a proxy that refuses its configuration, with its message, and exits 1', async () => {

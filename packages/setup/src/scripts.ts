@@ -21,6 +21,11 @@ export function outFileName(protocol: Protocol): string {
   return `${scriptName(protocol)}.out`;
 }
 
+/** The pid of the supervisor that \`start\` runs (the pid file names the proxy). */
+export function supervisorFileName(protocol: Protocol): string {
+  return `${scriptName(protocol)}.supervisor.pid`;
+}
+
 export function unitName(instance: string, protocol: Protocol): string {
   return `mmp-${instance}-${protocol}.service`;
 }
@@ -66,6 +71,11 @@ export function startScript(s: ScriptInput): string {
 #   status   exit 0 when running, 1 when dead with a stale pid file, 3 when not running (LSB)
 #   run      run in the foreground (for systemd and other supervisors)
 #
+# start supervises the proxy: when it dies abnormally (killed by a signal, or a non-zero exit
+# after it listened) it is started again, 1 s later, then 2, 4 ... up to MMP_RESTART_MAX
+# seconds while it keeps dying; each restart is a line in ${outFileName(s.protocol)}. The supervisor's pid is
+# in ${supervisorFileName(s.protocol)}; stop ends it first, then the proxy.
+#
 ### BEGIN INIT INFO
 # Provides:          mmp-${s.instance}-${s.protocol}
 # Required-Start:    $network $remote_fs
@@ -82,9 +92,12 @@ MMP_NAME=${shellQuote(name)}
 MMP_CONFIG="$MMP_INSTANCE_DIR/${configFileName(s.protocol)}"
 MMP_PIDFILE="$MMP_INSTANCE_DIR/${pidFileName(s.protocol)}"
 MMP_OUTFILE="$MMP_INSTANCE_DIR/${outFileName(s.protocol)}"
+MMP_SUPFILE="$MMP_INSTANCE_DIR/${supervisorFileName(s.protocol)}"
 # Seconds to wait for the proxy to listen (or fail) after starting, and for a stop.
 : "\${MMP_START_WAIT:=30}"
 : "\${MMP_STOP_TIMEOUT:=15}"
+# The longest wait, in seconds, before the supervisor starts a proxy that keeps dying again.
+: "\${MMP_RESTART_MAX:=60}"
 
 say() { printf '%s\\n' "$MMP_NAME ($MMP_INSTANCE): $*"; }
 
@@ -151,6 +164,131 @@ signal_proxy() {
   say "$2 (SIG$1 sent to pid $pid)"
 }
 
+# Write pid $1 to file $2 (readable by all: it is no secret), in one step.
+write_pid() {
+  (umask 022 && printf '%s\\n' "$1" >"$2.tmp") && mv -f "$2.tmp" "$2"
+}
+
+# Sets sup when the supervisor's pid file names a live supervisor of this instance.
+read_sup() {
+  sup=
+  [ -r "$MMP_SUPFILE" ] && read -r sup <"$MMP_SUPFILE" 2>/dev/null
+  case "$sup" in '' | *[!0-9]*) sup= ;; esac
+  if [ -n "$sup" ] && is_ours "$sup" && alive "$sup" &&
+    { [ ! -r "/proc/$sup/cmdline" ] || tr '\\000' '\\n' <"/proc/$sup/cmdline" | grep -qx supervise; }; then
+    return 0
+  fi
+  sup=
+  return 1
+}
+
+out_size() {
+  if [ -f "$MMP_OUTFILE" ]; then wc -c <"$MMP_OUTFILE"; else echo 0; fi
+}
+
+# The output since byte $1.
+out_since() {
+  tail -c +$(($1 + 1)) "$MMP_OUTFILE" 2>/dev/null
+}
+
+# Sleep $1 seconds in a way a SIGTERM interrupts (wait returns at once for a trapped signal).
+pause() {
+  sleep "$1" &
+  tick=$!
+  wait "$tick"
+  tick=
+}
+
+# The supervisor, started by do_start in a session of its own, output to MMP_OUTFILE. The proxy is
+# its child (a wait gives how it ended); after a hand-over the pid file names a process that is
+# not, followed by /proc and by the proxy's last line. Checked once a second.
+supervise() {
+  stopping=
+  tick=
+  delay=1
+  tries=0
+  # From stop: let the loop end where the pid file names the last proxy started.
+  trap 'stopping=1; [ -z "$tick" ] || kill "$tick" 2>/dev/null' TERM
+  while [ -z "$stopping" ]; do
+    mark=$(out_size)
+    launch detach </dev/null &
+    child=$!
+    cur=$child
+    write_pid "$cur" "$MMP_PIDFILE"
+    tries=$((tries + 1))
+    up=0
+    how=
+    while [ -z "$stopping" ]; do
+      pause 1
+      [ -z "$stopping" ] || break
+      up=$((up + 1))
+      follow
+      if [ -n "$child" ] && ! alive "$child"; then
+        wait "$child"
+        rc=$?
+        # It may have handed over and ended between two looks.
+        follow
+        if [ "$child" = "$cur" ]; then
+          case "$rc" in
+            0 | 130 | 143) how=stopped ;;
+            *) how=$(ended "$rc") ;;
+          esac
+          break
+        fi
+        # The old process of a hand-over, drained.
+        child=
+      elif [ "$cur" != "$child" ] && ! is_ours "$cur"; then
+        if out_since "$mark" | grep -q "stopped (pid $cur)\$"; then how=stopped; else how='ended'; fi
+        break
+      fi
+    done
+    [ -z "$stopping" ] || break
+    if [ "$how" = stopped ]; then
+      # Stopped by a signal sent by hand (SIGTERM, SIGQUIT): not a failure.
+      read_pid
+      [ "$pid" != "$cur" ] || rm -f "$MMP_PIDFILE"
+      rm -f "$MMP_SUPFILE"
+      exit 0
+    fi
+    if ! out_since "$mark" | grep -q 'listening on'; then
+      if [ "$tries" -eq 1 ]; then
+        # A refused configuration, a port in use: start says so; trying again would not help.
+        rm -f "$MMP_PIDFILE" "$MMP_SUPFILE"
+        exit 1
+      fi
+    elif [ "$up" -ge "$MMP_RESTART_MAX" ]; then
+      # It served a good while: a new crash, not a loop.
+      delay=1
+    fi
+    say "$(date -u '+%Y-%m-%dT%H:%M:%SZ') the proxy (pid $cur) $how; starting it again in \${delay}s"
+    pause "$delay"
+    delay=$((delay * 2))
+    [ "$delay" -le "$MMP_RESTART_MAX" ] || delay=$MMP_RESTART_MAX
+  done
+  rm -f "$MMP_SUPFILE"
+  exit 0
+}
+
+# How a child ended, from wait's status $1.
+ended() {
+  if [ "$1" -gt 128 ]; then
+    sig=$(kill -l "$(($1 - 128))" 2>/dev/null) || sig=$(($1 - 128))
+    echo "was killed by SIG\${sig#SIG}"
+  else
+    echo "exited with status $1"
+  fi
+}
+
+# After a hand-over (restart, or SIGUSR2 by hand) the pid file names the new process, and the
+# supervisor follows it, even one that is gone already (it ended between two looks).
+follow() {
+  new=$(out_since "$mark" | sed -n 's/.*handed over to pid \\([0-9][0-9]*\\).*/\\1/p' | tail -n 1)
+  if [ -n "$new" ] && [ "$new" != "$cur" ]; then
+    cur=$new
+    write_pid "$cur" "$MMP_PIDFILE"
+  fi
+}
+
 do_start() {
   may_run
   read_pid
@@ -158,34 +296,57 @@ do_start() {
     say "already running (pid $pid)"
     return 0
   fi
-  # The output may hold addresses and user names: private. The pid file is not.
+  if read_sup; then
+    say "starting (the supervisor, pid $sup, starts the proxy again)"
+    return 0
+  fi
+  # The output may hold addresses and user names: private. The pid files are not.
   umask 077
-  size=0
-  [ -f "$MMP_OUTFILE" ] && size=$(wc -c <"$MMP_OUTFILE")
-  launch detach </dev/null >>"$MMP_OUTFILE" 2>&1 &
-  pid=$!
-  umask 022
-  printf '%s\\n' "$pid" >"$MMP_PIDFILE.tmp" && mv -f "$MMP_PIDFILE.tmp" "$MMP_PIDFILE"
+  size=$(out_size)
+  rm -f "$MMP_PIDFILE"
+  detach=
+  command -v setsid >/dev/null 2>&1 && detach=setsid
+  # The config file's path is an argument so that is_ours knows the supervisor too.
+  $detach /bin/sh "$0" supervise "$MMP_CONFIG" </dev/null >>"$MMP_OUTFILE" 2>&1 &
+  sup=$!
+  write_pid "$sup" "$MMP_SUPFILE"
   i=0
-  # Until the proxy says it listens, or dies (a refused configuration, a port in use).
-  while [ "$i" -lt $((MMP_START_WAIT * 10)) ] && alive "$pid"; do
-    if tail -c +$((size + 1)) "$MMP_OUTFILE" 2>/dev/null | grep -q 'listening on'; then
+  # Until the proxy says it listens, or the supervisor gives up (a refused configuration, a port
+  # in use).
+  while [ "$i" -lt $((MMP_START_WAIT * 10)) ] && alive "$sup"; do
+    if out_since "$size" | grep -q 'listening on'; then
+      read_pid
       say "started (pid $pid)"
       return 0
     fi
     nap
     i=$((i + 1))
   done
-  if ! is_ours "$pid"; then
-    rm -f "$MMP_PIDFILE"
+  if ! alive "$sup"; then
+    rm -f "$MMP_PIDFILE" "$MMP_SUPFILE"
     say "failed to start; the end of $MMP_OUTFILE:" >&2
-    tail -c +$((size + 1)) "$MMP_OUTFILE" | tail -n 20 >&2
+    out_since "$size" | tail -n 20 >&2
     return 1
   fi
+  read_pid
   say "started (pid $pid), not listening yet after \${MMP_START_WAIT}s: see $MMP_OUTFILE"
 }
 
 do_stop() {
+  # The supervisor first, or it would start the proxy again.
+  if read_sup; then
+    kill -TERM "$sup" || return 1
+    i=0
+    while read_sup && [ "$i" -lt $((MMP_STOP_TIMEOUT * 10)) ]; do
+      nap
+      i=$((i + 1))
+    done
+    if read_sup; then
+      say "the supervisor is still running after \${MMP_STOP_TIMEOUT}s (pid $sup)" >&2
+      return 1
+    fi
+  fi
+  rm -f "$MMP_SUPFILE"
   read_pid
   if ! is_ours "$pid"; then
     rm -f "$MMP_PIDFILE"
@@ -225,7 +386,7 @@ do_restart() {
     new=$(tail -c +$((size + 1)) "$MMP_OUTFILE" 2>/dev/null |
       sed -n 's/.*handed over to pid \\([0-9][0-9]*\\).*/\\1/p' | tail -n 1)
     if [ -n "$new" ] && is_ours "$new"; then
-      printf '%s\n' "$new" >"$MMP_PIDFILE.tmp" && mv -f "$MMP_PIDFILE.tmp" "$MMP_PIDFILE"
+      write_pid "$new" "$MMP_PIDFILE"
       say "restarted (pid $new; pid $old serves its sessions to their end)"
       return 0
     fi
@@ -247,6 +408,10 @@ do_status() {
     say "running (pid $pid)"
     return 0
   fi
+  if read_sup; then
+    say "not running; its supervisor (pid $sup) starts it again"
+    return 1
+  fi
   if [ -n "$pid" ]; then
     say "not running (stale pid file $MMP_PIDFILE)"
     return 1
@@ -262,6 +427,10 @@ case "$1" in
   reload) signal_proxy HUP "reload requested" ;;
   reopen) signal_proxy USR1 "log files reopened" ;;
   status) do_status ;;
+  supervise)
+    may_run
+    supervise
+    ;;
   run)
     may_run
     launch
