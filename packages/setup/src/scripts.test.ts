@@ -312,7 +312,8 @@ describe('the ImapMMP start script', () => {
     expect(restarts().slice(0, 3)).toEqual(['1', '2', '2']);
     const st = await run(script, 'status');
     expect(
-      st.exitCode === 0 || st.stdout.includes(`its supervisor (pid ${supervisor}) starts it again`),
+      st.exitCode === 0 ||
+        String(st.stdout).includes(`its supervisor (pid ${supervisor}) starts it again`),
     ).toBe(true);
 
     const stop = await run(script, 'stop');

@@ -238,7 +238,7 @@ supervise() {
         # The old process of a hand-over, drained.
         child=
       elif [ "$cur" != "$child" ] && ! is_ours "$cur"; then
-        if out_since "$mark" | grep -q "stopped (pid $cur)\$"; then how=stopped; else how='ended'; fi
+        if out_since "$mark" | grep -q "stopped (pid $cur)$"; then how=stopped; else how='ended'; fi
         break
       fi
     done
