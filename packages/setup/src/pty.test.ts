@@ -356,8 +356,14 @@ describe('mmp-setup and signals', () => {
         return false;
       }
     };
-    const deadline = Date.now() + 30_000;
-    while (!waitsForFifo() && child.exitCode === null && Date.now() < deadline) {
+    // Past the deadline, fail rather than go on: a SIGINT before the open, then the answers
+    // written before mmp-setup opens the FIFO, would leave it blocked there for good.
+    const deadline = Date.now() + 90_000;
+    while (!waitsForFifo()) {
+      if (child.exitCode !== null || Date.now() > deadline) {
+        child.kill('SIGKILL');
+        throw new Error(`mmp-setup never blocked on the answers FIFO: ${stderr}`);
+      }
       await new Promise((r) => setTimeout(r, 20));
     }
     child.kill('SIGINT');
@@ -370,5 +376,5 @@ describe('mmp-setup and signals', () => {
     expect(stderr).toBe('mmp-setup: interrupted; nothing was changed\n');
     expect(existsSync(root)).toBe(false);
     expect(readdirSync(tmp.path)).toEqual(['answers.yaml']);
-  });
+  }, 120_000);
 });
