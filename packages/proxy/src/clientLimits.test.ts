@@ -1,12 +1,14 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   AuthPenalty,
   ConnectionCounts,
+  FullServerReport,
   addressGroup,
   descriptorCap,
   inNetworks,
 } from './clientLimits.js';
-import { AUTH_PENALTY_FORGET_MS, DESCRIPTOR_RESERVE } from './limits.js';
+import { AUTH_PENALTY_FORGET_MS, DESCRIPTOR_RESERVE, FULL_REPORT_MS } from './limits.js';
+import { recordingLog } from './test-support/recordingLog.js';
 
 describe('address groups', () => {
   it('IPv4 by the prefix, IPv6 by its /64, IPv4-mapped IPv6 as IPv4', () => {
@@ -88,5 +90,50 @@ describe('descriptorCap', () => {
     expect(descriptorCap(100, limits('1024'))).toBe(100);
     expect(descriptorCap(10_000, limits('unlimited'))).toBe(10_000);
     expect(descriptorCap(10_000, undefined)).toBe(10_000);
+  });
+});
+
+describe('FullServerReport: one record of a full server at most once a minute', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('the first refusal at once, the rest of the minute as one record with the count, at LogLevel 0', () => {
+    vi.useFakeTimers();
+    const { log, records } = recordingLog();
+    const report = new FullServerReport(log, FULL_REPORT_MS);
+    const said = (): unknown[] =>
+      records
+        .filter((r) => r.msg === 'connections refused: the server is full')
+        .map((r) => r.fields);
+
+    report.refusedBy('descriptor cap');
+    expect(said()).toEqual([{ refused: 1, limit: 'descriptor cap' }]);
+    expect(records[0]?.level).toBe('lifecycle');
+    for (let i = 0; i < 500; i++)
+      report.refusedBy(i % 2 === 0 ? 'descriptor cap' : 'MaxClientConnections');
+    vi.advanceTimersByTime(FULL_REPORT_MS - 1);
+    expect(said()).toHaveLength(1);
+    vi.advanceTimersByTime(1);
+    expect(said()).toEqual([
+      { refused: 1, limit: 'descriptor cap' },
+      { refused: 500, limit: 'descriptor cap, MaxClientConnections', sinceLastMs: FULL_REPORT_MS },
+    ]);
+
+    // Quiet for longer than a minute: the next refusal is said at once again.
+    vi.advanceTimersByTime(5 * FULL_REPORT_MS);
+    expect(said()).toHaveLength(2);
+    report.refusedBy('MaxClientConnections');
+    expect(said().at(-1)).toEqual({
+      refused: 1,
+      limit: 'MaxClientConnections',
+      sinceLastMs: 5 * FULL_REPORT_MS,
+    });
+    // A stop says what is pending.
+    report.refusedBy('MaxClientConnections');
+    report.close();
+    expect(said()).toHaveLength(4);
+    report.close();
+    expect(said()).toHaveLength(4);
   });
 });

@@ -16,6 +16,7 @@ import { BlockList, isIP } from 'node:net';
 import { type ConfigValues, type IpNetwork, normalizeAddress } from '@mmp/config';
 import { type MessageKind, type PrimaryService, type WorkerChannel, messageKind } from './ipc.js';
 import { AUTH_PENALTY_FORGET_MS, DESCRIPTOR_RESERVE, MAX_PENALISED_ADDRESSES } from './limits.js';
+import type { Log } from './log.js';
 
 export interface ConnectionLimitSettings {
   /** MaxClientConnections, lowered to what the descriptor limit allows (`descriptorCap`). */
@@ -275,24 +276,34 @@ export const clientLimitsService: PrimaryService = (primary, { values }) => {
   });
 };
 
+/** The limit that refused a connection: this process's, or the server's (the primary's). */
+export type RefusingLimit = 'descriptor cap' | 'MaxClientConnections' | 'MaxConnectionsPerAddress';
+
 /**
  * A serving process's admission: this process's descriptor cap first, then the server's counts
  * (the primary's). Resolves with a release to call once when the connection closes, or why the
- * connection is refused.
+ * connection is refused and by which limit.
  */
 export async function admitConnection(
   fleet: WorkerChannel,
   local: ConnectionCounts,
   ip: string,
-): Promise<{ ok: true; release: () => void } | { ok: false; refused: Refused }> {
+): Promise<
+  { ok: true; release: () => void } | { ok: false; refused: Refused; limit: RefusingLimit }
+> {
   const mine = local.admit(ip);
-  if (!mine.ok) return mine;
+  if (!mine.ok) return { ...mine, limit: 'descriptor cap' };
   const shared = await fleet.request(ADMIT, { ip });
   // Unanswered (the primary busy or gone): fail open rather than refuse everyone.
   if (!shared.ok) return mine;
   if (!shared.value.ok) {
     mine.release();
-    return shared.value;
+    const { refused } = shared.value;
+    return {
+      ok: false,
+      refused,
+      limit: refused === 'server-full' ? 'MaxClientConnections' : 'MaxConnectionsPerAddress',
+    };
   }
   const { id } = shared.value;
   return {
@@ -319,5 +330,58 @@ export class FleetPenalty implements FailedLogins {
   succeeded(ip: string): void {
     this.fleet.notify(SUCCEEDED_LOGIN, { ip });
     this.fallback.succeeded(ip);
+  }
+}
+
+/**
+ * The one record of a full server (issue 14, point 5): each connection refused by the descriptor
+ * cap or MaxClientConnections is a `refusal` record (LogLevel 3) of its session, which a default
+ * LogLevel does not show, and a flood would be a record per connection. This says it at every
+ * LogLevel, at most once per `intervalMs`: the first refusal at once, those that follow within the
+ * interval as one record at its end, with how many and which limits.
+ */
+export class FullServerReport {
+  private refused = 0;
+  private readonly limits = new Set<RefusingLimit>();
+  private last = Number.NEGATIVE_INFINITY;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly log: Log,
+    private readonly intervalMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  refusedBy(limit: RefusingLimit): void {
+    this.refused++;
+    this.limits.add(limit);
+    if (this.timer !== undefined) return;
+    const wait = this.last + this.intervalMs - this.now();
+    if (wait <= 0) return this.flush();
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.flush();
+    }, wait);
+    this.timer.unref();
+  }
+
+  /** Say what is pending now (the server stops). */
+  close(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.flush();
+  }
+
+  private flush(): void {
+    if (this.refused === 0) return;
+    const sinceLast = Number.isFinite(this.last) ? Math.round(this.now() - this.last) : null;
+    this.log.at('lifecycle', 'limits', 'connections refused: the server is full', {
+      refused: this.refused,
+      limit: [...this.limits].join(', '),
+      ...(sinceLast === null ? {} : { sinceLastMs: sinceLast }),
+    });
+    this.refused = 0;
+    this.limits.clear();
+    this.last = this.now();
   }
 }

@@ -293,3 +293,7 @@ export const LOG_BUFFER_MAX = 4 * 1024 * 1024;
 
 /** A log file that cannot be written is said on stderr at most this often (issue 14). */
 export const LOG_FAILURE_REPORT_MS = 60_000;
+
+/** Connections refused because the server is full (MaxClientConnections, the descriptor cap) are
+ * one record at most this often, with how many since the last (issue 14, point 5). */
+export const FULL_REPORT_MS = 60_000;

@@ -134,6 +134,13 @@ describe('point 5: at the descriptor limit new connections are refused at once, 
     );
     expect(await fetchMessage(piped, 'f1')).toEqual(expected);
     expect(await p.logs()).toContain('"cap":20');
+    // Five refused, one record at LogLevel 0 (the rest of the minute would be one more, counted).
+    const full = 'connections refused: the server is full';
+    await until(async () => count(await p.logs(), full) > 0);
+    const records = (await p.logs()).split('\n').filter((l) => l.includes(full));
+    expect(records).toHaveLength(1);
+    expect(records[0]).toContain('"refused":1');
+    expect(records[0]).toContain('"limit":"descriptor cap"');
 
     for (const c of held) c.close();
     await until(async () => {
@@ -146,6 +153,25 @@ describe('point 5: at the descriptor limit new connections are refused at once, 
     expect(await fetchMessage(again, 'f2')).toEqual(expected);
     expect(await fetchMessage(piped, 'f3')).toEqual(expected);
     expect(p.child.exitCode).toBeNull();
+  });
+
+  it('MaxClientConnections refuses the same way, with the same one record naming it', async () => {
+    const args = testbedArgs(bed, bed.backsidePorts.imap, { logLevel: 0 });
+    const p = await startProxyProcess(args, { MaxClientConnections: '2' });
+    running.push(p);
+    const held = [await RawClient.open(p.port), await RawClient.open(p.port)];
+    for (const c of held) expect(await c.line()).toMatch(/^\* OK/);
+    for (let i = 0; i < 3; i++) {
+      const c = await RawClient.open(p.port);
+      expect(await c.line()).toBe('* BYE [UNAVAILABLE] Too many connections, try again later');
+      c.close();
+    }
+    const full = 'connections refused: the server is full';
+    await until(async () => count(await p.logs(), full) > 0);
+    const records = (await p.logs()).split('\n').filter((l) => l.includes(full));
+    expect(records).toHaveLength(1);
+    expect(records[0]).toContain('"limit":"MaxClientConnections"');
+    for (const c of held) c.close();
   });
 });
 
@@ -208,5 +234,24 @@ describe('point 4: half-close and reset at every phase leak no descriptor', () =
     await until(async () => (await stableDescriptors(pid)) <= baseline);
     expect(await stableDescriptors(pid)).toBe(baseline);
     expect(p.child.exitCode).toBeNull();
+  });
+
+  it('MaxClientConnections refuses the same way, with the same one record naming it', async () => {
+    const args = testbedArgs(bed, bed.backsidePorts.imap, { logLevel: 0 });
+    const p = await startProxyProcess(args, { MaxClientConnections: '2' });
+    running.push(p);
+    const held = [await RawClient.open(p.port), await RawClient.open(p.port)];
+    for (const c of held) expect(await c.line()).toMatch(/^\* OK/);
+    for (let i = 0; i < 3; i++) {
+      const c = await RawClient.open(p.port);
+      expect(await c.line()).toBe('* BYE [UNAVAILABLE] Too many connections, try again later');
+      c.close();
+    }
+    const full = 'connections refused: the server is full';
+    await until(async () => count(await p.logs(), full) > 0);
+    const records = (await p.logs()).split('\n').filter((l) => l.includes(full));
+    expect(records).toHaveLength(1);
+    expect(records[0]).toContain('"limit":"MaxClientConnections"');
+    for (const c of held) c.close();
   });
 });

@@ -15,8 +15,14 @@ import type { Protocol } from '@mmp/config';
 import { plainAddress } from './clientAddress.js';
 import { type ProxiedOrigin, readProxyHeader } from './proxyProtocol.js';
 import { TLSSocket } from 'node:tls';
-import { ConnectionCounts, type Refused, admitConnection, descriptorCap } from './clientLimits.js';
-import { SHUTDOWN_GRACE_MS } from './limits.js';
+import {
+  ConnectionCounts,
+  FullServerReport,
+  type Refused,
+  admitConnection,
+  descriptorCap,
+} from './clientLimits.js';
+import { FULL_REPORT_MS, SHUTDOWN_GRACE_MS } from './limits.js';
 import { type ClientTlsInfo, describeTls } from './tls/clientTls.js';
 import { type ImplicitTls, implicitTlsAcceptor } from './tls/listener.js';
 import { certificateRequired } from './tls/settings.js';
@@ -103,6 +109,8 @@ export class ProxyServer {
   /** Client connections this process holds, against its descriptor cap (`clientLimits.ts`; the
    * server's counts, MaxClientConnections and MaxConnectionsPerAddress, are the primary's). */
   private readonly connections: ConnectionCounts;
+  /** Refusals of a full server, said at every LogLevel at most once a minute. */
+  private readonly full: FullServerReport;
 
   constructor(private readonly options: ProxyServerOptions) {
     this.current = options.runtime;
@@ -115,6 +123,7 @@ export class ProxyServer {
         MaxClientConnections: connectionLimits.max,
         cap: max,
       });
+    this.full = new FullServerReport(options.log, FULL_REPORT_MS);
     this.connections = new ConnectionCounts({
       max,
       perAddress: Number.MAX_SAFE_INTEGER,
@@ -247,6 +256,7 @@ export class ProxyServer {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.goodbye = o.tellSessions;
     await Promise.all(this.admitting);
+    this.full.close();
     if (o.tellSessions) for (const s of this.sessions) s.shutdown();
     const all = Promise.all([...this.sessions].map((s) => s.closed));
     let timer: NodeJS.Timeout | undefined;
@@ -339,6 +349,7 @@ export class ProxyServer {
         if (admitted.ok) admitted.release();
         return;
       }
+      if (!admitted.ok && admitted.refused === 'server-full') this.full.refusedBy(admitted.limit);
       const ctx = admitted.ok ? accepted : { ...accepted, refused: admitted.refused };
       const session = this.start(socket, ctx, admitted.ok ? admitted.release : undefined);
       if (this.goodbye) session.shutdown();
