@@ -123,6 +123,20 @@ async function startTarget(id: AttackTarget, dir: string, b: Backend): Promise<R
   }
 }
 
+/**
+ * The phases in the order they run: each attacker phase right after a phase without attackers,
+ * its baseline. On a machine shared with other work the rate the box allows drifts by a factor of
+ * two within minutes; a baseline taken once at the start compared later phases with another
+ * machine, not with the attack's absence.
+ */
+export function attackPhaseOrder(kinds: readonly AttackKind[]): AttackPhase['phase'][] {
+  const attacked: AttackPhase['phase'][] = [
+    ...kinds,
+    ...(kinds.length > 1 ? ['all' as const] : []),
+  ];
+  return attacked.length === 0 ? ['none'] : attacked.flatMap((k) => ['none' as const, k]);
+}
+
 /** Microseconds per part over `ms` as % of one core. */
 function windowPercents(micros: CpuSample, ms: number): PhaseCpu {
   const pct = (m: number | undefined): number | undefined =>
@@ -158,14 +172,33 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
       { length: LEGIT.longSessions },
       (_, i) => accounts[(i * 7 + 1) % accounts.length] as Account,
     );
-    const phaseNames: AttackPhase['phase'][] = [
-      'none',
-      ...o.kinds,
-      ...(o.kinds.length > 1 ? ['all' as const] : []),
-    ];
+    const phaseNames = attackPhaseOrder(o.kinds);
+    // The first phase (no attackers, the baseline) would otherwise meet a cold test bed: Dovecot's
+    // processes and caches, slapd's, filled by whichever phase comes first.
+    log('warm-up: legitimate clients only, not measured');
+    current = await startTarget(o.target, join(dir, 'warm-up'), bb.backend);
+    const warm = current.endpoints.imap;
+    if (warm !== undefined) {
+      const warmUp: SteadyJob = {
+        kind: 'steady',
+        endpoint: { protocol: 'imap', ...warm },
+        accounts,
+        concurrency: LEGIT.concurrency,
+        localAddresses: LEGIT.sources,
+        delayMs: 0,
+        durationMs: o.leadSeconds * 1000,
+        timeoutMs: LEGIT.timeoutMs,
+        fetchMessage: LEGIT.fetchMessage,
+        longAccounts: [],
+        noopIntervalMs: LEGIT.noopIntervalMs,
+      };
+      await runJobs<AnyResult>([warmUp], o.leadSeconds * 1000 + LEGIT.timeoutMs + 60_000);
+    }
+    await current.stop();
+    current = undefined;
     for (const phase of phaseNames) {
       log(`phase: ${phase === 'none' ? 'no attackers' : phase}`);
-      current = await startTarget(o.target, join(dir, phase), bb.backend);
+      current = await startTarget(o.target, join(dir, `${phases.length}-${phase}`), bb.backend);
       const e = current.endpoints.imap;
       if (e === undefined)
         throw new Error(`${TARGET_LABELS[o.target]}: ${current.missing.imap ?? 'no IMAP'}`);

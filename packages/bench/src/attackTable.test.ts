@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { attackJobs, mergeSummaries } from './attack.js';
+import { attackJobs, attackPhaseOrder, mergeSummaries } from './attack.js';
 import { ATTACKS, LEGIT, attackAddresses } from './attackParams.js';
 import {
   type AttackPhase,
@@ -186,6 +186,24 @@ describe('the attack report', () => {
     legitParams: LEGIT,
     phases: [phase('none', 100), phase('slowloris', 95), phase('lonecr', 50, 3)],
   };
+  it('runs each attacker phase right after its own baseline, and compares with that one', () => {
+    expect(attackPhaseOrder(['slowloris', 'noread'])).toEqual([
+      'none',
+      'slowloris',
+      'none',
+      'noread',
+      'none',
+      'all',
+    ]);
+    expect(attackPhaseOrder(['alpaca'])).toEqual(['none', 'alpaca']);
+    const paired: AttackReport = {
+      ...report,
+      phases: [phase('none', 100), phase('slowloris', 95), phase('none', 50), phase('noread', 45)],
+    };
+    const lines = attackTable(paired).split('\n');
+    expect(lines[3]).toMatch(/slowloris .*\| 0\.95× met/);
+    expect(lines[5]).toMatch(/commands, never read .*\| 0\.90× met/);
+  });
   it('compares each phase with the one without attackers, against the goals', () => {
     const lines = attackTable(report).split('\n');
     expect(lines[2]).toMatch(/no attackers .*\| 100\.0 .*\| 1\.00×/);

@@ -180,18 +180,24 @@ function failedText(l: LegitFigures): string {
   return `${formatNumber(l.failed, 0)} (${by})`;
 }
 
+/** A phase's baseline: the nearest phase without attackers before it (the first one, if none). */
+export function baselineOf(phases: readonly AttackPhase[], i: number): AttackPhase | undefined {
+  for (let j = i; j >= 0; j--) if (phases[j]?.phase === 'none') return phases[j];
+  return phases.find((p) => p.phase === 'none');
+}
+
 export function attackTable(r: AttackReport): string {
-  const base = r.phases.find((p) => p.phase === 'none');
   const header = [
     'phase',
     'legit logins/s',
-    '÷ no attackers (goal ≥ 0.9×)',
+    '÷ no attackers just before (goal ≥ 0.9×)',
     'legit failed logins',
     'legit sessions dropped (goal 0)',
     'proxy RSS start → peak (MiB)',
     'proxy CPU',
   ];
-  const rows = r.phases.map((p) => {
+  const rows = r.phases.map((p, i) => {
+    const base = baselineOf(r.phases, i);
     const ratio =
       base === undefined || base.legit.loginsPerSecond === 0
         ? undefined
@@ -291,7 +297,7 @@ export function formatAttackReport(r: AttackReport): string {
     '',
     `Machine: ${r.machine}. Run at ${r.date}, commit ${r.commit}. Load average ${r.load}.`,
     '',
-    `Each phase starts a fresh proxy; attackers run ${r.leadSeconds} s before the legitimate clients start, then ${r.phaseSeconds} s with them. Legitimate clients: ${l.concurrency} loops of connect, LOGIN, EXAMINE, FETCH ${l.fetchMessage} BODY[], LOGOUT from ${l.sources[0]}–${l.sources[l.sources.length - 1]}, and ${l.longSessions} long sessions sending NOOP every ${l.noopIntervalMs / 1000} s. A session is dropped when it broke after its login.`,
+    `Each phase starts a fresh proxy, after an unmeasured warm-up; each attacker phase follows a phase without attackers, its baseline (the ratio compares the two). Attackers run ${r.leadSeconds} s before the legitimate clients start, then ${r.phaseSeconds} s with them. Legitimate clients: ${l.concurrency} loops of connect, LOGIN, EXAMINE, FETCH ${l.fetchMessage} BODY[], LOGOUT from ${l.sources[0]}–${l.sources[l.sources.length - 1]}, and ${l.longSessions} long sessions sending NOOP every ${l.noopIntervalMs / 1000} s. A session is dropped when it broke after its login.`,
     '',
     attackTable(r),
     '',
