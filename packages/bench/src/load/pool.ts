@@ -1,6 +1,7 @@
 // The parent side of the load generator: forks worker processes (each under the 20,000 open
 // files a process may hold), hands them jobs, collects results; kills them on exit.
 import { fork, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { pinProcesses } from '../pin.js';
 import type { IdleJob, IdleProgress } from './scenarios.js';
 import type { AnyJob, AnyResult } from './jobs.js';
@@ -35,6 +36,8 @@ export interface RunOptions {
   onMark?: (job: number, name: 'start' | 'end') => void;
   /** pin the worker processes to these CPUs (taskset list) */
   cpus?: string;
+  /** a job's worker's nice value (setpriority), e.g. 19 for work that must only take idle CPU */
+  niceOf?: (job: AnyJob) => number | undefined;
 }
 
 /** Run each job in a worker process of its own, all at once; resolves with every result. */
@@ -50,6 +53,8 @@ export function runJobs<R extends AnyResult>(
           const child = spawnWorker();
           if (options.cpus !== undefined && child.pid !== undefined)
             pinProcesses([child.pid], options.cpus);
+          const nice = options.niceOf?.(job);
+          if (nice !== undefined && child.pid !== undefined) setPriority(child.pid, nice);
           let settled = false;
           const timer = setTimeout(() => {
             child.kill('SIGKILL');
