@@ -26,7 +26,9 @@
  * (the new package's code, the file as it is now), starts its workers, listens on the inherited
  * sockets, and only then sends SIGQUIT to this one, which stops accepting and drains. Both accept
  * on the same sockets meanwhile, so no connection is refused at any moment; a new process that
- * fails leaves this one serving.
+ * fails leaves this one serving. MetricsListen is not passed on (with workers, node:cluster's
+ * primary holds it out of reach): the new process waits for the address (`takingOver`), and this
+ * one closes it as its drain begins, so that the instance's /healthz is the new process's.
  */
 
 import { spawn } from 'node:child_process';
@@ -58,7 +60,9 @@ export interface Serving {
   reopenLogs(): void;
   stop(): void;
   abort(): void;
-  drain(deadlineMs: number): void;
+  /** `handedOver`: a new process took the listeners (SIGUSR2): MetricsListen goes to it now
+   * rather than answering 503 until the sessions are gone. */
+  drain(deadlineMs: number, handedOver: boolean): void;
 }
 
 export async function control(o: {
@@ -209,7 +213,7 @@ export async function control(o: {
       deadlineMs: DRAIN_DEADLINE_MS,
     });
     listeners.close();
-    serving.drain(DRAIN_DEADLINE_MS);
+    serving.drain(DRAIN_DEADLINE_MS, successor !== undefined);
   };
 
   let stops = 0;

@@ -11,7 +11,7 @@
 import cluster from 'node:cluster';
 import { type Protocol, cliAction, formatProblem } from '@mmp/config';
 import { clientLimitsService } from './clientLimits.js';
-import { control, type Serving } from './control.js';
+import { REPLACES_ENV, control, type Serving } from './control.js';
 import { startImapSession } from './imap/dialect.js';
 import { installProcessGuards } from './crash.js';
 import { type PrimaryService, localFleet } from './ipc.js';
@@ -114,6 +114,8 @@ export async function main(
   const log = logFile.log;
   let current = first.value;
   const context = { log, values: () => current.snapshot.values };
+  // Started by a SIGUSR2 hand-over: the old process holds MetricsListen until it drains.
+  const takingOver = Number(env[REPLACES_ENV]) > 1;
   const startServices = (primary: Parameters<PrimaryService>[0]): void => {
     for (const start of PRIMARY_SERVICES) start(primary, context);
   };
@@ -125,12 +127,13 @@ export async function main(
         log,
         current: () => current.snapshot,
         account,
+        takingOver,
         services: startServices,
       });
       serving = { ...pool, reload: (next) => pool.reload(next.snapshot) };
     } else {
       startServices(local.primary);
-      serving = serveHere(protocol, first.value.runtime, log, program);
+      serving = serveHere(protocol, first.value.runtime, log, program, takingOver);
     }
     return await control({
       program,
@@ -164,12 +167,14 @@ function serveHere(
   runtime: Parameters<typeof ProxyServer.prototype.use>[0],
   log: ReturnType<typeof openLogFile>['log'],
   program: string,
+  takingOver: boolean,
 ): Serving {
   const server = new ProxyServer({ protocol, runtime, log, startSession: SESSIONS[protocol] });
   let settle: () => void = () => undefined;
   const gone = new Promise<void>((r) => (settle = r));
-  // MetricsListen: open until the sessions are gone, so that /healthz says 503 while they drain.
-  const metrics = serveMetrics(program, server, log);
+  // MetricsListen: open until the sessions are gone, so that /healthz says 503 while they drain
+  // (but a hand-over's successor takes it at once).
+  const metrics = serveMetrics(program, server, log, { takingOver });
   const end = (p: Promise<void>): void =>
     void p.then(async () => {
       const m = await metrics;
@@ -192,6 +197,9 @@ function serveHere(
       log.at('lifecycle', 'stop', 'second signal: closing every session now');
       server.abortAll();
     },
-    drain: (deadlineMs) => end(server.drain(deadlineMs)),
+    drain: (deadlineMs, handedOver) => {
+      if (handedOver) void metrics.then((m) => (m.ok ? m.value() : undefined));
+      end(server.drain(deadlineMs));
+    },
   };
 }

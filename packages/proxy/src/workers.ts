@@ -67,10 +67,15 @@ import {
 } from './limits.js';
 
 /** What a worker asks first: the configuration to serve and whom to serve it as. */
-export const SNAPSHOT = messageKind<null, { snapshot: Snapshot; account: Account | undefined }>(
-  'workers.snapshot',
-  (v): v is null => v === null,
-);
+export const SNAPSHOT = messageKind<
+  null,
+  {
+    snapshot: Snapshot;
+    account: Account | undefined;
+    /** The primary replaces another process (SIGUSR2) that may still hold MetricsListen. */
+    takingOver: boolean;
+  }
+>('workers.snapshot', (v): v is null => v === null);
 
 /** The primary's reload: a new snapshot (already checked there); the worker's problems, if any. */
 export const RELOAD = messageKind<Snapshot, string[]>(
@@ -83,7 +88,8 @@ type Note =
   | { kind: 'mmp-ready' }
   | { kind: 'mmp-stop' }
   | { kind: 'mmp-abort' }
-  | { kind: 'mmp-drain'; deadlineMs: number }
+  /** `handedOver`: a new process took the listeners (SIGUSR2); MetricsListen is its now. */
+  | { kind: 'mmp-drain'; deadlineMs: number; handedOver: boolean }
   | { kind: 'mmp-conn'; tls: boolean };
 
 function kindOf(m: unknown): unknown {
@@ -128,7 +134,8 @@ export interface WorkerPool {
   /** Finish (first stop signal), abort (second), drain (SIGQUIT or after a hand-over). */
   stop(): void;
   abort(): void;
-  drain(deadlineMs: number): void;
+  /** `handedOver`: a new process took the listeners (SIGUSR2), MetricsListen included. */
+  drain(deadlineMs: number, handedOver: boolean): void;
 }
 
 /** Start `count` workers that serve `current()` as `account`. */
@@ -137,6 +144,8 @@ export function startWorkers(o: {
   log: Log;
   current: () => Snapshot;
   account: Account | undefined;
+  /** This process replaces another (SIGUSR2): its workers wait for MetricsListen to be free. */
+  takingOver?: boolean;
   /** Registers the primary's services (`ipc.ts`) on its channel to the workers. */
   services: (primary: PrimaryChannel) => void;
 }): WorkerPool {
@@ -149,7 +158,11 @@ export function startWorkers(o: {
   const channel = new ClusterPrimary((peer, reason) =>
     log.error('workers', 'bad message from a worker', { pid: peer.pid, reason }),
   );
-  channel.handle(SNAPSHOT, () => ({ snapshot: o.current(), account: o.account }));
+  channel.handle(SNAPSHOT, () => ({
+    snapshot: o.current(),
+    account: o.account,
+    takingOver: o.takingOver === true,
+  }));
   o.services(channel);
   const slots: Slot[] = Array.from({ length: count }, () => ({
     worker: undefined,
@@ -276,7 +289,7 @@ export function startWorkers(o: {
       stopping = { kind: 'mmp-abort' };
       for (const w of live()) if (!send(w, { kind: 'mmp-abort' })) w.process.kill('SIGKILL');
     },
-    drain: (deadlineMs) => stopAll({ kind: 'mmp-drain', deadlineMs }),
+    drain: (deadlineMs, handedOver) => stopAll({ kind: 'mmp-drain', deadlineMs, handedOver }),
   };
 }
 
@@ -286,7 +299,12 @@ export function startWorkers(o: {
  * every session run to its end or the deadline. The signal handlers stay installed, so that a
  * late signal never kills the worker by its default action.
  */
-function onWorkerRequests(server: ProxyServer, log: Log): Promise<void> {
+function onWorkerRequests(
+  server: ProxyServer,
+  log: Log,
+  /** A hand-over's drain: let the new process have MetricsListen now. */
+  releaseMetrics: () => void,
+): Promise<void> {
   return new Promise((resolve) => {
     const stop = (why: string): void => {
       log.at('lifecycle', 'stop', `${why}: stopping`, { sessions: server.sessionCount });
@@ -310,6 +328,7 @@ function onWorkerRequests(server: ProxyServer, log: Log): Promise<void> {
       } else if (kind === 'mmp-drain') {
         const d = (m as { deadlineMs?: unknown }).deadlineMs;
         const deadlineMs = typeof d === 'number' ? d : DRAIN_DEADLINE_MS;
+        if ((m as { handedOver?: unknown }).handedOver === true) releaseMetrics();
         log.at('lifecycle', 'drain', 'draining: no new clients, sessions run to their end', {
           sessions: server.sessionCount,
           deadlineMs,
@@ -360,7 +379,7 @@ export async function runWorker(
     say(`worker: no configuration from the primary: ${ipcErrorText(asked.error)}`);
     return 1;
   }
-  const { snapshot, account } = asked.value;
+  const { snapshot, account, takingOver } = asked.value;
   const { values, protocol } = snapshot;
   // The log is opened while still root (in the run-as user's directory, owned by that user).
   const logFile = openLogFile({
@@ -407,12 +426,14 @@ export async function runWorker(
     const metrics =
       built.value.global.settings.metricsListen === undefined
         ? undefined
-        : await serveMetrics(program, server, log);
+        : await serveMetrics(program, server, log, { takingOver });
     if (metrics?.ok === false) {
       say(metrics.error);
       return 1;
     }
-    const done = onWorkerRequests(server, log);
+    const done = onWorkerRequests(server, log, () => {
+      if (metrics?.ok === true) void metrics.value();
+    });
     process.send?.({ kind: 'mmp-ready' } satisfies Note);
     await done;
     if (metrics?.ok === true) await metrics.value();

@@ -25,6 +25,12 @@ export type Health = Result<string, string>;
 
 export interface MetricsListenerOptions {
   listen: Readonly<Required<ListenAddress>>;
+  /**
+   * This process replaces another one (SIGUSR2) that holds MetricsListen until it starts to
+   * drain: an address in use is then waited for (retried every METRICS_RETRY_MS) instead of
+   * refused, so that the new process can start and tell the old one to go.
+   */
+  takingOver?: boolean;
   program: string;
   protocol: Protocol;
   log: Log;
@@ -36,9 +42,36 @@ export interface MetricsListenerOptions {
 /** Time a scraper has to send its request (a slow client must not hold a socket open). */
 const REQUEST_TIMEOUT_MS = 10_000;
 
+/** How often a process taking over (SIGUSR2) tries MetricsListen again while the old one holds
+ * it: the gap a balancer's check may meet between the old one letting go and the new one. */
+export const METRICS_RETRY_MS = 100;
+
+/** One attempt to listen; the error as Node gave it. */
+function bind(
+  server: Server,
+  listen: Readonly<Required<ListenAddress>>,
+): Promise<Result<void, NodeJS.ErrnoException>> {
+  return new Promise((resolve) => {
+    const onError = (e: NodeJS.ErrnoException): void => resolve(err(e));
+    server.once('error', onError);
+    server.listen({ host: listen.host, port: listen.port }, () => {
+      server.off('error', onError);
+      resolve(ok(undefined));
+    });
+  });
+}
+
+export interface MetricsListener {
+  server: Server;
+  /** Where it listens, or will once the process it replaces let go. */
+  address: { host: string; port: number };
+  /** Stop listening (and waiting to) and close idle keep-alive connections; idempotent. */
+  close(): Promise<void>;
+}
+
 export async function listenMetrics(
   o: MetricsListenerOptions,
-): Promise<Result<{ server: Server; address: { host: string; port: number } }, string>> {
+): Promise<Result<MetricsListener, string>> {
   const server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS }, (req, res) => {
     answer(o, req, res).catch((e: unknown) => {
       const message = e instanceof Error ? e.message : String(e);
@@ -49,46 +82,72 @@ export async function listenMetrics(
   });
   // A scraper's keep-alive connection must not hold a stopping process.
   server.keepAliveTimeout = 5_000;
-  return new Promise((resolve) => {
-    const onError = (e: Error): void =>
-      resolve(
-        err(`cannot listen on MetricsListen ${o.listen.host}:${o.listen.port}: ${e.message}`),
-      );
-    server.once('error', onError);
-    server.listen({ host: o.listen.host, port: o.listen.port }, () => {
-      server.off('error', onError);
-      server.on('error', (e) =>
-        o.log.error('metrics', 'metrics listener error', { error: e.message }),
-      );
-      const a = server.address();
-      const address =
-        a === null || typeof a === 'string'
-          ? { host: o.listen.host, port: o.listen.port }
-          : { host: a.address, port: a.port };
-      o.log.at('lifecycle', 'start', 'serving metrics', address);
-      resolve(ok({ server, address }));
-    });
-  });
-}
-
-/** Close the listener and its idle keep-alive connections. */
-export function closeMetrics(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeIdleConnections();
-  });
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> =>
+    (closing ??= new Promise((resolve) => {
+      server.close(() => resolve());
+      server.closeIdleConnections();
+    }));
+  const bound = (): { host: string; port: number } => {
+    server.on('error', (e) =>
+      o.log.error('metrics', 'metrics listener error', { error: e.message }),
+    );
+    const a = server.address();
+    const address =
+      a === null || typeof a === 'string'
+        ? { host: o.listen.host, port: o.listen.port }
+        : { host: a.address, port: a.port };
+    o.log.at('lifecycle', 'start', 'serving metrics', address);
+    return address;
+  };
+  const refused = (e: Error): string =>
+    `cannot listen on MetricsListen ${o.listen.host}:${o.listen.port}: ${e.message}`;
+  const first = await bind(server, o.listen);
+  if (first.ok) return ok({ server, address: bound(), close });
+  if (o.takingOver !== true || first.error.code !== 'EADDRINUSE') return err(refused(first.error));
+  // The process this one replaces lets go of it when told to drain, which this one does only
+  // once it listens on the mail ports: wait for it in the background.
+  o.log.at(
+    'lifecycle',
+    'start',
+    'MetricsListen is still held by the process this one replaces: waiting for it',
+    {
+      host: o.listen.host,
+      port: o.listen.port,
+    },
+  );
+  void (async () => {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, METRICS_RETRY_MS));
+      if (closing !== undefined) return;
+      const again = await bind(server, o.listen);
+      if (again.ok) {
+        if (closing !== undefined) server.close();
+        else bound();
+        return;
+      }
+      if (again.error.code !== 'EADDRINUSE') {
+        o.log.error('metrics', 'cannot listen on MetricsListen', { error: refused(again.error) });
+        return;
+      }
+    }
+  })();
+  return ok({ server, address: { host: o.listen.host, port: o.listen.port }, close });
 }
 
 /**
  * MetricsListen, when set, in a serving process (the one process, or each NumThreads worker, whose
  * listen node:cluster shares: each scrape reaches one worker). /healthz: 503 once `server` stops
  * or drains (`ProxyServer.stop`/`drain` set it), or when no directory host answers. Resolves with
- * how to close it (kept open while sessions drain, so balancers read the 503).
+ * how to close it: kept open while sessions drain, so balancers read the 503, except after a
+ * SIGUSR2 hand-over, where the new process takes the address (`takingOver`) as soon as this one
+ * closes it, at the start of its drain.
  */
 export async function serveMetrics(
   program: string,
   server: ProxyServer,
   log: Log,
+  options: { takingOver?: boolean } = {},
 ): Promise<Result<() => Promise<void>, string>> {
   const runtime = server.runtime;
   const listen = runtime.global.settings.metricsListen;
@@ -104,6 +163,7 @@ export async function serveMetrics(
   };
   const r = await listenMetrics({
     listen,
+    takingOver: options.takingOver === true,
     program,
     protocol: runtime.protocol,
     log,
@@ -111,8 +171,7 @@ export async function serveMetrics(
     health,
   });
   if (!r.ok) return r;
-  const { server: http } = r.value;
-  return ok(() => closeMetrics(http));
+  return ok(r.value.close);
 }
 
 async function answer(

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Testbed, freePort, startTestbed, waitUntil } from '@mmp/testbed';
 import { type ProxyProcess, startProxyProcess, testbedArgs } from '../test-support/proxyProcess.js';
 import { RawClient } from '../test-support/rawClient.js';
+import { sample } from '../test-support/promText.js';
 
 let bed: Testbed;
 const running: ProxyProcess[] = [];
@@ -44,24 +45,6 @@ async function login(port: number, uid: string, password: string): Promise<RawCl
 async function get(url: string): Promise<{ status: number; body: string; type: string }> {
   const r = await fetch(url);
   return { status: r.status, body: await r.text(), type: r.headers.get('content-type') ?? '' };
-}
-
-/** The value of one series in Prometheus text (labels in any order); undefined if absent. */
-function sample(
-  text: string,
-  name: string,
-  labels: Record<string, string> = {},
-): number | undefined {
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (m === null || m[1] !== name) continue;
-    const have = Object.fromEntries(
-      [...(m[2] ?? '').matchAll(/([a-zA-Z_]+)="([^"]*)"/g)].map((x) => [x[1], x[2]]),
-    );
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3]);
-  }
-  return undefined;
 }
 
 async function promtool(text: string): Promise<{ exitCode: number | undefined; output: string }> {
