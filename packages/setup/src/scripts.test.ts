@@ -130,12 +130,22 @@ async function nextProxy(dir: string, old: string): Promise<string> {
   return pid;
 }
 
-/** What the listener on `port` says first. */
+/** What the listener on `port` says first, once it listens (a restarted stand-in writes its
+ * report before it binds). */
 async function greeting(port: number): Promise<string> {
-  const s = connect(port, '127.0.0.1');
-  s.setEncoding('utf8');
-  const [text] = (await once(s, 'data')) as [string];
-  s.destroy();
+  let text = '';
+  await waitUntil(`a greeting on ${port}`, async () => {
+    const s = connect(port, '127.0.0.1');
+    s.setEncoding('utf8');
+    try {
+      [text] = (await once(s, 'data')) as [string];
+      return true;
+    } catch {
+      return false; // ECONNREFUSED: not listening yet
+    } finally {
+      s.destroy();
+    }
+  });
   return text;
 }
 
