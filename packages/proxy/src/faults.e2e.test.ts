@@ -4,6 +4,7 @@
  * clients saw, what the log says, and that sessions not involved carried on.
  */
 
+import { readFile, readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SCRIPTED_HOSTS, type Testbed, startTestbed } from '@mmp/testbed';
 
@@ -313,5 +314,92 @@ describe('point 3: stores that misbehave get a bounded wait, then the next mailH
     expect(
       linesWith(await p.logs(), 'store skipped', 'marked down after a timeout').length,
     ).toBeGreaterThan(0);
+  });
+});
+
+/** Pids of a store's processes titled `…<instanceName>/<service>` (Dovecot's process titles). */
+async function storeProcesses(instanceName: string, service: string): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const title = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (title.replaceAll('\0', ' ').trim().endsWith(`${instanceName}/${service}`))
+      pids.push(Number(entry));
+  }
+  return pids;
+}
+
+describe('a store SIGSTOPped mid-replay and mid-pipe: its clients get bounded waits or clear answers, others carry on', () => {
+  it('mid-replay: the login is answered within StoreReplyTimeout; sessions and logins on store A carry on byte-exact', async () => {
+    const p = await proxy([], { StoreConnectTimeout: '1', StoreReplyTimeout: '1' });
+    const B = bed.store('B');
+    const bob = bed.user('bob');
+    const alice = await loggedIn(p, 'alice');
+    const expected = await fetchWelcome(alice, 'f0');
+    // A first login starts store B's auth process.
+    (await loggedIn(p, bob.uid)).close();
+    const auth = await storeProcesses(B.instanceName, 'auth');
+    expect(auth.length).toBeGreaterThan(0);
+    // With its auth process stopped, the store greets, takes the replayed LOGIN and never answers;
+    // then the whole store stops with the login in flight.
+    for (const pid of auth) process.kill(pid, 'SIGSTOP');
+    try {
+      const c = await RawClient.open(p.port);
+      await c.line();
+      c.send(`a LOGIN ${bob.uid} ${bob.password}\r\n`);
+      await logUntil(p, 2, 'sending user name and password to store');
+      B.pause();
+      expect(await c.line()).toMatch(/^a NO \[UNAVAILABLE\]|^a NO \[ALERT\]/);
+      c.close();
+      const log = await logUntil(p, 1, 'store failed before answering the login');
+      expect(linesWith(log, 'store failed before answering the login').join('\n')).toContain(
+        '"phase":"store login"',
+      );
+      expect(await fetchWelcome(alice, 'f1')).toEqual(expected);
+      const again = await loggedIn(p, 'alice');
+      expect(await fetchWelcome(again, 'f2')).toEqual(expected);
+      again.close();
+    } finally {
+      // SIGCONT to every process of the store, the auth process too.
+      B.resume();
+    }
+    expect(await fetchWelcome(alice, 'f3')).toEqual(expected);
+    alice.close();
+  });
+
+  it('mid-pipe: the piped client waits for its store (no answer is made up), gets it byte-exact once the store runs again; store A untouched', async () => {
+    const p = await proxy([], { StoreConnectTimeout: '1' });
+    const B = bed.store('B');
+    const bob = bed.user('bob');
+    const alice = await loggedIn(p, 'alice');
+    const expectedA = await fetchWelcome(alice, 'f0');
+    const piped = await loggedIn(p, bob.uid);
+    const expectedB = await fetchWelcome(piped, 'g0');
+    B.pause();
+    let pending: Promise<string[]>;
+    try {
+      piped.send('g1 FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])\r\n');
+      pending = piped.until('g1', 60_000);
+      // While B is frozen: store A's session and new logins carry on, byte-exact.
+      expect(await fetchWelcome(alice, 'f1')).toEqual(expectedA);
+      const again = await loggedIn(p, 'alice');
+      expect(await fetchWelcome(again, 'f2')).toEqual(expectedA);
+      again.close();
+      // A new login to the frozen store gets a clear answer after StoreConnectTimeout.
+      const c = await RawClient.open(p.port);
+      await c.line();
+      c.send(`a LOGIN ${bob.uid} ${bob.password}\r\n`);
+      expect(await c.line()).toMatch(/^a NO \[UNAVAILABLE\]|^a NO \[ALERT\]/);
+      c.close();
+    } finally {
+      B.resume();
+    }
+    const lines = await pending;
+    expect(lines.at(-1)).toMatch(/^g1 OK /);
+    expect(lines.slice(0, -1)).toEqual(expectedB);
+    expect(await fetchWelcome(piped, 'g2')).toEqual(expectedB);
+    expect(await fetchWelcome(alice, 'f3')).toEqual(expectedA);
+    piped.close();
+    alice.close();
   });
 });
