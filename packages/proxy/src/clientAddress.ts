@@ -5,8 +5,8 @@
  * them only from an address it trusts (Dovecot: `login_trusted_networks`).
  */
 
-import { isIP } from 'node:net';
-import { normalizeAddress } from '@mmp/config';
+import { BlockList, isIP } from 'node:net';
+import { type IpNetwork, normalizeAddress } from '@mmp/config';
 
 export interface ConnectionAddresses {
   clientIp: string;
@@ -43,4 +43,20 @@ export function forwardable(a: ConnectionAddresses): ConnectionAddresses | undef
   const serverIp = forwardableIp(a.serverIp);
   if (clientIp === undefined || serverIp === undefined) return undefined;
   return { clientIp, clientPort: a.clientPort, serverIp, serverPort: a.serverPort };
+}
+
+/** Matchers built once per list of networks (a runtime's settings hold the list). */
+const matchers = new WeakMap<readonly IpNetwork[], BlockList>();
+/** Whether `ip` (an IPv4-mapped IPv6 address as IPv4) lies in one of `networks`; node:net's
+ * BlockList matches both families. */
+export function inNetworks(ip: string, networks: readonly IpNetwork[]): boolean {
+  const a = normalizeAddress(ip);
+  if (a === undefined || networks.length === 0) return false;
+  let list = matchers.get(networks);
+  if (list === undefined) {
+    list = new BlockList();
+    for (const n of networks) list.addSubnet(n.address, n.prefix, n.family === 4 ? 'ipv4' : 'ipv6');
+    matchers.set(networks, list);
+  }
+  return list.check(a, isIP(a) === 4 ? 'ipv4' : 'ipv6');
 }

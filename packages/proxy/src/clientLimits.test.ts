@@ -5,9 +5,9 @@ import {
   FullServerReport,
   addressGroup,
   descriptorCap,
-  inNetworks,
 } from './clientLimits.js';
 import { AUTH_PENALTY_FORGET_MS, DESCRIPTOR_RESERVE, FULL_REPORT_MS } from './limits.js';
+import { inNetworks } from './clientAddress.js';
 import { recordingLog } from './test-support/recordingLog.js';
 
 describe('address groups', () => {

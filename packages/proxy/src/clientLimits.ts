@@ -12,8 +12,9 @@
  * Each process also keeps its own descriptor cap (`descriptorCap`), which only it can know.
  */
 
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { type ConfigValues, type IpNetwork, normalizeAddress } from '@mmp/config';
+import { inNetworks } from './clientAddress.js';
 import { type MessageKind, type PrimaryService, type WorkerChannel, messageKind } from './ipc.js';
 import { AUTH_PENALTY_FORGET_MS, DESCRIPTOR_RESERVE, MAX_PENALISED_ADDRESSES } from './limits.js';
 import type { Log } from './log.js';
@@ -58,20 +59,6 @@ export function addressGroup(ip: string, prefix4: number): string {
   if (a === undefined) return ip;
   const bits = isIP(a) === 4 ? prefix4 : 64;
   return `${maskedAddress(a, bits)}/${bits}`;
-}
-
-/** Whether `ip` lies in one of `networks` (node:net's BlockList matches both families). */
-const matchers = new WeakMap<readonly IpNetwork[], BlockList>();
-export function inNetworks(ip: string, networks: readonly IpNetwork[]): boolean {
-  const a = normalizeAddress(ip);
-  if (a === undefined || networks.length === 0) return false;
-  let list = matchers.get(networks);
-  if (list === undefined) {
-    list = new BlockList();
-    for (const n of networks) list.addSubnet(n.address, n.prefix, n.family === 4 ? 'ipv4' : 'ipv6');
-    matchers.set(networks, list);
-  }
-  return list.check(a, isIP(a) === 4 ? 'ipv4' : 'ipv6');
 }
 
 /** The address with every bit after the first `bits` cleared, as a comparable string. */

@@ -13,9 +13,9 @@
  * is the one the balancer connected to.
  */
 
-import { BlockList, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { ConfigValues, IpNetwork } from '@mmp/config';
-import { plainAddress } from './clientAddress.js';
+import { inNetworks, plainAddress } from './clientAddress.js';
 import { PROXY_HEADER_TIMEOUT_MS } from './limits.js';
 import type { Log } from './log.js';
 import { type ProxiedAddresses, scanProxyHeader } from './proxyHeader.js';
@@ -36,18 +36,6 @@ export function proxyProtocolSettingsFrom(v: ConfigValues): ProxyProtocolSetting
     sslListen: listeners.includes('SSLListenPort'),
     trusted: v.ProxyProtocolTrustedNetworks ?? [],
   };
-}
-
-/** The trusted networks as a matcher (node:net's BlockList does CIDR matching for both families). */
-const matchers = new WeakMap<readonly IpNetwork[], BlockList>();
-function isTrusted(networks: readonly IpNetwork[], ip: string): boolean {
-  let list = matchers.get(networks);
-  if (list === undefined) {
-    list = new BlockList();
-    for (const n of networks) list.addSubnet(n.address, n.prefix, n.family === 4 ? 'ipv4' : 'ipv6');
-    matchers.set(networks, list);
-  }
-  return list.check(ip, ip.includes(':') ? 'ipv6' : 'ipv4');
 }
 
 /** Where a proxied connection came from: the client as the header says, and the balancer. */
@@ -78,7 +66,7 @@ export function readProxyHeader(
     });
     socket.destroy();
   };
-  if (!isTrusted(settings.trusted, peerIp)) {
+  if (!inNetworks(peerIp, settings.trusted)) {
     refuse('not from ProxyProtocolTrustedNetworks');
     return;
   }
