@@ -303,9 +303,16 @@ export class ClientConnection {
 
   // ---- Closing ----
 
-  /** Say `line` (if any), close our side, and cut the connection if the client lingers. */
-  close(line: string | undefined): void {
+  /**
+   * Say `line` (if any), close our side, and cut the connection if the client lingers.
+   * `stopReading`: a client that floods (commands whose answers it never reads, a line without
+   * end) would go on sending for the whole linger, and we would go on reading it only to drop it;
+   * its writes block instead. (Not for every close: a client that closes at once after our last
+   * words is seen doing so only while we read.)
+   */
+  close(line: string | undefined, stopReading = false): void {
     if (line !== undefined) this.send(line);
+    if (stopReading) this.current.pause();
     this.current.end();
     setTimeout(() => this.current.destroy(), CLOSE_LINGER_MS).unref();
   }

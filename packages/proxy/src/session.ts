@@ -624,15 +624,18 @@ class Session<Command> implements SessionHandle {
       limit === 'failed-logins'
     )
       this.ctx.runtime.shared.metrics.refused(limit);
-    this.close(this.dialect.words.goodbye(reason));
+    this.close(
+      this.dialect.words.goodbye(reason),
+      limit === 'framing' || limit === 'too-many-commands',
+    );
   }
 
-  private close(line: string | undefined): void {
+  private close(line: string | undefined, stopReading = false): void {
     if (this.state.kind === 'closed') return;
     clearTimeout(this.deadline);
     const pending = this.state.kind === 'store-challenge' ? this.state.answer : undefined;
     this.state = { kind: 'closed', fields: this.closedFields() };
-    this.conn.close(line);
+    this.conn.close(line, stopReading);
     pending?.(undefined); // the login gives up on its store
   }
 }

@@ -134,6 +134,25 @@ describe('before login', () => {
     expect(said.at(-1)).toBe('* BYE Too many commands before login');
   });
 
+  it('reads nothing more from a client after saying goodbye to its flood', async () => {
+    const c = await connect();
+    c.send('n NOOP\r\n'.repeat(MAX_COMMANDS_BEFORE_LOGIN + 1));
+    expect((await c.until('*')).at(-1)).toBe('* BYE Too many commands before login');
+    // Then 128 MiB more, 64 KiB at a time, counting what reaches the kernel: taken in and
+    // dropped, they would cost the proxy as much as they cost us. Not read, at most what the
+    // socket buffers hold gets through (tcp_wmem's and tcp_rmem's maxima: 4 + 32 MiB here)
+    // before the proxy cuts the connection at the end of its linger.
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    let flushed = 0;
+    for (let i = 0; i < 2048; i++) {
+      c.socket.write(chunk, (error) => {
+        if (error === undefined || error === null) flushed += chunk.length;
+      });
+    }
+    await c.closed;
+    expect(flushed).toBeLessThan(48 * 1024 * 1024);
+  });
+
   it('refuses a synchronising literal over the limit and carries on', async () => {
     const c = await connect();
     c.send('a1 LOGIN {5000}\r\n');
