@@ -387,6 +387,51 @@ describe('the ImapMMP start script', () => {
     expect((await run(script, 'status')).exitCode).toBe(3);
   });
 
+  it('a proxy running without a supervisor (an older script; its supervisor killed) gets one from start, and from restart', async () => {
+    const port = await freePort();
+    const script = await install(FAKE_PROXY, {
+      imap: { ListenPort: `127.0.0.1:${port}` },
+      pop3: {},
+    });
+    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    expect((await run(script, 'start')).exitCode).toBe(0);
+    const first = pidIn(dir, 'ImapMMP.pid');
+    const killSupervisor = async (): Promise<void> => {
+      const sup = pidIn(dir, 'ImapMMP.supervisor.pid');
+      process.kill(Number(sup), 'SIGKILL');
+      await waitUntil('the supervisor gone', () => Promise.resolve(!running(sup)));
+    };
+    await killSupervisor();
+
+    const start = await run(script, 'start');
+    expect(start.exitCode).toBe(0);
+    const adopter = pidIn(dir, 'ImapMMP.supervisor.pid');
+    expect(start.stdout).toBe(
+      `ImapMMP (t): already running (pid ${first}), now supervised (pid ${adopter})`,
+    );
+    expect(running(adopter)).toBe(true);
+    process.kill(Number(first), 'SIGKILL');
+    const second = await nextProxy(dir, first);
+    expect(parentOf(second)).toBe(adopter);
+    expect(readFileSync(join(dir, 'ImapMMP.out'), 'utf8')).toContain(
+      `the proxy (pid ${first}) ended; starting it again in 1s`,
+    );
+
+    await killSupervisor();
+    expect((await run(script, 'restart')).exitCode).toBe(0);
+    const third = pidIn(dir, 'ImapMMP.pid');
+    const another = pidIn(dir, 'ImapMMP.supervisor.pid');
+    expect(another).not.toBe(adopter);
+    expect(running(another)).toBe(true);
+    process.kill(Number(third), 'SIGKILL');
+    const fourth = await nextProxy(dir, third);
+    expect(parentOf(fourth)).toBe(another);
+
+    expect((await run(script, 'stop')).exitCode).toBe(0);
+    expect(running(another)).toBe(false);
+    expect(running(fourth)).toBe(false);
+  });
+
   it('start reports a proxy that refuses its configuration, with its message, and exits 1', async () => {
     const script = await install(DYING_PROXY);
     const r = await run(script, 'start');

@@ -74,7 +74,8 @@ export function startScript(s: ScriptInput): string {
 # start supervises the proxy: when it dies abnormally (killed by a signal, or a non-zero exit
 # after it listened) it is started again, 1 s later, then 2, 4 ... up to MMP_RESTART_MAX
 # seconds while it keeps dying; each restart is a line in ${outFileName(s.protocol)}. The supervisor's pid is
-# in ${supervisorFileName(s.protocol)}; stop ends it first, then the proxy.
+# in ${supervisorFileName(s.protocol)}; stop ends it first, then the proxy. start and restart give a
+# running proxy without one (started by an older script) a supervisor.
 #
 ### BEGIN INIT INFO
 # Provides:          mmp-${s.instance}-${s.protocol}
@@ -201,21 +202,30 @@ pause() {
 
 # The supervisor, started by do_start in a session of its own, output to MMP_OUTFILE. The proxy is
 # its child (a wait gives how it ended); after a hand-over the pid file names a process that is
-# not, followed by /proc and by the proxy's last line. Checked once a second.
+# not, followed by /proc and by the proxy's last line. Checked once a second. $1: the pid of a
+# running proxy to follow first instead of starting one.
 supervise() {
   stopping=
   tick=
   delay=1
   tries=0
+  adopt=$1
   # From stop: let the loop end where the pid file names the last proxy started.
   trap 'stopping=1; [ -z "$tick" ] || kill "$tick" 2>/dev/null' TERM
   while [ -z "$stopping" ]; do
     mark=$(out_size)
-    launch detach </dev/null &
-    child=$!
-    cur=$child
-    write_pid "$cur" "$MMP_PIDFILE"
-    tries=$((tries + 1))
+    if [ -n "$adopt" ]; then
+      # Started without a supervisor (an older script; its supervisor killed): not a child.
+      child=
+      cur=$adopt
+      adopt=
+    else
+      launch detach </dev/null &
+      child=$!
+      cur=$child
+      write_pid "$cur" "$MMP_PIDFILE"
+      tries=$((tries + 1))
+    fi
     up=0
     how=
     while [ -z "$stopping" ]; do
@@ -289,27 +299,38 @@ follow() {
   fi
 }
 
+# Start the supervisor (sets sup); $1: a running proxy for it to follow, else it starts one.
+start_supervisor() {
+  detach=
+  command -v setsid >/dev/null 2>&1 && detach=setsid
+  # The output may hold addresses and user names: private. The pid files are not.
+  umask 077
+  # The config file's path is an argument so that is_ours knows the supervisor too.
+  $detach /bin/sh "$0" supervise "$MMP_CONFIG" \${1:+"$1"} </dev/null >>"$MMP_OUTFILE" 2>&1 &
+  sup=$!
+  umask 022
+  write_pid "$sup" "$MMP_SUPFILE"
+}
+
 do_start() {
   may_run
   read_pid
   if is_ours "$pid"; then
-    say "already running (pid $pid)"
+    if read_sup; then
+      say "already running (pid $pid)"
+    else
+      start_supervisor "$pid"
+      say "already running (pid $pid), now supervised (pid $sup)"
+    fi
     return 0
   fi
   if read_sup; then
     say "starting (the supervisor, pid $sup, starts the proxy again)"
     return 0
   fi
-  # The output may hold addresses and user names: private. The pid files are not.
-  umask 077
   size=$(out_size)
   rm -f "$MMP_PIDFILE"
-  detach=
-  command -v setsid >/dev/null 2>&1 && detach=setsid
-  # The config file's path is an argument so that is_ours knows the supervisor too.
-  $detach /bin/sh "$0" supervise "$MMP_CONFIG" </dev/null >>"$MMP_OUTFILE" 2>&1 &
-  sup=$!
-  write_pid "$sup" "$MMP_SUPFILE"
+  start_supervisor
   i=0
   # Until the proxy says it listens, or the supervisor gives up (a refused configuration, a port
   # in use).
@@ -387,6 +408,8 @@ do_restart() {
       sed -n 's/.*handed over to pid \\([0-9][0-9]*\\).*/\\1/p' | tail -n 1)
     if [ -n "$new" ] && is_ours "$new"; then
       write_pid "$new" "$MMP_PIDFILE"
+      # A proxy started without a supervisor gets one now.
+      read_sup || start_supervisor "$new"
       say "restarted (pid $new; pid $old serves its sessions to their end)"
       return 0
     fi
@@ -429,7 +452,7 @@ case "$1" in
   status) do_status ;;
   supervise)
     may_run
-    supervise
+    supervise "$3"
     ;;
   run)
     may_run
