@@ -155,6 +155,16 @@ const run = (script: string, verb: string): ReturnType<typeof execa> =>
 const report = (dir: string): Record<string, unknown> =>
   JSON.parse(readFileSync(join(dir, 'proxy-report.json'), 'utf8')) as Record<string, unknown>;
 
+/** An instance of the stand-in proxy on a free loopback port: its start script and directory. */
+async function listeningInstance(): Promise<{ port: number; script: string; dir: string }> {
+  const port = await freePort();
+  const script = await install(FAKE_PROXY, {
+    imap: { ListenPort: `127.0.0.1:${port}` },
+    pop3: {},
+  });
+  return { port, script, dir: join(tmp.path, 'mmp', 'MMP_t') };
+}
+
 describe('the ImapMMP start script', () => {
   it('status reports "not running" with exit 3 before any start', async () => {
     const script = await install(FAKE_PROXY);
@@ -221,12 +231,7 @@ describe('the ImapMMP start script', () => {
   });
 
   it('reload sends SIGHUP and reopen SIGUSR1 to the running proxy; neither runs a stopped one', async () => {
-    const port = await freePort();
-    const script = await install(FAKE_PROXY, {
-      imap: { ListenPort: `127.0.0.1:${port}` },
-      pop3: {},
-    });
-    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    const { script, dir } = await listeningInstance();
     expect((await run(script, 'start')).exitCode).toBe(0);
     const pid = readFileSync(join(dir, 'ImapMMP.pid'), 'utf8').trim();
     const reload = await run(script, 'reload');
@@ -264,12 +269,7 @@ describe('the ImapMMP start script', () => {
   });
 
   it('start supervises the proxy: one killed (SIGKILL) is started again and serves; stop ends both, no restart after it', async () => {
-    const port = await freePort();
-    const script = await install(FAKE_PROXY, {
-      imap: { ListenPort: `127.0.0.1:${port}` },
-      pop3: {},
-    });
-    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    const { port, script, dir } = await listeningInstance();
     expect((await run(script, 'start')).exitCode).toBe(0);
     const first = pidIn(dir, 'ImapMMP.pid');
     const supervisor = pidIn(dir, 'ImapMMP.supervisor.pid');
@@ -298,12 +298,7 @@ describe('the ImapMMP start script', () => {
   });
 
   it('a proxy that keeps crashing is started again after 1 s, then 2 s, capped at MMP_RESTART_MAX; stop during the wait ends the supervisor', async () => {
-    const port = await freePort();
-    const script = await install(FAKE_PROXY, {
-      imap: { ListenPort: `127.0.0.1:${port}` },
-      pop3: {},
-    });
-    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    const { script, dir } = await listeningInstance();
     const env = { MMP_RESTART_MAX: '2' };
     expect((await execa(script, ['start'], { reject: false, env })).exitCode).toBe(0);
     const supervisor = pidIn(dir, 'ImapMMP.supervisor.pid');
@@ -335,12 +330,7 @@ describe('the ImapMMP start script', () => {
   });
 
   it('a proxy stopped by hand (SIGTERM, exit 0) is not started again; the supervisor goes too', async () => {
-    const port = await freePort();
-    const script = await install(FAKE_PROXY, {
-      imap: { ListenPort: `127.0.0.1:${port}` },
-      pop3: {},
-    });
-    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    const { script, dir } = await listeningInstance();
     expect((await run(script, 'start')).exitCode).toBe(0);
     const pid = pidIn(dir, 'ImapMMP.pid');
     const supervisor = pidIn(dir, 'ImapMMP.supervisor.pid');
@@ -352,12 +342,7 @@ describe('the ImapMMP start script', () => {
   });
 
   it('after a hand-over the supervisor follows the new process (not its child): killed, it is started again once; stopped by hand, not', async () => {
-    const port = await freePort();
-    const script = await install(FAKE_PROXY, {
-      imap: { ListenPort: `127.0.0.1:${port}` },
-      pop3: {},
-    });
-    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    const { port, script, dir } = await listeningInstance();
     expect((await run(script, 'start')).exitCode).toBe(0);
     const first = pidIn(dir, 'ImapMMP.pid');
     const supervisor = pidIn(dir, 'ImapMMP.supervisor.pid');
@@ -388,12 +373,7 @@ describe('the ImapMMP start script', () => {
   });
 
   it('a proxy running without a supervisor (an older script; its supervisor killed) gets one from start, and from restart', async () => {
-    const port = await freePort();
-    const script = await install(FAKE_PROXY, {
-      imap: { ListenPort: `127.0.0.1:${port}` },
-      pop3: {},
-    });
-    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    const { script, dir } = await listeningInstance();
     expect((await run(script, 'start')).exitCode).toBe(0);
     const first = pidIn(dir, 'ImapMMP.pid');
     const killSupervisor = async (): Promise<void> => {
@@ -452,12 +432,7 @@ describe('the ImapMMP start script', () => {
   });
 
   it('run (for systemd) execs the proxy in the foreground under the same pid', async () => {
-    const port = await freePort();
-    const script = await install(FAKE_PROXY, {
-      imap: { ListenPort: `127.0.0.1:${port}` },
-      pop3: {},
-    });
-    const dir = join(tmp.path, 'mmp', 'MMP_t');
+    const { port, script, dir } = await listeningInstance();
     const child = execa(script, ['run'], { reject: false });
     const file = join(dir, 'proxy-report.json');
     await waitUntil('the stand-in started', () => Promise.resolve(existsSync(file)));
