@@ -39,12 +39,7 @@ import { accessSync, constants, existsSync, statSync, writeSync } from 'node:fs'
 import { join } from 'node:path';
 import pino from 'pino';
 import { type Protocol, type Result, ok } from '@mmp/config';
-import {
-  LOG_BATCH_BYTES,
-  LOG_BATCH_MS,
-  LOG_BUFFER_MAX,
-  LOG_FAILURE_REPORT_MS,
-} from './limits.js';
+import { LOG_BATCH_BYTES, LOG_BATCH_MS, LOG_BUFFER_MAX, LOG_FAILURE_REPORT_MS } from './limits.js';
 
 /** LogFormat: the guide's text lines (default) or JSON lines. */
 export type LogFormat = 'text' | 'json';
