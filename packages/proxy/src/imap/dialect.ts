@@ -32,10 +32,26 @@ const STORE_CLOSED_FAREWELL: Farewell = {
     /(^|\n)\* BYE [^\n]*\r?\n(?:[^\n]*\r?\n)?$/.test(tail.toString('latin1')),
 };
 
+/**
+ * Lists already made, by everything they are made of: a connection asks for its list for the
+ * greeting, the framer and every command, and all connections of a listener share a few (issue 18:
+ * parsing the configured list each time was a tenth of the login's own JavaScript). Capabilities
+ * are immutable. Cleared when full: a reload may bring other lists.
+ */
+const madeCapabilities = new Map<string, Capabilities>();
+const MADE_CAPABILITIES_MAX = 64;
+
 /** The CAPABILITY list for this connection (recomputed after STARTTLS). */
 function capabilities(view: SessionView): Capabilities {
   const { capability, bearerMechanisms } = view.settings;
-  return new Capabilities(imapCapabilityText(capability, view.security, bearerMechanisms));
+  const { startTls, plainAllowed, external } = view.security;
+  const key = `${+startTls}${+plainAllowed}${+external} ${bearerMechanisms.join(' ')}\n${capability}`;
+  const made = madeCapabilities.get(key);
+  if (made !== undefined) return made;
+  const caps = new Capabilities(imapCapabilityText(capability, view.security, bearerMechanisms));
+  if (madeCapabilities.size >= MADE_CAPABILITIES_MAX) madeCapabilities.clear();
+  madeCapabilities.set(key, caps);
+  return caps;
 }
 
 function refusalText(r: Refusal): string {

@@ -75,6 +75,29 @@ describe('before login', () => {
     expect(await c.rest()).toEqual(['* BYE Logging out', 'a5 OK LOGOUT completed']);
   });
 
+  it("announces each listener's own Capability, in its greeting and to CAPABILITY", async () => {
+    // Lists are made once and shared between connections: the first proxy's must not reach
+    // the second's clients.
+    await connect();
+    const other = await startTestProxy(
+      testRuntime(directory, { Capability: 'IMAP4rev1 X-OTHER AUTH=PLAIN' }),
+    );
+    try {
+      const c = await RawClient.open(other.port);
+      expect(await c.line()).toBe(
+        '* OK [CAPABILITY IMAP4rev1 X-OTHER AUTH=PLAIN] Test multiplexor ready',
+      );
+      c.send('a1 CAPABILITY\r\n');
+      expect(await c.until('a1')).toEqual([
+        '* CAPABILITY IMAP4rev1 X-OTHER AUTH=PLAIN',
+        'a1 OK CAPABILITY completed',
+      ]);
+      c.socket.destroy();
+    } finally {
+      await other.server.stop();
+    }
+  });
+
   it('answers other commands BAD, and closes after three in a row', async () => {
     const c = await connect();
     c.send('a1 SELECT INBOX\r\n');
