@@ -13,6 +13,7 @@ import type { Socket } from 'node:net';
 import type { Dialect, Input, Reader, Refusal, Reply, SessionView, Words } from '../dialect.js';
 import type { Farewell } from '../pipe.js';
 import type { SessionContext, SessionHandle } from '../server.js';
+import type { ProxySettings } from '../settings.js';
 import { startSession } from '../session.js';
 import { Capabilities, imapCapabilityText } from './capabilities.js';
 import { AFTER_LOGIN_COMMANDS, COMMANDS } from './commands/index.js';
@@ -33,24 +34,29 @@ const STORE_CLOSED_FAREWELL: Farewell = {
 };
 
 /**
- * Lists already made, by everything they are made of: a connection asks for its list for the
- * greeting, the framer and every command, and all connections of a listener share a few (issue 18:
- * parsing the configured list each time was a tenth of the login's own JavaScript). Capabilities
- * are immutable. Cleared when full: a reload may bring other lists.
+ * Lists already made, per site's settings (immutable, one object per runtime and site: a reload
+ * brings new ones) and the session's TLS state: a connection asks for its list for the greeting,
+ * the framer and every command (issue 18: parsing the configured list each time was a tenth of
+ * the login's own JavaScript). A memo of a pure function, as `inNetworks`'s matchers.
  */
-const madeCapabilities = new Map<string, Capabilities>();
-const MADE_CAPABILITIES_MAX = 64;
+const madeCapabilities = new WeakMap<ProxySettings, Map<string, Capabilities>>();
 
 /** The CAPABILITY list for this connection (recomputed after STARTTLS). */
 function capabilities(view: SessionView): Capabilities {
-  const { capability, bearerMechanisms } = view.settings;
-  const { startTls, plainAllowed, external } = view.security;
-  const key = `${+startTls}${+plainAllowed}${+external} ${bearerMechanisms.join(' ')}\n${capability}`;
-  const made = madeCapabilities.get(key);
-  if (made !== undefined) return made;
-  const caps = new Capabilities(imapCapabilityText(capability, view.security, bearerMechanisms));
-  if (madeCapabilities.size >= MADE_CAPABILITIES_MAX) madeCapabilities.clear();
-  madeCapabilities.set(key, caps);
+  const { settings, security } = view;
+  let made = madeCapabilities.get(settings);
+  if (made === undefined) {
+    made = new Map();
+    madeCapabilities.set(settings, made);
+  }
+  const key = `${+security.startTls}${+security.plainAllowed}${+security.external}`;
+  let caps = made.get(key);
+  if (caps === undefined) {
+    caps = new Capabilities(
+      imapCapabilityText(settings.capability, security, settings.bearerMechanisms),
+    );
+    made.set(key, caps);
+  }
   return caps;
 }
 
