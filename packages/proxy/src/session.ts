@@ -617,12 +617,8 @@ class Session<Command> implements SessionHandle {
   /** Say why, close our side, and cut the connection if the client lingers. */
   private closeWith(reason: Goodbye): void {
     const limit = typeof reason === 'object' ? 'framing' : reason;
-    if (
-      limit === 'framing' ||
-      limit === 'idle' ||
-      limit === 'bad-commands' ||
-      limit === 'failed-logins'
-    )
+    // Every goodbye but these two is a limit reached, and each is counted.
+    if (limit !== 'shutdown' && limit !== 'internal-error')
       this.ctx.runtime.shared.metrics.refused(limit);
     this.close(
       this.dialect.words.goodbye(reason),

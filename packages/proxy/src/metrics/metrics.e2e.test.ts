@@ -13,6 +13,7 @@ import { type Testbed, freePort, startTestbed, waitUntil } from '@mmp/testbed';
 import { type ProxyProcess, startProxyProcess, testbedArgs } from '../test-support/proxyProcess.js';
 import { RawClient } from '../test-support/rawClient.js';
 import { sample } from '../test-support/promText.js';
+import { MAX_COMMANDS_BEFORE_LOGIN } from '../limits.js';
 
 let bed: Testbed;
 const running: ProxyProcess[] = [];
@@ -114,6 +115,12 @@ describe('MetricsListen', () => {
     await bad.line();
     bad.send('1 FOO\r\n2 FOO\r\n3 FOO\r\n');
     await bad.closed;
+    // A session closed by MAX_COMMANDS_BEFORE_LOGIN.
+    const chatty = await RawClient.open(proxy.port);
+    await chatty.line();
+    const noops = Array.from({ length: MAX_COMMANDS_BEFORE_LOGIN + 1 }, (_, i) => `n${i} NOOP\r\n`);
+    chatty.send(noops.join(''));
+    await chatty.closed;
     // TLS: one good, one failed handshake.
     await goodHandshake(tlsPort, tls.caPem);
     await badHandshake(tlsPort);
@@ -157,6 +164,7 @@ describe('MetricsListen', () => {
     );
     expect(sample(text, 'mmp_limit_refusals_total', { limit: 'bad-commands' })).toBe(1);
     expect(sample(text, 'mmp_limit_refusals_total', { limit: 'idle' })).toBe(0);
+    expect(sample(text, 'mmp_limit_refusals_total', { limit: 'too-many-commands' })).toBe(1);
     const host = `${bed.ldap.host}:${bed.ldap.port}`;
     expect(sample(text, 'mmp_directory_host_down', { host })).toBe(0);
 

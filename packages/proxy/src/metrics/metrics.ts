@@ -42,6 +42,14 @@ export const LIMITS = [
   'pipelined-bytes',
   /** MaxConcurrentConnectionAttempts (or a store marked down): a store skipped for a login. */
   'store-attempts',
+  /** MAX_COMMANDS_BEFORE_LOGIN: the session is closed instead of answering one more. */
+  'too-many-commands',
+  /** LoginTimeout: no login in time, whatever the client sent. */
+  'login-timeout',
+  /** MaxClientConnections or the descriptor cap: refused with a greeting. */
+  'server-full',
+  /** MaxConnectionsPerAddress: refused with a greeting. */
+  'address-full',
 ] as const;
 export type Limit = (typeof LIMITS)[number];
 
