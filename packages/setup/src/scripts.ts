@@ -289,10 +289,15 @@ ended() {
   fi
 }
 
+# The pid of the last process a hand-over started, said in the output since byte $1 (else empty).
+handed_over_since() {
+  out_since "$1" | sed -n 's/.*handed over to pid \\([0-9][0-9]*\\).*/\\1/p' | tail -n 1
+}
+
 # After a hand-over (restart, or SIGUSR2 by hand) the pid file names the new process, and the
 # supervisor follows it, even one that is gone already (it ended between two looks).
 follow() {
-  new=$(out_since "$mark" | sed -n 's/.*handed over to pid \\([0-9][0-9]*\\).*/\\1/p' | tail -n 1)
+  new=$(handed_over_since "$mark")
   if [ -n "$new" ] && [ "$new" != "$cur" ]; then
     cur=$new
     write_pid "$cur" "$MMP_PIDFILE"
@@ -398,14 +403,12 @@ do_restart() {
   fi
   may_run
   old=$pid
-  size=0
-  [ -f "$MMP_OUTFILE" ] && size=$(wc -c <"$MMP_OUTFILE")
+  size=$(out_size)
   kill -USR2 "$old" || return 1
   i=0
   # The old process may be gone already (no sessions to drain): read its last words anyway.
   while [ "$i" -lt $((MMP_START_WAIT * 10)) ]; do
-    new=$(tail -c +$((size + 1)) "$MMP_OUTFILE" 2>/dev/null |
-      sed -n 's/.*handed over to pid \\([0-9][0-9]*\\).*/\\1/p' | tail -n 1)
+    new=$(handed_over_since "$size")
     if [ -n "$new" ] && is_ours "$new"; then
       write_pid "$new" "$MMP_PIDFILE"
       # A proxy started without a supervisor gets one now.
@@ -413,9 +416,9 @@ do_restart() {
       say "restarted (pid $new; pid $old serves its sessions to their end)"
       return 0
     fi
-    if tail -c +$((size + 1)) "$MMP_OUTFILE" 2>/dev/null | grep -q 'SIGUSR2: the new process ended'; then
+    if out_since "$size" | grep -q 'SIGUSR2: the new process ended'; then
       say "the new process failed to start, pid $old still serves; the end of $MMP_OUTFILE:" >&2
-      tail -c +$((size + 1)) "$MMP_OUTFILE" | tail -n 20 >&2
+      out_since "$size" | tail -n 20 >&2
       return 1
     fi
     nap
