@@ -7,7 +7,7 @@ import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Testbed } from '@mmp/testbed';
-import { ATTACKS, type AttackKind, LEGIT } from './attackParams.js';
+import { ATTACKS, type AttackKind, LEGIT, legitJob } from './attackParams.js';
 import {
   type AttackPhase,
   type AttackReport,
@@ -21,7 +21,7 @@ import type { AttackJob, AttackSummary } from './load/hostile.js';
 import type { AnyJob, AnyResult } from './load/jobs.js';
 import { runJobs } from './load/pool.js';
 import type { Account, Endpoint } from './load/scenarios.js';
-import type { SteadyJob, SteadyResult } from './load/steady.js';
+import type { SteadyResult } from './load/steady.js';
 import { type Backend, type Running, startMmp, startNginx } from './peers/targets.js';
 import { rssBytes } from './procs.js';
 import {
@@ -189,19 +189,9 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
     current = await startTarget(o.target, join(dir, 'warm-up'), bb.backend);
     const warm = current.endpoints.imap;
     if (warm !== undefined) {
-      const warmUp: SteadyJob = {
-        kind: 'steady',
-        endpoint: { protocol: 'imap', ...warm },
-        accounts,
-        concurrency: LEGIT.concurrency,
-        localAddresses: LEGIT.sources,
-        delayMs: 0,
+      const warmUp = legitJob({ protocol: 'imap', ...warm }, accounts, {
         durationMs: o.leadSeconds * 1000,
-        timeoutMs: LEGIT.timeoutMs,
-        fetchMessage: LEGIT.fetchMessage,
-        longAccounts: [],
-        noopIntervalMs: LEGIT.noopIntervalMs,
-      };
+      });
       await runJobs<AnyResult>([warmUp], o.leadSeconds * 1000 + LEGIT.timeoutMs + 60_000);
     }
     await current.stop();
@@ -231,19 +221,11 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
       const leadMs = o.leadSeconds * 1000;
       const phaseMs = o.phaseSeconds * 1000;
       const kinds = phase === 'none' ? [] : phase === 'all' ? o.kinds : [phase];
-      const legit: SteadyJob = {
-        kind: 'steady',
-        endpoint,
-        accounts,
-        concurrency: LEGIT.concurrency,
-        localAddresses: LEGIT.sources,
+      const legit = legitJob(endpoint, accounts, {
         delayMs: kinds.length === 0 ? 0 : leadMs,
         durationMs: phaseMs,
-        timeoutMs: LEGIT.timeoutMs,
-        fetchMessage: LEGIT.fetchMessage,
         longAccounts,
-        noopIntervalMs: LEGIT.noopIntervalMs,
-      };
+      });
       const attackers = kinds.flatMap((k) =>
         attackJobs(k, e, leadMs + phaseMs + 1000, victim.user),
       );

@@ -4,6 +4,9 @@
 // two. MMP_BENCH_ATTACK_NET (`127.0.22`) puts both in one /24 instead (attackers .1–.5, legitimate
 // clients .101–.116), for a machine where each user of the loopback keeps to a range of its own.
 
+import type { Account, Endpoint } from './load/scenarios.js';
+import type { SteadyJob } from './load/steady.js';
+
 export const ATTACK_KINDS = ['slowloris', 'lonecr', 'noread', 'wrongpass', 'alpaca'] as const;
 export type AttackKind = (typeof ATTACK_KINDS)[number];
 
@@ -118,3 +121,29 @@ export const LEGIT: LegitParams = {
   timeoutMs: 30_000,
   sources: Array.from({ length: 16 }, (_, i) => addr.legit(i + 1)),
 };
+
+/** The legitimate clients' login+fetch loop with LEGIT's settings; what differs per use in `o`. */
+export function legitJob(
+  endpoint: Endpoint,
+  accounts: Account[],
+  o: {
+    durationMs: number;
+    delayMs?: number;
+    concurrency?: number;
+    longAccounts?: Account[];
+  },
+): SteadyJob {
+  return {
+    kind: 'steady',
+    endpoint,
+    accounts,
+    concurrency: o.concurrency ?? LEGIT.concurrency,
+    localAddresses: LEGIT.sources,
+    delayMs: o.delayMs ?? 0,
+    durationMs: o.durationMs,
+    timeoutMs: LEGIT.timeoutMs,
+    fetchMessage: LEGIT.fetchMessage,
+    longAccounts: o.longAccounts ?? [],
+    noopIntervalMs: LEGIT.noopIntervalMs,
+  };
+}

@@ -8,7 +8,7 @@ import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Testbed } from '@mmp/testbed';
-import { LEGIT } from './attackParams.js';
+import { LEGIT, legitJob } from './attackParams.js';
 import { startBenchBed } from './bedSetup.js';
 import {
   type ChaosReport,
@@ -22,7 +22,7 @@ import { groupMembers, readAllStats } from './cpu.js';
 import { commit, loadAverage, machine } from './machine.js';
 import { runJobs } from './load/pool.js';
 import type { Account } from './load/scenarios.js';
-import type { LongSession, SteadyJob, SteadyResult } from './load/steady.js';
+import type { LongSession, SteadyResult } from './load/steady.js';
 import { type Running, startMmp } from './peers/targets.js';
 
 export interface ChaosOptions {
@@ -91,19 +91,11 @@ export async function runChaosBench(o: ChaosOptions): Promise<ChaosReport> {
           : fault === 'store'
             ? o.storeStopSeconds * 1000
             : 0;
-      const job: SteadyJob = {
-        kind: 'steady',
-        endpoint: { protocol: 'imap', ...e },
-        accounts,
+      const job = legitJob({ protocol: 'imap', ...e }, accounts, {
         concurrency: o.concurrency,
-        localAddresses: LEGIT.sources,
-        delayMs: 0,
         durationMs: (o.preSeconds + o.postSeconds) * 1000 + faultMs + 3000,
-        timeoutMs: LEGIT.timeoutMs,
-        fetchMessage: LEGIT.fetchMessage,
         longAccounts,
-        noopIntervalMs: LEGIT.noopIntervalMs,
-      };
+      });
       const running = runJobs<SteadyResult>([job], job.durationMs + LEGIT.timeoutMs + 60_000);
       // a rejection is awaited below; keep it from counting as unhandled meanwhile
       running.catch(() => undefined);
