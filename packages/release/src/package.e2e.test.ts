@@ -59,19 +59,22 @@ const sh = (cmd: string, args: readonly string[], env: Record<string, string> = 
 const installed = async (): Promise<boolean> =>
   (await sh('dpkg-query', ['-W', '-f=${Status}', 'mmp'])).stdout === 'install ok installed';
 
-/** Pids of processes running one of the package's bundles. */
-function packageProcesses(): number[] {
+/** Pids of processes whose command line mentions `part`. */
+function processesRunning(part: string): number[] {
   return readdirSync('/proc')
     .filter((d) => /^\d+$/.test(d))
     .filter((d) => {
       try {
-        return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes('/usr/lib/mmp/');
+        return readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(part);
       } catch {
         return false;
       }
     })
     .map(Number);
 }
+
+/** Pids of processes running one of the package's bundles. */
+const packageProcesses = (): number[] => processesRunning('/usr/lib/mmp/');
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'mmp-package-test-'));
@@ -205,6 +208,13 @@ describe('the Debian package, as a new operator', () => {
     }
     for (const w of workers) expect(credentialsOf(w).uids).toEqual(Array(4).fill(uid));
     expect(packageProcesses().sort()).toEqual([...pids, ...workers].sort());
+    // Each start script left its supervisor running (issue 14): the instance's own script.
+    for (const s of ['ImapMMP', 'PopMMP']) {
+      const sup = Number(readFileSync(join(dir, `${s}.supervisor.pid`), 'utf8'));
+      expect(readFileSync(`/proc/${sup}/cmdline`, 'utf8').split('\0')).toEqual(
+        expect.arrayContaining([join(dir, s), 'supervise']),
+      );
+    }
 
     const alice = bed.userOn('A');
     const bob = bed.userOn('B');
@@ -254,11 +264,30 @@ describe('the Debian package, as a new operator', () => {
       return Promise.resolve(text.includes(alice.uid) && text.includes(bob.uid));
     });
 
+    // A crash of the root primary, as the kernel does it: its supervisor starts it again.
+    process.kill(pids[0] as number, 'SIGKILL');
+    await waitUntil(
+      'a new IMAP proxy serving',
+      async () => {
+        const now = Number(readFileSync(join(dir, 'ImapMMP.pid'), 'utf8'));
+        if (now === pids[0] || !existsSync(`/proc/${now}`)) return false;
+        const r = await curl([
+          '--user',
+          `${alice.uid}:${alice.password}`,
+          `imap://${HOST}:143/INBOX;UID=1`,
+        ]);
+        return r.stdout.toString('utf8').includes(markerSubject('A', alice.uid));
+      },
+      { timeoutMs: 60_000 },
+    );
+
     for (const s of ['ImapMMP', 'PopMMP']) {
       const stop = await sh(join(dir, s), ['stop']);
       expect(stop.exitCode).toBe(0);
     }
     expect(packageProcesses()).toEqual([]);
+    // Nor a supervisor: nothing runs the instance's scripts.
+    expect(processesRunning(`${dir}/`)).toEqual([]);
 
     // dpkg --remove would leave the operator's instance; here the operator deletes it, then
     // purges the package: nothing of it is left.
