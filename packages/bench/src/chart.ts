@@ -20,6 +20,7 @@ import { ratio } from './stats.js';
 const TARGET_COLORS: Record<TargetId, string> = {
   direct: '#7f7f7f',
   mmp0: '#1f77b4',
+  mmp0nc: '#aec7e8',
   mmp2: '#6baed6',
   mmpHa: '#08519c',
   perdition: '#9467bd',

@@ -199,6 +199,21 @@ describe('CPU per operation', () => {
     expect(table).toMatch(/CPU per IMAP login.*0\.78×.*missed by 56%/);
     expect(table).toMatch(/CPU per POP3 login.*—.*not measured/);
   });
+  it('shows a login with the lookup cache off (every login a miss) beside the cached one', () => {
+    const r = withCpu();
+    r.targets = ['direct', 'mmp0', 'mmp0nc', 'nginx', 'socat'];
+    r.cpu = {
+      ...r.cpu,
+      mmp0nc: { imapLogin: { proxy: [800, 800], directory: [400, 400], stores: [1000, 1000] } },
+    };
+    const login = COST_GOALS.find((g) => g.description.startsWith('CPU per IMAP login'));
+    // mmp 800 + 400 = 1,200 against nginx's 900
+    expect(login?.measure(r, 'mmp0nc')).toBeCloseTo(1200 / 900);
+    const table = costGoalsTable(r);
+    expect(table.split('\n')[0]).toContain('mmp N=0, no lookup cache');
+    expect(table).toMatch(/CPU per IMAP login.*0\.78×.*missed by 56%.*1\.33×.*missed by 167%/);
+    expect(cpuTable(r, 'imapLogin')).toMatch(/\| mmp N=0, no lookup cache .*\| 800 \(800–800\)/);
+  });
   it('the report says whether it was pinned and has the CPU tables', () => {
     const text = formatReport(withCpu());
     expect(text).toContain('### Benchmark 2025-01-02 (--quick) (pinned)');

@@ -7,6 +7,7 @@ import { median, ratio } from './stats.js';
 export const TARGET_IDS = [
   'direct',
   'mmp0',
+  'mmp0nc',
   'mmp2',
   'mmpHa',
   'perdition',
@@ -18,6 +19,7 @@ export type TargetId = (typeof TARGET_IDS)[number];
 export const TARGET_LABELS: Record<TargetId, string> = {
   direct: 'Dovecot direct',
   mmp0: 'mmp N=0',
+  mmp0nc: 'mmp N=0, no lookup cache',
   mmp2: 'mmp N=2',
   mmpHa: '2 mmp + HAProxy',
   perdition: 'perdition',
@@ -157,7 +159,7 @@ export function figuresTable(results: Results): string {
   return markdownTable(header, rows);
 }
 
-const MMP_IDS: readonly TargetId[] = ['mmp0', 'mmp2'];
+const MMP_IDS: readonly TargetId[] = ['mmp0', 'mmp0nc', 'mmp2'];
 const PEER_IDS: readonly TargetId[] = ['direct', 'perdition', 'nginx', 'socat'];
 
 /** mmp ÷ each other target, per metric (for "lower is better" metrics a ratio < 1 is good). */

@@ -84,6 +84,11 @@ export interface LoginsJob {
   durationMs: number;
   localAddresses: string[];
   timeoutMs: number;
+  /**
+   * Log in with every account once, in order, and stop (durationMs unused): fills a proxy's
+   * lookup cache, so that the measured logins that follow are cache hits.
+   */
+  eachAccountOnce?: boolean;
 }
 
 export interface LoginsResult {
@@ -110,9 +115,14 @@ export async function runLogins(job: LoginsJob, mark: Mark = noMark): Promise<Lo
   let errors = 0;
   let next = 0;
   const sampleErrors: string[] = [];
+  let taken = 0;
+  const more = job.eachAccountOnce ? () => taken < job.accounts.length : () => now() < stopAt;
+  const pick = job.eachAccountOnce
+    ? () => job.accounts[taken++]
+    : () => job.accounts[Math.floor(Math.random() * job.accounts.length)];
   const loop = async (): Promise<void> => {
-    while (now() < stopAt) {
-      const account = job.accounts[Math.floor(Math.random() * job.accounts.length)];
+    while (more()) {
+      const account = pick();
       if (account === undefined) throw new Error('no accounts');
       const local = job.localAddresses[next++ % Math.max(1, job.localAddresses.length)];
       const began = now();
