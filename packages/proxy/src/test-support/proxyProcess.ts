@@ -1,6 +1,7 @@
 /** The real, built `dist/bin/ImapProxy.js`, started as a child process for end-to-end tests. */
 
 import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { type Socket, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,8 +46,66 @@ export interface ProxyProcess {
   stop(): Promise<number | undefined>;
   /** Send SIGTERM without waiting. */
   signal(): void;
-  /** The contents of every log file written in LogDir. */
+  /** The contents of every log file written in LogDir, as far as written yet (see waitForLog). */
   logs(): Promise<string>;
+  /** The log once it holds `match` (waitForLog). */
+  waitForLog(match: LogMatch, timeoutMs?: number): Promise<string>;
+}
+
+/** What a test waits for in a log: text it contains, a pattern, or a test of the whole text. */
+export type LogMatch = string | RegExp | ((text: string) => boolean);
+
+/**
+ * The log's text once it holds `match`, read again every 50 ms; throws after `timeoutMs`. A record
+ * is not on disk when the client has its answer: the proxy writes the records of a short window
+ * together (log.ts), so a test that expects a record must wait for it, and one that reads the log
+ * at once may find it missing (or, asserting an absence, pass without having looked).
+ */
+export async function waitForLog(
+  read: () => Promise<string>,
+  match: LogMatch,
+  timeoutMs = 10_000,
+): Promise<string> {
+  const holds = (text: string): boolean =>
+    typeof match === 'string'
+      ? text.includes(match)
+      : match instanceof RegExp
+        ? match.test(text)
+        : match(text);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const text = await read();
+    if (holds(text)) return text;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `no log record matching ${String(match)} within ${timeoutMs} ms; the log ends:\n${text.slice(-2000)}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * The log with every record the proxy made before this call, for a test that asserts something is
+ * absent from it while the proxy keeps serving: a connection of our own is logged (LogLevel 1 and
+ * up) by the same process after those records, and records reach the file in the order they were
+ * made, so once its record is there the earlier ones are too. Needs one serving process
+ * (NumThreads 0) and a plain listener at `host`:`port`. A test that can stop the proxy reads the
+ * log after stop() instead: everything is written by then.
+ */
+export async function logsUpToNow(
+  p: { port: number; logs(): Promise<string> },
+  host = '127.0.0.1',
+): Promise<string> {
+  const socket = await new Promise<Socket>((resolve, reject) => {
+    const s = connect(p.port, host, () => resolve(s));
+    s.once('error', reject);
+  });
+  try {
+    return await waitForLog(() => p.logs(), `${socket.localAddress}:${socket.localPort}`);
+  } finally {
+    socket.destroy();
+  }
 }
 
 /**
@@ -97,6 +156,11 @@ export async function startProxyProcess(
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  const logs = async (): Promise<string> => {
+    const files = (await readdir(logDir)).filter((f) => /^MMP_\d{8}\.log$/.test(f));
+    const texts = await Promise.all(files.map((f) => readFile(join(logDir, f), 'utf8')));
+    return texts.join('');
+  };
   return {
     port,
     logDir,
@@ -115,11 +179,8 @@ export async function startProxyProcess(
       const r = await child;
       return r.exitCode;
     },
-    async logs() {
-      const files = (await readdir(logDir)).filter((f) => /^MMP_\d{8}\.log$/.test(f));
-      const texts = await Promise.all(files.map((f) => readFile(join(logDir, f), 'utf8')));
-      return texts.join('');
-    },
+    logs,
+    waitForLog: (match, timeoutMs) => waitForLog(logs, match, timeoutMs),
   };
 }
 

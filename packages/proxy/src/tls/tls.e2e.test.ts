@@ -441,8 +441,7 @@ describe('TLS to the store (SSLBacksidePort)', () => {
     c.send('b LOGOUT\r\n');
     await c.until('b ');
     c.close();
-    const logs = await proxy.logs();
-    expect(logs).toContain(`:${bed.backsidePorts.imaps}`);
+    await proxy.waitForLog(`:${bed.backsidePorts.imaps}`);
   });
 
   it('a store certificate from another CA is refused: the store counts as failed (ALERT)', async () => {
@@ -462,7 +461,7 @@ describe('TLS to the store (SSLBacksidePort)', () => {
     c.send(`a LOGIN ${alice.uid} ${alice.password}\r\n`);
     expect(await c.line(20_000)).toMatch(/^a NO \[ALERT\] /);
     c.close();
-    expect(await proxy.logs()).toMatch(/TLS: .*(certificate|verify)/i);
+    await proxy.waitForLog(/TLS: .*(certificate|verify)/i);
   });
 
   it('SSLBacksideVerify=no is the explicit opt-out', async () => {
@@ -496,7 +495,8 @@ describe('PreAuth', () => {
     d.send(`a LOGIN ${bob.uid} wrong-password\r\n`);
     expect(await d.line()).toBe('a NO [AUTHENTICATIONFAILED] Authentication failed.');
     d.close();
-    await new Promise((r) => setTimeout(r, 300));
+    // Stopped, the proxy has written every record: the absences below are looked for in all.
+    await proxy.stop();
     const logs = await proxy.logs();
     expect(logs).toMatch(
       new RegExp(
@@ -699,7 +699,8 @@ describe('certificate login (AUTHENTICATE EXTERNAL / AUTH EXTERNAL)', () => {
       p.send(`c LOGIN ${alice.uid} ${alice.password}\r\n`);
       expect(await p.line()).toMatch(/^c NO \[ALERT\] /);
       p.close();
-      await new Promise((r) => setTimeout(r, 300));
+      // Stopped, the proxy has written every record: exactly two skips, not two so far.
+      await proxy.stop();
       const skipped = (await proxy.logs())
         .split('\n')
         .filter((l) => l.includes('"msg":"store skipped"'));
