@@ -291,6 +291,15 @@ export const POP3_TRANSACTION_IDLE_MS = 10 * 60_000;
  */
 export const LOG_BUFFER_MAX = 4 * 1024 * 1024;
 
+/**
+ * Log records are written together per window of this many ms (issue 18: one file write for many
+ * records). Short enough that `tail -f` shows a record at once to a reader.
+ */
+export const LOG_BATCH_MS = 20;
+
+/** Pending log text that is written at once, without waiting for the window's end. */
+export const LOG_BATCH_BYTES = 64 * 1024;
+
 /** A log file that cannot be written is said on stderr at most this often (issue 14). */
 export const LOG_FAILURE_REPORT_MS = 60_000;
 

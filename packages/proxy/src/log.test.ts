@@ -13,6 +13,7 @@ import {
   openLogFile,
   textRecord,
 } from './log.js';
+import { LOG_BATCH_BYTES, LOG_BATCH_MS } from './limits.js';
 import { preAuthMessage } from './preauth.js';
 
 const LOG_MODULE = fileURLToPath(new URL('../dist/log.js', import.meta.url));
@@ -42,7 +43,9 @@ describe('log file', () => {
       now: () => clock,
     });
     file.log.at('session', 'connect', 'before midnight');
-    // The day's file has long been open when midnight comes: wait until the record is on disk.
+    // The day's file has long been open when midnight comes: end the record's write window, then
+    // wait until the record is on disk.
+    vi.advanceTimersByTime(LOG_BATCH_MS);
     const first = join(dir, 'MMP_20260105.log');
     for (let i = 0; i < 1000; i++) {
       if ((await readFile(first, 'utf8').catch(() => '')).includes('before midnight')) break;
@@ -264,6 +267,47 @@ describe('log file mode', () => {
 });
 
 describe('log writes', () => {
+  /** The log file's text after `turns` more turns of the event loop, each reading it. */
+  async function textAfterTurns(path: string, turns: number, until?: string): Promise<string> {
+    let text = '';
+    for (let i = 0; i < turns; i++) {
+      text = await readFile(path, 'utf8').catch(() => '');
+      if (until !== undefined && text.includes(until)) break;
+      await new Promise((r) => setImmediate(r));
+    }
+    return text;
+  }
+
+  it('writes the records of a window together, when the window ends', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mmp-log-window-'));
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const file = openLogFile({ dir, level: 1, protocol: 'imap', warn: () => undefined });
+    const path = file.path ?? '';
+    file.log.at('session', 'connect', 'first of the window');
+    // Many turns later, each with a file read (a thread-pool round trip, as the write is), the
+    // window has not ended: nothing is written. A write per turn would be on disk by now.
+    expect(await textAfterTurns(path, 50)).not.toContain('first of the window');
+    file.log.at('session', 'disconnect', 'second of the window');
+    vi.advanceTimersByTime(LOG_BATCH_MS);
+    vi.useRealTimers();
+    const text = await textAfterTurns(path, 1000, 'second of the window');
+    expect(text).toContain('first of the window');
+    expect(text).toContain('second of the window');
+    await file.close();
+  });
+
+  it('writes at once when a window holds LOG_BATCH_BYTES', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'mmp-log-window-'));
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    const file = openLogFile({ dir, level: 1, protocol: 'imap', warn: () => undefined });
+    file.log.at('session', 'connect', `big ${'x'.repeat(LOG_BATCH_BYTES)} end`);
+    // no timer advanced: only the size sends it
+    const text = await textAfterTurns(file.path ?? '', 1000, ' end');
+    vi.useRealTimers();
+    expect(text).toContain(' end');
+    await file.close();
+  });
+
   it('loses no record when the process exits in the turn that made it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'mmp-log-exit-'));
     // The first record proves the file open; the second is made in the turn of process.exit(),
