@@ -254,7 +254,11 @@ describe('SIGUSR1', () => {
     await waitUntil('the login in the new file', async () =>
       (await readFile(join(dir, file), 'utf8')).includes('"client connected"'),
     );
-    expect(await readFile(join(dir, `${file}.1`), 'utf8')).toBe(moved);
+    // Records made before the signal may still reach the moved file (they are written per
+    // window, log.ts); the login's, made after it, only the new one.
+    const old = await readFile(join(dir, `${file}.1`), 'utf8');
+    expect(old.startsWith(moved)).toBe(true);
+    expect(old).not.toContain('"client connected"');
     // Still alive and serving after the signal (its default action would not kill, but the
     // inspector would be open).
     expect(p.child.exitCode).toBeNull();
