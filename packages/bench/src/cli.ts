@@ -29,6 +29,8 @@ Usage: mmp-bench [options]            the side-by-side benchmark (rates, CPU per
   --concurrency N       concurrent clients in the login runs (default 50)
   --sessions N          idle sessions to aim for (default 50000, quick 5000)
   --idle-seconds S      time allowed to ramp up idle sessions, per target (default 600, quick 40)
+  --idle-threads N      mmp N=2's NumThreads for the idle ramp (default: ⌈sessions ÷ 9,000⌉, at
+                        least 2: one process holds at most 20,000 descriptors, 2 per session)
   --no-idle             skip the idle-session ramp
   --idle-only           only the idle-session ramp (no login, fetch or NOOP runs)
   --max-memory-gib G    stop a ramp once the machine has G GiB less available (default 8)
@@ -75,6 +77,7 @@ async function main(): Promise<number> {
       concurrency: { type: 'string' },
       sessions: { type: 'string' },
       'idle-seconds': { type: 'string' },
+      'idle-threads': { type: 'string' },
       'no-idle': { type: 'boolean', default: false },
       'idle-only': { type: 'boolean', default: false },
       'max-memory-gib': { type: 'string' },
@@ -188,6 +191,9 @@ async function main(): Promise<number> {
     concurrency: Math.round(number(values.concurrency, 50, 'concurrency')),
     sessions: Math.round(number(values.sessions, quick ? 5000 : 50_000, 'sessions')),
     idleSeconds: number(values['idle-seconds'], quick ? 40 : 600, 'idle-seconds'),
+    ...(values['idle-threads'] === undefined
+      ? {}
+      : { idleThreads: Math.round(number(values['idle-threads'], 0, 'idle-threads')) }),
     idle: !values['no-idle'],
     throughput: !values['idle-only'],
     maxMemoryDrop: number(values['max-memory-gib'], 8, 'max-memory-gib') * 1024 ** 3,
