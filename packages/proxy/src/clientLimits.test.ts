@@ -1,11 +1,15 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
+  ADMIT,
   AuthPenalty,
   ConnectionCounts,
   FullServerReport,
+  RELEASE,
   addressGroup,
+  admitConnection,
   descriptorCap,
 } from './clientLimits.js';
+import { localFleet } from './ipc.js';
 import { AUTH_PENALTY_FORGET_MS, DESCRIPTOR_RESERVE, FULL_REPORT_MS } from './limits.js';
 import { inNetworks } from './clientAddress.js';
 import { recordingLog } from './test-support/recordingLog.js';
@@ -58,6 +62,40 @@ describe('ConnectionCounts', () => {
     expect(counts.connections).toBe(2);
     expect(counts.admit('192.0.2.4').ok).toBe(true);
     expect(counts.admit('198.51.100.1')).toEqual({ ok: false, refused: 'server-full' });
+  });
+});
+
+describe('admitConnection with the counts in this process (NumThreads 0)', () => {
+  it('answers in the accepting turn; the descriptor cap and the server counts still refuse, a release frees at once', () => {
+    const { primary, worker } = localFleet();
+    const counts = (max: number): ConnectionCounts =>
+      new ConnectionCounts({ max, perAddress: Number.MAX_SAFE_INTEGER, prefix4: 32, exempt: [] });
+    // The primary's side as clientLimitsService keeps it: the server's counts, by id.
+    const server = counts(1);
+    const held = new Map<number, () => void>();
+    primary.handle(ADMIT, ({ ip }) => {
+      const a = server.admit(ip);
+      if (!a.ok) return a;
+      held.set(held.size + 1, a.release);
+      return { ok: true as const, id: held.size };
+    });
+    primary.handle(RELEASE, ({ id }) => held.get(id)?.());
+    const local = counts(2);
+    const first = admitConnection(worker, local, '192.0.2.1');
+    if (first instanceof Promise) throw new Error('answered later, not in this turn');
+    expect(first.ok).toBe(true);
+    expect(admitConnection(worker, local, '192.0.2.2')).toEqual({
+      ok: false,
+      refused: 'server-full',
+      limit: 'MaxClientConnections',
+    });
+    // A process at its descriptor cap refuses without asking the server.
+    const second = admitConnection(worker, counts(0), '192.0.2.3');
+    expect(second).toEqual({ ok: false, refused: 'server-full', limit: 'descriptor cap' });
+    if (first.ok) first.release();
+    const again = admitConnection(worker, local, '192.0.2.2');
+    if (again instanceof Promise) throw new Error('answered later, not in this turn');
+    expect(again.ok).toBe(true);
   });
 });
 

@@ -13,9 +13,15 @@
  */
 
 import { isIP } from 'node:net';
-import { type ConfigValues, type IpNetwork, normalizeAddress } from '@mmp/config';
+import { type ConfigValues, type IpNetwork, type Result, normalizeAddress } from '@mmp/config';
 import { inNetworks } from './clientAddress.js';
-import { type MessageKind, type PrimaryService, type WorkerChannel, messageKind } from './ipc.js';
+import {
+  type IpcError,
+  type MessageKind,
+  type PrimaryService,
+  type WorkerChannel,
+  messageKind,
+} from './ipc.js';
 import { AUTH_PENALTY_FORGET_MS, DESCRIPTOR_RESERVE, MAX_PENALISED_ADDRESSES } from './limits.js';
 import type { Log } from './log.js';
 
@@ -266,23 +272,36 @@ export const clientLimitsService: PrimaryService = (primary, { values }) => {
 /** The limit that refused a connection: this process's, or the server's (the primary's). */
 export type RefusingLimit = 'descriptor cap' | 'MaxClientConnections' | 'MaxConnectionsPerAddress';
 
+/** A connection admitted, with the release to call once when it closes, or refused, and by what. */
+export type Admitted =
+  { ok: true; release: () => void } | { ok: false; refused: Refused; limit: RefusingLimit };
+
 /**
  * A serving process's admission: this process's descriptor cap first, then the server's counts
- * (the primary's). Resolves with a release to call once when the connection closes, or why the
- * connection is refused and by which limit.
+ * (the primary's). With the primary's services in this process (NumThreads 0) the counts answer
+ * at once and so does this; across processes it resolves with the primary's answer.
  */
-export async function admitConnection(
+export function admitConnection(
   fleet: WorkerChannel,
   local: ConnectionCounts,
   ip: string,
-): Promise<
-  { ok: true; release: () => void } | { ok: false; refused: Refused; limit: RefusingLimit }
-> {
+): Admitted | Promise<Admitted> {
   const mine = local.admit(ip);
   if (!mine.ok) return { ...mine, limit: 'descriptor cap' };
-  const shared = await fleet.request(ADMIT, { ip });
+  const shared = fleet.requestNow?.(ADMIT, { ip }) ?? fleet.request(ADMIT, { ip });
+  return shared instanceof Promise
+    ? shared.then((s) => countedIn(fleet, mine, s))
+    : countedIn(fleet, mine, shared);
+}
+
+/** The server's answer on a connection this process has counted in (`mine`). */
+function countedIn(
+  fleet: WorkerChannel,
+  mine: { release: () => void },
+  shared: Result<Admission, IpcError>,
+): Admitted {
   // Unanswered (the primary busy or gone): fail open rather than refuse everyone.
-  if (!shared.ok) return mine;
+  if (!shared.ok) return { ok: true, release: mine.release };
   if (!shared.value.ok) {
     mine.release();
     const { refused } = shared.value;

@@ -190,6 +190,27 @@ describe('ipc in one process (NumThreads 0)', () => {
     });
   });
 
+  it('a handler that answers at once is answered in this turn (requestNow) and notify runs it at once; one that waits keeps its timeout', async () => {
+    const { primary, worker } = localFleet();
+    let n = 0;
+    primary.handle(COUNT, () => ++n);
+    primary.handle(NOTE, () => {
+      n += 10;
+    });
+    expect(worker.requestNow?.(COUNT, { ip: '192.0.2.1' })).toEqual({ ok: true, value: 1 });
+    worker.notify(NOTE, { ip: '192.0.2.1' });
+    expect(n).toBe(11);
+    expect(worker.requestNow?.(COUNT, { ip: 1 } as unknown as Count)).toEqual({
+      ok: false,
+      error: { kind: 'failed', message: 'malformed test.count request' },
+    });
+    const slow = localFleet();
+    slow.primary.handle(COUNT, () => new Promise<number>(() => undefined));
+    const waiting = slow.worker.requestNow?.(COUNT, { ip: 'a' }, 20);
+    expect(waiting).toBeInstanceOf(Promise);
+    expect(await waiting).toEqual({ ok: false, error: { kind: 'timeout', ms: 20 } });
+  });
+
   it('asking "every worker" asks this process; a slow handler times out', async () => {
     const { primary, worker } = localFleet();
     worker.answer(SCRAPE, () => 'me');

@@ -23,7 +23,10 @@
  *    workers `answer` such kinds.
  *
  * With NumThreads 0 and no root primary there is one process: `localFleet` gives both ends in it,
- * with the same checks, the same asynchrony and the same timeouts, so a module is written once.
+ * with the same checks and the same timeouts, so a module is written once. There a handler that
+ * does not wait answers in the caller's turn (`requestNow`, and `notify` runs it at once): the
+ * primary's services are plain calls then, with no turn of the event loop and no timer per
+ * message (issue 18: admitting a connection and releasing it took two such hops per login).
  * Messages travel over node:cluster's channel with `serialization: 'advanced'` (structured clone:
  * bytes, Maps, bigints survive; a Buffer arrives as a Uint8Array); in-process they are passed as they are, so treat every request
  * and reply as immutable.
@@ -116,6 +119,16 @@ export interface WorkerChannel {
     kind: MessageKind<Req, Res>,
     handler: (request: Req) => Res | Promise<Res>,
   ): void;
+  /**
+   * Only where the primary's services run in this process (`localFleet`): the answer in this
+   * turn when the handler does not wait, else (an async handler) the same promise `request` gives.
+   * Absent across processes: ask with `request`.
+   */
+  requestNow?<Req, Res>(
+    kind: MessageKind<Req, Res>,
+    request: Req,
+    timeoutMs?: number,
+  ): Result<Res, IpcError> | Promise<Result<Res, IpcError>>;
 }
 
 /** The envelope on the wire; `mmp: 'ipc'` tells it from node:cluster's and other messages. */
@@ -187,13 +200,25 @@ class Handlers {
   }
 
   async run(name: string, body: unknown, from: Peer): Promise<Result<unknown, IpcError>> {
+    return this.runNow(name, body, from);
+  }
+
+  /** `run`, answered in this turn when the handler returns a value rather than a promise. */
+  runNow(
+    name: string,
+    body: unknown,
+    from: Peer,
+  ): Result<unknown, IpcError> | Promise<Result<unknown, IpcError>> {
     const h = this.table.get(name);
     if (h === undefined) return err({ kind: 'unhandled', name });
     if (!h.check(body)) return err({ kind: 'failed', message: `malformed ${name} request` });
+    const failed = (e: unknown): Result<unknown, IpcError> =>
+      err({ kind: 'failed', message: e instanceof Error ? e.message : String(e) });
     try {
-      return ok(await h.run(body, from));
+      const answer = h.run(body, from);
+      return answer instanceof Promise ? answer.then(ok, failed) : ok(answer);
     } catch (e) {
-      return err({ kind: 'failed', message: e instanceof Error ? e.message : String(e) });
+      return failed(e);
     }
   }
 }
@@ -424,14 +449,22 @@ export function localFleet(): { primary: PrimaryChannel; worker: WorkerChannel }
     // The one process never leaves while it runs.
     onWorkerGone: () => undefined,
   };
+  // A handler that waits gets the timeout a worker's request has; one that answers at once needs
+  // none.
+  const now = <Req, Res>(
+    kind: MessageKind<Req, Res>,
+    request: Req,
+    timeoutMs = IPC_REPLY_TIMEOUT_MS,
+  ): Result<Res, IpcError> | Promise<Result<Res, IpcError>> => {
+    const answer = toPrimary.runNow(kind.name, request, self);
+    return (answer instanceof Promise ? within(answer, timeoutMs) : answer) as
+      Result<Res, IpcError> | Promise<Result<Res, IpcError>>;
+  };
   const worker: WorkerChannel = {
-    request: <Req, Res>(
-      kind: MessageKind<Req, Res>,
-      request: Req,
-      timeoutMs = IPC_REPLY_TIMEOUT_MS,
-    ) => within(later(kind.name, request, toPrimary), timeoutMs) as Promise<Result<Res, IpcError>>,
+    request: async (kind, request, timeoutMs) => now(kind, request, timeoutMs),
+    requestNow: now,
     notify(kind, request) {
-      void later(kind.name, request, toPrimary);
+      void toPrimary.runNow(kind.name, request, self);
     },
     answer: (kind, handler) => toWorker.add(kind, (req) => handler(req)),
   };

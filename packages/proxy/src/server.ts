@@ -16,6 +16,7 @@ import { plainAddress } from './clientAddress.js';
 import { type ProxiedOrigin, readProxyHeader } from './proxyProtocol.js';
 import { TLSSocket } from 'node:tls';
 import {
+  type Admitted,
   ConnectionCounts,
   FullServerReport,
   type Refused,
@@ -336,24 +337,30 @@ export class ProxyServer {
     // Until the session listens, a reset must not be an unhandled error.
     const early = (): void => undefined;
     socket.on('error', early);
-    // A drain or stop that begins meanwhile does not drop it: it was accepted before the listener
-    // closed, so it gets its session (told goodbye at once on a stop), and the stop waits for it.
-    const admission = admitConnection(
+    const admitted = (a: Admitted): void => {
+      socket.off('error', early);
+      if (socket.destroyed) {
+        if (a.ok) a.release();
+        return;
+      }
+      if (!a.ok && a.refused === 'server-full') this.full.refusedBy(a.limit);
+      const ctx = a.ok ? accepted : { ...accepted, refused: a.refused };
+      const session = this.start(socket, ctx, a.ok ? a.release : undefined);
+      if (this.goodbye) session.shutdown();
+      started?.();
+    };
+    const answer = admitConnection(
       accepted.runtime.shared.fleet,
       this.connections,
       accepted.clientIp,
-    ).then((admitted) => {
+    );
+    // In one process the counts answer at once (NumThreads 0): the session starts in this turn.
+    if (!(answer instanceof Promise)) return admitted(answer);
+    // A drain or stop that begins meanwhile does not drop it: it was accepted before the listener
+    // closed, so it gets its session (told goodbye at once on a stop), and the stop waits for it.
+    const admission = answer.then((a) => {
       this.admitting.delete(admission);
-      socket.off('error', early);
-      if (socket.destroyed) {
-        if (admitted.ok) admitted.release();
-        return;
-      }
-      if (!admitted.ok && admitted.refused === 'server-full') this.full.refusedBy(admitted.limit);
-      const ctx = admitted.ok ? accepted : { ...accepted, refused: admitted.refused };
-      const session = this.start(socket, ctx, admitted.ok ? admitted.release : undefined);
-      if (this.goodbye) session.shutdown();
-      started?.();
+      admitted(a);
     });
     this.admitting.add(admission);
   }
