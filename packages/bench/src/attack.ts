@@ -134,17 +134,19 @@ async function startTarget(id: AttackTarget, dir: string, b: Backend): Promise<R
 }
 
 /**
- * The phases in the order they run: each attacker phase right after a phase without attackers,
- * its baseline. On a machine shared with other work the rate the box allows drifts by a factor of
+ * The phases in the order they run: each attacker phase between two phases without attackers,
+ * its baselines. On a machine shared with other work the rate the box allows drifts by a factor of
  * two within minutes; a baseline taken once at the start compared later phases with another
- * machine, not with the attack's absence.
+ * machine, not with the attack's absence. Even on a quiet machine back-to-back baselines differ
+ * by ±10 %, and the drift has a direction (the stores' caches and files grow): one baseline on
+ * each side cancels a steady drift, which one before cannot.
  */
 export function attackPhaseOrder(kinds: readonly AttackKind[]): AttackPhase['phase'][] {
   const attacked: AttackPhase['phase'][] = [
     ...kinds,
     ...(kinds.length > 1 ? ['all' as const] : []),
   ];
-  return attacked.length === 0 ? ['none'] : attacked.flatMap((k) => ['none' as const, k]);
+  return [...attacked.flatMap((k) => ['none' as const, k]), 'none'];
 }
 
 /** Microseconds per part over `ms` as % of one core. */

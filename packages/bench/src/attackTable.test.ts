@@ -186,7 +186,7 @@ describe('the attack report', () => {
     legitParams: LEGIT,
     phases: [phase('none', 100), phase('slowloris', 95), phase('lonecr', 50, 3)],
   };
-  it('runs each attacker phase right after its own baseline, and compares with that one', () => {
+  it('runs each attacker phase between two baselines, and compares with their mean', () => {
     expect(attackPhaseOrder(['slowloris', 'noread'])).toEqual([
       'none',
       'slowloris',
@@ -194,15 +194,27 @@ describe('the attack report', () => {
       'noread',
       'none',
       'all',
+      'none',
     ]);
-    expect(attackPhaseOrder(['alpaca'])).toEqual(['none', 'alpaca']);
+    expect(attackPhaseOrder(['alpaca'])).toEqual(['none', 'alpaca', 'none']);
     const paired: AttackReport = {
       ...report,
-      phases: [phase('none', 100), phase('slowloris', 95), phase('none', 50), phase('noread', 45)],
+      phases: [
+        phase('none', 100),
+        phase('slowloris', 90),
+        phase('none', 80),
+        phase('noread', 45),
+        phase('none', 70),
+      ],
     };
     const lines = attackTable(paired).split('\n');
-    expect(lines[3]).toMatch(/slowloris .*\| 0\.95× met/);
-    expect(lines[5]).toMatch(/commands, never read .*\| 0\.90× met/);
+    // 90 ÷ mean(100, 80); 45 ÷ mean(80, 70)
+    expect(lines[3]).toMatch(/slowloris .*\| 1\.00× met/);
+    expect(lines[4]).toMatch(/no attackers .*\| 80\.0 .*\| 1\.00×/);
+    expect(lines[5]).toMatch(/commands, never read .*\| 0\.60× missed/);
+    // without a baseline after it, the one before
+    const open: AttackReport = { ...report, phases: paired.phases.slice(0, 4) };
+    expect(attackTable(open).split('\n')[5]).toMatch(/commands, never read .*\| 0\.56× missed/);
   });
   it('compares each phase with the one without attackers, against the goals', () => {
     const lines = attackTable(report).split('\n');

@@ -180,28 +180,31 @@ function failedText(l: LegitFigures): string {
   return `${formatNumber(l.failed, 0)} (${by})`;
 }
 
-/** A phase's baseline: the nearest phase without attackers before it (the first one, if none). */
-export function baselineOf(phases: readonly AttackPhase[], i: number): AttackPhase | undefined {
-  for (let j = i; j >= 0; j--) if (phases[j]?.phase === 'none') return phases[j];
-  return phases.find((p) => p.phase === 'none');
+/**
+ * A phase's baseline rate: the mean of the nearest phases without attackers before and after it
+ * (one of them where the other is missing; a phase without attackers is its own).
+ */
+export function baselineRate(phases: readonly AttackPhase[], i: number): number | undefined {
+  if (phases[i]?.phase === 'none') return phases[i]?.legit.loginsPerSecond;
+  const before = phases.slice(0, i).findLast((p) => p.phase === 'none');
+  const after = phases.slice(i + 1).find((p) => p.phase === 'none');
+  const rates = [before, after].flatMap((p) => (p === undefined ? [] : [p.legit.loginsPerSecond]));
+  return rates.length === 0 ? undefined : rates.reduce((a, b) => a + b, 0) / rates.length;
 }
 
 export function attackTable(r: AttackReport): string {
   const header = [
     'phase',
     'legit logins/s',
-    '÷ no attackers just before (goal ≥ 0.9×)',
+    '÷ no attackers before and after (goal ≥ 0.9×)',
     'legit failed logins',
     'legit sessions dropped (goal 0)',
     'proxy RSS start → peak (MiB)',
     'proxy CPU',
   ];
   const rows = r.phases.map((p, i) => {
-    const base = baselineOf(r.phases, i);
-    const ratio =
-      base === undefined || base.legit.loginsPerSecond === 0
-        ? undefined
-        : p.legit.loginsPerSecond / base.legit.loginsPerSecond;
+    const base = baselineRate(r.phases, i);
+    const ratio = base === undefined || base === 0 ? undefined : p.legit.loginsPerSecond / base;
     const verdict =
       ratio === undefined ? '—' : `${ratio.toFixed(2)}× ${ratio >= 0.9 ? 'met' : 'missed'}`;
     const gone =
@@ -297,7 +300,7 @@ export function formatAttackReport(r: AttackReport): string {
     '',
     `Machine: ${r.machine}. Run at ${r.date}, commit ${r.commit}. Load average ${r.load}.`,
     '',
-    `Each phase starts a fresh proxy, after an unmeasured warm-up; each attacker phase follows a phase without attackers, its baseline (the ratio compares the two). Attackers run ${r.leadSeconds} s before the legitimate clients start, then ${r.phaseSeconds} s with them. Legitimate clients: ${l.concurrency} loops of connect, LOGIN, EXAMINE, FETCH ${l.fetchMessage} BODY[], LOGOUT from ${l.sources[0]}–${l.sources[l.sources.length - 1]}, and ${l.longSessions} long sessions sending NOOP every ${l.noopIntervalMs / 1000} s. A session is dropped when it broke after its login.`,
+    `Each phase starts a fresh proxy, after an unmeasured warm-up; each attacker phase runs between two phases without attackers, its baselines (the ratio compares it with their mean). Attackers run ${r.leadSeconds} s before the legitimate clients start, then ${r.phaseSeconds} s with them. Legitimate clients: ${l.concurrency} loops of connect, LOGIN, EXAMINE, FETCH ${l.fetchMessage} BODY[], LOGOUT from ${l.sources[0]}–${l.sources[l.sources.length - 1]}, and ${l.longSessions} long sessions sending NOOP every ${l.noopIntervalMs / 1000} s. A session is dropped when it broke after its login.`,
     '',
     attackTable(r),
     '',
