@@ -1,41 +1,24 @@
 // The login loop's two ways of choosing accounts, against a fake IMAP server that counts the
 // logins of each user: random picks for a duration, or every account once (filling a lookup cache).
-import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type FakeImap, startFakeImap } from '../test-support/fakeImap.js';
 import { type LoginsJob, runLogins } from './scenarios.js';
 
-let server: net.Server | undefined;
-const sockets = new Set<net.Socket>();
+let fake: FakeImap | undefined;
 afterEach(async () => {
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => (server === undefined ? r() : server.close(() => r())));
-  server = undefined;
+  await fake?.close();
+  fake = undefined;
 });
 
 async function countingImap(logins: Map<string, number>): Promise<number> {
-  server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    socket.write('* OK fake\r\n');
-    let buffer = '';
-    socket.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString('latin1');
-      let i: number;
-      while ((i = buffer.indexOf('\r\n')) >= 0) {
-        const [tag, verb, arg] = buffer.slice(0, i).split(' ');
-        buffer = buffer.slice(i + 2);
-        if (verb === 'LOGIN') {
-          const user = (arg ?? '').replace(/"/g, '');
-          logins.set(user, (logins.get(user) ?? 0) + 1);
-          socket.write(`${tag} OK logged in\r\n`);
-        } else if (verb === 'LOGOUT') socket.end(`* BYE\r\n${tag} OK\r\n`);
-        else socket.write(`${tag} OK\r\n`);
-      }
-    });
+  fake = await startFakeImap(() => ({ tag, verb, arg }, socket) => {
+    if (verb === 'LOGIN') {
+      logins.set(arg, (logins.get(arg) ?? 0) + 1);
+      socket.write(`${tag} OK logged in\r\n`);
+    } else if (verb === 'LOGOUT') socket.end(`* BYE\r\n${tag} OK\r\n`);
+    else socket.write(`${tag} OK\r\n`);
   });
-  await new Promise<void>((r) => server?.listen(0, '127.0.0.1', r));
-  return (server?.address() as net.AddressInfo).port;
+  return fake.port;
 }
 
 function job(port: number, users: string[], extra: Partial<LoginsJob>): LoginsJob {

@@ -1,47 +1,33 @@
 // The legitimate clients against a fake IMAP server that answers by user name: every cycle and
 // every long session must be recorded with the outcome the server chose.
-import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type FakeImap, startFakeImap } from '../test-support/fakeImap.js';
 import { runSteady, type SteadyJob } from './steady.js';
 
-let server: net.Server | undefined;
-const sockets = new Set<net.Socket>();
+let fake: FakeImap | undefined;
 afterEach(async () => {
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((r) => (server === undefined ? r() : server.close(() => r())));
-  server = undefined;
+  await fake?.close();
+  fake = undefined;
 });
 
 /** good: OK; temp: NO [UNAVAILABLE]; bad: NO [AUTHENTICATIONFAILED]; drop: OK then closed at EXAMINE. */
 async function fakeImap(): Promise<number> {
-  server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => undefined);
-    socket.write('* OK fake\r\n');
+  fake = await startFakeImap(() => {
     let user = '';
-    let buffer = '';
-    socket.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString('latin1');
-      let i: number;
-      while ((i = buffer.indexOf('\r\n')) >= 0) {
-        const [tag, verb, arg] = buffer.slice(0, i).split(' ');
-        buffer = buffer.slice(i + 2);
-        if (verb === 'LOGIN') {
-          user = (arg ?? '').replace(/"/g, '');
-          if (user === 'temp') socket.write(`${tag} NO [UNAVAILABLE] try again later\r\n`);
-          else if (user === 'bad') socket.write(`${tag} NO [AUTHENTICATIONFAILED] no\r\n`);
-          else socket.write(`${tag} OK logged in\r\n`);
-        } else if (verb === 'EXAMINE' && user === 'drop') socket.destroy();
-        else if (verb === 'FETCH') socket.write(`* 1 FETCH (BODY[] {2}\r\nhi)\r\n${tag} OK\r\n`);
-        else if (verb === 'NOOP' && user === 'shortlived') socket.destroy();
-        else if (verb === 'LOGOUT') socket.end(`* BYE\r\n${tag} OK\r\n`);
-        else socket.write(`${tag} OK\r\n`);
-      }
-    });
+    return ({ tag, verb, arg }, socket) => {
+      if (verb === 'LOGIN') {
+        user = arg;
+        if (user === 'temp') socket.write(`${tag} NO [UNAVAILABLE] try again later\r\n`);
+        else if (user === 'bad') socket.write(`${tag} NO [AUTHENTICATIONFAILED] no\r\n`);
+        else socket.write(`${tag} OK logged in\r\n`);
+      } else if (verb === 'EXAMINE' && user === 'drop') socket.destroy();
+      else if (verb === 'FETCH') socket.write(`* 1 FETCH (BODY[] {2}\r\nhi)\r\n${tag} OK\r\n`);
+      else if (verb === 'NOOP' && user === 'shortlived') socket.destroy();
+      else if (verb === 'LOGOUT') socket.end(`* BYE\r\n${tag} OK\r\n`);
+      else socket.write(`${tag} OK\r\n`);
+    };
   });
-  await new Promise<void>((r) => server?.listen(0, '127.0.0.1', r));
-  return (server?.address() as net.AddressInfo).port;
+  return fake.port;
 }
 
 describe('runSteady', () => {
