@@ -9,6 +9,8 @@
 // --protocols imap,pop3   --clients fast,slow   --reps 3   --seconds 5
 // --slow-us 900    the slow client spends this many µs per 64 KiB received (about 60 MiB/s)
 // --warmup S      first S seconds of unmeasured fetches per proxy build, protocol and client
+// --logins S      before each measured fetch run, S seconds of login+logout cycles (4 clients)
+//                  through the same target, as the bench's login runs precede its fetch runs
 // --perf           per run, `perf stat` of the relay's processes over the measured window: system
 //                  calls, context switches and page faults, per MiB
 // --record DIR    per run, `perf record -g` of the relay's processes into DIR/TARGET-PROTO-CLIENT-REP
@@ -31,7 +33,7 @@ import { dovecotOverrides } from '../../bench/dist/peers/dovecotTuning.js';
 import { socatArgs } from '../../bench/dist/peers/targets.js';
 import { dovecotGroup, slapdGroup } from '../../bench/dist/bedProcs.js';
 import { pinGroups, pinProcesses } from '../../bench/dist/pin.js';
-import { runFetch } from '../../bench/dist/load/scenarios.js';
+import { runFetch, runLogins } from '../../bench/dist/load/scenarios.js';
 import { Conn } from '../../bench/dist/load/conn.js';
 import { NODE_FLAGS } from '../dist/runtime.js';
 
@@ -283,6 +285,19 @@ try {
         // rotate the order per repetition
         const order = targets.map((_, i) => targets[(i + rep) % targets.length]);
         for (const t of order) {
+          if (Number(opt('logins', '0')) > 0 && t.name !== 'socat' && t.name !== 'direct') {
+            spinPer64k = 0;
+            await runLogins({
+              kind: 'logins',
+              endpoint: t.endpoints[protocol],
+              accounts: [account],
+              concurrency: 4,
+              warmupMs: 0,
+              durationMs: Number(opt('logins', '0')) * 1000,
+              localAddresses: [],
+              timeoutMs: 10_000,
+            });
+          }
           spinPer64k = client === 'slow' ? slowUs : 0;
           let pids = [];
           let proxy0 = 0;
