@@ -11,6 +11,7 @@
 // --warmup S      first S seconds of unmeasured fetches per proxy build, protocol and client
 // --logins S      before each measured fetch run, S seconds of login+logout cycles (4 clients)
 //                  through the same target, as the bench's login runs precede its fetch runs
+// --big N         fetch a message of N MiB appended for the purpose (larger than socket buffers)
 // --perf           per run, `perf stat` of the relay's processes over the measured window: system
 //                  calls, context switches and page faults, per MiB
 // --record DIR    per run, `perf record -g` of the relay's processes into DIR/TARGET-PROTO-CLIENT-REP
@@ -137,6 +138,38 @@ try {
   const store = bed.stores[0];
   const u = bed.usersOfKind('bulk')[0];
   const account = { user: u.uid, pass: u.password, host: store.host };
+  // --big N: a message of N MiB appended (message 4), fetched instead of the 1 MiB one: larger than
+  // the socket buffers hold, so that a slow client makes the relay's writes wait.
+  const bigMiB = Number(opt('big', '0'));
+  let message = { number: bed.bigMessage.number, size: bed.bigMessage.size };
+  if (bigMiB > 0) {
+    const line = 'x'.repeat(78) + '\r\n';
+    const text = Buffer.from(
+      'Subject: big\r\n\r\n' + line.repeat(Math.floor((bigMiB * 1048576) / line.length)),
+    );
+    await new Promise((res, rej) => {
+      const s = connect({ host: store.host, port: bed.backsidePorts.imap });
+      let got = '';
+      let step = 0;
+      s.on('error', rej);
+      s.on('data', (d) => {
+        got += d;
+        if (step === 0 && got.includes('\r\n')) {
+          step = 1;
+          s.write(`a LOGIN ${u.uid} ${u.password}\r\nb APPEND INBOX {${text.length}}\r\n`);
+        } else if (step === 1 && got.includes('\r\n+ ')) {
+          step = 2;
+          s.write(text);
+          s.write('\r\n');
+        } else if (step === 2 && /\r\nb (OK|NO|BAD)/.test(got)) {
+          s.destroy();
+          if (/\r\nb OK/.test(got)) res();
+          else rej(new Error(got.slice(-200)));
+        }
+      });
+    });
+    message = { number: 4, size: text.length };
+  }
   const logDir = mkdtempSync(join(tmpdir(), 'mmp-fetch-cpu-'));
   const targets = [];
   for (const b of builds) {
@@ -270,8 +303,8 @@ try {
           kind: 'fetch',
           endpoint: t.endpoints[protocol],
           account,
-          message: bed.bigMessage.number,
-          messageSize: bed.bigMessage.size,
+          message: message.number,
+          messageSize: message.size,
           durationMs: warmup * 1000,
           timeoutMs: 30_000,
         });
@@ -351,8 +384,8 @@ try {
               kind: 'fetch',
               endpoint: t.endpoints[protocol],
               account,
-              message: bed.bigMessage.number,
-              messageSize: bed.bigMessage.size,
+              message: message.number,
+              messageSize: message.size,
               durationMs: seconds * 1000,
               timeoutMs: 30_000,
             },
