@@ -11,6 +11,8 @@
 // --warmup S      first S seconds of unmeasured fetches per proxy build, protocol and client
 // --logins S      before each measured fetch run, S seconds of login+logout cycles (4 clients)
 //                  through the same target, as the bench's login runs precede its fetch runs
+// --run-warmup S  each measured run first fetches S seconds unmeasured in its session (the bench's
+//                  FETCH_WARMUP_MS)
 // --big N         fetch a message of N MiB appended for the purpose (larger than socket buffers)
 // --perf           per run, `perf stat` of the relay's processes over the measured window: system
 //                  calls, context switches and page faults, per MiB
@@ -386,6 +388,7 @@ try {
               account,
               message: message.number,
               messageSize: message.size,
+              warmupMs: Number(opt('run-warmup', '0')) * 1000,
               durationMs: seconds * 1000,
               timeoutMs: 30_000,
             },
