@@ -213,3 +213,43 @@ describe('startPipe', () => {
     await Promise.all(pipes);
   });
 });
+
+describe('an idle pipe', () => {
+  it('has the same listeners as every other pipe: no closure of its own to keep', async () => {
+    const pipes = [];
+    for (let i = 0; i < 2; i++) {
+      const [client, clientEnd] = await socketPair();
+      const [store, storeEnd] = await storePair();
+      const done = startPipe({
+        client,
+        store,
+        fromClient: Buffer.alloc(0),
+        fromStore: Buffer.alloc(0),
+        farewell,
+      });
+      pipes.push({ client, store, clientEnd, storeEnd, done });
+    }
+    const [a, b] = pipes as [(typeof pipes)[0], (typeof pipes)[0]];
+    const same = (x: Socket, y: Socket, event: string): boolean => {
+      const [fx, fy] = [x.listeners(event), y.listeners(event)];
+      return fx.length === fy.length && fx.every((f, i) => f === fy[i]);
+    };
+    for (const event of ['data', 'end', 'close', 'error', 'drain']) {
+      expect(same(a.client, b.client, event), `client '${event}'`).toBe(true);
+      expect(same(a.store, b.store, event), `store '${event}'`).toBe(true);
+    }
+    expect(a.client.listeners('close')).toHaveLength(1);
+    expect(a.store.listeners('close')).toHaveLength(1);
+    // The pipe still works: the store's bytes reach the client, and the store's end ends it.
+    a.storeEnd.end('* BYE bye\r\n');
+    const got: Buffer[] = [];
+    a.clientEnd.on('data', (d: Buffer) => got.push(d));
+    await new Promise((r) => a.clientEnd.once('end', r));
+    expect(Buffer.concat(got).toString()).toBe('* BYE bye\r\n');
+    for (const p of pipes) {
+      p.clientEnd.destroy();
+      p.storeEnd.destroy();
+    }
+    await Promise.all(pipes.map((p) => p.done));
+  });
+});

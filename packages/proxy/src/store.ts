@@ -12,7 +12,13 @@ import { type HostPort, type Result, err, ok } from '@mmp/config';
 import { MAX_STORE_LINE_BYTES } from './limits.js';
 import type { ConnectionAddresses } from './clientAddress.js';
 import type { Log } from './log.js';
-import { StoreReader, nextStoreBuffer, registerStoreReader, storeReaderOf } from './storeReads.js';
+import {
+  StoreReader,
+  nextStoreBuffer,
+  onStoreRead,
+  registerStoreReader,
+  storeReaderOf,
+} from './storeReads.js';
 
 export type StoreFailure =
   /** The TCP connection could not be made (refused, unreachable, DNS). */
@@ -43,14 +49,13 @@ export function connectStore(
 ): Promise<Result<Socket, StoreFailure>> {
   // allowHalfOpen: when the client half-closes after LOGOUT, the store's answer must still flow.
   // onread: its reads land in the process's shared buffer (`storeReads.ts`).
-  const reader = new StoreReader();
   const socket = connect({
     host: address.host,
     port: address.port,
     allowHalfOpen: true,
-    onread: { buffer: nextStoreBuffer, callback: reader.callback },
+    onread: { buffer: nextStoreBuffer, callback: onStoreRead },
   });
-  registerStoreReader(socket, reader);
+  registerStoreReader(socket, new StoreReader());
   return settleConnection(socket, 'connect', timeoutMs, 'connection', (e) => ({
     kind: 'unreachable',
     detail: e.code ?? e.message,
@@ -172,7 +177,7 @@ export class StoreConversation {
 
   constructor(readonly socket: Socket) {
     const reader = storeReaderOf(socket);
-    if (reader !== undefined) reader.listen(this.onData);
+    if (reader !== undefined) reader.listen(socket, this.onData);
     else socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('error', this.onError);
@@ -204,7 +209,7 @@ export class StoreConversation {
    */
   release(): { socket: Socket; leftover: Buffer } {
     this.socket.pause();
-    storeReaderOf(this.socket)?.listen(undefined);
+    storeReaderOf(this.socket)?.listen(this.socket, undefined);
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.socket.off('error', this.onError);

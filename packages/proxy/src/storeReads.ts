@@ -18,10 +18,10 @@ import type { Socket } from 'node:net';
 export const STORE_READ_BYTES = 64 * 1024;
 
 /**
- * A store socket's bytes. `owned`: the reader may keep `bytes`; otherwise they are valid only
- * during the call.
+ * A store socket's bytes, called on the socket (as a 'data' listener is). `owned`: the reader may
+ * keep `bytes`; otherwise they are valid only during the call.
  */
-export type StoreSink = (bytes: Buffer, owned: boolean) => void;
+export type StoreSink = (this: Socket, bytes: Buffer, owned: boolean) => void;
 
 let current: Buffer = Buffer.allocUnsafeSlow(STORE_READ_BYTES);
 /** Shared buffers a write still reads from, with a copy of the bytes that write sends. */
@@ -32,28 +32,28 @@ export const nextStoreBuffer = (): Buffer => current;
 
 const EMPTY = Buffer.alloc(0);
 
-/** The `onread` of one store socket, and where its bytes go. */
+/** Where a store socket keeps its reader: a property rather than a closure or a WeakMap entry per
+ * connection, which an idle piped session would keep for hours. */
+const READER = Symbol('mmp.storeReader');
+type ReadingSocket = Socket & { [READER]?: StoreReader };
+
+/** Where one store socket's bytes go. */
 export class StoreReader {
   private sink: StoreSink | undefined;
   /** Bytes read before anyone listened (the greeting may come before the conversation starts). */
   private early: Buffer = EMPTY;
-  /** `onread.callback` (with `nextStoreBuffer` as `onread.buffer`). */
-  readonly callback = (n: number, buf: Buffer): boolean => {
-    this.read(n, buf);
-    return true;
-  };
 
   /** Send the socket's bytes to `sink` (undefined: keep them until a sink comes). */
-  listen(sink: StoreSink | undefined): void {
+  listen(socket: Socket, sink: StoreSink | undefined): void {
     this.sink = sink;
     if (sink !== undefined && this.early.length > 0) {
       const early = this.early;
       this.early = EMPTY;
-      sink(early, true);
+      sink.call(socket, early, true);
     }
   }
 
-  private read(n: number, buf: Buffer): void {
+  read(socket: Socket, n: number, buf: Buffer): void {
     const image = held.get(buf.buffer);
     let bytes = buf.subarray(0, n);
     let owned = false;
@@ -68,20 +68,25 @@ export class StoreReader {
       this.early = Buffer.concat([this.early, bytes]);
       return;
     }
-    sink(bytes, owned);
+    sink.call(socket, bytes, owned);
   }
 }
 
-const readers = new WeakMap<Socket, StoreReader>();
+/** `onread.callback` of every store socket (with `nextStoreBuffer` as `onread.buffer`): Node calls
+ * it as a method of the socket. */
+export function onStoreRead(this: Socket, n: number, buf: Buffer): boolean {
+  (this as ReadingSocket)[READER]?.read(this, n, buf);
+  return true;
+}
 
 /** Say which reader a socket was connected with. */
 export function registerStoreReader(socket: Socket, reader: StoreReader): void {
-  readers.set(socket, reader);
+  (socket as ReadingSocket)[READER] = reader;
 }
 
 /** The reader of a socket connected with one (a TLS store connection has none: it emits 'data'). */
 export function storeReaderOf(socket: Socket): StoreReader | undefined {
-  return readers.get(socket);
+  return (socket as ReadingSocket)[READER];
 }
 
 /**
