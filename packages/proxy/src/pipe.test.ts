@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { type AddressInfo, type Socket, connect, createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { startPipe } from './pipe.js';
+import { keepTail, startPipe, tailOf } from './pipe.js';
 import { connectStore } from './store.js';
 
 /** Two connected TCP sockets: [our end, their end]. */
@@ -251,5 +251,20 @@ describe('an idle pipe', () => {
       p.storeEnd.destroy();
     }
     await Promise.all(pipes.map((p) => p.done));
+  });
+});
+
+describe('keepTail', () => {
+  it("keeps the store's last 256 bytes across chunks, in a buffer of its own", () => {
+    const sent: Buffer[] = [];
+    const t = { tail: undefined as Buffer | undefined, tailLength: 0 };
+    for (const size of [0, 5, 300, 1, 255, 256, 2, 70_000, 3, 100, 200, 257, 9]) {
+      const chunk = randomBytes(size);
+      sent.push(chunk);
+      keepTail(t, chunk);
+      expect(tailOf(t)).toEqual(Buffer.concat(sent).subarray(-256));
+      // Not a slice of Node's shared 8 KiB pool, which the session would keep alive.
+      expect(t.tail?.buffer.byteLength).toBe(256);
+    }
   });
 });

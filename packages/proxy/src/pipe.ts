@@ -23,7 +23,6 @@ import { retain, storeReaderOf } from './storeReads.js';
 
 /** Bytes of the store's output kept to tell whether it said goodbye itself. */
 const TAIL_BYTES = 256;
-const EMPTY = Buffer.alloc(0);
 
 export interface Farewell {
   bytes: Buffer;
@@ -62,10 +61,16 @@ export interface PipeEnd {
  * object and its sockets, not a closure per event and a promise (900 bytes less of live heap per
  * idle session, issue 18).
  */
-class Pipe {
+class Pipe implements StoreTail {
   toClient = 0;
-  /** The store's last TAIL_BYTES bytes, kept only to tell whether it said goodbye itself. */
-  tail: Buffer = EMPTY;
+  /**
+   * The store's last bytes (`tailLength` of them, at most TAIL_BYTES), kept only to tell whether it
+   * said goodbye itself: the pipe's own buffer, made at its first byte from the store and updated
+   * in place. A slice of what Buffer.from or concat return would keep a whole 8 KiB slab of Node's
+   * shared pool alive for each session, and cost an allocation per chunk.
+   */
+  tail: Buffer | undefined;
+  tailLength = 0;
   clientGone = false;
   storeEnded = false;
   closedBy: 'client' | 'store' | undefined;
@@ -108,7 +113,7 @@ function fromStore(p: Pipe, bytes: Buffer, owned: boolean): void {
   // reader's early ones never do) are copied rather than retained a second time.
   const chunk = owned || p.waitingFor === 0 ? bytes : Buffer.from(bytes);
   p.toClient += chunk.length;
-  if (p.farewell !== undefined) p.tail = keepTail(p.tail, chunk);
+  if (p.farewell !== undefined) keepTail(p, chunk);
   p.issued++;
   p.written ??= (): void => wrote(p);
   p.client.write(chunk, p.written);
@@ -119,12 +124,30 @@ function fromStore(p: Pipe, bytes: Buffer, owned: boolean): void {
   }
 }
 
-/** The last TAIL_BYTES of what the store sent, after `chunk`: constant work per chunk, not per
+/** The last bytes the store sent (`Pipe`'s). */
+export interface StoreTail {
+  tail: Buffer | undefined;
+  tailLength: number;
+}
+
+/** Keep the last TAIL_BYTES of what the store sent, `chunk` last: constant work per chunk, not per
  * line. */
-function keepTail(tail: Buffer, chunk: Buffer): Buffer {
-  return chunk.length >= TAIL_BYTES
-    ? Buffer.from(chunk.subarray(chunk.length - TAIL_BYTES))
-    : Buffer.concat([tail, chunk]).subarray(-TAIL_BYTES);
+export function keepTail(p: StoreTail, chunk: Buffer): void {
+  const tail = (p.tail ??= Buffer.allocUnsafeSlow(TAIL_BYTES));
+  if (chunk.length >= TAIL_BYTES) {
+    chunk.copy(tail, 0, chunk.length - TAIL_BYTES);
+    p.tailLength = TAIL_BYTES;
+    return;
+  }
+  const kept = Math.min(p.tailLength, TAIL_BYTES - chunk.length);
+  tail.copyWithin(0, p.tailLength - kept, p.tailLength);
+  chunk.copy(tail, kept);
+  p.tailLength = kept + chunk.length;
+}
+
+/** What `keepTail` kept. */
+export function tailOf(p: StoreTail): Buffer {
+  return p.tail?.subarray(0, p.tailLength) ?? Buffer.alloc(0);
 }
 
 function fromClient(p: Pipe, chunk: Buffer): void {
@@ -169,10 +192,10 @@ function onStoreEnd(this: Socket): void {
   p.closedBy ??= 'store';
   p.storeEnded = true;
   const { farewell, client } = p;
-  if (farewell !== undefined && !p.clientGone && !farewell.alreadySaid(p.tail)) {
+  if (farewell !== undefined && !p.clientGone && !farewell.alreadySaid(tailOf(p))) {
     client.write(farewell.bytes);
   }
-  p.tail = EMPTY;
+  p.tail = undefined;
   // The store is gone: once the client has our last bytes, its connection ends too.
   client.destroySoon();
 }
