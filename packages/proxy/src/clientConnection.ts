@@ -5,12 +5,12 @@
  */
 
 import type { Socket } from 'node:net';
-import type { LogFields } from './log.js';
+import type { Log, LogFields } from './log.js';
 import type { Body } from './dialect.js';
 import { MAX_PIPELINED_BYTES, MAX_QUEUED_REPLY_BYTES } from './limits.js';
 import type { SessionPhase, SessionTracker } from './metrics/metrics.js';
-import { type Farewell, startPipe } from './pipe.js';
-import type { SessionContext } from './server.js';
+import { type Farewell, type PipeEnd, type PipeResult, pipe } from './pipe.js';
+import type { SessionContext, SessionHandle, SessionSlot } from './server.js';
 import { type ClientTlsInfo, upgradeToTls } from './tls/clientTls.js';
 import type { ServerTls } from './tls/serverTls.js';
 import { certificateRequired } from './tls/settings.js';
@@ -44,8 +44,6 @@ export class ClientConnection {
   private pending: Buffer[] = [];
   /** Set while waiting for the socket's 'drain'. */
   private draining = false;
-  readonly closed: Promise<void>;
-  private markClosed: () => void = () => undefined;
   /** The session's place in the metrics' session count (`metrics/metrics.ts`). */
   private readonly tracker: SessionTracker;
 
@@ -55,7 +53,6 @@ export class ClientConnection {
     private readonly events: ClientEvents,
   ) {
     this.current = socket;
-    this.closed = new Promise((resolve) => (this.markClosed = resolve));
     this.tracker = ctx.runtime.shared.metrics.sessionStarted();
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 60_000);
@@ -271,34 +268,20 @@ export class ClientConnection {
     client.off('close', this.events.onClose);
     const fromClient = Buffer.concat(this.takeQueued());
     const opts = { client, store, fromClient, fromStore: leftover };
-    const closedRecord = this.closedRecordFor(sessionFields);
-    const { log } = this.ctx;
-    const markClosed = this.markClosed;
-    const tracker = this.tracker;
-    const logEnd = (fields: LogFields): void => {
-      log.at('session', 'disconnect', 'client disconnected', closedRecord(fields));
-      tracker.end({ fromClient: client.bytesRead, toClient: client.bytesWritten });
-      markClosed();
-    };
-    startPipe(farewell === undefined ? opts : { ...opts, farewell }).then(
-      (result) =>
-        logEnd({
-          toStore: result.toStore,
-          toClient: result.toClient,
-          closedBy: result.closedBy,
-          error: result.error,
-        }),
-      () => logEnd({}),
+    const { ctx } = this;
+    const piped = new PipedSession(
+      client,
+      store,
+      ctx.log,
+      this.tracker,
+      ctx.slot,
+      `${ctx.clientIp}:${ctx.clientPort}`,
+      this.started,
+      sessionFields,
     );
+    pipe(farewell === undefined ? opts : { ...opts, farewell }, piped);
     this.closedLogged = true;
-    this.ctx.handOff({
-      shutdown: () => undefined, // a logged-in session finishes on its own within the grace period
-      abort: () => {
-        store.destroy();
-        client.destroy();
-      },
-      closed: this.closed,
-    });
+    ctx.slot.handOff(piped);
   }
 
   // ---- Closing ----
@@ -325,21 +308,77 @@ export class ClientConnection {
       'session',
       'disconnect',
       'client disconnected',
-      this.closedRecordFor(sessionFields)({}),
+      closedRecord(
+        {
+          client: `${this.ctx.clientIp}:${this.ctx.clientPort}`,
+          started: this.started,
+          fields: sessionFields,
+        },
+        {},
+      ),
     );
     this.tracker.end({ fromClient: this.current.bytesRead, toClient: this.current.bytesWritten });
-    this.markClosed();
+    this.ctx.slot.ended();
+  }
+}
+
+/** What the 'client disconnected' record says of the session, before the pipe's own fields. */
+interface SessionRecord {
+  /** `ip:port` */
+  client: string;
+  /** Date.now() at the connection */
+  started: number;
+  /** The session's own fields (user, store, …). */
+  fields: LogFields;
+}
+
+function closedRecord(session: SessionRecord, fields: LogFields): LogFields {
+  return {
+    client: session.client,
+    ...session.fields,
+    seconds: Math.round((Date.now() - session.started) / 100) / 10,
+    ...fields,
+  };
+}
+
+/**
+ * A logged-in session, as the server holds it once the pipe runs: what the pipe's end needs for
+ * the 'client disconnected' record and the metrics, in one object (no closures, no promise).
+ */
+class PipedSession implements SessionHandle, PipeEnd, SessionRecord {
+  constructor(
+    private readonly clientSocket: Socket,
+    private readonly storeSocket: Socket,
+    private readonly log: Log,
+    private readonly tracker: SessionTracker,
+    private readonly slot: SessionSlot,
+    readonly client: string,
+    readonly started: number,
+    readonly fields: LogFields,
+  ) {}
+
+  /** A logged-in session finishes on its own within the grace period. */
+  shutdown(): void {}
+
+  abort(): void {
+    this.storeSocket.destroy();
+    this.clientSocket.destroy();
   }
 
-  /** The 'client disconnected' record, given the session's fields, still open for the pipe's. */
-  private closedRecordFor(sessionFields: LogFields): (fields: LogFields) => LogFields {
-    const client = `${this.ctx.clientIp}:${this.ctx.clientPort}`;
-    const started = this.started;
-    return (fields) => ({
-      client,
-      ...sessionFields,
-      seconds: Math.round((Date.now() - started) / 100) / 10,
-      ...fields,
-    });
+  pipeEnded(result: PipeResult): void {
+    this.log.at(
+      'session',
+      'disconnect',
+      'client disconnected',
+      closedRecord(this, {
+        toStore: result.toStore,
+        toClient: result.toClient,
+        closedBy: result.closedBy,
+        error: result.error,
+      }),
+    );
+    const { clientSocket } = this;
+    this.tracker.end({ fromClient: clientSocket.bytesRead, toClient: clientSocket.bytesWritten });
+    this.slot.ended();
   }
 }

@@ -52,11 +52,22 @@ export interface SessionContext {
   refused?: Refused;
   /** Set when the connection came through SSLListenPort: its completed TLS handshake. */
   secure?: ClientTlsInfo;
+  /** The server's hold on this session. */
+  slot: SessionSlot;
+}
+
+/**
+ * The server's hold on one session, from its start to its end: one object with methods, not
+ * closures and a promise per session, which an idle piped session would keep for hours (issue 18).
+ */
+export interface SessionSlot {
   /**
-   * The session became a pipe: from now on `piped` stands for it (shutdown, abort, closed), so
-   * that nothing of the login phase stays reachable from the server.
+   * The session became a pipe: from now on `piped` stands for it (shutdown, abort), so that
+   * nothing of the login phase stays reachable from the server.
    */
   handOff(piped: SessionHandle): void;
+  /** The session's connections are closed (the first call counts; later ones do nothing). */
+  ended(): void;
 }
 
 export interface SessionHandle {
@@ -64,8 +75,6 @@ export interface SessionHandle {
   shutdown(): void;
   /** The grace period is over: close now. */
   abort(): void;
-  /** Settles when the session's connections are closed. */
-  readonly closed: Promise<void>;
 }
 
 export type StartSession = (socket: Socket, ctx: SessionContext) => SessionHandle;
@@ -97,9 +106,64 @@ function readProcLimits(): string | undefined {
   }
 }
 
+/** The sessions a server holds, and the stops that wait for none to be left. */
+class LiveSessions {
+  readonly all = new Set<SessionHandle>();
+  private emptied: (() => void)[] = [];
+
+  add(handle: SessionHandle): void {
+    this.all.add(handle);
+  }
+
+  remove(handle: SessionHandle): void {
+    this.all.delete(handle);
+    if (this.all.size === 0) for (const resolve of this.emptied.splice(0)) resolve();
+  }
+
+  /** Settles once no session is left. */
+  none(): Promise<void> {
+    if (this.all.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.emptied.push(resolve));
+  }
+}
+
+/** `SessionSlot`: `current` is the one reference the server keeps, the session, then its pipe. */
+class Slot implements SessionSlot {
+  private current: SessionHandle | undefined;
+  private over = false;
+
+  constructor(
+    private readonly sessions: LiveSessions,
+    private readonly release: (() => void) | undefined,
+  ) {}
+
+  /** The session started (unless it already handed off or ended meanwhile). */
+  started(handle: SessionHandle): void {
+    if (this.over || this.current !== undefined) return;
+    this.current = handle;
+    this.sessions.add(handle);
+  }
+
+  handOff(piped: SessionHandle): void {
+    if (this.over) return;
+    if (this.current !== undefined) this.sessions.remove(this.current);
+    this.current = piped;
+    this.sessions.add(piped);
+  }
+
+  ended(): void {
+    if (this.over) return;
+    this.over = true;
+    this.release?.();
+    const current = this.current;
+    this.current = undefined;
+    if (current !== undefined) this.sessions.remove(current);
+  }
+}
+
 export class ProxyServer {
   private readonly server: Server;
-  private readonly sessions = new Set<SessionHandle>();
+  private readonly sessions = new LiveSessions();
   private readonly nextId = sessionIds();
   private stopping: Promise<void> | undefined;
   /** Set by a stop that tells sessions goodbye (SIGTERM), not by a drain. */
@@ -233,7 +297,7 @@ export class ProxyServer {
   }
 
   get sessionCount(): number {
-    return this.sessions.size;
+    return this.sessions.all.size;
   }
 
   /** Stop accepting, let sessions finish for the grace period, then close them. Idempotent. */
@@ -245,7 +309,7 @@ export class ProxyServer {
 
   /** Close every session at once (a second SIGTERM during the grace period). */
   abortAll(): void {
-    for (const s of this.sessions) s.abort();
+    for (const s of this.sessions.all) s.abort();
   }
 
   private async doStop(
@@ -258,8 +322,8 @@ export class ProxyServer {
     this.goodbye = o.tellSessions;
     await Promise.all(this.admitting);
     this.full.close();
-    if (o.tellSessions) for (const s of this.sessions) s.shutdown();
-    const all = Promise.all([...this.sessions].map((s) => s.closed));
+    if (o.tellSessions) for (const s of this.sessions.all) s.shutdown();
+    const all = this.sessions.none();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<'grace'>((resolve) => {
       timer = setTimeout(() => resolve('grace'), o.graceMs);
@@ -272,10 +336,10 @@ export class ProxyServer {
         'shutdown',
         'grace period over, closing remaining sessions',
         {
-          sessions: this.sessions.size,
+          sessions: this.sessions.all.size,
         },
       );
-      for (const s of this.sessions) s.abort();
+      for (const s of this.sessions.all) s.abort();
       await all;
     }
     await closed;
@@ -308,7 +372,7 @@ export class ProxyServer {
     // A LOCAL header (the balancer's health check) names no client: the connection's own
     // addresses stand, as for a direct client.
     const client = origin?.client;
-    const ctx: Omit<SessionContext, 'handOff'> = {
+    const ctx: Omit<SessionContext, 'slot'> = {
       id,
       log: this.options.log.child({ sid: id, proto: this.options.protocol }),
       runtime,
@@ -331,7 +395,7 @@ export class ProxyServer {
    */
   private track(
     socket: Socket,
-    accepted: Omit<SessionContext, 'handOff'>,
+    accepted: Omit<SessionContext, 'slot'>,
     started?: () => void,
   ): void {
     // Until the session listens, a reset must not be an unhandled error.
@@ -367,27 +431,12 @@ export class ProxyServer {
 
   private start(
     socket: Socket,
-    ctx: Omit<SessionContext, 'handOff'>,
+    ctx: Omit<SessionContext, 'slot'>,
     release: (() => void) | undefined,
   ): SessionHandle {
-    const sessions = this.sessions;
-    // `current` is the one reference the server keeps: the session, then its pipe.
-    let current: SessionHandle | undefined;
-    const handOff = (piped: SessionHandle): void => {
-      if (current !== undefined) sessions.delete(current);
-      current = piped;
-      sessions.add(piped);
-    };
-    const handle = this.options.startSession(socket, { ...ctx, handOff });
-    if (current === undefined) {
-      current = handle;
-      sessions.add(handle);
-    }
-    void handle.closed.finally(() => {
-      release?.();
-      if (current !== undefined) sessions.delete(current);
-      current = undefined;
-    });
+    const slot = new Slot(this.sessions, release);
+    const handle = this.options.startSession(socket, { ...ctx, slot });
+    slot.started(handle);
     return handle;
   }
 }

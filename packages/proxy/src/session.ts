@@ -94,7 +94,6 @@ class Session<Command> implements SessionHandle {
   private readonly deadline: NodeJS.Timeout;
   /** The deadline passed while a login was in flight: if it fails, the session ends. */
   private expired = false;
-  readonly closed: Promise<void>;
 
   constructor(
     private readonly dialect: Dialect<Command>,
@@ -110,7 +109,6 @@ class Session<Command> implements SessionHandle {
       onClose: this.onClose,
       onDrained: this.onDrained,
     });
-    this.closed = this.conn.closed;
     this.refusals = new RefusalCounts(ctx.log);
     this.deadline = setTimeout(this.onDeadline, ctx.site.settings.loginTimeoutMs);
     this.deadline.unref();

@@ -125,6 +125,35 @@ export interface SessionTracker {
   end(bytes: { fromClient: number; toClient: number }): void;
 }
 
+/** One session's place in the session gauge: an object, not closures (an idle piped session keeps
+ * it for hours). */
+class TrackedSession implements SessionTracker {
+  private labels: { phase: SessionPhase; store: string } = { phase: 'pre-login', store: '' };
+  private ended = false;
+
+  constructor(
+    private readonly gauge: Gauge<'phase' | 'store'>,
+    private readonly bytes: Counter<'direction'>,
+  ) {
+    gauge.inc(this.labels);
+  }
+
+  phase(phase: SessionPhase, store = ''): void {
+    if (this.ended) return;
+    this.gauge.dec(this.labels);
+    this.labels = { phase, store };
+    this.gauge.inc(this.labels);
+  }
+
+  end({ fromClient, toClient }: { fromClient: number; toClient: number }): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.gauge.dec(this.labels);
+    this.bytes.inc({ direction: 'from_client' }, fromClient);
+    this.bytes.inc({ direction: 'to_client' }, toClient);
+  }
+}
+
 export class Metrics {
   readonly registry = new Registry();
   private readonly sessions: Gauge<'phase' | 'store'>;
@@ -295,25 +324,7 @@ export class Metrics {
   /** A client connection was accepted: its session starts before login. */
   sessionStarted(): SessionTracker {
     this.connections.inc();
-    const gauge = this.sessions;
-    let labels = { phase: 'pre-login' as SessionPhase, store: '' };
-    gauge.inc(labels);
-    let ended = false;
-    return {
-      phase: (phase, store = '') => {
-        if (ended) return;
-        gauge.dec(labels);
-        labels = { phase, store };
-        gauge.inc(labels);
-      },
-      end: ({ fromClient, toClient }) => {
-        if (ended) return;
-        ended = true;
-        gauge.dec(labels);
-        this.bytes.inc({ direction: 'from_client' }, fromClient);
-        this.bytes.inc({ direction: 'to_client' }, toClient);
-      },
-    };
+    return new TrackedSession(this.sessions, this.bytes);
   }
 
   /** A login ended with `outcome`; `seconds`: its directory and store times (absent: not
