@@ -254,6 +254,33 @@ describe('an idle pipe', () => {
   });
 });
 
+describe('a piped socket', () => {
+  it("keeps neither Node's cached addresses nor a cleared idle timer, and still tells its address", async () => {
+    const [client, clientEnd] = await socketPair();
+    const [store, storeEnd] = await storePair();
+    client.setTimeout(60_000);
+    const address = `${client.remoteAddress}:${client.remotePort} ${store.localAddress}`;
+    const done = startPipe({
+      client,
+      store,
+      fromClient: Buffer.alloc(0),
+      fromStore: Buffer.alloc(0),
+    });
+    for (const s of [client, store] as (Socket & Record<string | symbol, unknown>)[]) {
+      expect(s._peername).toBeUndefined();
+      expect(s._sockname).toBeUndefined();
+      const timeout = Object.getOwnPropertySymbols(s).find((k) => k.description === 'timeout');
+      expect(timeout).toBeDefined();
+      expect(s[timeout as symbol]).toBeNull();
+    }
+    // Asked again, Node reads them from the socket.
+    expect(`${client.remoteAddress}:${client.remotePort} ${store.localAddress}`).toBe(address);
+    clientEnd.destroy();
+    storeEnd.destroy();
+    await done;
+  });
+});
+
 describe('keepTail', () => {
   it("keeps the store's last 256 bytes across chunks, in a buffer of its own", () => {
     const sent: Buffer[] = [];

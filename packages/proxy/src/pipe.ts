@@ -228,11 +228,30 @@ function closed(p: Pipe): void {
   p.end.pipeEnded(result);
 }
 
+/** What Node keeps on a socket that a piped session no longer needs (`forgetCached`). */
+type Cached = Socket & { _peername?: unknown; _sockname?: unknown } & Record<symbol, unknown>;
+
+/**
+ * Let go of what Node keeps on a socket once asked and a pipe never asks again: its addresses
+ * (`_peername`, `_sockname`: an object and a string each, read again from the socket if anyone
+ * asks) and, after `setTimeout(0)`, the cleared idle timer, which Node keeps referenced (a
+ * Timeout object) though it never runs again.
+ */
+function forgetCached(socket: Socket): void {
+  const s = socket as Cached;
+  s._peername = undefined;
+  s._sockname = undefined;
+  const timeout = Object.getOwnPropertySymbols(s).find((k) => k.description === 'timeout');
+  if (timeout !== undefined) s[timeout] = null;
+}
+
 /** Join the client to the store; `end` is told when both connections are closed. */
 export function pipe(opts: PipeOptions, end: PipeEnd): void {
   const { client, store } = opts;
   client.setTimeout(0);
   store.setTimeout(0);
+  forgetCached(client);
+  forgetCached(store);
   const p = new Pipe(client, store, opts.farewell, end);
   (client as Piped)[PIPE] = p;
   (store as Piped)[PIPE] = p;
