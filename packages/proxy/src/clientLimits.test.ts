@@ -76,7 +76,7 @@ describe('admitConnection with the counts in this process (NumThreads 0)', () =>
     primary.handle(ADMIT, ({ ip }) => {
       const a = server.admit(ip);
       if (!a.ok) return a;
-      held.set(held.size + 1, a.release);
+      held.set(held.size + 1, () => a.release());
       return { ok: true as const, id: held.size };
     });
     primary.handle(RELEASE, ({ id }) => held.get(id)?.());

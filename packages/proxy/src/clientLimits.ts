@@ -98,6 +98,12 @@ function addressBytes(a: string): number[] {
 /** Why a connection is refused. */
 export type Refused = 'server-full' | 'address-full';
 
+/** A connection counted in: `release` counts it out (the first call; later ones do nothing). */
+export interface Counted {
+  ok: true;
+  release(): void;
+}
+
 /**
  * Connections held now, in all and per address group. `admit` counts one in (or says why not);
  * the admitted connection calls `release` once when it closes.
@@ -108,7 +114,7 @@ export class ConnectionCounts {
 
   constructor(private readonly settings: ConnectionLimitSettings) {}
 
-  admit(ip: string): { ok: true; release: () => void } | { ok: false; refused: Refused } {
+  admit(ip: string): Counted | { ok: false; refused: Refused } {
     const { max, perAddress, prefix4, exempt } = this.settings;
     if (this.total >= max) return { ok: false, refused: 'server-full' };
     const group = inNetworks(ip, exempt) ? undefined : addressGroup(ip, prefix4);
@@ -116,23 +122,40 @@ export class ConnectionCounts {
     if (group !== undefined && held >= perAddress) return { ok: false, refused: 'address-full' };
     this.total++;
     if (group !== undefined) this.byGroup.set(group, held + 1);
-    let released = false;
-    return {
-      ok: true,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.total--;
-        if (group === undefined) return;
-        const left = (this.byGroup.get(group) ?? 1) - 1;
-        if (left > 0) this.byGroup.set(group, left);
-        else this.byGroup.delete(group);
-      },
-    };
+    return new CountedConnection(this, group);
+  }
+
+  /** A connection of `group` (undefined: an exempt address) closed: `CountedConnection`'s. */
+  countOut(group: string | undefined): void {
+    this.total--;
+    if (group === undefined) return;
+    const left = (this.byGroup.get(group) ?? 1) - 1;
+    if (left > 0) this.byGroup.set(group, left);
+    else this.byGroup.delete(group);
   }
 
   get connections(): number {
     return this.total;
+  }
+}
+
+/**
+ * One connection in `ConnectionCounts`: an object rather than a closure and its context, since
+ * an idle session keeps it for hours (issue 18).
+ */
+class CountedConnection implements Counted {
+  readonly ok = true;
+  private released = false;
+
+  constructor(
+    private readonly counts: ConnectionCounts,
+    private readonly group: string | undefined,
+  ) {}
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.counts.countOut(this.group);
   }
 }
 
@@ -243,20 +266,20 @@ export const clientLimitsService: PrimaryService = (primary, { values }) => {
   const settings = clientLimitSettings(values());
   const counts = new ConnectionCounts(settings.connections);
   const penalty = new AuthPenalty(settings.penalty, settings.connections.prefix4);
-  const held = new Map<number, { release: () => void; worker: number }>();
+  const held = new Map<number, { counted: Counted; worker: number }>();
   let next = 1;
   primary.handle(ADMIT, ({ ip }, from): Admission => {
     const admitted = counts.admit(ip);
     if (!admitted.ok) return admitted;
     const id = next++;
-    held.set(id, { release: admitted.release, worker: from.id });
+    held.set(id, { counted: admitted, worker: from.id });
     return { ok: true, id };
   });
   primary.handle(RELEASE, ({ id }, from) => {
     const h = held.get(id);
     if (h === undefined || h.worker !== from.id) return;
     held.delete(id);
-    h.release();
+    h.counted.release();
   });
   primary.handle(FAILED_LOGIN, ({ ip }) => penalty.failed(ip));
   primary.handle(SUCCEEDED_LOGIN, ({ ip }) => penalty.succeeded(ip));
@@ -264,7 +287,7 @@ export const clientLimitsService: PrimaryService = (primary, { values }) => {
     for (const [id, h] of held)
       if (h.worker === peer.id) {
         held.delete(id);
-        h.release();
+        h.counted.release();
       }
   });
 };
@@ -273,8 +296,7 @@ export const clientLimitsService: PrimaryService = (primary, { values }) => {
 export type RefusingLimit = 'descriptor cap' | 'MaxClientConnections' | 'MaxConnectionsPerAddress';
 
 /** A connection admitted, with the release to call once when it closes, or refused, and by what. */
-export type Admitted =
-  { ok: true; release: () => void } | { ok: false; refused: Refused; limit: RefusingLimit };
+export type Admitted = Counted | { ok: false; refused: Refused; limit: RefusingLimit };
 
 /**
  * A serving process's admission: this process's descriptor cap first, then the server's counts
@@ -297,11 +319,11 @@ export function admitConnection(
 /** The server's answer on a connection this process has counted in (`mine`). */
 function countedIn(
   fleet: WorkerChannel,
-  mine: { release: () => void },
+  mine: Counted,
   shared: Result<Admission, IpcError>,
 ): Admitted {
   // Unanswered (the primary busy or gone): fail open rather than refuse everyone.
-  if (!shared.ok) return { ok: true, release: mine.release };
+  if (!shared.ok) return mine;
   if (!shared.value.ok) {
     mine.release();
     const { refused } = shared.value;
@@ -311,14 +333,23 @@ function countedIn(
       limit: refused === 'server-full' ? 'MaxClientConnections' : 'MaxConnectionsPerAddress',
     };
   }
-  const { id } = shared.value;
-  return {
-    ok: true,
-    release: () => {
-      mine.release();
-      fleet.notify(RELEASE, { id });
-    },
-  };
+  return new CountedByServer(mine, fleet, shared.value.id);
+}
+
+/** A connection counted in this process (`mine`) and by the server (its `id` there). */
+class CountedByServer implements Counted {
+  readonly ok = true;
+
+  constructor(
+    private readonly mine: Counted,
+    private readonly fleet: WorkerChannel,
+    private readonly id: number,
+  ) {}
+
+  release(): void {
+    this.mine.release();
+    this.fleet.notify(RELEASE, { id: this.id });
+  }
 }
 
 /** The failed-login penalty as the primary keeps it; this process's own when it does not answer. */

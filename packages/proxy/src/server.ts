@@ -18,6 +18,7 @@ import { TLSSocket } from 'node:tls';
 import {
   type Admitted,
   ConnectionCounts,
+  type Counted,
   FullServerReport,
   type Refused,
   admitConnection,
@@ -134,7 +135,8 @@ class Slot implements SessionSlot {
 
   constructor(
     private readonly sessions: LiveSessions,
-    private readonly release: (() => void) | undefined,
+    /** The connection's place in the connection counts (`clientLimits.ts`). */
+    private readonly counted: Counted | undefined,
   ) {}
 
   /** The session started (unless it already handed off or ended meanwhile). */
@@ -154,7 +156,7 @@ class Slot implements SessionSlot {
   ended(): void {
     if (this.over) return;
     this.over = true;
-    this.release?.();
+    this.counted?.release();
     const current = this.current;
     this.current = undefined;
     if (current !== undefined) this.sessions.remove(current);
@@ -409,7 +411,7 @@ export class ProxyServer {
       }
       if (!a.ok && a.refused === 'server-full') this.full.refusedBy(a.limit);
       const ctx = a.ok ? accepted : { ...accepted, refused: a.refused };
-      const session = this.start(socket, ctx, a.ok ? a.release : undefined);
+      const session = this.start(socket, ctx, a.ok ? a : undefined);
       if (this.goodbye) session.shutdown();
       started?.();
     };
@@ -432,9 +434,9 @@ export class ProxyServer {
   private start(
     socket: Socket,
     ctx: Omit<SessionContext, 'slot'>,
-    release: (() => void) | undefined,
+    counted: Counted | undefined,
   ): SessionHandle {
-    const slot = new Slot(this.sessions, release);
+    const slot = new Slot(this.sessions, counted);
     const handle = this.options.startSession(socket, { ...ctx, slot });
     slot.started(handle);
     return handle;
