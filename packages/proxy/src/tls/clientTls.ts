@@ -151,11 +151,15 @@ export function upgradeToTls(
       clearTimeout(timer);
       resolve({ ok: false, reason: handshakeFailure(e, socket) });
     };
+    const closedEarly = (): void => fail(new Error('connection closed during the TLS handshake'));
     socket.once('error', fail);
-    socket.once('close', () => fail(new Error('connection closed during the TLS handshake')));
+    socket.once('close', closedEarly);
     socket.once('secure', () => {
       clearTimeout(timer);
+      // Both off: a session keeps its socket for hours, and these closures would keep this
+      // promise's state with it (issue 18).
       socket.off('error', fail);
+      socket.off('close', closedEarly);
       const info = describeTls(socket);
       // SSLRequireClientCert=all: OpenSSL refused a handshake without a certificate (the
       // 'error' above); one that does not chain to the client CA is refused here.
