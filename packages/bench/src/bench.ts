@@ -64,6 +64,12 @@ export interface BenchOptions {
   concurrency: number;
   sessions: number;
   idleSeconds: number;
+  /**
+   * Seconds the ramp's sessions are then held without traffic before their memory is read a second
+   * time (0: not): the first reading, 2 s after the ramp, also counts what the logins left for
+   * the collector and the heap growth they caused, which V8 gives back once the process is idle.
+   */
+  idleSettleSeconds: number;
   /** mmp N=2's NumThreads for its idle ramp (default: sized to the session count) */
   idleThreads?: number;
   targets: TargetId[];
@@ -452,13 +458,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
             },
             kibPerSession: m.held > 0 ? { value: m.bytesPerSession / 1024 } : { missing: '—' },
           };
-          notes.push(
-            `${TARGET_LABELS[id]} idle: ${m.held.toLocaleString('en')} sessions in ${m.seconds.toFixed(0)} s` +
-              ` (${m.stopReason}), ${m.processes} proxy process(es)${workers > 0 ? ` (${workers} workers asked)` : ''},` +
-              ` RSS ${(m.baseline / 1024 ** 2).toFixed(0)} → ${(m.rss / 1024 ** 2).toFixed(0)} MiB,` +
-              ` PSS ${(m.pssPerSession / 1024).toFixed(1)} KiB/session` +
-              (m.errors.length > 0 ? `; first error: ${m.errors[0]}` : ''),
-          );
+          notes.push(idleNote(TARGET_LABELS[id], m, workers));
           await target.stop();
           running.delete(id);
         }).then(() => {
@@ -551,7 +551,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
   }
   if (o.idle) {
     caveats.push(
-      `Idle ramp: aiming for ${o.sessions.toLocaleString('en')} sessions within ${o.idleSeconds} s per target, each restarted with the NumThreads its cell names (mmp N=0 stays one process); per-session memory is RSS growth of all the proxy's processes (primary and workers) ÷ sessions (PSS in the notes).`,
+      `Idle ramp: aiming for ${o.sessions.toLocaleString('en')} sessions within ${o.idleSeconds} s per target, each restarted with the NumThreads its cell names (mmp N=0 stays one process); per-session memory is RSS growth of all the proxy's processes (primary and workers) ÷ sessions, read 2 s after the ramp (PSS in the notes)${o.idleSettleSeconds > 0 ? `, and again after the sessions were held ${o.idleSettleSeconds} s without traffic (notes)` : ''}.`,
     );
   }
   caveats.push(
@@ -580,7 +580,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
   };
 }
 
-interface IdleMeasure {
+export interface IdleMeasure {
   held: number;
   seconds: number;
   stopReason: string;
@@ -590,6 +590,26 @@ interface IdleMeasure {
   pssPerSession: number;
   processes: number;
   errors: string[];
+  /** The second reading, after the sessions were held idle for `seconds` (--idle-settle). */
+  settled?: { seconds: number; held: number; bytesPerSession: number; pssPerSession: number };
+}
+
+/** The notes' line for a target's idle ramp. */
+export function idleNote(label: string, m: IdleMeasure, workers: number): string {
+  const kib = (bytes: number): string => (bytes / 1024).toFixed(1);
+  const settled =
+    m.settled === undefined
+      ? ''
+      : `; after ${m.settled.seconds} s idle ${m.settled.held.toLocaleString('en')} sessions,` +
+        ` ${kib(m.settled.bytesPerSession)} KiB RSS and ${kib(m.settled.pssPerSession)} KiB PSS per session`;
+  return (
+    `${label} idle: ${m.held.toLocaleString('en')} sessions in ${m.seconds.toFixed(0)} s` +
+    ` (${m.stopReason}), ${m.processes} proxy process(es)${workers > 0 ? ` (${workers} workers asked)` : ''},` +
+    ` RSS ${(m.baseline / 1024 ** 2).toFixed(0)} → ${(m.rss / 1024 ** 2).toFixed(0)} MiB,` +
+    ` PSS ${kib(m.pssPerSession)} KiB/session` +
+    settled +
+    (m.errors.length > 0 ? `; first error: ${m.errors[0]}` : '')
+  );
 }
 
 async function idleRamp(
@@ -667,7 +687,7 @@ async function idleRamp(
     log(
       `  held ${held.toLocaleString('en')} (${stopReason}); proxy RSS ${(rss / 1024 ** 2).toFixed(0)} MiB in ${pids.length} process(es)`,
     );
-    return {
+    const measure: IdleMeasure = {
       held,
       seconds: (Date.now() - t0) / 1000,
       stopReason,
@@ -678,6 +698,22 @@ async function idleRamp(
       processes: pids.length,
       errors: fleet.sampleErrors,
     };
+    if (o.idleSettleSeconds > 0 && held > 0) {
+      await new Promise((r) => setTimeout(r, o.idleSettleSeconds * 1000));
+      const still = fleet.held;
+      const now = target.pids('imap');
+      const rssThen = rssBytes(now);
+      measure.settled = {
+        seconds: o.idleSettleSeconds,
+        held: still,
+        bytesPerSession: still > 0 ? (rssThen - baseline) / still : Number.NaN,
+        pssPerSession: still > 0 ? (pssBytes(now) - basePss) / still : Number.NaN,
+      };
+      log(
+        `  after ${o.idleSettleSeconds} s idle: held ${still.toLocaleString('en')}; proxy RSS ${(rssThen / 1024 ** 2).toFixed(0)} MiB`,
+      );
+    }
+    return measure;
   } finally {
     await fleet.release();
   }

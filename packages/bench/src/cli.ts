@@ -29,6 +29,8 @@ Usage: mmp-bench [options]            the side-by-side benchmark (rates, CPU per
   --concurrency N       concurrent clients in the login runs (default 50)
   --sessions N          idle sessions to aim for (default 50000, quick 5000)
   --idle-seconds S      time allowed to ramp up idle sessions, per target (default 600, quick 40)
+  --idle-settle S       then hold the sessions S s without traffic and read memory again
+                        (default 30, quick 5; 0: not)
   --idle-threads N      mmp N=2's NumThreads for the idle ramp (default: ⌈sessions ÷ 9,000⌉, at
                         least 2: one process holds at most 20,000 descriptors, 2 per session)
   --no-idle             skip the idle-session ramp
@@ -78,6 +80,7 @@ async function main(): Promise<number> {
       sessions: { type: 'string' },
       'idle-seconds': { type: 'string' },
       'idle-threads': { type: 'string' },
+      'idle-settle': { type: 'string' },
       'no-idle': { type: 'boolean', default: false },
       'idle-only': { type: 'boolean', default: false },
       'max-memory-gib': { type: 'string' },
@@ -191,6 +194,10 @@ async function main(): Promise<number> {
     concurrency: Math.round(number(values.concurrency, 50, 'concurrency')),
     sessions: Math.round(number(values.sessions, quick ? 5000 : 50_000, 'sessions')),
     idleSeconds: number(values['idle-seconds'], quick ? 40 : 600, 'idle-seconds'),
+    idleSettleSeconds:
+      values['idle-settle'] === '0'
+        ? 0
+        : number(values['idle-settle'], quick ? 5 : 30, 'idle-settle'),
     ...(values['idle-threads'] === undefined
       ? {}
       : { idleThreads: Math.round(number(values['idle-threads'], 0, 'idle-threads')) }),

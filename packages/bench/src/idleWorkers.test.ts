@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { idleWorkers } from './bench.js';
+import { type IdleMeasure, idleNote, idleWorkers } from './bench.js';
 
 describe('idleWorkers: NumThreads for an idle ramp', () => {
   it('gives mmp N=2 enough workers for 50,000 sessions under 20,000 descriptors each', () => {
@@ -20,5 +20,36 @@ describe('idleWorkers: NumThreads for an idle ramp', () => {
     expect(idleWorkers('mmp2', 50_000, 8)).toBe(8);
     expect(idleWorkers('nginx', 50_000, 8)).toBe(6);
     expect(idleWorkers('mmp0', 50_000, 8)).toBe(0);
+  });
+});
+
+describe('idleNote: what the notes say of an idle ramp', () => {
+  const ramp: IdleMeasure = {
+    held: 50_000,
+    seconds: 101,
+    stopReason: 'target reached',
+    baseline: 418 * 1024 ** 2,
+    rss: 791 * 1024 ** 2,
+    bytesPerSession: 7.6 * 1024,
+    pssPerSession: 7.5 * 1024,
+    processes: 7,
+    errors: [],
+  };
+  it('gives the reading after the ramp, and the one after the idle hold when there is one', () => {
+    expect(idleNote('mmp N=2', ramp, 6)).toBe(
+      'mmp N=2 idle: 50,000 sessions in 101 s (target reached), 7 proxy process(es) (6 workers asked), RSS 418 → 791 MiB, PSS 7.5 KiB/session',
+    );
+    const settled = {
+      ...ramp,
+      settled: {
+        seconds: 30,
+        held: 49_990,
+        bytesPerSession: 5.2 * 1024,
+        pssPerSession: 5.1 * 1024,
+      },
+    };
+    expect(idleNote('mmp N=2', settled, 6)).toContain(
+      'PSS 7.5 KiB/session; after 30 s idle 49,990 sessions, 5.2 KiB RSS and 5.1 KiB PSS per session',
+    );
   });
 });
