@@ -1,6 +1,8 @@
 /**
  * MaxConcurrentConnectionAttempts (later releases): at most that many login attempts in flight to
- * one store, from connecting to the store's answer to the replayed login. When a store is dead or
+ * one store, from connecting to the store's greeting (or its answer, when it fails before
+ * greeting). Not through the authentication that follows: a store takes its time to refuse a
+ * wrong password on purpose, and an attacker's wrong passwords would hold every slot. When a store is dead or
  * hung, every user on it would otherwise wait the whole StoreConnectTimeout, piling up sessions
  * (and descriptors) behind it; and when a store restarts, the whole population reconnecting at
  * once would be thrown at it in one burst.

@@ -152,6 +152,30 @@ describe.each(PRINCIPALS.map((p) => [p.kind, p] as const))('a %s login', (_kind,
     ]);
   });
 
+  it('gives its attempt slot back once the store greets: a store slow to answer the login holds up no other login', async () => {
+    // Cap 2. Two logins greeted by the store wait for its answer (as a wrong password waits for
+    // Dovecot's auth_failure_delay); a third must reach the store at once, not wait for a slot
+    // until the store counts as stalled and is skipped.
+    const s = setup([at(quiet)]);
+    const answers: ((r: ReplayResult) => void)[] = [];
+    let reachedThird: () => void = () => undefined;
+    const third = new Promise<'replayed'>((resolve) => (reachedThird = () => resolve('replayed')));
+    const replay: Replay = (_conv, _login, options) => {
+      options.greeted?.();
+      if (answers.length === 2) reachedThird();
+      return new Promise((resolve) => answers.push(resolve));
+    };
+    const ctx = context(s, replay, recordingLog().log);
+    const slow = [logIn(ctx, principal), logIn(ctx, principal)];
+    while (answers.length < 2) await new Promise((r) => setTimeout(r, 5));
+    const login = logIn(ctx, principal);
+    expect(await Promise.race([third, login.then((o) => o.kind)])).toBe('replayed');
+    for (const answer of answers) answer({ kind: 'accepted', answer: Buffer.from('OK') });
+    const outcomes = await Promise.all([...slow, login]);
+    expect(outcomes.map((o) => o.kind)).toEqual(['logged-in', 'logged-in', 'logged-in']);
+    for (const o of outcomes) if (o.kind === 'logged-in') o.socket.destroy();
+  });
+
   it('evicts the user’s cached entry when a store fails, and fails over', async () => {
     const s = setup([DEAD, at(other)]);
     const { replay, calls } = fakeReplay();

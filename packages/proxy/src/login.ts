@@ -423,14 +423,19 @@ async function tryStores(
       continue;
     }
     const conversation = new StoreConversation(conn.value);
-    // A store that challenged a bearer token has answered: while the client takes its time to
-    // reply, the attempt no longer counts against the store's cap.
+    // The cap is on connecting and greeting: once the store greets, it is alive, and the slot
+    // goes back. Held through the authentication, a store's delay before refusing a wrong
+    // password (Dovecot's auth_failure_delay) let one address with bad passwords take every slot
+    // and stall everyone else's logins to that store (the attack benchmark's wrong passwords).
+    const greeted = (): void => slot.release('answered');
+    // A store that challenged a bearer token has answered (the greeting came before).
     const relay: ChallengeRelay = (line) => {
       slot.release('answered');
       return ctx.relay(line);
     };
-    const result = await ctx.replay(conversation, login, { ...options, relay }, log);
-    // A store that let a step of the replay time out (greeting included) counts as hung.
+    const result = await ctx.replay(conversation, login, { ...options, relay, greeted }, log);
+    // A store that let its greeting time out counts as hung (a later step's timeout comes after
+    // the slot went back at the greeting).
     slot.release(
       result.kind === 'failed' && result.failure.kind === 'timeout' ? 'timeout' : 'answered',
     );

@@ -137,6 +137,12 @@ export interface ReplayOptions {
   forwardAddress: ConnectionAddresses | undefined;
   /** A bearer login's challenges go to the client and its replies back (`login.ts`). */
   relay?: ChallengeRelay | undefined;
+  /**
+   * Told once the store's greeting was read and says OK: the store is alive, and what follows
+   * takes as long as the store chooses (Dovecot answers a wrong password only after
+   * auth_failure_delay). The attempt limiter frees the login's slot here (`login.ts`).
+   */
+  greeted?: (() => void) | undefined;
 }
 
 /** Replays a login on a connected store (whose greeting has not been read yet): IMAP

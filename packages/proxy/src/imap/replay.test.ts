@@ -155,6 +155,37 @@ async function replayTo(
   }
 }
 
+describe('IMAP replay: the store greeted (the attempt limiter frees its slot then)', () => {
+  async function replayCountingGreeted(greeting: string) {
+    const store = await scriptedImapStore(greeting);
+    const socket = connect(store.port, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    const seen: string[] = [];
+    const options = {
+      greetingTimeoutMs: 2_000,
+      replyTimeoutMs: 1_000,
+      forwardAddress: undefined,
+      // what the store had received when the replay said so
+      greeted: () => seen.push(store.received[0] ?? ''),
+    };
+    try {
+      const result = await imapReplay(new StoreConversation(socket), ALICE, options, silentLog);
+      return { result: result.kind, seen };
+    } finally {
+      socket.destroy();
+    }
+  }
+  it('is told once, after a * OK greeting and before the login is sent', async () => {
+    expect(await replayCountingGreeted('* OK [CAPABILITY IMAP4rev1 LITERAL+] ready')).toEqual({
+      result: 'accepted',
+      seen: [''],
+    });
+  });
+  it('is not told when the store greets with * BYE', async () => {
+    expect(await replayCountingGreeted('* BYE too busy')).toEqual({ result: 'failed', seen: [] });
+  });
+});
+
 describe('IMAP replay with ForwardClientAddress', () => {
   const LITERAL_PLUS = '* OK [CAPABILITY IMAP4rev1 ID LITERAL+] ready';
 

@@ -87,6 +87,7 @@ export const imapReplay: Replay = async (conv, login, options, log) => {
     // `* BYE` (overloaded, shutting down) or not an IMAP server: another store may do better.
     return { kind: 'failed', failure: { kind: 'broken', detail: 'store greeting is not * OK' } };
   }
+  options.greeted?.();
   const timeout = options.replyTimeoutMs;
   const id =
     options.forwardAddress === undefined

@@ -98,7 +98,12 @@ async function login(
   store: ScriptedStore,
   stores: StoreCapabilities,
   password = 'secret',
-  more: { sasl?: boolean; forwardAddress?: ConnectionAddresses; as?: StoreLogin } = {},
+  more: {
+    sasl?: boolean;
+    forwardAddress?: ConnectionAddresses;
+    as?: StoreLogin;
+    greeted?: () => void;
+  } = {},
 ): Promise<ReplayResult> {
   const socket = connect(store.port, '127.0.0.1');
   await new Promise((r) => socket.once('connect', r));
@@ -113,6 +118,7 @@ async function login(
     greetingTimeoutMs: 2_000,
     replyTimeoutMs: 1_000,
     forwardAddress: more.forwardAddress,
+    greeted: more.greeted,
   };
   try {
     return await pop3Replay(stores)(conv, more.as ?? user, options, silentLog);
@@ -120,6 +126,27 @@ async function login(
     socket.destroy();
   }
 }
+
+describe('POP3 replay: the store greeted (the attempt limiter frees its slot then)', () => {
+  it('is told once, after a +OK greeting and before the store answers the login', async () => {
+    const store = await scriptedStore(['USER']);
+    const seen: number[] = [];
+    const result = await login(store, new StoreCapabilities(), 'wrong', {
+      greeted: () => seen.push(store.sessions[0]?.length ?? -1),
+    });
+    expect(result.kind).toBe('refused');
+    expect(seen).toEqual([0]);
+  });
+  it('is not told when the store greets with -ERR', async () => {
+    const store = await scriptedStore(['USER'], { greeting: '-ERR too busy' });
+    let greeted = 0;
+    const result = await login(store, new StoreCapabilities(), 'secret', {
+      greeted: () => greeted++,
+    });
+    expect(result.kind).toBe('failed');
+    expect(greeted).toBe(0);
+  });
+});
 
 describe('POP3 replay and the store’s PIPELINING', () => {
   it('sends USER and PASS together to a store that lists PIPELINING, asking CAPA only once', async () => {

@@ -85,6 +85,7 @@ export function pop3Replay(stores: StoreCapabilities): Replay {
     if (!isOk(greeting.value)) {
       return { kind: 'failed', failure: { kind: 'broken', detail: 'store greeting is not +OK' } };
     }
+    options.greeted?.();
     const timeout = options.replyTimeoutMs;
     // SASL PLAIN: authorization identity (the master user's login only), name, password.
     const [authzid, name, password] =
