@@ -36,6 +36,8 @@ import { dovecotOverrides } from '../../bench/dist/peers/dovecotTuning.js';
 import { socatArgs } from '../../bench/dist/peers/targets.js';
 import { dovecotGroup, slapdGroup } from '../../bench/dist/bedProcs.js';
 import { pinGroups, pinProcesses } from '../../bench/dist/pin.js';
+import { childrenOf } from '../../bench/dist/procs.js';
+import { groupMembers, readAllStats } from '../../bench/dist/cpu.js';
 import { runFetch, runLogins } from '../../bench/dist/load/scenarios.js';
 import { Conn } from '../../bench/dist/load/conn.js';
 import { NODE_FLAGS } from '../dist/runtime.js';
@@ -95,21 +97,6 @@ function cpuNs(pids) {
     }
   }
   return total;
-}
-
-function childrenOf(pid) {
-  const out = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'latin1');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(e));
-    } catch {
-      // gone
-    }
-  }
-  return out;
 }
 
 async function waitForPort(host, port, child) {
@@ -240,22 +227,8 @@ try {
     targets.push(t);
   }
   const dovecotPg = dovecotGroup(store.configFile);
-  const storePids = () => {
-    // every process of Dovecot's group (its master forks the per-connection ones)
-    const out = [];
-    for (const e of readdirSync('/proc')) {
-      if (!/^\d+$/.test(e)) continue;
-      try {
-        const stat = readFileSync(`/proc/${e}/stat`, 'latin1');
-        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === dovecotPg) {
-          out.push(Number(e));
-        }
-      } catch {
-        // gone
-      }
-    }
-    return out;
-  };
+  // every process of Dovecot's group (its master forks the per-connection ones)
+  const storePids = () => groupMembers(readAllStats(), [dovecotPg]).map((p) => p.pid);
   pinGroups([dovecotPg], '1');
   const ldapPg = slapdGroup(bed.ldap.configFile);
   if (ldapPg !== undefined) pinGroups([ldapPg], '1');
