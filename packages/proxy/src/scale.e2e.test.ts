@@ -217,3 +217,42 @@ describe('MaxConcurrentConnectionAttempts', () => {
     }
   }, 15_000);
 });
+
+describe('MaxConcurrentConnectionAttempts and a store slow to refuse', () => {
+  let proxy: ProxyProcess;
+  beforeAll(async () => {
+    // One attempt at a time per store, and no penalty of our own: the client hears the store's
+    // refusal as soon as the store gives it (Dovecot takes its time over a wrong password).
+    proxy = await startProxyProcess(proxyArgs(bed), {
+      MaxConcurrentConnectionAttempts: '1',
+      AuthFailureDelay: '0',
+    });
+  }, 30_000);
+  afterAll(async () => {
+    await proxy?.stop();
+  });
+
+  it('a wrong password the store has not refused yet holds up no other login to that store', async () => {
+    const [wrong, right] = bed.users.filter((u) => u.kind === 'bulk' && u.store === 'A');
+    if (wrong === undefined || right === undefined) throw new Error('two users on store A');
+    const answers: string[] = [];
+    const attacker = await RawClient.open(proxy.port);
+    const user = await RawClient.open(proxy.port);
+    try {
+      await attacker.line();
+      await user.line();
+      attacker.send(`a LOGIN ${wrong.uid} not-the-password\r\n`);
+      const refused = attacker.until('a').then((l) => answers.push(l.at(-1) ?? ''));
+      // let the wrong password reach the store and take the store's one attempt slot
+      await new Promise((r) => setTimeout(r, 150));
+      user.send(`b LOGIN ${right.uid} ${right.password}\r\n`);
+      const accepted = user.until('b').then((l) => answers.push(l.at(-1) ?? ''));
+      await Promise.all([refused, accepted]);
+      expect(answers[0]).toMatch(/^b OK/);
+      expect(answers[1]).toMatch(/^a NO \[AUTHENTICATIONFAILED\]/);
+    } finally {
+      attacker.close();
+      user.close();
+    }
+  });
+});
