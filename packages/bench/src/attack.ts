@@ -32,6 +32,7 @@ import {
   sampleCpu,
 } from './cpu.js';
 import { defined, dovecotGroup, slapdGroup } from './bedProcs.js';
+import { type Pinning, describePinning, pinGroups } from './pin.js';
 import { TARGET_LABELS, type TargetId } from './table.js';
 
 export type AttackTarget = Extract<TargetId, 'mmp0' | 'mmp2' | 'nginx'>;
@@ -44,6 +45,12 @@ export interface AttackOptions {
   /** seconds the attackers run before the legitimate clients start (ramp-up) */
   leadSeconds: number;
   kinds: readonly AttackKind[];
+  /**
+   * --pin: the load processes (legitimate clients and attackers) on `load`, the server side on
+   * the others, so that the ratio is what the attackers cost the server's fixed CPU budget, not
+   * what the attackers' own processes take from it on a shared box.
+   */
+  pin?: Pinning;
   log: (line: string) => void;
 }
 
@@ -184,23 +191,37 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
       { length: LEGIT.longSessions },
       (_, i) => accounts[(i * 7 + 1) % accounts.length] as Account,
     );
+    const pinTarget = (r: Running): void => {
+      if (o.pin === undefined) return;
+      pinGroups(r.groups.proxy(), o.pin.proxy);
+      if (r.groups.auth !== undefined) pinGroups(r.groups.auth(), o.pin.aux);
+    };
+    if (o.pin !== undefined) {
+      pinGroups(defined(storeConfigs.map(dovecotGroup)), o.pin.stores);
+      pinGroups(defined([slapdGroup(ldapConfig)]), o.pin.aux);
+      log(`pinned: ${describePinning(o.pin)} (the attackers with the load generator)`);
+    }
     const phaseNames = attackPhaseOrder(o.kinds);
     // The first phase (no attackers, the baseline) would otherwise meet a cold test bed: Dovecot's
     // processes and caches, slapd's, filled by whichever phase comes first.
     log('warm-up: legitimate clients only, not measured');
     current = await startTarget(o.target, join(dir, 'warm-up'), bb.backend);
+    pinTarget(current);
     const warm = current.endpoints.imap;
     if (warm !== undefined) {
       const warmUp = legitJob({ protocol: 'imap', ...warm }, accounts, {
         durationMs: o.leadSeconds * 1000,
       });
-      await runJobs<AnyResult>([warmUp], o.leadSeconds * 1000 + LEGIT.timeoutMs + 60_000);
+      await runJobs<AnyResult>([warmUp], o.leadSeconds * 1000 + LEGIT.timeoutMs + 60_000, {
+        cpus: o.pin?.load,
+      });
     }
     await current.stop();
     current = undefined;
     for (const phase of phaseNames) {
       log(`phase: ${phase === 'none' ? 'no attackers' : phase}`);
       current = await startTarget(o.target, join(dir, `${phases.length}-${phase}`), bb.backend);
+      pinTarget(current);
       const e = current.endpoints.imap;
       if (e === undefined)
         throw new Error(`${TARGET_LABELS[o.target]}: ${current.missing.imap ?? 'no IMAP'}`);
@@ -245,6 +266,7 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
       let results: AnyResult[];
       try {
         results = await runJobs<AnyResult>(jobs, leadMs + phaseMs + LEGIT.timeoutMs + 60_000, {
+          cpus: o.pin?.load,
           niceOf: (job) => (job.kind === 'attack' ? ATTACKER_NICE : undefined),
         });
       } finally {
@@ -315,6 +337,7 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
     commit: await commit(),
     load: `${loadAtStart} at the start, ${loadAverage()} at the end`,
     target: TARGET_LABELS[o.target],
+    ...(o.pin === undefined ? {} : { pinned: describePinning(o.pin) }),
     phaseSeconds: o.phaseSeconds,
     leadSeconds: o.leadSeconds,
     params: ATTACKS,

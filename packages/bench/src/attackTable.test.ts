@@ -241,4 +241,13 @@ describe('the attack report', () => {
     expect(text).toContain('commit abc1234');
     expect(text).toContain('5,000 connections from 127.0.7.1');
   });
+  it('says whether and how the processes were pinned', () => {
+    expect(formatAttackReport(report)).toContain('Not pinned: the scheduler places every process');
+    const pinned = formatAttackReport({
+      ...report,
+      pinned: 'load generator on CPU 0, proxy on CPU 1',
+    });
+    expect(pinned).toMatch(/^### Attack benchmark .* \(pinned\)$/m);
+    expect(pinned).toContain('Pinned: load generator on CPU 0, proxy on CPU 1; the attackers');
+  });
 });

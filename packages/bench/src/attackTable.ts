@@ -96,6 +96,8 @@ export interface AttackReport {
   /** the machine's load average (1 / 5 / 15 min) at the start and the end */
   load: string;
   target: string;
+  /** how the processes were placed on cores (--pin), undefined when not pinned */
+  pinned?: string;
   phaseSeconds: number;
   leadSeconds: number;
   params: AttackParams;
@@ -296,9 +298,13 @@ export function attackDescriptions(p: AttackParams): string[] {
 export function formatAttackReport(r: AttackReport): string {
   const l = r.legitParams;
   return [
-    `### Attack benchmark ${r.date.slice(0, 10)}: ${r.target}`,
+    `### Attack benchmark ${r.date.slice(0, 10)}: ${r.target}${r.pinned === undefined ? '' : ' (pinned)'}`,
     '',
     `Machine: ${r.machine}. Run at ${r.date}, commit ${r.commit}. Load average ${r.load}.`,
+    '',
+    r.pinned === undefined
+      ? 'Not pinned: the scheduler places every process (the attackers niced to 19).'
+      : `Pinned: ${r.pinned}; the attackers, niced to 19, with the load generator.`,
     '',
     `Each phase starts a fresh proxy, after an unmeasured warm-up; each attacker phase runs between two phases without attackers, its baselines (the ratio compares it with their mean). Attackers run ${r.leadSeconds} s before the legitimate clients start, then ${r.phaseSeconds} s with them. Legitimate clients: ${l.concurrency} loops of connect, LOGIN, EXAMINE, FETCH ${l.fetchMessage} BODY[], LOGOUT from ${l.sources[0]}–${l.sources[l.sources.length - 1]}, and ${l.longSessions} long sessions sending NOOP every ${l.noopIntervalMs / 1000} s. A session is dropped when it broke after its login.`,
     '',

@@ -46,6 +46,7 @@ Usage: mmp-bench [options]            the side-by-side benchmark (rates, CPU per
   --render FILE         run nothing: print the report (and --chart) of a --json file again
 
   --attack              legitimate clients with each attacker kind, alone and all together
+                        (with --pin the attackers run on the load generator's CPU)
   --attack-target T     the proxy attacked: ${ATTACK_TARGETS.join(', ')} (default mmp0)
   --attack-kinds LIST   subset of ${ATTACK_KINDS.join(',')}
   --attack-seconds S    legitimate clients measured per phase (default 20, quick 8)
@@ -130,6 +131,12 @@ async function main(): Promise<number> {
       process.stderr.write(`report written to ${values.out}\n`);
     }
   };
+  const pinning = (): BenchOptions['pin'] => {
+    if (!values.pin && values['pin-cores'] === undefined) return undefined;
+    const parsed = parsePinning(values['pin-cores'] ?? '', cpus().length);
+    if (typeof parsed === 'string') throw new Error(parsed);
+    return parsed;
+  };
   const list = <T extends string>(
     value: string | undefined,
     known: readonly T[],
@@ -152,6 +159,7 @@ async function main(): Promise<number> {
       kinds: list<AttackKind>(values['attack-kinds'], ATTACK_KINDS, 'attacker kind'),
       phaseSeconds: number(values['attack-seconds'], quick ? 8 : 20, 'attack-seconds'),
       leadSeconds: number(values['attack-lead'], quick ? 6 : 8, 'attack-lead'),
+      pin: pinning(),
       log,
     });
     await emit(formatAttackReport(report));
@@ -172,12 +180,7 @@ async function main(): Promise<number> {
     await emit(formatChaosReport(report));
     return 0;
   }
-  let pin: BenchOptions['pin'];
-  if (values.pin || values['pin-cores'] !== undefined) {
-    const parsed = parsePinning(values['pin-cores'] ?? '', cpus().length);
-    if (typeof parsed === 'string') throw new Error(parsed);
-    pin = parsed;
-  }
+  const pin = pinning();
   const targets = (values.targets?.split(',').map((t) => t.trim()) ?? [
     ...TARGET_IDS,
   ]) as TargetId[];
