@@ -54,6 +54,7 @@ import {
 } from './peers/targets.js';
 import { memAvailable, pssBytes, rssBytes } from './procs.js';
 import { widenLocalPorts } from './localPorts.js';
+import { raiseBacklog, softnetDrops } from './loopback.js';
 
 export interface BenchOptions {
   quick: boolean;
@@ -139,6 +140,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
   const caveats: string[] = [];
   let bed: Testbed | undefined;
   let restorePorts: (() => void) | undefined;
+  let restoreBacklog: (() => void) | undefined;
   try {
     log('starting the test bed (slapd, two Dovecot stores)…');
     const benchBed = await startBenchBed(o.quick ? 200 : 1000);
@@ -427,6 +429,11 @@ export async function runBench(o: BenchOptions): Promise<Results> {
         restorePorts = ports.restore;
         log(`local port range widened to ${ports.range.low}–${ports.range.high} for the ramps`);
       } else log(`local port range left as it is (${ports.unchanged})`);
+      const backlog = raiseBacklog();
+      if ('restore' in backlog) {
+        restoreBacklog = backlog.restore;
+        log(`loopback backlog (netdev_max_backlog) raised to ${backlog.value} for the ramps`);
+      } else log(`loopback backlog left as it is (${backlog.unchanged})`);
       for (const id of o.targets) {
         // socat holds a process per session: no idle ramp (and nothing to learn from one); the
         // balancer's hop costs per login and per byte, not per idle session (and the test bed's
@@ -537,6 +544,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
     }
   } finally {
     restorePorts?.();
+    restoreBacklog?.();
     for (const [id, r] of running) {
       await r.stop().catch((e: unknown) => log(`stopping ${id}: ${String(e)}`));
     }
@@ -592,6 +600,8 @@ export interface IdleMeasure {
   errors: string[];
   /** The second reading, after the sessions were held idle for `seconds` (--idle-settle). */
   settled?: { seconds: number; held: number; bytesPerSession: number; pssPerSession: number };
+  /** Packets the kernel dropped at the loopback backlog from the ramp's start to its last reading. */
+  droppedPackets?: number;
 }
 
 /** The notes' line for a target's idle ramp. */
@@ -608,6 +618,9 @@ export function idleNote(label: string, m: IdleMeasure, workers: number): string
     ` RSS ${(m.baseline / 1024 ** 2).toFixed(0)} → ${(m.rss / 1024 ** 2).toFixed(0)} MiB,` +
     ` PSS ${kib(m.pssPerSession)} KiB/session` +
     settled +
+    (m.droppedPackets === undefined
+      ? ''
+      : `; ${m.droppedPackets.toLocaleString('en')} loopback packets dropped (softnet_stat)`) +
     (m.errors.length > 0 ? `; first error: ${m.errors[0]}` : '')
   );
 }
@@ -624,6 +637,7 @@ async function idleRamp(
   const basePids = target.pids('imap');
   const baseline = rssBytes(basePids);
   const basePss = pssBytes(basePids);
+  const dropsBefore = softnetDrops();
   const workers = Math.max(1, Math.ceil(o.sessions / SESSIONS_PER_LOAD_WORKER));
   const jobs: IdleJob[] = Array.from({ length: workers }, (_, i) => ({
     kind: 'idle',
@@ -713,6 +727,9 @@ async function idleRamp(
         `  after ${o.idleSettleSeconds} s idle: held ${still.toLocaleString('en')}; proxy RSS ${(rssThen / 1024 ** 2).toFixed(0)} MiB`,
       );
     }
+    const dropsAfter = softnetDrops();
+    if (dropsBefore !== undefined && dropsAfter !== undefined)
+      measure.droppedPackets = dropsAfter - dropsBefore;
     return measure;
   } finally {
     await fleet.release();

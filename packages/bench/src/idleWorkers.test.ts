@@ -52,4 +52,12 @@ describe('idleNote: what the notes say of an idle ramp', () => {
       'PSS 7.5 KiB/session; after 30 s idle 49,990 sessions, 5.2 KiB RSS and 5.1 KiB PSS per session',
     );
   });
+  it('says how many packets the kernel dropped at the loopback backlog meanwhile', () => {
+    expect(idleNote('mmp N=2', { ...ramp, droppedPackets: 4120 }, 6)).toMatch(
+      /PSS 7\.5 KiB\/session; 4,120 loopback packets dropped \(softnet_stat\)$/,
+    );
+    expect(idleNote('mmp N=2', { ...ramp, droppedPackets: 0 }, 6)).toContain(
+      '0 loopback packets dropped',
+    );
+  });
 });
