@@ -588,6 +588,14 @@ export async function runBench(o: BenchOptions): Promise<Results> {
   };
 }
 
+/**
+ * How long the idle ramp's sessions are held without traffic before memory is read again
+ * (--idle-settle). An idle worker gives back what its logins left only once V8's memory reducer
+ * has run: the 50,000-session ramp (6 workers, 2026-12-03) read 6.4 KiB per session after 30 s and
+ * 4.9 KiB after 120 s, in two ramps each.
+ */
+export const IDLE_SETTLE_SECONDS = { full: 120, quick: 5 } as const;
+
 export interface IdleMeasure {
   held: number;
   seconds: number;

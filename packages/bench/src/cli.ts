@@ -6,7 +6,7 @@ import { cpus } from 'node:os';
 import { ATTACK_TARGETS, type AttackTarget, runAttackBench } from './attack.js';
 import { ATTACK_KINDS, type AttackKind } from './attackParams.js';
 import { formatAttackReport } from './attackTable.js';
-import { type BenchOptions, runBench } from './bench.js';
+import { type BenchOptions, IDLE_SETTLE_SECONDS, runBench } from './bench.js';
 import { runChaosBench } from './chaos.js';
 import { FAULT_KINDS, type FaultKind, formatChaosReport } from './chaosTable.js';
 import { chartSvg } from './chart.js';
@@ -30,7 +30,7 @@ Usage: mmp-bench [options]            the side-by-side benchmark (rates, CPU per
   --sessions N          idle sessions to aim for (default 50000, quick 5000)
   --idle-seconds S      time allowed to ramp up idle sessions, per target (default 600, quick 40)
   --idle-settle S       then hold the sessions S s without traffic and read memory again
-                        (default 30, quick 5; 0: not)
+                        (default ${IDLE_SETTLE_SECONDS.full}, quick ${IDLE_SETTLE_SECONDS.quick}; 0: not)
   --idle-threads N      mmp N=2's NumThreads for the idle ramp (default: ⌈sessions ÷ 9,000⌉, at
                         least 2: one process holds at most 20,000 descriptors, 2 per session)
   --no-idle             skip the idle-session ramp
@@ -200,7 +200,11 @@ async function main(): Promise<number> {
     idleSettleSeconds:
       values['idle-settle'] === '0'
         ? 0
-        : number(values['idle-settle'], quick ? 5 : 30, 'idle-settle'),
+        : number(
+            values['idle-settle'],
+            quick ? IDLE_SETTLE_SECONDS.quick : IDLE_SETTLE_SECONDS.full,
+            'idle-settle',
+          ),
     ...(values['idle-threads'] === undefined
       ? {}
       : { idleThreads: Math.round(number(values['idle-threads'], 0, 'idle-threads')) }),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type IdleMeasure, idleNote, idleWorkers } from './bench.js';
+import { IDLE_SETTLE_SECONDS, type IdleMeasure, idleNote, idleWorkers } from './bench.js';
 
 describe('idleWorkers: NumThreads for an idle ramp', () => {
   it('gives mmp N=2 enough workers for 50,000 sessions under 20,000 descriptors each', () => {
@@ -59,5 +59,11 @@ describe('idleNote: what the notes say of an idle ramp', () => {
     expect(idleNote('mmp N=2', { ...ramp, droppedPackets: 0 }, 6)).toContain(
       '0 loopback packets dropped',
     );
+  });
+});
+
+describe('the idle hold before the second memory reading', () => {
+  it("lasts long enough for V8's memory reducer to give the logins' memory back (30 s did not)", () => {
+    expect(IDLE_SETTLE_SECONDS.full).toBeGreaterThanOrEqual(120);
   });
 });
