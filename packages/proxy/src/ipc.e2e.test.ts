@@ -3,10 +3,10 @@
  * forked the way `workers.ts` forks (structured-clone serialization).
  */
 import cluster, { type Worker } from 'node:cluster';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { tempDir } from './test-support/tempDirs.js';
 import { ClusterPrimary, type Peer, messageKind, workerEndpoint } from './ipc.js';
 
 const IPC_JS = new URL('../dist/ipc.js', import.meta.url).href;
@@ -41,7 +41,7 @@ afterAll(() => {
 
 describe('ipc between a real primary and a cluster worker', () => {
   it('requests, checks, replies, notes and the primary asking the worker, with bytes intact', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mmp-ipc-'));
+    const dir = await tempDir('mmp-ipc-');
     const script = join(dir, 'worker.mjs');
     await writeFile(script, WORKER);
     cluster.setupPrimary({ exec: script, serialization: 'advanced', silent: false });

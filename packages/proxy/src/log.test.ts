@@ -1,9 +1,9 @@
-import { chmod, mkdtemp, readFile, readdir, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, readFile, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { tempDir } from './test-support/tempDirs.js';
 import {
   type LogFile,
   escapeText,
@@ -32,7 +32,7 @@ describe('log file', () => {
   });
 
   it("writes into the next day's file after local midnight", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mmp-log-roll-'));
+    const dir = await tempDir('mmp-log-roll-');
     let clock = new Date(2026, 0, 5, 23, 59, 59, 900);
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const file = openLogFile({
@@ -81,7 +81,7 @@ describe('log file', () => {
   });
 
   it('is not written, and does not crash, when the user cannot write LogDir', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mmp-log-ro-'));
+    const dir = await tempDir('mmp-log-ro-');
     await chmod(dir, 0o755);
     // As root every directory is writable: run the check as `nobody`, as mmp-setup's scripts do.
     const asOther =
@@ -110,7 +110,7 @@ async function written(
   format: 'text' | 'json' | undefined,
   write: (file: LogFile) => void,
 ): Promise<string[]> {
-  const dir = await mkdtemp(join(tmpdir(), 'mmp-log-format-'));
+  const dir = await tempDir('mmp-log-format-');
   const file = openLogFile({ dir, level: 10, protocol: 'imap', format, warn: () => undefined });
   write(file);
   await file.close();
@@ -244,7 +244,7 @@ describe('JSON records (LogFormat=json)', () => {
 
 describe('log file mode', () => {
   it('is 0600 even when the proxy runs with a permissive umask', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mmp-log-mode-'));
+    const dir = await tempDir('mmp-log-mode-');
     const script = `
       const { openLogFile } = await import(${JSON.stringify(LOG_MODULE)});
       const f = openLogFile({ dir: ${JSON.stringify(dir)}, level: 1, protocol: 'pop3', warn: console.log });
@@ -279,7 +279,7 @@ describe('log writes', () => {
   }
 
   it('writes the records of a window together, when the window ends', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mmp-log-window-'));
+    const dir = await tempDir('mmp-log-window-');
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const file = openLogFile({ dir, level: 1, protocol: 'imap', warn: () => undefined });
     const path = file.path ?? '';
@@ -297,7 +297,7 @@ describe('log writes', () => {
   });
 
   it('writes at once when a window holds LOG_BATCH_BYTES', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mmp-log-window-'));
+    const dir = await tempDir('mmp-log-window-');
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     const file = openLogFile({ dir, level: 1, protocol: 'imap', warn: () => undefined });
     file.log.at('session', 'connect', `big ${'x'.repeat(LOG_BATCH_BYTES)} end`);
@@ -309,7 +309,7 @@ describe('log writes', () => {
   });
 
   it('loses no record when the process exits in the turn that made it', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mmp-log-exit-'));
+    const dir = await tempDir('mmp-log-exit-');
     // The first record proves the file open; the second is made in the turn of process.exit(),
     // before any write could carry it.
     const script = `

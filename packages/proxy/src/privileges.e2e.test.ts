@@ -7,12 +7,12 @@
  * Fixed ports on 127.0.5.10–12 (this task's loopback range), so nothing else collides.
  */
 
-import { chown, mkdtemp, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chown, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ResultPromise, execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from './test-support/tempDirs.js';
 import { type Testbed, childrenOf, credentialsOf, startTestbed, waitUntil } from '@mmp/testbed';
 import { lookupAccount } from './privileges.js';
 import { IMAP_PROXY, POP_PROXY, testbedArgs } from './test-support/proxyProcess.js';
@@ -42,7 +42,7 @@ interface Started {
 
 /** A log directory only the run-as user can write, as mmp-setup makes it. */
 async function logDirFor(uid: number, gid: number): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'mmp-priv-log-'));
+  const dir = await tempDir('mmp-priv-log-');
   await chown(dir, uid, gid);
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   return dir;

@@ -8,10 +8,10 @@
  * refused and logged. A vdmap entry's own value holds on its address.
  */
 
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from './test-support/tempDirs.js';
 import {
   type Haproxy,
   type Testbed,
@@ -67,7 +67,7 @@ beforeAll(async () => {
   bed = await startTestbed({ tls: true, stores: 1, bulkUsers: 0, ldapLogLevel: 'stats' });
   const tls = bed.tls;
   if (tls === undefined) throw new Error('the test bed has no TLS');
-  const dir = await mkdtemp(join(tmpdir(), 'mmp-pp-'));
+  const dir = await tempDir('mmp-pp-');
   const vdmap = join(dir, 'vdmap.conf');
   await writeFile(vdmap, `vdmap direct ${VDMAP_ADDRESS}\ndirect:ProxyProtocol SSLListenPort\n`);
   tlsPort = await freePort('127.0.0.1');

@@ -1,7 +1,7 @@
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from './test-support/tempDirs.js';
 import {
   type ConfigValues,
   type Result,
@@ -213,7 +213,7 @@ describe('buildRuntime', () => {
   });
 
   it('reports each domain’s problem at its vdmap line; a reload with it makes nothing then', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mmp-runtime-'));
+    const dir = await tempDir('mmp-runtime-');
     await selfSignedCertificate({
       keyFile: join(dir, 'key.pem'),
       certFile: join(dir, 'cert.pem'),
@@ -265,7 +265,7 @@ describe('buildRuntime', () => {
 
 describe('the guide’s certificate recipe and required certificates (issue 17)', () => {
   async function tlsFiles(extra: Record<string, string> = {}): Promise<ReadFile> {
-    const dir = await mkdtemp(join(tmpdir(), 'mmp-runtime-'));
+    const dir = await tempDir('mmp-runtime-');
     await selfSignedCertificate({
       keyFile: join(dir, 'key.pem'),
       certFile: join(dir, 'cert.pem'),

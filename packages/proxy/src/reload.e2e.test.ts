@@ -9,11 +9,11 @@
  * Fixed ports on 127.0.6.0/24 (this task's loopback range).
  */
 
-import { chmod, chown, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, chown, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ResultPromise, execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from './test-support/tempDirs.js';
 import { type Testbed, childrenOf, credentialsOf, startTestbed, waitUntil } from '@mmp/testbed';
 import { lookupAccount } from './privileges.js';
 import { IMAP_PROXY } from './test-support/proxyProcess.js';
@@ -56,7 +56,7 @@ function configText(values: Record<string, string>): string {
 
 /** Root-only files in a directory of their own: the config file, and a certificate and key. */
 async function startProxy(host: string, extra: Record<string, string> = {}): Promise<Proxy> {
-  const dir = await mkdtemp(join(tmpdir(), 'mmp-reload-'));
+  const dir = await tempDir('mmp-reload-');
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const logDir = join(dir, 'log');
   await execa('mkdir', ['-m', '0700', logDir]);

@@ -5,11 +5,12 @@
  */
 
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { hostname, tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../test-support/tempDirs.js';
 import { SPECIAL_PASSWORD, type Testbed, curl, markerSubject, startTestbed } from '@mmp/testbed';
 import {
   POP_PROXY,
@@ -69,7 +70,7 @@ async function lockPop3Sessions(b: Testbed, name: string): Promise<void> {
 beforeAll(async () => {
   bed = await startTestbed({ tls: false });
   await lockPop3Sessions(bed, 'A');
-  const dir = await mkdtemp(join(tmpdir(), 'mmp-pop-spoof-'));
+  const dir = await tempDir('mmp-pop-spoof-');
   spoofFile = join(dir, 'spoof.txt');
   await writeFile(spoofFile, SPOOF_FILE);
   // Timeout and StoreConnectTimeout have no flag: the environment sets them (guide, Table 13.2).
@@ -647,7 +648,7 @@ describe('the executable', () => {
   });
 
   it('a SpoofMessageFile without Date:, From: or To: starts with warnings, and each session gets its own', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mmp-pop-barespoof-'));
+    const dir = await tempDir('mmp-pop-barespoof-');
     const file = join(dir, 'bare.txt');
     await writeFile(file, 'Subject: Your mailbox is unavailable\n\nBack soon.\n.\n');
     const bare = await startProxyProcess([...proxyArgs(bed), '-m', file], {}, POP_PROXY);
@@ -683,7 +684,7 @@ describe('the executable', () => {
   });
 
   it('an unusable SpoofMessageFile stops the start with a clear error and exit code 2', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mmp-pop-badspoof-'));
+    const dir = await tempDir('mmp-pop-badspoof-');
     const noDot = join(dir, 'no-dot.txt');
     await writeFile(noDot, 'From: a@b\nDate: Mon, 01 Jan 2024 00:00:00 +0000\n\nbody\n');
     const cases: [string, RegExp][] = [

@@ -8,12 +8,12 @@
  * typo in a panel fails here rather than as an empty graph in front of an operator.
  */
 
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../test-support/tempDirs.js';
 import { Metrics } from './metrics.js';
 
 const DASHBOARD = new URL('../../grafana/mmp.json', import.meta.url);
@@ -204,7 +204,7 @@ function problems(e: Expression, series: ReadonlyMap<string, Series>): string[] 
 async function promtoolCheckRules(
   expressions: readonly Expression[],
 ): Promise<{ exitCode: number | undefined; output: string }> {
-  const dir = await mkdtemp(join(tmpdir(), 'mmp-grafana-'));
+  const dir = await tempDir('mmp-grafana-');
   try {
     const file = join(dir, 'dashboard.rules.yml');
     // JSON is YAML: one recording rule per expression.

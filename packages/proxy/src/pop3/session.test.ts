@@ -4,11 +4,11 @@
  * as IMAP does), the spoof inbox.
  */
 
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../test-support/tempDirs.js';
 import type { ProxyServer } from '../server.js';
 import { MAX_COMMANDS_BEFORE_LOGIN } from '../limits.js';
 import { FakeDirectory, startTestProxy, testRuntime } from '../test-support/harness.js';
@@ -55,7 +55,7 @@ beforeAll(async () => {
     { uid: 'stranded', mailHosts: [{ host: '127.0.0.1', port: 1 }] },
   ]);
   proxy = await startTestProxy(testRuntime(directory, {}, 'pop3'));
-  spoofFile = join(await mkdtemp(join(tmpdir(), 'mmp-pop3-session-')), 'spoof.txt');
+  spoofFile = join(await tempDir('mmp-pop3-session-'), 'spoof.txt');
   await writeFile(
     spoofFile,
     'From: postmaster@mmp.test\r\nDate: Mon, 01 Jan 2024 00:00:00 +0000\r\n\r\nback soon\r\n.\r\n',

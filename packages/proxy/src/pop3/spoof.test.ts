@@ -1,7 +1,7 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../test-support/tempDirs.js';
 import { MAX_SPOOF_MESSAGE_BYTES } from '../limits.js';
 import {
   SpoofInbox,
@@ -70,7 +70,7 @@ describe('parseSpoofMessage', () => {
 
 describe('loadSpoofMessage', () => {
   it('reads a good file and explains a missing, a directory or an oversized one', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'mmp-spoof-'));
+    const dir = await tempDir('mmp-spoof-');
     const good = join(dir, 'good');
     await writeFile(good, `${HEADER}\n\nBody\n.\n`);
     expect(loadSpoofMessage(good).ok).toBe(true);

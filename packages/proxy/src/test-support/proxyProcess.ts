@@ -1,12 +1,12 @@
 /** The real, built `dist/bin/ImapProxy.js`, started as a child process for end-to-end tests. */
 
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir } from 'node:fs/promises';
 import { type Socket, connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type ResultPromise, execa } from 'execa';
 import { type Testbed, freePort } from '@mmp/testbed';
+import { tempDir } from './tempDirs.js';
 
 export const IMAP_PROXY = fileURLToPath(new URL('../../dist/bin/ImapProxy.js', import.meta.url));
 export const POP_PROXY = fileURLToPath(new URL('../../dist/bin/PopProxy.js', import.meta.url));
@@ -130,7 +130,7 @@ export async function startProxyProcess(
   } = {},
 ): Promise<ProxyProcess> {
   const port = await freePort('127.0.0.1');
-  const logDir = options.logDir ?? (await mkdtemp(join(tmpdir(), 'mmp-proxy-log-')));
+  const logDir = options.logDir ?? (await tempDir('mmp-proxy-log-'));
   const listen = options.bareListenPort === true ? String(port) : `127.0.0.1:${port}`;
   const argv = [program, '-p', listen, '-o', logDir, ...args];
   // prlimit sets the limit and execs node: the pid is the proxy's own.

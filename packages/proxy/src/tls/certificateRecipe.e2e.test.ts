@@ -5,11 +5,11 @@
  * without a client CA; certmap.conf's subject-DN map and DNComps; and SSLRequireClientCert.
  */
 
-import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../test-support/tempDirs.js';
 import {
   type Testbed,
   type TestbedTls,
@@ -38,7 +38,7 @@ beforeAll(async () => {
   bed = await startTestbed({ stores: 2, bulkUsers: 0 });
   if (bed.tls === undefined) throw new Error('the test bed has no TLS');
   tls = bed.tls;
-  work = await mkdtemp(join(tmpdir(), 'mmp-certrecipe-'));
+  work = await tempDir('mmp-certrecipe-');
 }, 120_000);
 
 afterAll(async () => {

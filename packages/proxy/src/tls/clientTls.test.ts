@@ -3,14 +3,13 @@
  * A session keeps its socket for hours; listeners left on it would keep the handshake's promise,
  * timer and closures as long (issue 18).
  */
-import { mkdtemp } from 'node:fs/promises';
 import { type AddressInfo, type Socket, connect as connectTcp, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../test-support/tempDirs.js';
 import { readFromDisk } from '../files.js';
 import { selfSignedCertificate } from '../test-support/selfSigned.js';
 import { type ServerTls, loadServerTls } from './serverTls.js';
@@ -20,7 +19,7 @@ setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
 async function serverTls(): Promise<ServerTls> {
-  const dir = await mkdtemp(join(tmpdir(), 'mmp-client-tls-'));
+  const dir = await tempDir('mmp-client-tls-');
   const certFile = join(dir, 'proxy.pem');
   const keyFile = join(dir, 'proxy.key');
   await selfSignedCertificate({ keyFile, certFile, subject: '/CN=mail.example.test' });

@@ -3,11 +3,11 @@
  * mail.other.example only: the chain verifies with that CA, the host name 127.0.0.1 does not.
  */
 
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Server, createServer } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../test-support/tempDirs.js';
 import { selfSignedCertificate } from '../test-support/selfSigned.js';
 import { connectStoreTls } from './storeTls.js';
 
@@ -16,7 +16,7 @@ let port: number;
 let ca: string;
 
 beforeAll(async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'mmp-store-tls-'));
+  const dir = await tempDir('mmp-store-tls-');
   const certFile = join(dir, 'store.pem');
   const keyFile = join(dir, 'store.key');
   await selfSignedCertificate({

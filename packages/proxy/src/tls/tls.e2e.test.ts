@@ -4,13 +4,13 @@
  * user), driven by openssl s_client, curl, imapflow and raw TLS sockets.
  */
 
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type AddressInfo, createServer } from 'node:net';
 import { execa } from 'execa';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../test-support/tempDirs.js';
 import { type Testbed, type TestbedTls, freePort, markerSubject, startTestbed } from '@mmp/testbed';
 import {
   IMAP_PROXY,
@@ -96,7 +96,7 @@ beforeAll(async () => {
   bed = await startTestbed();
   if (bed.tls === undefined) throw new Error('the test bed has no TLS');
   tls = bed.tls;
-  work = await mkdtemp(join(tmpdir(), 'mmp-tls-test-'));
+  work = await tempDir('mmp-tls-test-');
 }, 180_000);
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { tempDir } from '../test-support/tempDirs.js';
 import { isLocalAddress, loadVdmap } from './table.js';
 
 const IFACES = {
@@ -60,7 +60,7 @@ describe('isLocalAddress', () => {
 
 let dir: string;
 beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'mmp-vdtable-'));
+  dir = await tempDir('mmp-vdtable-');
 });
 
 async function file(text: string): Promise<string> {

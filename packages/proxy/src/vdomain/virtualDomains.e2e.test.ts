@@ -5,12 +5,12 @@
  * the main directory (alice on store A). Clients: imapflow, curl and Python's poplib.
  */
 
-import { mkdtemp, readFile, readdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type ResultPromise, execa } from 'execa';
 import { ImapFlow } from 'imapflow';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tempDir } from '../test-support/tempDirs.js';
 import {
   type Testbed,
   canConnect,
@@ -56,7 +56,7 @@ async function startProxy(
   env: Record<string, string> = {},
 ): Promise<Proxy> {
   const [port = 0] = await freePortsOnAll([GLOBAL, ONE, TWO, THREE], 1);
-  const logDir = await mkdtemp(join(tmpdir(), 'mmp-vd-log-'));
+  const logDir = await tempDir('mmp-vd-log-');
   const child = execa(
     'node',
     [
@@ -140,7 +140,7 @@ beforeAll(async () => {
       { domain: 'two.example', users: { alice: 'A' }, mailHostAttr: 'mmpAltMailHost' },
     ],
   });
-  dir = await mkdtemp(join(tmpdir(), 'mmp-vd-'));
+  dir = await tempDir('mmp-vd-');
   vdmapFile = join(dir, 'vdmap.conf');
   await writeFile(vdmapFile, vdmapText(bed));
   [imap, pop] = await Promise.all([
