@@ -144,10 +144,11 @@ async function replayTo(
   store: ScriptedImapStore,
   forwardAddress: ConnectionAddresses | undefined,
   login: StoreLogin = ALICE,
+  greeted?: () => void,
 ): Promise<ReplayResult> {
   const socket = connect(store.port, '127.0.0.1');
   await new Promise((r) => socket.once('connect', r));
-  const options = { greetingTimeoutMs: 2_000, replyTimeoutMs: 1_000, forwardAddress };
+  const options = { greetingTimeoutMs: 2_000, replyTimeoutMs: 1_000, forwardAddress, greeted };
   try {
     return await imapReplay(new StoreConversation(socket), login, options, silentLog);
   } finally {
@@ -158,22 +159,12 @@ async function replayTo(
 describe('IMAP replay: the store greeted (the attempt limiter frees its slot then)', () => {
   async function replayCountingGreeted(greeting: string) {
     const store = await scriptedImapStore(greeting);
-    const socket = connect(store.port, '127.0.0.1');
-    await new Promise((r) => socket.once('connect', r));
     const seen: string[] = [];
-    const options = {
-      greetingTimeoutMs: 2_000,
-      replyTimeoutMs: 1_000,
-      forwardAddress: undefined,
-      // what the store had received when the replay said so
-      greeted: () => seen.push(store.received[0] ?? ''),
-    };
-    try {
-      const result = await imapReplay(new StoreConversation(socket), ALICE, options, silentLog);
-      return { result: result.kind, seen };
-    } finally {
-      socket.destroy();
-    }
+    // what the store had received when the replay said so
+    const result = await replayTo(store, undefined, ALICE, () =>
+      seen.push(store.received[0] ?? ''),
+    );
+    return { result: result.kind, seen };
   }
   it('is told once, after a * OK greeting and before the login is sent', async () => {
     expect(await replayCountingGreeted('* OK [CAPABILITY IMAP4rev1 LITERAL+] ready')).toEqual({
