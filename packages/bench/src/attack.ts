@@ -32,7 +32,7 @@ import {
   sampleCpu,
 } from './cpu.js';
 import { defined, dovecotGroup, slapdGroup } from './bedProcs.js';
-import { type Pinning, describePinning, pinGroups } from './pin.js';
+import { type Pinning, describePinning, pinGroups, pinTarget } from './pin.js';
 import { TARGET_LABELS, type TargetId } from './table.js';
 
 export type AttackTarget = Extract<TargetId, 'mmp0' | 'mmp2' | 'nginx'>;
@@ -191,10 +191,8 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
       { length: LEGIT.longSessions },
       (_, i) => accounts[(i * 7 + 1) % accounts.length] as Account,
     );
-    const pinTarget = (r: Running): void => {
-      if (o.pin === undefined) return;
-      pinGroups(r.groups.proxy(), o.pin.proxy);
-      if (r.groups.auth !== undefined) pinGroups(r.groups.auth(), o.pin.aux);
+    const place = (r: Running): void => {
+      if (o.pin !== undefined) pinTarget(r.groups, o.pin);
     };
     if (o.pin !== undefined) {
       pinGroups(defined(storeConfigs.map(dovecotGroup)), o.pin.stores);
@@ -206,7 +204,7 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
     // processes and caches, slapd's, filled by whichever phase comes first.
     log('warm-up: legitimate clients only, not measured');
     current = await startTarget(o.target, join(dir, 'warm-up'), bb.backend);
-    pinTarget(current);
+    place(current);
     const warm = current.endpoints.imap;
     if (warm !== undefined) {
       const warmUp = legitJob({ protocol: 'imap', ...warm }, accounts, {
@@ -221,7 +219,7 @@ export async function runAttackBench(o: AttackOptions): Promise<AttackReport> {
     for (const phase of phaseNames) {
       log(`phase: ${phase === 'none' ? 'no attackers' : phase}`);
       current = await startTarget(o.target, join(dir, `${phases.length}-${phase}`), bb.backend);
-      pinTarget(current);
+      place(current);
       const e = current.endpoints.imap;
       if (e === undefined)
         throw new Error(`${TARGET_LABELS[o.target]}: ${current.missing.imap ?? 'no IMAP'}`);

@@ -42,7 +42,7 @@ import {
   sampleCpu,
 } from './cpu.js';
 import { defined, dovecotGroup, slapdGroup } from './bedProcs.js';
-import { type Pinning, describePinning, pinGroups } from './pin.js';
+import { type Pinning, describePinning, pinGroups, pinTarget } from './pin.js';
 import {
   type Running,
   direct,
@@ -184,11 +184,8 @@ export async function runBench(o: BenchOptions): Promise<Results> {
           return startSocat(sub, b, one.host ?? '127.0.0.2');
       }
     };
-    const pinTarget = (r: Running): void => {
-      if (o.pin === undefined) return;
-      pinGroups(r.groups.proxy(), o.pin.proxy);
-      if (r.groups.balancer !== undefined) pinGroups(r.groups.balancer(), o.pin.proxy);
-      if (r.groups.auth !== undefined) pinGroups(r.groups.auth(), o.pin.aux);
+    const place = (r: Running): void => {
+      if (o.pin !== undefined) pinTarget(r.groups, o.pin);
     };
     /** The process groups of every part a target needs, for its CPU figures. */
     const cpuGroups = (r: Running, id: TargetId): CpuGroups => ({
@@ -240,7 +237,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       try {
         log(`starting ${TARGET_LABELS[id]}…`);
         const r = await start(id);
-        pinTarget(r);
+        place(r);
         running.set(id, r);
         figures.set(id, {});
         protocolMissing.set(id, r.missing);
@@ -447,7 +444,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
         await safely(`${TARGET_LABELS[id]} idle sessions`, async () => {
           const workers = idleWorkers(id, o.sessions, o.idleThreads);
           const target = await start(id, workers);
-          pinTarget(target);
+          place(target);
           if (id === 'mmp2' && target.endpoints.imap === undefined) {
             await target.stop();
             throw new Error(target.missing.imap ?? 'not available');

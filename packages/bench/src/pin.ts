@@ -90,3 +90,18 @@ export function liveGroupMembers(pgids: readonly number[]): number[] {
 export function pinGroups(pgids: readonly number[], cpus: string): void {
   pinProcesses(liveGroupMembers(pgids), cpus);
 }
+
+/** A target's process groups, as `Running.groups` names them. */
+export interface TargetGroups {
+  proxy: () => number[];
+  auth?: () => number[];
+  balancer?: () => number[];
+}
+
+/** A started target in its places: the proxy and its balancer with the proxy, its auth service
+ * with slapd. */
+export function pinTarget(groups: TargetGroups, p: Pinning): void {
+  pinGroups(groups.proxy(), p.proxy);
+  if (groups.balancer !== undefined) pinGroups(groups.balancer(), p.proxy);
+  if (groups.auth !== undefined) pinGroups(groups.auth(), p.aux);
+}

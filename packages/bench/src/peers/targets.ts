@@ -12,6 +12,7 @@ import { freePort, startHaproxy } from '@mmp/testbed';
 import { haproxyGroup } from '../bedProcs.js';
 import { Server, childrenOf, waitForPort } from '../procs.js';
 import type { Protocol } from '../load/scenarios.js';
+import type { TargetGroups } from '../pin.js';
 
 export interface Directory {
   host: string;
@@ -37,7 +38,7 @@ export interface Running {
   note?: string;
   /** process groups whose CPU counts as the proxy's, its auth service's (nginx), and its load
    * balancer's (HAProxy in front of several mmp) */
-  groups: { proxy: () => number[]; auth?: () => number[]; balancer?: () => number[] };
+  groups: TargetGroups;
   /** it looks users up in the directory (slapd's CPU is then part of its cost) */
   usesDirectory: boolean;
   /** it can route a login (socat relays to one store only: no login phases) */
