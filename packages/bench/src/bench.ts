@@ -424,7 +424,7 @@ export async function runBench(o: BenchOptions): Promise<Results> {
       const ports = widenLocalPorts();
       if ('restore' in ports) {
         restorePorts = ports.restore;
-        log(`local port range widened to ${ports.range.low}–${ports.range.high} for the ramps`);
+        log(`local port range widened to ${ports.value.low}–${ports.value.high} for the ramps`);
       } else log(`local port range left as it is (${ports.unchanged})`);
       const backlog = raiseBacklog();
       if ('restore' in backlog) {

@@ -4,7 +4,7 @@
 // takes odd ones and blocks that port number for connect(). So a proxy holding tens of thousands
 // of sessions to two stores runs out of ports near 40,000 sessions (EADDRNOTAVAIL) with the
 // default range. The ramp widens it for its duration and puts the old one back.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { raiseSysctl } from './sysctl.js';
 
 const RANGE_FILE = '/proc/sys/net/ipv4/ip_local_port_range';
 
@@ -37,24 +37,11 @@ export function widerRange(current: PortRange, wanted: PortRange): PortRange | u
  */
 export function widenLocalPorts(
   wanted: PortRange = WIDE_RANGE,
-): { restore: () => void; range: PortRange } | { unchanged: string } {
-  let before: string;
-  try {
-    before = readFileSync(RANGE_FILE, 'utf8');
-  } catch (error) {
-    return { unchanged: `cannot read ${RANGE_FILE}: ${(error as Error).message}` };
-  }
-  const current = parsePortRange(before);
-  if (current === undefined) return { unchanged: `unexpected ${RANGE_FILE}: ${before.trim()}` };
-  const range = widerRange(current, wanted);
-  if (range === undefined) return { unchanged: `already ${current.low}–${current.high}` };
-  try {
-    writeFileSync(RANGE_FILE, `${range.low} ${range.high}\n`);
-  } catch (error) {
-    return { unchanged: `cannot write ${RANGE_FILE}: ${(error as Error).message}` };
-  }
-  return {
-    range,
-    restore: () => writeFileSync(RANGE_FILE, `${current.low} ${current.high}\n`),
-  };
+): { value: PortRange; restore: () => void } | { unchanged: string } {
+  return raiseSysctl({
+    file: RANGE_FILE,
+    parse: parsePortRange,
+    format: (r) => `${r.low} ${r.high}`,
+    raise: (current) => widerRange(current, wanted),
+  });
 }

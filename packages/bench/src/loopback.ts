@@ -7,7 +7,8 @@
 // ramps of seven, 73, 76 and 265 healthy idle sessions ended with ETIMEDOUT when ten probes in a row were
 // lost. Across a network card this queue is not in the path; on one host it is, so the ramp raises
 // it for its duration, puts the old value back, and reports the drops it saw.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { raiseSysctl } from './sysctl.js';
 
 const BACKLOG_FILE = '/proc/sys/net/core/netdev_max_backlog';
 const SOFTNET_FILE = '/proc/net/softnet_stat';
@@ -49,21 +50,14 @@ export function higherBacklog(current: number, wanted: number): number | undefin
  */
 export function raiseBacklog(
   wanted: number = RAMP_BACKLOG,
-): { restore: () => void; value: number } | { unchanged: string } {
-  let before: number;
-  try {
-    before = Number(readFileSync(BACKLOG_FILE, 'utf8').trim());
-  } catch (error) {
-    return { unchanged: `cannot read ${BACKLOG_FILE}: ${(error as Error).message}` };
-  }
-  if (!Number.isInteger(before) || before <= 0)
-    return { unchanged: `unexpected ${BACKLOG_FILE}: ${before}` };
-  const value = higherBacklog(before, wanted);
-  if (value === undefined) return { unchanged: `already ${before}` };
-  try {
-    writeFileSync(BACKLOG_FILE, `${value}\n`);
-  } catch (error) {
-    return { unchanged: `cannot write ${BACKLOG_FILE}: ${(error as Error).message}` };
-  }
-  return { value, restore: () => writeFileSync(BACKLOG_FILE, `${before}\n`) };
+): { value: number; restore: () => void } | { unchanged: string } {
+  return raiseSysctl({
+    file: BACKLOG_FILE,
+    parse: (text) => {
+      const n = Number(text.trim());
+      return Number.isInteger(n) && n > 0 ? n : undefined;
+    },
+    format: String,
+    raise: (current) => higherBacklog(current, wanted),
+  });
 }
