@@ -258,6 +258,9 @@ export const SUCCEEDED_LOGIN: MessageKind<{ ip: string }, void> = messageKind(
   isAddressRequest,
 );
 
+/** Every kind `clientLimitsService` answers. */
+export const CLIENT_LIMIT_KINDS = [ADMIT, RELEASE, FAILED_LOGIN, SUCCEEDED_LOGIN] as const;
+
 /**
  * The primary's side: the connection counts and the failed-login penalty of the whole server.
  * What a worker held is released when it dies (it never says goodbye then).

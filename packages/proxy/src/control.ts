@@ -32,10 +32,15 @@
  */
 
 import { spawn } from 'node:child_process';
-import type { Socket } from 'node:net';
 import type { Protocol, Result } from '@mmp/config';
 import { DRAIN_DEADLINE_MS } from './limits.js';
-import { INHERITED_LISTENERS_ENV, Listeners, inheritedFds, listenersFor } from './listeners.js';
+import {
+  INHERITED_LISTENERS_ENV,
+  type ListenerSink,
+  Listeners,
+  inheritedFds,
+  listenersFor,
+} from './listeners.js';
 import type { Log } from './log.js';
 import type { ProxyRuntime, RuntimeSources } from './proxyRuntime.js';
 import {
@@ -54,7 +59,8 @@ export interface Serving {
   readonly started: Promise<Result<void, string>>;
   /** Every session is over and nothing more will be served. */
   readonly gone: Promise<void>;
-  dispatch(socket: Socket, tls: boolean): void;
+  /** Who accepts the listeners' connections (`listeners.ts`). */
+  readonly sink: ListenerSink;
   /** Serve new connections with this configuration (checked already); problems, if any. */
   reload(next: ReadConfiguration): Promise<string[]>;
   reopenLogs(): void;
@@ -78,8 +84,6 @@ export async function control(o: {
   sources: (running: ProxyRuntime) => Omit<RuntimeSources, 'read' | 'warn'>;
   /** Told to the operator once listening, e.g. `(2 workers)`. */
   detail: string;
-  /** Connections go to other processes (workers), not to this one. */
-  workers: boolean;
 }): Promise<number> {
   const { program, protocol, argv, log, say, serving } = o;
   let current = o.first;
@@ -100,7 +104,7 @@ export async function control(o: {
     await serving.gone;
     return 1;
   }
-  const listeners = new Listeners((s, tls) => serving.dispatch(s, tls), log, inherited, o.workers);
+  const listeners = new Listeners(serving.sink, log, inherited);
   const opened = await listeners.follow(listenersFor(current.runtime));
   if (!opened.ok) {
     log.error('start', 'cannot listen', { error: opened.error });

@@ -7,6 +7,7 @@ import {
   type Peer,
   localFleet,
   messageKind,
+  withServicesHere,
 } from './ipc.js';
 
 interface Count {
@@ -220,5 +221,47 @@ describe('ipc in one process (NumThreads 0)', () => {
       ok: false,
       error: { kind: 'timeout', ms: 20 },
     });
+  });
+});
+
+describe('services run in the one worker (withServicesHere)', () => {
+  it('kinds named are answered in the worker, in this turn; every other kind still goes to the primary', async () => {
+    const { primary, workers } = cluster(1);
+    const [remote] = workers;
+    if (remote === undefined) throw new Error('no worker');
+    let primaryCounts = 0;
+    primary.handle(COUNT, () => ++primaryCounts);
+    primary.handle(SCRAPE, () => 'from the primary');
+    let hereCounts = 0;
+    let notes = 0;
+    const fleet = withServicesHere(remote, [COUNT, NOTE], (here) => {
+      here.handle(COUNT, () => ++hereCounts);
+      here.handle(NOTE, () => {
+        notes++;
+      });
+    });
+    expect(fleet.requestNow?.(COUNT, { ip: '192.0.2.1' })).toEqual({ ok: true, value: 1 });
+    expect(await fleet.request(COUNT, { ip: '192.0.2.1' })).toEqual({ ok: true, value: 2 });
+    fleet.notify(NOTE, { ip: '192.0.2.1' });
+    expect(notes).toBe(1);
+    expect(primaryCounts).toBe(0);
+    // Not one of its kinds: across the channel, and a promise even through requestNow.
+    const scraped = fleet.requestNow?.(SCRAPE, null);
+    expect(scraped).toBeInstanceOf(Promise);
+    expect(await scraped).toEqual({ ok: true, value: 'from the primary' });
+    // The check still applies to what runs here.
+    expect(fleet.requestNow?.(COUNT, { ip: 1 } as unknown as Count)).toEqual({
+      ok: false,
+      error: { kind: 'failed', message: 'malformed test.count request' },
+    });
+  });
+
+  it('what the primary asks the worker is answered as before', async () => {
+    const { primary, workers } = cluster(1);
+    const [remote] = workers;
+    if (remote === undefined) throw new Error('no worker');
+    const fleet = withServicesHere(remote, [COUNT], () => undefined);
+    fleet.answer(SCRAPE, () => 'the worker');
+    expect(await primary.askWorkers(SCRAPE, null)).toEqual([{ ok: true, value: 'the worker' }]);
   });
 });

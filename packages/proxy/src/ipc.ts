@@ -120,9 +120,9 @@ export interface WorkerChannel {
     handler: (request: Req) => Res | Promise<Res>,
   ): void;
   /**
-   * Only where the primary's services run in this process (`localFleet`): the answer in this
-   * turn when the handler does not wait, else (an async handler) the same promise `request` gives.
-   * Absent across processes: ask with `request`.
+   * Only where the primary's services run in this process (`localFleet`, `withServicesHere`): the
+   * answer in this turn when the handler does not wait, else (an async handler, or a kind the
+   * primary serves) the same promise `request` gives. Absent across processes: ask with `request`.
    */
   requestNow?<Req, Res>(
     kind: MessageKind<Req, Res>,
@@ -469,4 +469,32 @@ export function localFleet(): { primary: PrimaryChannel; worker: WorkerChannel }
     answer: (kind, handler) => toWorker.add(kind, (req) => handler(req)),
   };
   return { primary, worker };
+}
+
+/**
+ * A worker's channel where some of the primary's services run in the worker itself: requests and
+ * notices of `kinds` go to the services `register` puts on a `localFleet` here, as plain calls in
+ * the caller's turn (as in the one process); every other kind goes to the primary (`remote`).
+ * For state that this worker holds whole: the only worker's connection counts are the server's,
+ * and asking the primary for them cost four messages per login (issue 18).
+ */
+export function withServicesHere(
+  remote: WorkerChannel,
+  kinds: readonly { readonly name: string }[],
+  register: (primary: PrimaryChannel) => void,
+): WorkerChannel {
+  const here = localFleet();
+  register(here.primary);
+  const names = new Set(kinds.map((k) => k.name));
+  const to = (name: string): WorkerChannel => (names.has(name) ? here.worker : remote);
+  return {
+    request: (kind, request, timeoutMs) => to(kind.name).request(kind, request, timeoutMs),
+    requestNow: (kind, request, timeoutMs) =>
+      names.has(kind.name)
+        ? (here.worker.requestNow?.(kind, request, timeoutMs) ??
+          here.worker.request(kind, request, timeoutMs))
+        : remote.request(kind, request, timeoutMs),
+    notify: (kind, request) => to(kind.name).notify(kind, request),
+    answer: (kind, handler) => remote.answer(kind, handler),
+  };
 }

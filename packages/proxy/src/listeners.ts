@@ -1,17 +1,26 @@
 /**
  * The listening sockets, owned by the process that was started (the root primary, or the one
- * process): ListenPort, SSLListenPort and every vdmap address. They accept connections without
- * reading a byte (`pauseOnConnect`) and hand each, with whether it came through an implicit-TLS
- * port, to `onConnection`: a worker gets it over the cluster channel (`workers.ts`), or the
- * process's own server takes it (`ProxyServer.adopt`). TLS is done by whoever serves the
+ * process): ListenPort, SSLListenPort and every vdmap address. TLS is done by whoever serves the
  * connection, with the runtime current there, so a reload's new certificate needs no new socket.
+ *
+ * Who accepts (`ListenerSink`): the one process accepts itself and gives each connection to its
+ * server in the same turn (`ProxyServer.adopt`). A primary binds each socket (as root: ports below
+ * 1024, a vdmap's new address on SIGHUP) and shares it with every worker, which accepts on it
+ * (`workers.ts`); the primary never polls it. It used to accept each connection and send it over
+ * the cluster channel to a worker in turn: that cost more CPU per login than everything else the
+ * primary and the worker do for it together (issue 18: 1.3–1.9 ms against 0.8–1.1 ms served by one
+ * process), and a busy or stopped primary stalled every new client. The kernel now queues
+ * connections on the socket until a worker takes one, so a worker being replaced loses none.
  *
  * Owning the sockets here, rather than in node:cluster, is what lets this process re-open the
  * vdmap's addresses as root on SIGHUP, stop listening while sessions go on (drain, SIGQUIT), and
  * pass the very sockets to a new executable (SIGUSR2: `inheritedFds`/`handOver`), as nginx does.
  */
 
+import * as net from 'node:net';
 import { type Server, type Socket, createServer } from 'node:net';
+import { lookup } from 'node:dns/promises';
+import { getSystemErrorMap } from 'node:util';
 import { type Result, err, ok } from '@mmp/config';
 import type { Log } from './log.js';
 import type { ProxyRuntime } from './proxyRuntime.js';
@@ -77,20 +86,100 @@ function fdOf(server: Server): number | undefined {
   return typeof fd === 'number' && fd >= 0 ? fd : undefined;
 }
 
+/**
+ * A bound socket that this process holds without accepting on it: Node's TCP handle, which
+ * `net.Server.listen(handle)` (in a worker, where it becomes listening) and a cluster channel's
+ * `send(message, handle)` take.
+ */
+export interface BoundSocket {
+  readonly fd: number;
+  getsockname(out: { address?: string; port?: number }): number;
+  close(): void;
+}
+
+/**
+ * Node's own helper for node:cluster's shared handles (`net._createServerHandle`, exported for
+ * it since Node 0.x, still in 22 and 24): a TCP handle bound to an address, or opened on an
+ * inherited descriptor, and not listening; a negative errno when it fails. With no host it binds
+ * as `listen()` without a host does (`::`, else `0.0.0.0`).
+ */
+type CreateServerHandle = (
+  address: string | null,
+  port: number,
+  addressType: number,
+  fd?: number,
+  flags?: number,
+) => BoundSocket | number;
+
+function createServerHandle(): CreateServerHandle {
+  const f = (net as unknown as { _createServerHandle?: unknown })._createServerHandle;
+  if (typeof f !== 'function')
+    throw new Error('this Node.js has no net._createServerHandle: workers cannot share listeners');
+  return f as CreateServerHandle;
+}
+
+function errnoText(code: number): string {
+  const known = getSystemErrorMap().get(code);
+  return known === undefined ? `error ${code}` : `${known[0]}: ${known[1]}`;
+}
+
+/** Bind `spec` (or open the inherited descriptor `fd`) without listening. */
+async function bindSocket(
+  spec: ListenerSpec,
+  fd: number | undefined,
+): Promise<Result<BoundSocket, string>> {
+  const create = createServerHandle();
+  let address: string | null = null;
+  let family = 4;
+  if (fd === undefined && spec.host !== undefined) {
+    const kind = net.isIP(spec.host);
+    if (kind !== 0) {
+      address = spec.host;
+      family = kind;
+    } else {
+      try {
+        const found = await lookup(spec.host);
+        address = found.address;
+        family = found.family;
+      } catch (e) {
+        return err(`cannot resolve ${spec.host}: ${(e as Error).message}`);
+      }
+    }
+  }
+  // An inherited descriptor takes no address (Node asserts it is given none).
+  const handle = fd === undefined ? create(address, spec.port, family) : create(null, 0, 4, fd);
+  if (typeof handle === 'number')
+    return err(`${errnoText(handle)} ${spec.host ?? '*'}:${spec.port}`);
+  return ok(handle);
+}
+
+/** Who takes the connections of the listeners. */
+export type ListenerSink =
+  /** This process serves them: accept here, each connection to its session at once. */
+  | { readonly kind: 'accept'; readonly onConnection: (socket: Socket, tls: boolean) => void }
+  /**
+   * Workers serve them: each bound socket is shared with every worker, which listens on it and
+   * accepts (ok once every ready worker listens); `unshare` makes them stop.
+   */
+  | {
+      readonly kind: 'share';
+      share(key: string, socket: BoundSocket, tls: boolean): Promise<Result<void, string>>;
+      unshare(key: string): void;
+    };
+
+type Open =
+  | { readonly spec: ListenerSpec; readonly kind: 'accept'; readonly server: Server }
+  | { readonly spec: ListenerSpec; readonly kind: 'share'; readonly socket: BoundSocket };
+
 export class Listeners {
-  private readonly open = new Map<string, { spec: ListenerSpec; server: Server }>();
+  private readonly open = new Map<string, Open>();
   private closed = false;
 
   constructor(
-    private readonly onConnection: (socket: Socket, tls: boolean) => void,
+    private readonly sink: ListenerSink,
     private readonly log: Log,
     /** Descriptors inherited from the process this one replaces (SIGUSR2), by key. */
     private readonly inherited: Map<string, number> = new Map(),
-    /**
-     * Accept without reading a byte (`pauseOnConnect`): the socket goes to a worker. A socket
-     * served in this process is given to its session in the same turn, before any read.
-     */
-    private readonly pause = true,
   ) {}
 
   get keys(): string[] {
@@ -100,41 +189,53 @@ export class Listeners {
   /** Open what is not open yet (of `specs`), close what is open but not in `specs`. */
   async follow(specs: readonly ListenerSpec[]): Promise<Result<void, string>> {
     const wanted = new Map(specs.map((s) => [listenerKey(s), s]));
-    for (const [key, { server }] of this.open)
+    for (const [key, listener] of this.open)
       if (!wanted.has(key)) {
         this.open.delete(key);
-        server.close();
+        this.shut(key, listener);
         this.log.at('lifecycle', 'reload', 'stopped listening', { listener: key });
       }
     for (const [key, spec] of wanted) {
       if (this.open.has(key) || this.closed) continue;
-      const r = await this.listen(key, spec);
-      if (!r.ok) return r;
+      const fd = this.inherited.get(key);
+      this.inherited.delete(key);
+      const r =
+        this.sink.kind === 'accept'
+          ? await this.listen(key, spec, fd)
+          : await this.share(key, spec, fd);
+      if (!r.ok) return err(`cannot listen on ${spec.what} ${key}: ${r.error}`);
+      this.log.at('lifecycle', 'start', 'listening', {
+        listener: key,
+        ...(fd === undefined ? {} : { inheritedFd: fd }),
+      });
     }
     return ok(undefined);
   }
 
-  private listen(key: string, spec: ListenerSpec): Promise<Result<void, string>> {
-    const server = createServer(
-      { pauseOnConnect: this.pause, allowHalfOpen: true, noDelay: true },
-      (s) => this.onConnection(s, spec.tls),
+  private shut(key: string, listener: Open): void {
+    if (listener.kind === 'accept') return void listener.server.close();
+    if (this.sink.kind === 'share') this.sink.unshare(key);
+    listener.socket.close();
+  }
+
+  private listen(
+    key: string,
+    spec: ListenerSpec,
+    fd: number | undefined,
+  ): Promise<Result<void, string>> {
+    const sink = this.sink;
+    const server = createServer({ allowHalfOpen: true, noDelay: true }, (s) =>
+      sink.kind === 'accept' ? sink.onConnection(s, spec.tls) : s.destroy(),
     );
-    const fd = this.inherited.get(key);
-    this.inherited.delete(key);
     return new Promise((resolve) => {
-      const onError = (e: Error): void =>
-        resolve(err(`cannot listen on ${spec.what} ${key}: ${e.message}`));
+      const onError = (e: Error): void => resolve(err(e.message));
       server.once('error', onError);
       const done = (): void => {
         server.off('error', onError);
         server.on('error', (e) =>
           this.log.error('listener', 'listener error', { listener: key, error: e.message }),
         );
-        this.open.set(key, { spec, server });
-        this.log.at('lifecycle', 'start', 'listening', {
-          listener: key,
-          ...(fd === undefined ? {} : { inheritedFd: fd }),
-        });
+        this.open.set(key, { spec, kind: 'accept', server });
         resolve(ok(undefined));
       };
       if (fd !== undefined) server.listen({ fd }, done);
@@ -142,20 +243,45 @@ export class Listeners {
     });
   }
 
+  private async share(
+    key: string,
+    spec: ListenerSpec,
+    fd: number | undefined,
+  ): Promise<Result<void, string>> {
+    if (this.sink.kind !== 'share') return err('not sharing');
+    const bound = await bindSocket(spec, fd);
+    if (!bound.ok) return bound;
+    const shared = await this.sink.share(key, bound.value, spec.tls);
+    if (!shared.ok) {
+      this.sink.unshare(key);
+      bound.value.close();
+      return shared;
+    }
+    this.open.set(key, { spec, kind: 'share', socket: bound.value });
+    return ok(undefined);
+  }
+
   /** The first listener's bound address (ListenPort), for the "listening on" line. */
   address(): { host: string; port: number } | undefined {
     const first = this.open.values().next();
     if (first.done === true) return undefined;
-    const a = first.value.server.address();
+    const l = first.value;
+    if (l.kind === 'share') {
+      const out: { address?: string; port?: number } = {};
+      if (l.socket.getsockname(out) !== 0 || out.address === undefined || out.port === undefined)
+        return undefined;
+      return { host: out.address, port: out.port };
+    }
+    const a = l.server.address();
     if (a === null || typeof a === 'string') return undefined;
     return { host: a.address, port: a.port };
   }
 
   /** Each listener's key and descriptor, for a new process to inherit. */
   descriptors(): { key: string; fd: number }[] {
-    return [...this.open].flatMap(([key, { server }]) => {
-      const fd = fdOf(server);
-      return fd === undefined ? [] : [{ key, fd }];
+    return [...this.open].flatMap(([key, l]) => {
+      const fd = l.kind === 'share' ? l.socket.fd : fdOf(l.server);
+      return fd === undefined || fd < 0 ? [] : [{ key, fd }];
     });
   }
 
@@ -166,7 +292,7 @@ export class Listeners {
    */
   close(): void {
     this.closed = true;
-    for (const { server } of this.open.values()) server.close();
+    for (const [key, l] of this.open) this.shut(key, l);
     this.open.clear();
     // Inherited descriptors no listener took are closed with the process.
   }

@@ -130,7 +130,11 @@ export async function main(
         takingOver,
         services: startServices,
       });
-      serving = { ...pool, reload: (next) => pool.reload(next.snapshot) };
+      serving = {
+        ...pool,
+        sink: { kind: 'share', share: pool.share, unshare: pool.unshare },
+        reload: (next) => pool.reload(next.snapshot),
+      };
     } else {
       startServices(local.primary);
       serving = serveHere(protocol, first.value.runtime, log, program, takingOver);
@@ -154,7 +158,6 @@ export async function main(
       // check runtime only checks.
       sources: (running) => (local === undefined ? {} : { fleet: local.worker, previous: running }),
       detail: workers > 0 ? ` (${workers} worker${workers === 1 ? '' : 's'})` : '',
-      workers: workers > 0,
     });
   } finally {
     await logFile.close();
@@ -186,7 +189,7 @@ function serveHere(
   return {
     started: metrics.then((m) => (m.ok ? { ok: true, value: undefined } : m)),
     gone,
-    dispatch: (socket, tls) => server.adopt(socket, tls),
+    sink: { kind: 'accept', onConnection: (socket, tls) => server.adopt(socket, tls) },
     reload(next) {
       server.use(next.runtime);
       return Promise.resolve([]);

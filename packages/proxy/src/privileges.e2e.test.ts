@@ -153,6 +153,36 @@ describe('started as root', () => {
     );
   });
 
+  it('the one worker accepts and counts its clients itself: with the root primary stopped, a client on port 143 logs in and MaxConnectionsPerAddress still refuses a second', async () => {
+    if (NOBODY === undefined) throw new Error('no user nobody on this machine');
+    const dir = await logDirFor(NOBODY.uid, NOBODY.gid);
+    const p = await start(
+      ['node', IMAP_PROXY],
+      '127.0.5.14:143',
+      { RunAsUser: 'nobody', MaxConnectionsPerAddress: '1' },
+      dir,
+      bed.backsidePorts.imap,
+    );
+    // A primary that accepted each connection and sent it on stalled every new client while it
+    // could not run; one that kept the counts let a second connection in after its question timed
+    // out (a limit fails open). The worker does both itself now (listeners.ts, workers.ts).
+    process.kill(p.pid, 'SIGSTOP');
+    try {
+      const held = await RawClient.open(143, '127.0.5.14', '127.0.5.15');
+      expect(await held.line(10_000)).toMatch(/^\* OK /);
+      const second = await RawClient.open(143, '127.0.5.14', '127.0.5.15');
+      expect(await second.rest()).toEqual([
+        '* BYE [UNAVAILABLE] Too many connections from your address, try again later',
+      ]);
+      const u = bed.user('alice');
+      held.send(`a LOGIN ${u.uid} ${u.password}\r\nb LOGOUT\r\n`);
+      expect((await held.until('a', 10_000)).at(-1)).toMatch(/^a OK/);
+      held.close();
+    } finally {
+      process.kill(p.pid, 'SIGCONT');
+    }
+  });
+
   it('with NumThreads 2 the primary stays root and every worker serves POP3 on port 110 as RunAsUser', async () => {
     if (NOBODY === undefined) throw new Error('no user nobody on this machine');
     const dir = await logDirFor(NOBODY.uid, NOBODY.gid);

@@ -8,8 +8,8 @@
  * else root owns.
  *
  * - The started process stays a small root primary (`control.ts`, `listeners.ts`): it reads
- *   every file and owns every listener, serves no client, and hands each accepted connection to
- *   a worker (one even with NumThreads 0). Workers drop to RunAsUser (`dropPrivileges`) before
+ *   every file and binds every listener, serves no client, and shares each listening socket with
+ *   the workers (one even with NumThreads 0), which accept on it. Workers drop to RunAsUser (`dropPrivileges`) before
  *   they take their first connection and build their runtime from the file contents the primary
  *   sends (`snapshot.ts`), so a reload re-reads root-only files and opens new privileged
  *   listeners in the primary.

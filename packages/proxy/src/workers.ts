@@ -1,8 +1,8 @@
 /**
  * The primary and its workers (nginx's master and workers). The primary is the process that was
  * started: it reads the configuration and every file it names (`snapshot.ts`), opens every
- * listener (`listeners.ts`), hands each accepted connection to a worker in turn, and serves no
- * client itself. When it was started by root it stays root — so that a reload can still read
+ * listener (`listeners.ts`) and shares each listening socket with every worker, which accepts on
+ * it, and serves no client itself. When it was started by root it stays root — so that a reload can still read
  * root-only keys and a 0600 config file and open a vdmap's new privileged address — while every
  * worker becomes RunAsUser before it holds a client (`privileges.ts`).
  *
@@ -13,8 +13,10 @@
  * A worker runs `main.ts` again, which finds it is a cluster worker and comes here (`runWorker`):
  * it asks the primary for the snapshot (the configuration and the files' bytes, `SNAPSHOT`),
  * opens its log file, drops privileges, builds its runtime from the snapshot (it reads nothing
- * from the disk), and says it is ready. Connections then arrive as handles on the cluster channel
- * (`mmp-conn`), paused, and are served through `ProxyServer.adopt`. On SIGHUP the primary sends
+ * from the disk), and says it is ready. The primary then sends it every listening socket
+ * (`mmp-listen`, the bound socket as the message's handle; `listeners.ts`): the worker listens on
+ * it and accepts its own connections, which the kernel spreads over the workers waiting on the
+ * socket; `mmp-unlisten` (a reload dropped the address) and a stop or drain close its copy. On SIGHUP the primary sends
  * every worker the new snapshot (`RELOAD`): each builds a new runtime and gives it to new
  * connections; sessions in flight keep theirs.
  *
@@ -41,7 +43,7 @@
 
 import cluster, { type Worker } from 'node:cluster';
 import { closeSync, fstatSync, readdirSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import { type Server, createServer } from 'node:net';
 import { type Result, err, ok } from '@mmp/config';
 import {
   ClusterPrimary,
@@ -50,9 +52,12 @@ import {
   ipcErrorText,
   messageKind,
   primaryEndpoint,
+  withServicesHere,
   workerEndpoint,
 } from './ipc.js';
+import { CLIENT_LIMIT_KINDS, clientLimitsService } from './clientLimits.js';
 import { installProcessGuards } from './crash.js';
+import type { BoundSocket } from './listeners.js';
 import { type Log, openLogFile } from './log.js';
 import { type Account, dropPrivileges, logOpener } from './privileges.js';
 import { withNodeFlags } from './runtime.js';
@@ -61,6 +66,7 @@ import { ProxyServer, type StartSession } from './server.js';
 import { type Snapshot, runtimeFromSnapshot } from './snapshot.js';
 import {
   DRAIN_DEADLINE_MS,
+  IPC_REPLY_TIMEOUT_MS,
   WORKER_RESTART_FIRST_DELAY_MS,
   WORKER_RESTART_MAX_DELAY_MS,
   WORKER_STABLE_AFTER_MS,
@@ -74,6 +80,8 @@ export const SNAPSHOT = messageKind<
     account: Account | undefined;
     /** The primary replaces another process (SIGUSR2) that may still hold MetricsListen. */
     takingOver: boolean;
+    /** How many workers the primary keeps: one holds the server's client limits itself. */
+    workers: number;
   }
 >('workers.snapshot', (v): v is null => v === null);
 
@@ -90,7 +98,11 @@ type Note =
   | { kind: 'mmp-abort' }
   /** `handedOver`: a new process took the listeners (SIGUSR2); MetricsListen is its now. */
   | { kind: 'mmp-drain'; deadlineMs: number; handedOver: boolean }
-  | { kind: 'mmp-conn'; tls: boolean };
+  /** A listening socket to accept on (the message's handle), named by its `listenerKey`. */
+  | { kind: 'mmp-listen'; key: string; tls: boolean }
+  | { kind: 'mmp-unlisten'; key: string }
+  /** A worker's answer to `mmp-listen`: it accepts on `key` now, or why it cannot. */
+  | { kind: 'mmp-listening'; key: string; error?: string };
 
 function kindOf(m: unknown): unknown {
   return typeof m === 'object' && m !== null ? (m as { kind?: unknown }).kind : undefined;
@@ -125,8 +137,11 @@ export interface WorkerPool {
   readonly started: Promise<Result<void, string>>;
   /** Resolves when the last worker has exited. */
   readonly gone: Promise<void>;
-  /** Serve this connection in a worker (round robin over the ready ones). */
-  dispatch(socket: Socket, tls: boolean): void;
+  /** Have every worker accept on this socket, now and after a restart; ok once each ready one
+   * listens (a worker's failure: its reason). */
+  share(key: string, socket: BoundSocket, tls: boolean): Promise<Result<void, string>>;
+  /** Have every worker stop accepting on `key`. */
+  unshare(key: string): void;
   /** Send every worker a checked snapshot; each worker's problems. */
   reload(snapshot: Snapshot): Promise<string[]>;
   /** Pass SIGUSR1 on (reopen the logs). */
@@ -162,6 +177,7 @@ export function startWorkers(o: {
     snapshot: o.current(),
     account: o.account,
     takingOver: o.takingOver === true,
+    workers: count,
   }));
   o.services(channel);
   const slots: Slot[] = Array.from({ length: count }, () => ({
@@ -173,45 +189,72 @@ export function startWorkers(o: {
   }));
   let started = false;
   let stopping: Note | undefined;
-  let next = 0;
-  /** Connections accepted while no worker is ready (at start, or all restarting). */
-  const waiting: { socket: Socket; tls: boolean }[] = [];
+  /** The listening sockets every worker accepts on, by key (`listeners.ts`). */
+  const shared = new Map<string, { socket: BoundSocket; tls: boolean }>();
+  /** Answers to `mmp-listen` still awaited, by key: the workers' pids not yet answered. */
+  const awaited = new Map<string, { pids: Set<number>; done: (r: Result<void, string>) => void }>();
   let settleStarted: (r: Result<void, string>) => void = () => undefined;
   const startedP = new Promise<Result<void, string>>((r) => (settleStarted = r));
   let settleGone: () => void = () => undefined;
   const gone = new Promise<void>((r) => (settleGone = r));
 
   const live = (): Worker[] => slots.flatMap((s) => (s.worker === undefined ? [] : [s.worker]));
-  const send = (w: Worker, note: Note, handle?: Socket): boolean => {
+  const send = (w: Worker, note: Note, handle?: BoundSocket): boolean => {
     if (!w.isConnected()) return false;
     try {
       // `send` returning false only says the channel is backed up: the message is queued.
+      // node:child_process sends a bare TCP handle as it sends a server (its 'net.Native' kind);
+      // its types know only the wrapped ones.
       if (handle === undefined) w.send(note);
-      else w.send(note, handle);
+      else w.send(note, handle as unknown as Server);
       return true;
     } catch {
       return false;
     }
   };
-  const dispatch = (socket: Socket, tls: boolean): void => {
-    const ready = slots.filter((s) => s.ready && s.worker?.isConnected() === true);
-    if (stopping !== undefined) return void socket.destroy();
-    if (ready.length === 0) {
-      // Bounded: a flood while no worker is up must not eat the primary's descriptors.
-      if (waiting.length >= 1024) socket.destroy();
-      else waiting.push({ socket, tls });
-      return;
+  const listenIn = (w: Worker, key: string, l: { socket: BoundSocket; tls: boolean }): boolean =>
+    send(w, { kind: 'mmp-listen', key, tls: l.tls }, l.socket);
+  /** A worker's answer to `mmp-listen` (or its end: `error`). */
+  const answered = (pid: number, key: string, error: string | undefined): void => {
+    const wait = awaited.get(key);
+    if (wait === undefined || !wait.pids.delete(pid)) return;
+    if (error !== undefined) {
+      awaited.delete(key);
+      wait.done(err(error));
+    } else if (wait.pids.size === 0) {
+      awaited.delete(key);
+      wait.done(ok(undefined));
     }
-    const slot = ready[next++ % ready.length];
-    if (slot?.worker === undefined || !send(slot.worker, { kind: 'mmp-conn', tls }, socket))
-      socket.destroy();
   };
-  const flush = (): void => {
-    for (const { socket, tls } of waiting.splice(0)) dispatch(socket, tls);
+  const share = (key: string, socket: BoundSocket, tls: boolean): Promise<Result<void, string>> => {
+    const l = { socket, tls };
+    shared.set(key, l);
+    const pids = new Set<number>();
+    for (const s of slots) {
+      const w = s.worker;
+      if (s.ready && w !== undefined && listenIn(w, key, l)) pids.add(w.process.pid ?? 0);
+    }
+    if (pids.size === 0) return Promise.resolve(ok(undefined));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        awaited.delete(key);
+        resolve(err(`a worker did not listen within ${IPC_REPLY_TIMEOUT_MS} ms`));
+      }, IPC_REPLY_TIMEOUT_MS);
+      awaited.set(key, {
+        pids,
+        done: (r) => {
+          clearTimeout(timer);
+          resolve(r);
+        },
+      });
+    });
+  };
+  const unshare = (key: string): void => {
+    shared.delete(key);
+    for (const w of live()) send(w, { kind: 'mmp-unlisten', key });
   };
   const finishIfDone = (): void => {
     if (stopping === undefined || live().length > 0) return;
-    for (const { socket } of waiting.splice(0)) socket.destroy();
     settleGone();
   };
   const fork = (slot: Slot, index: number): void => {
@@ -225,18 +268,28 @@ export function startWorkers(o: {
     channel.attach(peer, workerEndpoint(worker));
     worker.once('disconnect', () => channel.detach(peer));
     worker.on('message', (m: unknown) => {
-      if (kindOf(m) !== 'mmp-ready') return;
+      const kind = kindOf(m);
+      if (kind === 'mmp-listening') {
+        const { key, error } = m as { key?: unknown; error?: unknown };
+        if (typeof key === 'string')
+          answered(peer.pid, key, typeof error === 'string' ? error : undefined);
+        return;
+      }
+      if (kind !== 'mmp-ready') return;
       slot.ready = true;
+      // Every socket shared so far (a worker replaced, or the first ones at start).
+      for (const [key, l] of shared) listenIn(worker, key, l);
       if (started)
         log.at('lifecycle', 'workers', 'worker replaced', { worker: index, pid: peer.pid });
       else if (slots.every((s) => s.ready)) {
         started = true;
         settleStarted(ok(undefined));
       }
-      flush();
     });
     worker.on('exit', (code, signal) => {
       channel.detach(peer);
+      // Its replacement gets every shared socket when ready: no answer to wait for from it.
+      for (const key of [...awaited.keys()]) answered(peer.pid, key, undefined);
       slot.worker = undefined;
       slot.ready = false;
       if (stopping !== undefined) return finishIfDone();
@@ -275,7 +328,8 @@ export function startWorkers(o: {
   return {
     started: startedP,
     gone,
-    dispatch,
+    share,
+    unshare,
     async reload(snapshot) {
       const replies = await channel.askWorkers(RELOAD, snapshot);
       return replies.flatMap((r) => (r.ok ? r.value : [ipcErrorText(r.error)]));
@@ -305,8 +359,47 @@ function onWorkerRequests(
   /** A hand-over's drain: let the new process have MetricsListen now. */
   releaseMetrics: () => void,
 ): Promise<void> {
+  /** The primary's listening sockets this worker accepts on, by key. */
+  const listening = new Map<string, Server>();
+  let ending = false;
+  const unlisten = (key: string): void => {
+    listening.get(key)?.close();
+    listening.delete(key);
+  };
+  const closeListeners = (): void => {
+    ending = true;
+    for (const key of [...listening.keys()]) unlisten(key);
+  };
+  const listen = (key: string, tls: boolean, socket: unknown): void => {
+    const answer = (error?: string): void =>
+      void process.send?.({
+        kind: 'mmp-listening',
+        key,
+        ...(error === undefined ? {} : { error }),
+      } satisfies Note);
+    unlisten(key);
+    if (ending) {
+      // Sent before the stop was: this copy of the socket is not needed.
+      (socket as { close?: () => void }).close?.();
+      return answer('stopping');
+    }
+    const accepting = createServer({ allowHalfOpen: true, noDelay: true }, (s) =>
+      server.adopt(s, tls),
+    );
+    accepting.once('error', (e) => answer(e.message));
+    // net.Server takes a bare TCP handle as its listening socket (and listens on it here).
+    accepting.listen(socket, () => {
+      accepting.removeAllListeners('error');
+      accepting.on('error', (e) =>
+        log.error('listener', 'listener error', { listener: key, error: e.message }),
+      );
+      listening.set(key, accepting);
+      answer();
+    });
+  };
   return new Promise((resolve) => {
     const stop = (why: string): void => {
+      closeListeners();
       log.at('lifecycle', 'stop', `${why}: stopping`, { sessions: server.sessionCount });
       void server.stop().then(resolve);
     };
@@ -318,17 +411,23 @@ function onWorkerRequests(
     process.on('SIGUSR2', () => undefined);
     process.on('message', (m: unknown, handle: unknown) => {
       const kind = kindOf(m);
-      if (kind === 'mmp-conn' && handle !== undefined && handle !== null)
-        server.adopt(handle as Socket, (m as { tls?: unknown }).tls === true);
-      else if (kind === 'mmp-stop') stop('stop requested');
+      if (kind === 'mmp-listen' && handle !== undefined && handle !== null) {
+        const { key, tls } = m as { key?: unknown; tls?: unknown };
+        if (typeof key === 'string') listen(key, tls === true, handle);
+      } else if (kind === 'mmp-unlisten') {
+        const { key } = m as { key?: unknown };
+        if (typeof key === 'string') unlisten(key);
+      } else if (kind === 'mmp-stop') stop('stop requested');
       else if (kind === 'mmp-abort') {
         log.at('lifecycle', 'stop', 'second signal: closing every session now');
+        closeListeners();
         server.abortAll();
         stop('abort requested');
       } else if (kind === 'mmp-drain') {
         const d = (m as { deadlineMs?: unknown }).deadlineMs;
         const deadlineMs = typeof d === 'number' ? d : DRAIN_DEADLINE_MS;
         if ((m as { handedOver?: unknown }).handedOver === true) releaseMetrics();
+        closeListeners();
         log.at('lifecycle', 'drain', 'draining: no new clients, sessions run to their end', {
           sessions: server.sessionCount,
           deadlineMs,
@@ -379,7 +478,7 @@ export async function runWorker(
     say(`worker: no configuration from the primary: ${ipcErrorText(asked.error)}`);
     return 1;
   }
-  const { snapshot, account, takingOver } = asked.value;
+  const { snapshot, account, takingOver, workers } = asked.value;
   const { values, protocol } = snapshot;
   // The log is opened while still root (in the run-as user's directory, owned by that user).
   const logFile = openLogFile({
@@ -408,14 +507,23 @@ export async function runWorker(
         gid: account.gid,
       });
     }
-    const built = runtimeFromSnapshot(snapshot, { fleet });
+    // The only worker holds every client connection: its counts and failed-login penalties are
+    // the server's, kept here without a message to the primary per login (issue 18). Several
+    // workers ask the primary, which sees them all.
+    const limitsFleet =
+      workers === 1
+        ? withServicesHere(fleet, CLIENT_LIMIT_KINDS, (primary) =>
+            clientLimitsService(primary, { log, values: () => snapshot.values }),
+          )
+        : fleet;
+    const built = runtimeFromSnapshot(snapshot, { fleet: limitsFleet });
     if (!built.ok) {
       for (const m of built.error) say(m);
       return 1;
     }
     const server = new ProxyServer({ protocol, runtime: built.value, log, startSession });
     fleet.answer(RELOAD, (next) => {
-      const r = runtimeFromSnapshot(next, { fleet, previous: server.runtime });
+      const r = runtimeFromSnapshot(next, { fleet: limitsFleet, previous: server.runtime });
       if (!r.ok) return r.error;
       server.use(r.value);
       log.at('lifecycle', 'reload', 'new connections get the new configuration');
