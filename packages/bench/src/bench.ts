@@ -107,7 +107,7 @@ const SESSIONS_PER_LOAD_WORKER = 12_000;
 const SESSIONS_PER_PROXY_WORKER = 9_000;
 
 /**
- * NumThreads for a target's idle ramp. mmp N=0 keeps its one process (its ceiling is part of
+ * NumThreads for a target's idle ramp. mmp N=0 keeps its one worker (its ceiling is part of
  * what the ramp shows); mmp N=2 and nginx get enough workers for `sessions` (at least 2), as an
  * operator sizing for that many would: one process cannot hold 50,000 sessions' descriptors.
  * `asked` (--idle-threads) overrides for mmp N=2. perdition forks per connection: none.
@@ -556,12 +556,12 @@ export async function runBench(o: BenchOptions): Promise<Results> {
   }
   if (o.idle) {
     caveats.push(
-      `Idle ramp: aiming for ${o.sessions.toLocaleString('en')} sessions within ${o.idleSeconds} s per target, each restarted with the NumThreads its cell names (mmp N=0 stays one process); per-session memory is RSS growth of all the proxy's processes (primary and workers) ÷ sessions, read 2 s after the ramp (PSS in the notes)${o.idleSettleSeconds > 0 ? `, and again after the sessions were held ${o.idleSettleSeconds} s without traffic (notes)` : ''}.`,
+      `Idle ramp: aiming for ${o.sessions.toLocaleString('en')} sessions within ${o.idleSeconds} s per target, each restarted with the NumThreads its cell names (mmp N=0 stays one worker); per-session memory is RSS growth of all the proxy's processes (primary and workers) ÷ sessions, read 2 s after the ramp (PSS in the notes)${o.idleSettleSeconds > 0 ? `, and again after the sessions were held ${o.idleSettleSeconds} s without traffic (notes)` : ''}.`,
     );
   }
   caveats.push(
     process.env.MMP_BENCH_LOG_LEVEL === undefined
-      ? "mmp runs with an operator's defaults (issue 18): every limit and check on, LogLevel 1 (a record per connection and login) written to a log file, the start scripts' Node flags; only the addresses, directory and stores are set."
+      ? "mmp runs with an operator's defaults (issue 18): started by root with RunAsUser (nobody), as an installed instance is, so a root primary and its workers (one for N=0), every limit and check on, LogLevel 1 (a record per connection and login) written to a log file, the start scripts' Node flags; only the addresses, directory and stores are set."
       : `mmp runs with LogLevel ${process.env.MMP_BENCH_LOG_LEVEL} (MMP_BENCH_LOG_LEVEL), otherwise an operator's defaults.`,
     'Load generator, proxies, slapd and Dovecot share the same 2 cores: absolute figures are lower than on separate machines; the ratios are the point.',
     `Machine load average (1 / 5 / 15 min) at the start ${loadAtStart}, at the end ${loadAverage()}.`,

@@ -111,8 +111,10 @@ export async function startMmp(
       // the default per-address limits.
       MaxClientConnections: '1000000',
       ConnectionLimitExempt: '127.0.1.0/24',
-      // The benchmark measures the proxy as it served before privileges were dropped.
-      ...(process.getuid?.() === 0 ? { RunAsUser: 'root' } : {}),
+      // As an installed instance runs (issue 18, point 4): started by root with RunAsUser the
+      // package's user, for which nobody stands in here: a root primary that binds the listeners
+      // and its workers (one with NumThreads 0) serving as that user.
+      ...(process.getuid?.() === 0 ? { RunAsUser: 'nobody' } : {}),
       ...extraEnv,
     };
     const server = Server.start({
