@@ -129,6 +129,52 @@ describe('ipc across processes', () => {
     expect(seen).toEqual(['a', 'b', 'c']);
   });
 
+  it('notes wait for the next request and travel in its message, run before it; without one they go on their own', async () => {
+    const { a, b } = pipePair();
+    const sent: unknown[] = [];
+    const counted: Endpoint = {
+      send: (m) => {
+        sent.push(m);
+        b.send(m);
+      },
+      listen: (f) => b.listen(f),
+    };
+    const peer = { id: 1, pid: 1001 };
+    const primary = new ClusterPrimary();
+    primary.attach(peer, a);
+    const worker = new ClusterWorker(counted, peer);
+    const seen: string[] = [];
+    primary.handle(NOTE, (req) => {
+      seen.push(`note ${req.ip}`);
+    });
+    primary.handle(COUNT, (req) => seen.push(`count ${req.ip}`));
+    worker.notify(NOTE, { ip: 'a' });
+    worker.notify(NOTE, { ip: 'b' });
+    expect(await worker.request(COUNT, { ip: 'c' })).toEqual({ ok: true, value: 3 });
+    expect(seen).toEqual(['note a', 'note b', 'count c']);
+    expect(sent).toHaveLength(1);
+    worker.notify(NOTE, { ip: 'd' });
+    const deadline = Date.now() + 2_000;
+    while (!seen.includes('note d') && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(seen.at(-1)).toBe('note d');
+    expect(sent).toHaveLength(2);
+  });
+
+  it('a request whose notes are malformed is refused whole as a bad message', async () => {
+    const { a, b } = pipePair();
+    const bad: string[] = [];
+    const primary = new ClusterPrimary((_peer, reason) => bad.push(reason));
+    primary.attach({ id: 1, pid: 1001 }, a);
+    let counted = 0;
+    primary.handle(COUNT, () => ++counted);
+    b.send({ mmp: 'ipc', type: 'request', name: 'test.count', id: 1, body: { ip: 'x' }, notes: 7 });
+    b.send({ mmp: 'ipc', type: 'notes', notes: [{ body: 1 }] });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(bad).toEqual(['malformed ipc envelope', 'malformed ipc envelope']);
+    expect(counted).toBe(0);
+  });
+
   it('the primary asks every worker and gets one answer each', async () => {
     const { primary, workers } = cluster(3);
     workers.forEach((w, i) => w.answer(SCRAPE, () => `worker ${i + 1}`));

@@ -18,7 +18,9 @@
  * 3. In a serving process, ask: `const r = await runtime.shared.fleet.request(COUNT, { ip })`;
  *    `r` is a `Result`: an answer, or an `IpcError` (timeout, no handler, handler failed, primary
  *    gone), which the caller decides how to survive (a limit fails open, a metric is dropped).
- *    `notify` sends one-way messages (no reply, no waiting) for counters.
+ *    `notify` sends one-way messages (no reply, no waiting) for counters; across processes a worker
+ *    holds them up to `IPC_NOTE_BATCH_MS` for its next request to carry (issue 18: a login's
+ *    admission then carries the release and success notes of those before it).
  * 4. The other way, the primary asks every worker (`askWorkers`, e.g. a metrics scrape) and
  *    workers `answer` such kinds.
  *
@@ -36,7 +38,7 @@ import type { Serializable } from 'node:child_process';
 import type { Worker } from 'node:cluster';
 import { type ConfigValues, type Result, err, ok } from '@mmp/config';
 import type { Log } from './log.js';
-import { IPC_REPLY_TIMEOUT_MS } from './limits.js';
+import { IPC_NOTE_BATCH_MS, IPC_REPLY_TIMEOUT_MS } from './limits.js';
 
 /** A kind of message: its name, the check of its requests, and (in the type only) its reply. */
 export interface MessageKind<Req, Res> {
@@ -131,20 +133,47 @@ export interface WorkerChannel {
   ): Result<Res, IpcError> | Promise<Result<Res, IpcError>>;
 }
 
-/** The envelope on the wire; `mmp: 'ipc'` tells it from node:cluster's and other messages. */
+/** A one-way message as it travels: its kind's name and its body. */
+interface Note {
+  readonly name: string;
+  readonly body: unknown;
+}
+
+/**
+ * The envelope on the wire; `mmp: 'ipc'` tells it from node:cluster's and other messages. A
+ * request carries the notes its sender held back (`IPC_NOTE_BATCH_MS`), to be run before it, in
+ * order; `notes` carries them alone when no request came.
+ */
 type Envelope =
-  | { mmp: 'ipc'; type: 'request'; name: string; id: number; body: unknown }
-  | { mmp: 'ipc'; type: 'notify'; name: string; body: unknown }
+  | { mmp: 'ipc'; type: 'request'; name: string; id: number; body: unknown; notes?: Note[] }
+  | { mmp: 'ipc'; type: 'notes'; notes: Note[] }
   | { mmp: 'ipc'; type: 'reply'; id: number; result: Result<unknown, IpcError> };
+
+function isNotes(v: unknown): v is Note[] {
+  return (
+    Array.isArray(v) &&
+    v.every(
+      (n) =>
+        typeof n === 'object' && n !== null && typeof (n as { name?: unknown }).name === 'string',
+    )
+  );
+}
 
 function envelope(m: unknown): Envelope | undefined {
   if (typeof m !== 'object' || m === null) return undefined;
   const e = m as Partial<Record<string, unknown>>;
   if (e.mmp !== 'ipc') return undefined;
-  if ((e.type === 'request' || e.type === 'notify') && typeof e.name === 'string') {
-    if (e.type === 'notify') return { mmp: 'ipc', type: 'notify', name: e.name, body: e.body };
-    if (typeof e.id === 'number')
-      return { mmp: 'ipc', type: 'request', name: e.name, id: e.id, body: e.body };
+  if (e.type === 'notes' && isNotes(e.notes)) return { mmp: 'ipc', type: 'notes', notes: e.notes };
+  if (e.type === 'request' && typeof e.name === 'string') {
+    if (typeof e.id === 'number' && (e.notes === undefined || isNotes(e.notes)))
+      return {
+        mmp: 'ipc',
+        type: 'request',
+        name: e.name,
+        id: e.id,
+        body: e.body,
+        ...(e.notes === undefined ? {} : { notes: e.notes }),
+      };
   }
   if (e.type === 'reply' && typeof e.id === 'number' && typeof e.result === 'object')
     return { mmp: 'ipc', type: 'reply', id: e.id, result: e.result as Result<unknown, IpcError> };
@@ -278,11 +307,17 @@ function serveEndpoint(
       return;
     }
     if (e.type === 'reply') return pending.settle(e.id, e.result);
+    // Notes first, in order: their sender made them before the request.
+    for (const n of e.notes ?? []) {
+      const ran = handlers.runNow(n.name, n.body, from);
+      const bad = (r: Result<unknown, IpcError>): void => {
+        if (!r.ok) onBad(`${n.name}: ${ipcErrorText(r.error)}`);
+      };
+      if (ran instanceof Promise) void ran.then(bad);
+      else bad(ran);
+    }
+    if (e.type !== 'request') return;
     void handlers.run(e.name, e.body, from).then((result) => {
-      if (e.type === 'notify') {
-        if (!result.ok) onBad(`${e.name}: ${ipcErrorText(result.error)}`);
-        return;
-      }
       try {
         endpoint.send({ mmp: 'ipc', type: 'reply', id: e.id, result } satisfies Envelope);
       } catch {
@@ -298,10 +333,18 @@ function sendRequest(
   name: string,
   body: unknown,
   timeoutMs: number,
+  notes: Note[] = [],
 ): Promise<Result<unknown, IpcError>> {
   const { id, reply } = pending.open(timeoutMs);
   try {
-    endpoint.send({ mmp: 'ipc', type: 'request', name, id, body } satisfies Envelope);
+    endpoint.send({
+      mmp: 'ipc',
+      type: 'request',
+      name,
+      id,
+      body,
+      ...(notes.length === 0 ? {} : { notes }),
+    } satisfies Envelope);
   } catch {
     pending.fail(id, { kind: 'gone' });
   }
@@ -361,6 +404,9 @@ export class ClusterPrimary implements PrimaryChannel {
 export class ClusterWorker implements WorkerChannel {
   private readonly handlers = new Handlers();
   private readonly pending = new Pending();
+  /** Notes held back for the next request to carry (`IPC_NOTE_BATCH_MS`). */
+  private held: Note[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -380,22 +426,42 @@ export class ClusterWorker implements WorkerChannel {
     request: Req,
     timeoutMs = IPC_REPLY_TIMEOUT_MS,
   ): Promise<Result<Res, IpcError>> {
-    return sendRequest(this.endpoint, this.pending, kind.name, request, timeoutMs) as Promise<
-      Result<Res, IpcError>
-    >;
+    return sendRequest(
+      this.endpoint,
+      this.pending,
+      kind.name,
+      request,
+      timeoutMs,
+      this.takeHeld(),
+    ) as Promise<Result<Res, IpcError>>;
   }
 
   notify<Req>(kind: MessageKind<Req, void>, request: Req): void {
+    this.held.push({ name: kind.name, body: request });
+    if (this.flushTimer !== undefined) return;
+    this.flushTimer = setTimeout(() => this.flush(), IPC_NOTE_BATCH_MS);
+    // Held notes never keep a stopping worker alive (what it held, the primary releases when
+    // the worker is gone).
+    this.flushTimer.unref();
+  }
+
+  /** Send the held notes now, on their own. */
+  flush(): void {
+    const notes = this.takeHeld();
+    if (notes.length === 0) return;
     try {
-      this.endpoint.send({
-        mmp: 'ipc',
-        type: 'notify',
-        name: kind.name,
-        body: request,
-      } satisfies Envelope);
+      this.endpoint.send({ mmp: 'ipc', type: 'notes', notes } satisfies Envelope);
     } catch {
       // A note to a primary that is gone is lost with it.
     }
+  }
+
+  private takeHeld(): Note[] {
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const notes = this.held;
+    this.held = [];
+    return notes;
   }
 
   answer<Req, Res>(

@@ -191,6 +191,15 @@ export const WORKER_RESTART_MAX_DELAY_MS = 30_000;
  */
 export const IPC_REPLY_TIMEOUT_MS = 2_000;
 
+/**
+ * Longest a worker holds its one-way notes to the primary (a connection released, a login that
+ * succeeded) for the next request to carry (`ipc.ts`). Under load each login's admission carries
+ * the notes of the logins before it, one message where there were three; when no request comes,
+ * they go on their own after this. The primary's count of an address's connections may thus lag
+ * a close by this much: a limit is a little stricter for that long, never looser.
+ */
+export const IPC_NOTE_BATCH_MS = 20;
+
 /** How long a directory host that failed is skipped in favour of the next LDAPHost entry (unless
  * every host is marked dead, then all are tried again at once). */
 export const DIRECTORY_DEAD_HOST_MS = 30_000;
