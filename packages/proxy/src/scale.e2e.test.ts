@@ -15,6 +15,7 @@ import {
   testbedArgs,
 } from './test-support/proxyProcess.js';
 import { RawClient } from './test-support/rawClient.js';
+import { onWorker } from './test-support/steer.js';
 
 let bed: Testbed;
 
@@ -73,10 +74,12 @@ describe('NumThreads', () => {
         expect(argv).toContain('--max-semi-space-size=2');
       }
 
-      // Logins through both workers (cluster hands connections out in turn).
+      // Logins through both workers, two each (steered: the kernel need not take them in turn).
       const sessions: { c: RawClient; pid: number }[] = [];
       for (let i = 0; i < 4; i++) {
-        const { c, answer } = await login(proxy.port, 'alice');
+        const { c, answer } = await onWorker(workers, workers[i % 2] ?? 0, () =>
+          login(proxy.port, 'alice'),
+        );
         expect(answer).toMatch(/^a OK/);
         sessions.push({ c, pid: await workerOf(proxy, c) });
       }

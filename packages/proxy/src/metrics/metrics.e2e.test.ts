@@ -9,9 +9,10 @@ import { connect as tlsConnect } from 'node:tls';
 import { connect as netConnect } from 'node:net';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Testbed, freePort, startTestbed, waitUntil } from '@mmp/testbed';
+import { type Testbed, childrenOf, freePort, startTestbed, waitUntil } from '@mmp/testbed';
 import { type ProxyProcess, startProxyProcess, testbedArgs } from '../test-support/proxyProcess.js';
 import { RawClient } from '../test-support/rawClient.js';
+import { onWorker } from '../test-support/steer.js';
 import { sample } from '../test-support/promText.js';
 import { MAX_COMMANDS_BEFORE_LOGIN } from '../limits.js';
 
@@ -215,8 +216,13 @@ describe('MetricsListen', () => {
     const base = `http://127.0.0.1:${metricsPort}`;
     const users = bed.usersOfKind('bulk');
     const clients: RawClient[] = [];
-    for (const u of users) clients.push(await login(proxy.port, u.uid, u.password));
-    // Which worker took each connection does not matter: the sum is what was done.
+    // Half of the logins on each worker (the kernel need not take them in turn).
+    const workers = childrenOf(proxy.child.pid ?? 0);
+    expect(workers).toHaveLength(2);
+    for (const [i, u] of users.entries()) {
+      const serving = workers[i % 2] ?? 0;
+      clients.push(await onWorker(workers, serving, () => login(proxy.port, u.uid, u.password)));
+    }
     const pids = new Set<number>();
     await waitUntil('both workers served logins', async () => {
       const logs = await proxy.logs();
