@@ -25,7 +25,7 @@
 // CPU comes from /proc/PID/task/*/schedstat (ns on CPU, every thread), read when the measured
 // window begins and ends; for socat the listener and its per-connection child.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -41,6 +41,7 @@ import { groupMembers, readAllStats } from '../../bench/dist/cpu.js';
 import { runFetch, runLogins } from '../../bench/dist/load/scenarios.js';
 import { Conn } from '../../bench/dist/load/conn.js';
 import { NODE_FLAGS } from '../dist/runtime.js';
+import { cpuNs, sleep, waitForPort } from './harness.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -63,7 +64,6 @@ const reps = Number(opt('reps', '3'));
 const seconds = Number(opt('seconds', '5'));
 const slowUs = Number(opt('slow-us', '900'));
 const LISTEN = opt('listen', '127.0.41.1');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** ns on CPU of the main thread of each of `pids` */
 function mainNs(pids) {
@@ -76,44 +76,6 @@ function mainNs(pids) {
     }
   }
   return total;
-}
-
-/** ns on CPU of every thread of `pids` */
-function cpuNs(pids) {
-  let total = 0;
-  for (const pid of pids) {
-    let tasks;
-    try {
-      tasks = readdirSync(`/proc/${pid}/task`);
-    } catch {
-      continue;
-    }
-    for (const t of tasks) {
-      try {
-        total += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'latin1').split(' ')[0]);
-      } catch {
-        // exited meanwhile
-      }
-    }
-  }
-  return total;
-}
-
-async function waitForPort(host, port, child) {
-  for (let i = 0; i < 200; i++) {
-    const up = await new Promise((res) => {
-      const s = connect({ port, host });
-      s.on('connect', () => {
-        s.destroy();
-        res(true);
-      });
-      s.on('error', () => res(false));
-    });
-    if (up) return;
-    if (child.exitCode !== null) throw new Error(`exited (${child.exitCode})`);
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${host}:${port}`);
 }
 
 const bed = await startTestbed({

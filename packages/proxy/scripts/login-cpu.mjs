@@ -11,8 +11,7 @@
 // comes from /proc/PID/task/*/schedstat (ns on CPU, every thread) of the started process and of
 // its children, read when the measured window begins and ends.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +22,7 @@ import { pinGroups, pinProcesses } from '../../bench/dist/pin.js';
 import { childrenOf } from '../../bench/dist/procs.js';
 import { runLogins } from '../../bench/dist/load/scenarios.js';
 import { NODE_FLAGS } from '../dist/runtime.js';
+import { cpuNs, sleep, waitForPort } from './harness.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -47,43 +47,6 @@ const seconds = Number(opt('seconds', '8'));
 const clients = Number(opt('clients', '4'));
 const warmup = Number(opt('warmup', '4'));
 const LISTEN = opt('listen', '127.0.42.1');
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** ns on CPU of every thread of `pid` */
-function cpuNs(pid) {
-  let total = 0;
-  let tasks;
-  try {
-    tasks = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return 0;
-  }
-  for (const t of tasks) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'latin1').split(' ')[0]);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return total;
-}
-
-async function waitForPort(host, port, child) {
-  for (let i = 0; i < 200; i++) {
-    const up = await new Promise((res) => {
-      const s = connect({ port, host });
-      s.on('connect', () => {
-        s.destroy();
-        res(true);
-      });
-      s.on('error', () => res(false));
-    });
-    if (up) return;
-    if (child.exitCode !== null) throw new Error(`exited (${child.exitCode})`);
-    await sleep(50);
-  }
-  throw new Error(`nothing listens on ${host}:${port}`);
-}
 
 const bed = await startTestbed({
   stores: 1,
@@ -168,11 +131,11 @@ try {
         const mark = (what) => {
           if (what === 'start') {
             workers = childrenOf(primary);
-            p0 = cpuNs(primary);
-            w0 = workers.reduce((s, pid) => s + cpuNs(pid), 0);
+            p0 = cpuNs([primary]);
+            w0 = cpuNs(workers);
           } else {
-            p0 = cpuNs(primary) - p0;
-            w0 = workers.reduce((s, pid) => s + cpuNs(pid), 0) - w0;
+            p0 = cpuNs([primary]) - p0;
+            w0 = cpuNs(workers) - w0;
           }
         };
         const r = await runLogins(job(t.endpoints[protocol], seconds * 1000, false), mark);
