@@ -7,10 +7,10 @@
  * server in the same turn (`ProxyServer.adopt`). A primary binds each socket (as root: ports below
  * 1024, a vdmap's new address on SIGHUP) and shares it with every worker, which accepts on it
  * (`workers.ts`); the primary never polls it. It used to accept each connection and send it over
- * the cluster channel to a worker in turn: that cost more CPU per login than everything else the
- * primary and the worker do for it together (issue 18: 1.3–1.9 ms against 0.8–1.1 ms served by one
- * process), and a busy or stopped primary stalled every new client. The kernel now queues
- * connections on the socket until a worker takes one, so a worker being replaced loses none.
+ * the cluster channel to a worker in turn: two channel messages and two socket objects per
+ * connection (issue 18), and a busy or stopped primary stalled every new client. The kernel now
+ * queues connections on the socket until a worker takes one, so a worker being replaced loses
+ * none.
  *
  * Owning the sockets here, rather than in node:cluster, is what lets this process re-open the
  * vdmap's addresses as root on SIGHUP, stop listening while sessions go on (drain, SIGQUIT), and
@@ -18,7 +18,7 @@
  */
 
 import * as net from 'node:net';
-import { type Server, type Socket, createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import { getSystemErrorMap } from 'node:util';
 import { type Result, err, ok } from '@mmp/config';
@@ -224,7 +224,7 @@ export class Listeners {
     fd: number | undefined,
   ): Promise<Result<void, string>> {
     const sink = this.sink;
-    const server = createServer({ allowHalfOpen: true, noDelay: true }, (s) =>
+    const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) =>
       sink.kind === 'accept' ? sink.onConnection(s, spec.tls) : s.destroy(),
     );
     return new Promise((resolve) => {

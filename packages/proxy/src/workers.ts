@@ -2,9 +2,9 @@
  * The primary and its workers (nginx's master and workers). The primary is the process that was
  * started: it reads the configuration and every file it names (`snapshot.ts`), opens every
  * listener (`listeners.ts`) and shares each listening socket with every worker, which accepts on
- * it, and serves no client itself. When it was started by root it stays root — so that a reload can still read
- * root-only keys and a 0600 config file and open a vdmap's new privileged address — while every
- * worker becomes RunAsUser before it holds a client (`privileges.ts`).
+ * it, and serves no client itself. When it was started by root it stays root — so that a reload
+ * can still read root-only keys and a 0600 config file and open a vdmap's new privileged address —
+ * while every worker becomes RunAsUser before it holds a client (`privileges.ts`).
  *
  * When there is a primary: always when started by root with a RunAsUser to become (NumThreads 0
  * then means one worker), and with NumThreads N > 0 (N workers). Otherwise the one process does
@@ -16,9 +16,9 @@
  * from the disk), and says it is ready. The primary then sends it every listening socket
  * (`mmp-listen`, the bound socket as the message's handle; `listeners.ts`): the worker listens on
  * it and accepts its own connections, which the kernel spreads over the workers waiting on the
- * socket; `mmp-unlisten` (a reload dropped the address) and a stop or drain close its copy. On SIGHUP the primary sends
- * every worker the new snapshot (`RELOAD`): each builds a new runtime and gives it to new
- * connections; sessions in flight keep theirs.
+ * socket; `mmp-unlisten` (a reload dropped the address) and a stop or drain close its copy. On
+ * SIGHUP the primary sends every worker the new snapshot (`RELOAD`): each builds a new runtime and
+ * gives it to new connections; sessions in flight keep theirs.
  *
  * How to pick N: Node runs a process's JavaScript on one core, so one worker per core (2 on these
  * 2-core machines), or one less when the directory or stores share the machine. Workers also raise
@@ -214,7 +214,8 @@ export function startWorkers(o: {
   };
   const listenIn = (w: Worker, key: string, l: { socket: BoundSocket; tls: boolean }): boolean =>
     send(w, { kind: 'mmp-listen', key, tls: l.tls }, l.socket);
-  /** A worker's answer to `mmp-listen` (or its end: `error`). */
+  /** A worker's answer to `mmp-listen`; one that exits counts as answered (`error` undefined):
+   * its replacement gets every shared socket once ready. */
   const answered = (pid: number, key: string, error: string | undefined): void => {
     const wait = awaited.get(key);
     if (wait === undefined || !wait.pids.delete(pid)) return;
