@@ -25,7 +25,7 @@
 // CPU comes from /proc/PID/task/*/schedstat (ns on CPU, every thread), read when the measured
 // window begins and ends; for socat the listener and its per-connection child.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
@@ -40,8 +40,7 @@ import { childrenOf } from '../../bench/dist/procs.js';
 import { groupMembers, readAllStats } from '../../bench/dist/cpu.js';
 import { runFetch, runLogins } from '../../bench/dist/load/scenarios.js';
 import { Conn } from '../../bench/dist/load/conn.js';
-import { NODE_FLAGS } from '../dist/runtime.js';
-import { cpuNs, sleep, waitForPort } from './harness.mjs';
+import { cpuNs, sleep, startProxy, waitForPort } from './harness.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -85,6 +84,7 @@ const bed = await startTestbed({
   extraDovecotConfig: dovecotOverrides(),
 });
 const children = [];
+const logDir = mkdtempSync(join(tmpdir(), 'mmp-fetch-cpu-'));
 try {
   const store = bed.stores[0];
   const u = bed.usersOfKind('bulk')[0];
@@ -121,39 +121,20 @@ try {
     });
     message = { number: 4, size: text.length };
   }
-  const logDir = mkdtempSync(join(tmpdir(), 'mmp-fetch-cpu-'));
   const targets = [];
   for (const b of builds) {
     const t = { name: b.name, endpoints: {}, pids: {} };
     for (const protocol of protocols) {
-      const port = await freePort(LISTEN);
-      const child = spawn(
-        process.execPath,
-        [
-          ...(process.env.MMP_NODE_FLAGS?.split(' ').filter(Boolean) ?? NODE_FLAGS),
-          join(b.dir, protocol === 'imap' ? 'ImapProxy.js' : 'PopProxy.js'),
-        ],
-        {
-          stdio: ['ignore', 'inherit', 'inherit'],
-          env: {
-            PATH: process.env.PATH,
-            ListenPort: `${LISTEN}:${port}`,
-            LDAPHost: `${bed.ldap.host}:${bed.ldap.port}`,
-            BaseDN: bed.ldap.baseDn,
-            BindDN: bed.ldap.bindDn,
-            BindPass: bed.ldap.bindPassword,
-            BacksidePort: String(
-              protocol === 'imap' ? bed.backsidePorts.imap : bed.backsidePorts.pop3,
-            ),
-            LogDir: join(logDir),
-            NumThreads: '0',
-            ...(process.getuid() === 0 ? { RunAsUser: 'root' } : {}),
-          },
-        },
-      );
+      const { child, endpoint } = await startProxy({
+        dist: b.dir,
+        protocol,
+        listen: LISTEN,
+        bed,
+        logDir,
+        env: { NumThreads: '0', ...(process.getuid() === 0 ? { RunAsUser: 'root' } : {}) },
+      });
       children.push(child);
-      await waitForPort(LISTEN, port, child);
-      t.endpoints[protocol] = { protocol, host: LISTEN, port };
+      t.endpoints[protocol] = endpoint;
       t.pids[protocol] = () => [child.pid];
       pinProcesses([child.pid], '1');
     }
@@ -362,4 +343,5 @@ try {
   for (const c of children) c.kill('SIGTERM');
   await sleep(300);
   await bed.stop();
+  rmSync(logDir, { recursive: true, force: true });
 }

@@ -10,19 +10,17 @@
 // Each repetition runs every layout in turn (alternated), so the VM's drift hits them alike. CPU
 // comes from /proc/PID/task/*/schedstat (ns on CPU, every thread) of the started process and of
 // its children, read when the measured window begins and ends.
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startTestbed } from '../../testbed/dist/index.js';
+import { startTestbed } from '../../testbed/dist/index.js';
 import { dovecotOverrides } from '../../bench/dist/peers/dovecotTuning.js';
 import { dovecotGroup, slapdGroup } from '../../bench/dist/bedProcs.js';
 import { pinGroups, pinProcesses } from '../../bench/dist/pin.js';
 import { childrenOf } from '../../bench/dist/procs.js';
 import { runLogins } from '../../bench/dist/load/scenarios.js';
-import { NODE_FLAGS } from '../dist/runtime.js';
-import { cpuNs, sleep, waitForPort } from './harness.mjs';
+import { cpuNs, sleep, startProxy } from './harness.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name, fallback) => {
@@ -65,35 +63,20 @@ try {
   for (const l of layouts) {
     const t = { name: l.name, endpoints: {}, pid: {} };
     for (const protocol of protocols) {
-      const port = await freePort(LISTEN);
-      const child = spawn(
-        process.execPath,
-        [
-          ...(process.env.MMP_NODE_FLAGS?.split(' ').filter(Boolean) ?? NODE_FLAGS),
-          join(dist, protocol === 'imap' ? 'ImapProxy.js' : 'PopProxy.js'),
-        ],
-        {
-          stdio: ['ignore', 'inherit', 'inherit'],
-          env: {
-            PATH: process.env.PATH,
-            ListenPort: `${LISTEN}:${port}`,
-            LDAPHost: `${bed.ldap.host}:${bed.ldap.port}`,
-            BaseDN: bed.ldap.baseDn,
-            BindDN: bed.ldap.bindDn,
-            BindPass: bed.ldap.bindPassword,
-            BacksidePort: String(
-              protocol === 'imap' ? bed.backsidePorts.imap : bed.backsidePorts.pop3,
-            ),
-            LogDir: logDir,
-            NumThreads: l.threads,
-            ...(process.getuid() === 0 && l.user !== undefined ? { RunAsUser: l.user } : {}),
-          },
+      const { child, endpoint } = await startProxy({
+        dist,
+        protocol,
+        listen: LISTEN,
+        bed,
+        logDir,
+        env: {
+          NumThreads: l.threads,
+          ...(process.getuid() === 0 && l.user !== undefined ? { RunAsUser: l.user } : {}),
         },
-      );
+      });
       children.push(child);
-      await waitForPort(LISTEN, port, child);
       await sleep(500);
-      t.endpoints[protocol] = { protocol, host: LISTEN, port };
+      t.endpoints[protocol] = endpoint;
       t.pid[protocol] = child.pid;
       pinProcesses([child.pid, ...childrenOf(child.pid)], '1');
     }
