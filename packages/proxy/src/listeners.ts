@@ -153,19 +153,24 @@ async function bindSocket(
   return ok(handle);
 }
 
+/** This process serves the connections: accept here, each connection to its session at once. */
+interface AcceptSink {
+  readonly kind: 'accept';
+  readonly onConnection: (socket: Socket, tls: boolean) => void;
+}
+
+/**
+ * Workers serve them: each bound socket is shared with every worker, which listens on it and
+ * accepts (ok once every ready worker listens); `unshare` makes them stop.
+ */
+interface ShareSink {
+  readonly kind: 'share';
+  share(key: string, socket: BoundSocket, tls: boolean): Promise<Result<void, string>>;
+  unshare(key: string): void;
+}
+
 /** Who takes the connections of the listeners. */
-export type ListenerSink =
-  /** This process serves them: accept here, each connection to its session at once. */
-  | { readonly kind: 'accept'; readonly onConnection: (socket: Socket, tls: boolean) => void }
-  /**
-   * Workers serve them: each bound socket is shared with every worker, which listens on it and
-   * accepts (ok once every ready worker listens); `unshare` makes them stop.
-   */
-  | {
-      readonly kind: 'share';
-      share(key: string, socket: BoundSocket, tls: boolean): Promise<Result<void, string>>;
-      unshare(key: string): void;
-    };
+export type ListenerSink = AcceptSink | ShareSink;
 
 type Open =
   | { readonly spec: ListenerSpec; readonly kind: 'accept'; readonly server: Server }
@@ -199,10 +204,11 @@ export class Listeners {
       if (this.open.has(key) || this.closed) continue;
       const fd = this.inherited.get(key);
       this.inherited.delete(key);
+      const sink = this.sink;
       const r =
-        this.sink.kind === 'accept'
-          ? await this.listen(key, spec, fd)
-          : await this.share(key, spec, fd);
+        sink.kind === 'accept'
+          ? await this.listen(sink, key, spec, fd)
+          : await this.share(sink, key, spec, fd);
       if (!r.ok) return err(`cannot listen on ${spec.what} ${key}: ${r.error}`);
       this.log.at('lifecycle', 'start', 'listening', {
         listener: key,
@@ -219,13 +225,13 @@ export class Listeners {
   }
 
   private listen(
+    sink: AcceptSink,
     key: string,
     spec: ListenerSpec,
     fd: number | undefined,
   ): Promise<Result<void, string>> {
-    const sink = this.sink;
     const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) =>
-      sink.kind === 'accept' ? sink.onConnection(s, spec.tls) : s.destroy(),
+      sink.onConnection(s, spec.tls),
     );
     return new Promise((resolve) => {
       const onError = (e: Error): void => resolve(err(e.message));
@@ -244,16 +250,16 @@ export class Listeners {
   }
 
   private async share(
+    sink: ShareSink,
     key: string,
     spec: ListenerSpec,
     fd: number | undefined,
   ): Promise<Result<void, string>> {
-    if (this.sink.kind !== 'share') return err('not sharing');
     const bound = await bindSocket(spec, fd);
     if (!bound.ok) return bound;
-    const shared = await this.sink.share(key, bound.value, spec.tls);
+    const shared = await sink.share(key, bound.value, spec.tls);
     if (!shared.ok) {
-      this.sink.unshare(key);
+      sink.unshare(key);
       bound.value.close();
       return shared;
     }
