@@ -276,6 +276,40 @@ describe('SIGHUP re-reads everything', () => {
 });
 
 describe('drain and hand-over', () => {
+  it('a vdmap address added by SIGHUP is served on port 143 through the worker (the root primary binds it and accepts nothing); removed, nothing listens there', async () => {
+    const dir = await tempDir('mmp-reload-vd-');
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    const vdmap = join(dir, 'vdmap.conf');
+    await writeFile(vdmap, '# no virtual domain yet\n', { mode: 0o600 });
+    const p = await startProxy('127.0.6.20', { VirtualDomainFile: vdmap });
+    const virt = bed.user('alice+virt.example');
+    const reloads = (): number => p.output().split('SIGHUP: configuration reloaded').length - 1;
+    expect(await loginOnce('127.0.6.21', 'alice', virt.password)).toMatch(/^refused/);
+
+    await writeFile(vdmap, 'vdmap virt 127.0.6.21\nvirt:VDomain virt.example\n', { mode: 0o600 });
+    process.kill(p.pid, 'SIGHUP');
+    await waitUntil('the reload', () => Promise.resolve(reloads() === 1));
+    expect(await loginOnce('127.0.6.21', 'alice', virt.password)).toMatch(/^a OK/);
+    // Served by the worker, as nobody: the primary has no session to log.
+    const workers = childrenOf(p.pid);
+    let servedBy: number[] = [];
+    await waitUntil('the login in the log', async () => {
+      servedBy = (await p.logs())
+        .split('\n')
+        .filter((l) => l.includes('"login succeeded"'))
+        .map((l) => (JSON.parse(l) as { pid: number }).pid);
+      return servedBy.length > 0;
+    });
+    expect(servedBy.every((pid) => workers.includes(pid))).toBe(true);
+    expect(workers.map((w) => credentialsOf(w).uids[0])).toEqual([NOBODY.uid]);
+
+    await writeFile(vdmap, '# none again\n', { mode: 0o600 });
+    process.kill(p.pid, 'SIGHUP');
+    await waitUntil('the second reload', () => Promise.resolve(reloads() === 2));
+    expect(await loginOnce('127.0.6.21', 'alice', virt.password)).toMatch(/^refused/);
+    expect(await loginOnce('127.0.6.20', 'bob', bed.user('bob').password)).toMatch(/^a OK/);
+  });
+
   it('SIGQUIT: new connections are refused, a piped session goes on to its end, then the proxy exits', async () => {
     const p = await startProxy('127.0.6.13');
     const c = await piped(p.host);
